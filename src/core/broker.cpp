@@ -1,0 +1,310 @@
+#include "core/broker.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "core/broker_internal.h"
+#include "core/log.h"
+#include "core/version.h"
+
+namespace ferry::core {
+
+// Accepts on one listening socket from the main loop and deals the sockets
+// out to the workers round robin. Accepting on one thread and handing over
+// keeps binding simple (port 0 works) and costs one Post per connection.
+class Broker::Acceptor {
+ public:
+  Acceptor(BrokerContext& ctx, Loop& loop, ListenerOptions options)
+      : ctx_(ctx), loop_(loop), options_(std::move(options)),
+        id_(options_.type + "." + options_.name) {}
+  ~Acceptor() { Stop(); }
+
+  Status Bind(BoundListener* bound) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    std::string port = std::to_string(options_.port);
+    int rc = getaddrinfo(options_.host.empty() ? nullptr : options_.host.c_str(), port.c_str(),
+                         &hints, &res);
+    if (rc != 0) {
+      return Status::InvalidArgument("listener " + id_ + ": cannot resolve '" + options_.host +
+                                     "': " + gai_strerror(rc));
+    }
+    std::string err;
+    for (addrinfo* ai = res; ai != nullptr && fd_ < 0; ai = ai->ai_next) {
+      int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) continue;
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 1024) == 0) {
+        fd_ = fd;
+        break;
+      }
+      err = std::strerror(errno);
+      ::close(fd);
+    }
+    freeaddrinfo(res);
+    if (fd_ < 0) {
+      return Status::IoError("listener " + id_ + ": cannot bind " + options_.host + ":" + port +
+                             ": " + err);
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    char host[INET6_ADDRSTRLEN] = "";
+    uint16_t bound_port = 0;
+    if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      bound_port = ntohs(a->sin6_port);
+    } else {
+      auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      bound_port = ntohs(a->sin_port);
+    }
+    *bound = BoundListener{id_, host, bound_port};
+    poll_ = UvHandle<uv_poll_t>::Make();
+    uv_poll_init(loop_.get(), poll_.get(), fd_);
+    poll_->data = this;
+    backoff_ = UvHandle<uv_timer_t>::Make();
+    uv_timer_init(loop_.get(), backoff_.get());
+    backoff_->data = this;
+    Resume();
+    return Status::Ok();
+  }
+
+  void Stop() {
+    poll_.Reset();
+    backoff_.Reset();
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  void Resume() {
+    uv_poll_start(poll_.get(), UV_READABLE, [](uv_poll_t* p, int, int) {
+      static_cast<Acceptor*>(p->data)->OnReadable();
+    });
+  }
+
+  void OnReadable() {
+    for (int i = 0; i < 256; ++i) {
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+          // Out of descriptors: a level-triggered poll would spin, so pause
+          // accepting briefly and let existing clients go on.
+          FERRY_WARN("listener %s: accept: %s; pausing for 100 ms", id_.c_str(),
+                     std::strerror(errno));
+          uv_poll_stop(poll_.get());
+          uv_timer_start(backoff_.get(), [](uv_timer_t* t) {
+            static_cast<Acceptor*>(t->data)->Resume();
+          }, 100, 0);
+        }
+        return;
+      }
+      auto& active = ctx_.listener_connections.find(id_)->second;
+      if (options_.max_connections != 0 &&
+          active.load(std::memory_order_relaxed) >= options_.max_connections) {
+        FERRY_INFO("listener %s: max_connections (%u) reached, refusing connection", id_.c_str(),
+                   options_.max_connections);
+        ::close(fd);
+        continue;
+      }
+      Worker& w = *ctx_.workers[next_++ % ctx_.workers.size()];
+      w.Adopt(fd, PeerName(ss), id_, "");
+    }
+  }
+
+  static std::string PeerName(const sockaddr_storage& ss) {
+    char host[INET6_ADDRSTRLEN] = "";
+    uint16_t port = 0;
+    if (ss.ss_family == AF_INET6) {
+      auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      port = ntohs(a->sin6_port);
+      return std::string("[") + host + "]:" + std::to_string(port);
+    }
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+
+  BrokerContext& ctx_;
+  Loop& loop_;
+  ListenerOptions options_;
+  std::string id_;
+  int fd_ = -1;
+  UvHandle<uv_poll_t> poll_;
+  UvHandle<uv_timer_t> backoff_;
+  uint32_t next_ = 0;
+};
+
+Broker::Broker(BrokerOptions options) : ctx_(std::make_unique<BrokerContext>()) {
+  ctx_->options = std::move(options);
+}
+
+Broker::~Broker() {
+  acceptors_.clear();
+  for (auto& w : ctx_->workers) w->Join();
+}
+
+const std::vector<BoundListener>& Broker::listeners() const { return bound_; }
+const std::string& Broker::node_name() const { return ctx_->options.node_name; }
+const Metrics& Broker::metrics() const { return ctx_->metrics; }
+
+Result<std::unique_ptr<Broker>> Broker::Create(BrokerOptions options) {
+  std::unique_ptr<Broker> broker(new Broker(std::move(options)));
+  if (Status st = broker->Reload(broker->ctx_->options); !st.ok()) return st;
+  return broker;
+}
+
+Status Broker::Reload(const BrokerOptions& options) {
+  std::shared_ptr<const PasswordFile> passwords;
+  std::shared_ptr<const Acl> acl;
+  if (!options.password_file.empty()) {
+    auto loaded = PasswordFile::Load(options.password_file);
+    if (!loaded.ok()) return loaded.status();
+    passwords = std::make_shared<const PasswordFile>(std::move(loaded).value());
+  }
+  if (!options.acl_file.empty()) {
+    auto loaded = Acl::Load(options.acl_file);
+    if (!loaded.ok()) return loaded.status();
+    acl = std::make_shared<const Acl>(std::move(loaded).value());
+  }
+  std::lock_guard lock(ctx_->auth_mu);
+  ctx_->passwords = std::move(passwords);
+  ctx_->acl = std::move(acl);
+  ctx_->options.password_file = options.password_file;
+  ctx_->options.acl_file = options.acl_file;
+  return Status::Ok();
+}
+
+Status Broker::Start(Loop& main_loop) {
+  main_loop_ = &main_loop;
+  BrokerOptions& opt = ctx_->options;
+  ctx_->started_unix_ms = UnixNowMs();
+  unsigned n = opt.workers != 0 ? opt.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) ctx_->workers.push_back(std::make_unique<Worker>(*ctx_, i));
+  for (const ListenerOptions& l : opt.listeners) {
+    ctx_->listener_connections.try_emplace(l.type + "." + l.name);
+  }
+
+  if (opt.persistence) {
+    if (::mkdir(opt.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {
+      return Status::IoError("cannot create data_dir '" + opt.data_dir +
+                             "': " + std::strerror(errno));
+    }
+    DurableStore::Options so;
+    so.path = opt.data_dir + "/ferry.db";
+    so.log = [](std::string_view msg) {
+      FERRY_WARN("store: %.*s", static_cast<int>(msg.size()), msg.data());
+    };
+    auto store = DurableStore::Open(so);
+    if (!store.ok()) return store.status();
+    ctx_->store = std::move(store).value();
+    auto state = ctx_->store->LoadAll(UnixNowMs());
+    if (!state.ok()) return state.status();
+    size_t sessions = state->sessions.size(), retained = state->retained.size();
+    for (MessagePtr& m : state->retained) ctx_->router.SetRetained(m);
+    for (StoredSession& s : state->sessions) {
+      ctx_->workers[ctx_->OwnerOf(s.client_id)]->Restore(std::move(s));
+    }
+    ctx_->store->Start();
+    FERRY_INFO("restored %zu sessions and %zu retained messages from %s", sessions, retained,
+               so.path.c_str());
+  }
+
+  for (const ListenerOptions& l : opt.listeners) {
+    auto acceptor = std::make_unique<Acceptor>(*ctx_, main_loop, l);
+    BoundListener bound;
+    if (Status st = acceptor->Bind(&bound); !st.ok()) {
+      acceptors_.clear();
+      if (ctx_->store) ctx_->store->Stop();
+      return st;
+    }
+    bound_.push_back(bound);
+    acceptors_.push_back(std::move(acceptor));
+  }
+  for (auto& w : ctx_->workers) w->Start();
+
+  if (opt.sys_interval_ms > 0) {
+    sys_timer_ = UvHandle<uv_timer_t>::Make();
+    uv_timer_init(main_loop.get(), sys_timer_.get());
+    sys_timer_->data = this;
+    uv_timer_start(sys_timer_.get(), [](uv_timer_t* t) {
+      static_cast<Broker*>(t->data)->PublishSys();
+    }, opt.sys_interval_ms, opt.sys_interval_ms);
+  }
+  return Status::Ok();
+}
+
+void Broker::PublishSys() {
+  const Metrics& m = ctx_->metrics;
+  const std::string prefix = "$SYS/brokers/" + ctx_->options.node_name + "/";
+  const uint64_t now = UnixNowMs();
+  auto publish = [&](const char* topic, std::string value) {
+    auto msg = std::make_shared<Message>();
+    msg->topic = prefix + topic;
+    msg->payload = std::move(value);
+    msg->retain = true;
+    msg->received_at_ms = now;
+    ctx_->Route(msg, nullptr, nullptr);
+  };
+  publish("version", "ferry " FERRY_VERSION);
+  publish("uptime", std::to_string((now - ctx_->started_unix_ms) / 1000) + " seconds");
+  publish("clients/connected", std::to_string(m.clients_connected.load()));
+  publish("clients/total", std::to_string(m.connections_total.load()));
+  publish("sessions/count", std::to_string(m.sessions.load()));
+  publish("messages/received", std::to_string(m.publish_received.load()));
+  publish("messages/sent", std::to_string(m.publish_sent.load()));
+  publish("messages/dropped", std::to_string(m.dropped_total()));
+  publish("packets/received", std::to_string(m.messages_received.load()));
+  publish("packets/sent", std::to_string(m.messages_sent.load()));
+  publish("bytes/received", std::to_string(m.bytes_received.load()));
+  publish("bytes/sent", std::to_string(m.bytes_sent.load()));
+  publish("subscriptions/count", std::to_string(ctx_->router.subscription_count()));
+  publish("retained/count", std::to_string(ctx_->router.retained_count()));
+}
+
+void Broker::Shutdown(std::function<void()> done) {
+  FERRY_INFO("shutting down");
+  acceptors_.clear();
+  sys_timer_.Reset();
+  shutdown_done_ = std::move(done);
+  for (auto& w : ctx_->workers) {
+    Worker* worker = w.get();
+    worker->loop().Post([worker] { worker->Shutdown(); });
+  }
+  // Joining blocks, so it happens off the main loop; the main loop hears
+  // back through an async handle.
+  shutdown_async_ = UvHandle<uv_async_t>::Make();
+  uv_async_init(main_loop_->get(), shutdown_async_.get(), [](uv_async_t* a) {
+    auto* self = static_cast<Broker*>(a->data);
+    self->shutdown_async_.Reset();
+    if (self->shutdown_done_) self->shutdown_done_();
+  });
+  shutdown_async_->data = this;
+  std::thread([this, async = shutdown_async_.get()] {
+    for (auto& w : ctx_->workers) w->Join();
+    if (ctx_->store) ctx_->store->Stop();
+    uv_async_send(async);
+  }).detach();
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,289 @@
+// Private to core: the pieces behind the Broker facade.
+//
+//   Acceptor (main loop)  --fd-->  Worker (one thread, one libuv loop each)
+//                                    owns Connections (socket I/O, framing)
+//                                    owns Sessions (MQTT state, keyed by client id)
+//   Router (shared, locked)  <--  every worker matches publishes here
+//   DurableStore (own thread)  <--  persistent sessions and retained messages
+//
+// A client's session always lives on worker Hash(client id) % workers. A
+// connection is accepted by any worker; once its CONNECT names the client,
+// the socket moves to the owning worker if it is not already there. So every
+// session operation (takeover, delivery, expiry) runs on one thread without
+// locks, and a delivery to a subscriber on another worker is a Post to it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/acl.h"
+#include "core/auth.h"
+#include "core/broker_options.h"
+#include "core/durable_store.h"
+#include "core/loop.h"
+#include "core/message.h"
+#include "core/metrics.h"
+#include "core/packet.h"
+#include "core/router.h"
+
+namespace ferry::core {
+
+class Worker;
+class Connection;
+class Session;
+
+uint64_t UnixNowMs();
+
+// State every worker shares. Immutable after start except where noted.
+struct BrokerContext {
+  BrokerOptions options;
+  Router router;
+  Metrics metrics;
+  std::unique_ptr<DurableStore> store;  // null when persistence is off
+  std::vector<std::unique_ptr<Worker>> workers;
+  uint64_t started_unix_ms = 0;
+  // Open connections per listener id ("tcp.default"); keys fixed at start.
+  std::map<std::string, std::atomic<uint32_t>, std::less<>> listener_connections;
+
+  // Swapped on reload; read under auth_mu.
+  std::mutex auth_mu;
+  std::shared_ptr<const PasswordFile> passwords;
+  std::shared_ptr<const Acl> acl;
+
+  std::shared_ptr<const PasswordFile> Passwords() {
+    std::lock_guard lock(auth_mu);
+    return passwords;
+  }
+  std::shared_ptr<const Acl> GetAcl() {
+    std::lock_guard lock(auth_mu);
+    return acl;
+  }
+  uint32_t OwnerOf(std::string_view client_id) const;
+  // Routes `message` to every matching subscriber on every worker. `from` is
+  // the calling worker (nullptr from a non-worker thread). If `done` is set it
+  // runs on `from`'s loop once every target has taken the message, after a
+  // store commit if any of them wrote it to disk.
+  void Route(const MessagePtr& message, Worker* from, std::function<void()> done);
+};
+
+// A message waiting for, or in, delivery to one session.
+struct OutMessage {
+  uint64_t seq = 0;
+  MessagePtr msg;
+  uint8_t qos = 0;
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+  uint16_t packet_id = 0;
+  StoredMessageState state = StoredMessageState::kQueued;
+};
+
+class Session {
+ public:
+  Session(Worker& worker, std::string client_id);
+  ~Session();
+
+  const std::string& client_id() const { return client_id_; }
+  Connection* connection() const { return conn_; }
+  bool persistent() const { return persistent_; }
+
+  // Delivery from the router. Returns true if the message was written to the
+  // durable store (the publisher's acknowledgement then waits for a commit).
+  bool Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
+               std::vector<uint32_t> subscription_ids);
+
+  // Sends what the connection's window allows: inflight first on resume.
+  void Pump();
+  void ResendInflight();
+  void OnPuback(const PubAck& ack);
+  void OnPubrec(const PubAck& ack);
+  void OnPubcomp(const PubAck& ack);
+
+  Worker& worker_;
+  std::string client_id_;
+  Connection* conn_ = nullptr;
+  bool persistent_ = false;
+  bool stored_ = false;  // a row exists in the durable store
+  uint32_t expiry_interval_s_ = 0;
+  uint64_t disconnected_at_ms_ = 0;  // unix ms; 0 while connected
+  std::optional<std::string> username_;
+
+  std::map<std::string, SubscriptionOptions, std::less<>> subscriptions_;
+  std::map<uint64_t, OutMessage> inflight_;             // by seq, i.e. send order
+  std::unordered_map<uint16_t, uint64_t> inflight_ids_;  // packet id -> seq
+  std::deque<OutMessage> queue_;
+  std::unordered_set<uint16_t> qos2_inbound_;
+  uint64_t next_seq_ = 1;
+  uint16_t next_packet_id_ = 1;
+
+  // A will waiting out its delay after an abnormal disconnect.
+  std::optional<Will> pending_will_;
+  uint64_t will_due_ms_ = 0;
+
+ private:
+  bool Enqueue(OutMessage m);
+  void SendPublish(OutMessage& m);
+  uint16_t NextPacketId();
+  void Complete(uint16_t packet_id);
+};
+
+class Connection {
+ public:
+  enum class State { kAwaitingConnect, kConnected, kClosing };
+
+  Connection(Worker& worker, uint64_t id, std::string listener);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Adopts an accepted socket and, if `start_reading`, starts reading with
+  // `pending` as input already read from it.
+  Status Open(int fd, std::string peer, std::string pending, bool start_reading = true);
+  void StartReading(std::string pending);
+
+  // Queues bytes; they go out in one write per loop pass.
+  void Send(const Packet& packet);
+  // Bytes queued or being written and not yet confirmed by libuv.
+  uint64_t PendingBytes() const { return out_.size() + writing_bytes_; }
+  // Stops reading, writes what is queued, then closes.
+  void Close();
+  void Flush();
+  // Closes the socket now; OnClosed follows from the close callback.
+  void CloseHandle();
+  // Hands the socket to another worker: returns a dup of the fd and closes
+  // this connection without a shutdown.
+  int Detach();
+
+  uint64_t id() const { return id_; }
+  State state() const { return state_; }
+  const std::string& peer() const { return peer_; }
+  const std::string& listener() const { return listener_; }
+  std::string Describe() const;
+
+  Worker& worker_;
+  Session* session_ = nullptr;
+  ProtocolVersion version_ = ProtocolVersion::kV311;
+  State state_ = State::kAwaitingConnect;
+  uint64_t accepted_ms_ = 0;   // loop time
+  uint64_t last_rx_ms_ = 0;    // loop time
+  uint64_t closing_since_ms_ = 0;
+  uint16_t keepalive_s_ = 0;
+  std::string client_id_;
+  std::optional<std::string> username_;
+  bool clean_start_ = true;
+  bool bridge_ = false;
+
+  // v5 limits the client announced.
+  uint32_t client_max_packet_ = 268435460;
+  uint16_t client_receive_max_ = 65535;
+  uint16_t client_topic_alias_max_ = 0;
+  bool request_problem_info_ = true;
+
+  std::unordered_map<uint16_t, std::string> in_aliases_;
+  std::unordered_map<std::string, uint16_t> out_aliases_;
+  uint32_t inbound_unacked_ = 0;
+
+  std::optional<Will> will_;
+  uint32_t session_expiry_s_ = 0;
+  bool disconnect_graceful_ = false;  // DISCONNECT 0x00 received: no will
+  bool dirty_ = false;                // in the worker's flush list
+
+ private:
+  friend class Worker;
+  void OnRead(ssize_t nread, const uv_buf_t* buf);
+  void ProcessInput();
+
+  uint64_t id_;
+  std::string listener_;
+  std::string peer_;
+  uv_tcp_t* tcp_ = nullptr;  // freed by its close callback
+  bool detached_ = false;
+  std::vector<uint8_t> in_;
+  size_t in_len_ = 0;
+  size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
+  std::string out_;
+  uint64_t writing_bytes_ = 0;
+};
+
+class Worker {
+ public:
+  Worker(BrokerContext& ctx, uint32_t index);
+  ~Worker();
+
+  void Start();  // spawns the thread
+  void Join();
+  Loop& loop() { return loop_; }
+  uint32_t index() const { return index_; }
+  BrokerContext& ctx() { return ctx_; }
+
+  // Any thread: adopt an accepted socket.
+  void Adopt(int fd, std::string peer, std::string listener, std::string pending);
+  // Loop thread: stop everything (v5 clients get DISCONNECT 0x8B).
+  void Shutdown();
+
+  // Loop thread.
+  Connection* FindConnection(uint64_t id);
+  Session* FindSession(std::string_view client_id);
+  void MarkDirty(Connection& c);
+  void OnPacket(Connection& c, Packet packet);
+  void OnProtocolError(Connection& c, const Status& status);
+  // Closes `c`, sending v5 clients DISCONNECT `reason` first unless kSuccess.
+  void DisconnectClient(Connection& c, ReasonCode reason, std::string_view why);
+  void OnClosed(Connection& c);
+  void DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>& targets,
+                    bool* durable);
+  // Installs a session restored from the durable store.
+  void Restore(StoredSession stored);
+  void RouteMessage(MessagePtr msg, std::function<void()> done);
+  void DropSession(Session& s);
+
+  // Handlers, one per packet type (session_handlers.cpp).
+  void HandleConnect(Connection& c, Connect&& p);
+  void AdoptConnected(int fd, std::string peer, std::string listener, std::string pending,
+                      Connect&& p);
+  void CompleteConnect(Connection& c, Connect&& p);
+  void HandlePublish(Connection& c, Publish&& p);
+  void HandlePubAck(Connection& c, const PubAck& p);
+  void HandleSubscribe(Connection& c, Subscribe&& p);
+  void HandleUnsubscribe(Connection& c, Unsubscribe&& p);
+  void HandleDisconnect(Connection& c, const Disconnect& p);
+  void HandleAuth(Connection& c, const Auth& p);
+  void SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o);
+  void EndSessionWill(Session& s, Connection* c);
+  void PublishWill(const Will& will, const std::string& client_id);
+  void StoreSession(Session& s);
+
+ private:
+  void Housekeeping();
+  void FlushAll();
+
+  BrokerContext& ctx_;
+  uint32_t index_;
+  Loop loop_;
+  std::thread thread_;
+  UvHandle<uv_check_t> flush_;
+  UvHandle<uv_timer_t> housekeeping_;
+  uint64_t next_conn_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::unique_ptr<Session>, StringHash, std::equal_to<>>
+      sessions_;
+  std::vector<Connection*> dirty_;
+  std::vector<uint64_t> closed_;  // connections to free on the next pass
+  bool shutting_down_ = false;
+};
+
+}  // namespace ferry::core

@@ -1,0 +1,59 @@
+// Everything a Broker needs to know from the configuration, already
+// validated (core/config.h builds it from ferry.conf and the environment).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/log.h"
+
+namespace ferry::core {
+
+struct ListenerOptions {
+  std::string type = "tcp";  // "tcp"
+  std::string name = "default";
+  std::string host = "0.0.0.0";
+  uint16_t port = 1883;  // 0 = any free port (the ready line names the one bound)
+  uint32_t max_connections = 0;  // 0 = unlimited
+};
+
+struct BrokerOptions {
+  std::string node_name = "ferry@127.0.0.1";
+  std::string data_dir = "data";
+  unsigned workers = 0;  // 0 = one per core
+  std::vector<ListenerOptions> listeners;
+
+  bool allow_anonymous = true;
+  std::string password_file;
+  std::string acl_file;
+
+  uint32_t max_packet_size = 1024 * 1024;
+  uint32_t max_connect_packet_size = 64 * 1024;
+  uint16_t max_keepalive_s = 65535;
+  uint32_t connect_timeout_ms = 10000;
+  uint16_t receive_maximum = 1024;
+  uint16_t max_inflight = 32;
+  uint32_t max_queued_messages = 1000;  // 0 = unlimited
+  bool queue_qos0 = true;
+  uint32_t max_session_expiry_s = 0;  // 0 = no cap
+  uint16_t topic_alias_maximum = 65535;
+  bool retain_available = true;
+  bool wildcard_subscription_available = true;
+  bool shared_subscription_available = true;
+  bool subscription_identifier_available = true;
+  uint8_t max_qos = 2;
+  uint64_t max_output_buffer = 1024 * 1024;
+  uint32_t max_client_id_length = 65535;
+  bool allow_zero_length_clientid = true;
+  bool persistence = true;
+  uint32_t sys_interval_ms = 10000;  // 0 = no $SYS topics
+};
+
+}  // namespace ferry::core
+
+namespace ferry::core {
+struct Config;
+// The broker's view of a loaded configuration.
+BrokerOptions BrokerOptionsFromConfig(const Config& config);
+}  // namespace ferry::core

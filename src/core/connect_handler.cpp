@@ -1,0 +1,234 @@
+// CONNECT: validation, authentication, the hand-over of the socket to the
+// worker that owns the client id, takeover and session resume, CONNACK.
+#include <random>
+
+#include "core/broker_internal.h"
+#include "core/log.h"
+#include "core/topic.h"
+
+namespace ferry::core {
+
+namespace {
+
+constexpr uint32_t kNeverExpires = 0xFFFFFFFF;
+
+std::string AssignClientId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char kHex[] = "0123456789abcdef";
+  std::string id = "ferry-";
+  uint64_t r = rng();
+  for (int i = 0; i < 16; ++i) id += kHex[(r >> (i * 4)) & 0xF];
+  return id;
+}
+
+// Refuses the CONNECT with `reason` (mapped to a 3.1.1 return code for v3
+// clients by the encoder) and closes [MQTT-3.2.2-6].
+void Refuse(Connection& c, ReasonCode reason, const char* why) {
+  FERRY_INFO("%s: connection refused: %s", c.Describe().c_str(), why);
+  Connack ack;
+  ack.reason = reason;
+  if (IsV5(c.version_) && c.request_problem_info_) ack.props.reason_string = why;
+  c.Send(ack);
+  c.Close();
+}
+
+}  // namespace
+
+uint32_t BrokerContext::OwnerOf(std::string_view client_id) const {
+  return static_cast<uint32_t>(std::hash<std::string_view>{}(client_id) % workers.size());
+}
+
+void Worker::HandleConnect(Connection& c, Connect&& p) {
+  const BrokerOptions& opt = ctx_.options;
+  c.version_ = p.version;
+  c.client_id_ = p.client_id;
+  c.request_problem_info_ = p.props.request_problem_information.value_or(1) != 0;
+
+  if (p.client_id.empty()) {
+    // [MQTT-3.1.3-8]: 3.1.1 allows an empty id only with clean session;
+    // 3.1 not at all. v5 gets an assigned id [MQTT-3.1.3-6].
+    if (!opt.allow_zero_length_clientid || p.version == ProtocolVersion::kV31 ||
+        (p.version == ProtocolVersion::kV311 && !p.clean_start)) {
+      return Refuse(c, ReasonCode::kClientIdentifierNotValid, "empty client identifier");
+    }
+    p.client_id = AssignClientId();
+    if (IsV5(p.version)) p.props.assigned_client_identifier = p.client_id;
+    c.client_id_ = p.client_id;
+  }
+  if (p.client_id.size() > opt.max_client_id_length ||
+      (p.version == ProtocolVersion::kV31 && p.client_id.size() > 23 &&
+       opt.max_client_id_length < 65535)) {
+    return Refuse(c, ReasonCode::kClientIdentifierNotValid, "client identifier too long");
+  }
+  if (IsV5(p.version) && p.props.authentication_method) {
+    return Refuse(c, ReasonCode::kBadAuthenticationMethod, "authentication method not supported");
+  }
+  if (p.will) {
+    if (!ValidateTopicName(p.will->topic).ok()) {
+      return Refuse(c, ReasonCode::kTopicNameInvalid, "invalid will topic");
+    }
+    if (p.will->qos > opt.max_qos) {
+      return Refuse(c, ReasonCode::kQosNotSupported, "will QoS not supported");
+    }
+    if (p.will->retain && !opt.retain_available) {
+      return Refuse(c, ReasonCode::kRetainNotSupported, "retained will not supported");
+    }
+  }
+
+  // Authentication.
+  auto passwords = ctx_.Passwords();
+  if (p.username) {
+    if (passwords) {
+      if (!p.password || !passwords->Check(*p.username, *p.password)) {
+        return Refuse(c, ReasonCode::kBadUserNameOrPassword, "bad user name or password");
+      }
+    } else if (!opt.allow_anonymous) {
+      return Refuse(c, ReasonCode::kNotAuthorized, "no password file to check credentials");
+    }
+  } else if (!opt.allow_anonymous) {
+    return Refuse(c, ReasonCode::kNotAuthorized, "anonymous access not allowed");
+  }
+
+  uint32_t owner = ctx_.OwnerOf(p.client_id);
+  if (owner == index_) {
+    CompleteConnect(c, std::move(p));
+    return;
+  }
+  // Hand the socket, the CONNECT and any bytes read after it to the owner.
+  std::string pending(reinterpret_cast<const char*>(c.in_.data() + c.in_pos_),
+                      c.in_len_ - c.in_pos_);
+  std::string peer = c.peer();
+  std::string listener = c.listener();
+  int fd = c.Detach();
+  if (fd < 0) return;
+  Worker* target = ctx_.workers[owner].get();
+  target->loop().Post([target, fd, peer = std::move(peer), listener = std::move(listener),
+                       pending = std::move(pending), p = std::move(p)]() mutable {
+    target->AdoptConnected(fd, std::move(peer), std::move(listener), std::move(pending),
+                           std::move(p));
+  });
+}
+
+void Worker::AdoptConnected(int fd, std::string peer, std::string listener,
+                            std::string pending, Connect&& p) {
+  if (shutting_down_) {
+    ::close(fd);
+    return;
+  }
+  uint64_t id = next_conn_id_++;
+  auto conn = std::make_unique<Connection>(*this, id, std::move(listener));
+  Connection* c = conn.get();
+  conns_.emplace(id, std::move(conn));
+  Status st = c->Open(fd, std::move(peer), "", /*start_reading=*/false);
+  if (!st.ok()) {
+    FERRY_WARN("cannot adopt connection: %s", st.ToString().c_str());
+    c->Close();
+    return;
+  }
+  c->version_ = p.version;
+  c->client_id_ = p.client_id;
+  c->request_problem_info_ = p.props.request_problem_information.value_or(1) != 0;
+  CompleteConnect(*c, std::move(p));
+  if (c->state() == Connection::State::kConnected) c->StartReading(std::move(pending));
+}
+
+void Worker::CompleteConnect(Connection& c, Connect&& p) {
+  const BrokerOptions& opt = ctx_.options;
+  c.clean_start_ = p.clean_start;
+  c.bridge_ = p.bridge;
+  c.username_ = p.username;
+
+  // Keep alive: v5 clients are told the server's value [MQTT-3.2.2-21].
+  Connack ack;
+  c.keepalive_s_ = p.keepalive_s;
+  if (opt.max_keepalive_s < 65535 && (p.keepalive_s == 0 || p.keepalive_s > opt.max_keepalive_s)) {
+    c.keepalive_s_ = opt.max_keepalive_s;
+    if (IsV5(p.version)) ack.props.server_keep_alive = opt.max_keepalive_s;
+  }
+
+  // Session expiry: 3.1.1 clean session 0 keeps the session forever.
+  uint32_t expiry = 0;
+  if (IsV5(p.version)) {
+    expiry = p.props.session_expiry_interval.value_or(0);
+  } else if (!p.clean_start) {
+    expiry = kNeverExpires;
+  }
+  if (opt.max_session_expiry_s != 0 && expiry > opt.max_session_expiry_s) {
+    expiry = opt.max_session_expiry_s;
+    if (IsV5(p.version)) ack.props.session_expiry_interval = expiry;
+  }
+  c.session_expiry_s_ = expiry;
+  c.will_ = std::move(p.will);
+
+  if (IsV5(p.version)) {
+    c.client_receive_max_ = p.props.receive_maximum.value_or(65535);
+    c.client_max_packet_ = p.props.maximum_packet_size.value_or(268435460);
+    c.client_topic_alias_max_ = p.props.topic_alias_maximum.value_or(0);
+  }
+
+  // Takeover [MQTT-3.1.4-3]: the old connection goes, with 0x8E for v5.
+  Session* s = FindSession(p.client_id);
+  if (s != nullptr && s->conn_ != nullptr) {
+    Connection& old = *s->conn_;
+    FERRY_INFO("%s: session taken over by a new connection from %s", old.Describe().c_str(),
+               c.peer().c_str());
+    DisconnectClient(old, ReasonCode::kSessionTakenOver, "session taken over");
+    s = FindSession(p.client_id);  // a non-persistent session ended just now
+  }
+  bool session_present = false;
+  if (s != nullptr && p.clean_start) {
+    if (s->pending_will_) {
+      // The old session ends now, so its delayed will goes now.
+      PublishWill(*s->pending_will_, s->client_id_);
+    }
+    DropSession(*s);
+    s = nullptr;
+  }
+  if (s != nullptr) {
+    session_present = true;  // [MQTT-3.2.2-2]
+    s->pending_will_.reset();  // a new connection cancels a delayed will
+  } else {
+    auto owned = std::make_unique<Session>(*this, p.client_id);
+    s = owned.get();
+    sessions_.emplace(p.client_id, std::move(owned));
+    ctx_.metrics.sessions.fetch_add(1, std::memory_order_relaxed);
+  }
+  s->conn_ = &c;
+  c.session_ = s;
+  s->username_ = p.username;
+  s->expiry_interval_s_ = expiry;
+  s->disconnected_at_ms_ = 0;
+  bool was_persistent = s->persistent_;
+  s->persistent_ = expiry != 0 && opt.persistence;
+  if (was_persistent && !s->persistent_ && s->stored_) {
+    ctx_.store->DeleteSession(s->client_id_);
+    s->stored_ = false;
+  }
+  if (s->persistent_) StoreSession(*s);
+
+  ack.session_present = session_present;
+  ack.reason = ReasonCode::kSuccess;
+  if (IsV5(p.version)) {
+    ack.props.receive_maximum = opt.receive_maximum;
+    if (opt.max_qos < 2) ack.props.maximum_qos = opt.max_qos;
+    if (!opt.retain_available) ack.props.retain_available = 0;
+    ack.props.maximum_packet_size = opt.max_packet_size;
+    ack.props.assigned_client_identifier = p.props.assigned_client_identifier;
+    ack.props.topic_alias_maximum = opt.topic_alias_maximum;
+    if (!opt.wildcard_subscription_available) ack.props.wildcard_subscription_available = 0;
+    if (!opt.subscription_identifier_available) ack.props.subscription_identifier_available = 0;
+    if (!opt.shared_subscription_available) ack.props.shared_subscription_available = 0;
+  }
+  c.state_ = Connection::State::kConnected;
+  c.Send(ack);
+  ctx_.metrics.clients_connected.fetch_add(1, std::memory_order_relaxed);
+  FERRY_DEBUG("%s connected (v%d, clean start %d, keep alive %u, expiry %u, session present %d)",
+              c.Describe().c_str(), static_cast<int>(p.version), p.clean_start, c.keepalive_s_,
+              expiry, session_present);
+  if (session_present) {
+    s->ResendInflight();
+    s->Pump();
+  }
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,241 @@
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+
+#include "core/broker_internal.h"
+#include "core/log.h"
+
+namespace ferry::core {
+
+namespace {
+
+// A write owns its bytes until libuv's callback [uv_write contract].
+struct WriteReq {
+  uv_write_t req;
+  std::string data;
+  Connection* conn;
+};
+
+}  // namespace
+
+Connection::Connection(Worker& worker, uint64_t id, std::string listener)
+    : worker_(worker), id_(id), listener_(std::move(listener)) {
+  auto it = worker_.ctx().listener_connections.find(listener_);
+  if (it != worker_.ctx().listener_connections.end()) it->second.fetch_add(1);
+}
+
+Connection::~Connection() {
+  auto it = worker_.ctx().listener_connections.find(listener_);
+  if (it != worker_.ctx().listener_connections.end()) it->second.fetch_sub(1);
+  // Normally the handle is closed (and freed by its close callback) before
+  // the connection is freed; this covers a loop that shuts down first.
+  if (tcp_ != nullptr) {
+    tcp_->data = nullptr;
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(tcp_))) {
+      uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    }
+  }
+}
+
+void Connection::CloseHandle() {
+  if (tcp_ == nullptr || uv_is_closing(reinterpret_cast<uv_handle_t*>(tcp_))) return;
+  // Write callbacks run before the close callback, so the connection is
+  // freed only once libuv no longer refers to it.
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) {
+    auto* c = static_cast<Connection*>(h->data);
+    delete reinterpret_cast<uv_tcp_t*>(h);
+    if (c != nullptr) {
+      c->tcp_ = nullptr;
+      c->worker_.OnClosed(*c);
+    }
+  });
+}
+
+std::string Connection::Describe() const {
+  std::string s = "client '";
+  s += client_id_;
+  s += "' (";
+  s += peer_;
+  s += ")";
+  return s;
+}
+
+Status Connection::Open(int fd, std::string peer, std::string pending, bool start_reading) {
+  peer_ = std::move(peer);
+  tcp_ = new uv_tcp_t();
+  uv_tcp_init(worker_.loop().get(), tcp_);
+  tcp_->data = this;
+  int rc = uv_tcp_open(tcp_, fd);
+  if (rc != 0) {
+    ::close(fd);
+    return Status::IoError(std::string("uv_tcp_open: ") + uv_strerror(rc));
+  }
+  uv_tcp_nodelay(tcp_, 1);
+  accepted_ms_ = last_rx_ms_ = worker_.loop().Now();
+  if (start_reading) StartReading(std::move(pending));
+  return Status::Ok();
+}
+
+void Connection::StartReading(std::string pending) {
+  in_.resize(std::max<size_t>(4096, pending.size()));
+  std::memcpy(in_.data(), pending.data(), pending.size());
+  in_len_ = pending.size();
+  in_pos_ = 0;
+  int rc = uv_read_start(
+      reinterpret_cast<uv_stream_t*>(tcp_),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* c = static_cast<Connection*>(h->data);
+        if (c->in_.size() - c->in_len_ < 1024) c->in_.resize(c->in_.size() * 2);
+        buf->base = reinterpret_cast<char*>(c->in_.data() + c->in_len_);
+        buf->len = c->in_.size() - c->in_len_;
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+        static_cast<Connection*>(s->data)->OnRead(nread, buf);
+      });
+  if (rc != 0) {
+    FERRY_WARN("%s: cannot read: %s", Describe().c_str(), uv_strerror(rc));
+    worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
+    return;
+  }
+  if (in_len_ > 0) ProcessInput();
+}
+
+void Connection::OnRead(ssize_t nread, const uv_buf_t*) {
+  if (nread < 0) {
+    if (state_ != State::kClosing) {
+      FERRY_DEBUG("%s: connection closed by peer (%s)", Describe().c_str(),
+                  nread == UV_EOF ? "eof" : uv_strerror(static_cast<int>(nread)));
+      worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
+    }
+    return;
+  }
+  if (nread == 0 || state_ == State::kClosing) return;
+  in_len_ += static_cast<size_t>(nread);
+  last_rx_ms_ = worker_.loop().Now();
+  Inc(worker_.ctx().metrics.bytes_received, static_cast<uint64_t>(nread));
+  ProcessInput();
+}
+
+void Connection::ProcessInput() {
+  const BrokerOptions& opt = worker_.ctx().options;
+  in_pos_ = 0;
+  while (state_ != State::kClosing && in_pos_ < in_len_) {
+    // Before CONNECT is accepted a much smaller limit applies, so that an
+    // unauthenticated peer cannot make us allocate a large buffer.
+    uint32_t limit = state_ == State::kConnected ? opt.max_packet_size
+                                                 : opt.max_connect_packet_size;
+    std::span<const uint8_t> avail(in_.data() + in_pos_, in_len_ - in_pos_);
+    auto header = ParseFixedHeader(avail, limit);
+    if (!header.ok()) {
+      worker_.OnProtocolError(*this, header.status());
+      return;
+    }
+    if (!header.value().has_value()) break;
+    const FixedHeader& h = *header.value();
+    if (avail.size() < h.total_length()) {
+      if (in_.size() - in_pos_ < h.total_length()) {
+        // Move the partial packet to the front and make room for all of it.
+        std::memmove(in_.data(), in_.data() + in_pos_, in_len_ - in_pos_);
+        in_len_ -= in_pos_;
+        in_pos_ = 0;
+        in_.resize(h.total_length());
+      }
+      break;
+    }
+    auto packet = Decode(h, avail.subspan(h.header_length, h.remaining_length), version_);
+    in_pos_ += h.total_length();
+    if (!packet.ok()) {
+      worker_.OnProtocolError(*this, packet.status());
+      return;
+    }
+    worker_.OnPacket(*this, std::move(packet).value());
+    if (detached_) return;  // handed to another worker with the unread bytes
+  }
+  if (state_ == State::kClosing) return;
+  if (in_pos_ > 0) {
+    std::memmove(in_.data(), in_.data() + in_pos_, in_len_ - in_pos_);
+    in_len_ -= in_pos_;
+    in_pos_ = 0;
+  }
+  // Give back memory a large packet needed.
+  if (in_.size() > 65536 && in_len_ < 4096) {
+    in_.resize(4096);
+    in_.shrink_to_fit();
+  }
+}
+
+void Connection::Send(const Packet& packet) {
+  if (tcp_ == nullptr || detached_) return;
+  Encode(packet, version_, out_);
+  Inc(worker_.ctx().metrics.messages_sent);
+  if (!dirty_) worker_.MarkDirty(*this);
+}
+
+void Connection::Flush() {
+  dirty_ = false;
+  if (out_.empty() || tcp_ == nullptr || detached_) return;
+  auto* w = new WriteReq();
+  w->data.swap(out_);
+  w->conn = this;
+  w->req.data = w;
+  writing_bytes_ += w->data.size();
+  Inc(worker_.ctx().metrics.bytes_sent, w->data.size());
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
+                    [](uv_write_t* req, int status) {
+                      auto* w = static_cast<WriteReq*>(req->data);
+                      // The connection may be gone: handles close before their
+                      // owners are freed, and a cancelled write reports here.
+                      w->conn->writing_bytes_ -= w->data.size();
+                      if (status < 0 && w->conn->state_ != State::kClosing) {
+                        w->conn->worker_.DisconnectClient(*w->conn, ReasonCode::kSuccess, "");
+                      }
+                      delete w;
+                    });
+  if (rc != 0) {
+    writing_bytes_ -= w->data.size();
+    delete w;
+  }
+}
+
+void Connection::Close() {
+  if (state_ == State::kClosing) return;
+  state_ = State::kClosing;
+  closing_since_ms_ = worker_.loop().Now();
+  if (tcp_ == nullptr) return;
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  Flush();
+  // Shut down after the queued bytes (a final DISCONNECT) are written; a peer
+  // that never reads is closed by the worker's housekeeping instead.
+  auto* req = new uv_shutdown_t();
+  req->data = this;
+  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_),
+                       [](uv_shutdown_t* r, int status) {
+                         if (status != UV_ECANCELED) static_cast<Connection*>(r->data)->CloseHandle();
+                         delete r;
+                       });
+  if (rc != 0) {
+    delete req;
+    CloseHandle();
+  }
+}
+
+int Connection::Detach() {
+  uv_os_fd_t fd = -1;
+  uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &fd);
+  int copy = ::dup(fd);
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  detached_ = true;
+  state_ = State::kClosing;
+  closing_since_ms_ = worker_.loop().Now();
+  CloseHandle();
+  return copy;
+}
+
+}  // namespace ferry::core

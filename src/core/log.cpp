@@ -1,0 +1,79 @@
+#include "core/log.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <sys/time.h>
+
+namespace ferry::core {
+namespace {
+
+std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::mutex g_mu;
+FILE* g_file = nullptr;  // guarded by g_mu; nullptr means stderr
+
+const char* const kNames[] = {"ERROR", "WARN", "INFO", "DEBUG", "TRACE"};
+
+}  // namespace
+
+bool ParseLogLevel(std::string_view text, LogLevel* level) {
+  static const std::pair<std::string_view, LogLevel> kLevels[] = {
+      {"error", LogLevel::kError}, {"warn", LogLevel::kWarn},   {"warning", LogLevel::kWarn},
+      {"info", LogLevel::kInfo},   {"debug", LogLevel::kDebug}, {"trace", LogLevel::kTrace}};
+  for (const auto& [name, value] : kLevels) {
+    if (name == text) {
+      *level = value;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* LogLevelName(LogLevel level) { return kNames[static_cast<int>(level)]; }
+
+void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) <= g_level.load(std::memory_order_relaxed);
+}
+
+Status SetLogFile(const std::string& path) {
+  FILE* f = nullptr;
+  if (!path.empty()) {
+    f = std::fopen(path.c_str(), "a");
+    if (f == nullptr) {
+      return Status::IoError("cannot open log file '" + path + "': " + std::strerror(errno));
+    }
+    std::setvbuf(f, nullptr, _IOLBF, 0);
+  }
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_file != nullptr) std::fclose(g_file);
+  g_file = f;
+  return Status::Ok();
+}
+
+void Logf(LogLevel level, const char* fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  tm utc;
+  gmtime_r(&tv.tv_sec, &utc);
+  char stamp[64];
+  std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                static_cast<int>(tv.tv_usec / 1000));
+  std::lock_guard<std::mutex> lock(g_mu);
+  FILE* out = g_file != nullptr ? g_file : stderr;
+  std::fprintf(out, "%s %s %s\n", stamp, kNames[static_cast<int>(level)], msg);
+  std::fflush(out);
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,306 @@
+// One handler per packet type a client sends after CONNECT.
+#include <algorithm>
+
+#include "core/broker_internal.h"
+#include "core/log.h"
+#include "core/topic.h"
+
+namespace ferry::core {
+
+namespace {
+
+bool IsSuccess(ReasonCode r) { return static_cast<uint8_t>(r) < 0x80; }
+
+}  // namespace
+
+void Worker::OnPacket(Connection& c, Packet packet) {
+  const PacketType type = TypeOf(packet);
+  if (c.state() == Connection::State::kAwaitingConnect) {
+    // [MQTT-3.1.0-1]: the first packet must be CONNECT.
+    if (type != PacketType::kConnect) {
+      return OnProtocolError(c, Status::Protocol(ReasonCode::kProtocolError,
+                                                 "first packet is not CONNECT"));
+    }
+    return HandleConnect(c, std::get<Connect>(std::move(packet)));
+  }
+  switch (type) {
+    case PacketType::kPublish:
+      return HandlePublish(c, std::get<Publish>(std::move(packet)));
+    case PacketType::kPuback:
+    case PacketType::kPubrec:
+    case PacketType::kPubrel:
+    case PacketType::kPubcomp:
+      return HandlePubAck(c, std::get<PubAck>(packet));
+    case PacketType::kSubscribe:
+      return HandleSubscribe(c, std::get<Subscribe>(std::move(packet)));
+    case PacketType::kUnsubscribe:
+      return HandleUnsubscribe(c, std::get<Unsubscribe>(std::move(packet)));
+    case PacketType::kPingreq:
+      return c.Send(Pingresp{});
+    case PacketType::kDisconnect:
+      return HandleDisconnect(c, std::get<::ferry::core::Disconnect>(packet));
+    case PacketType::kAuth:
+      return HandleAuth(c, std::get<Auth>(packet));
+    case PacketType::kConnect:  // [MQTT-3.1.0-2]
+      return OnProtocolError(c, Status::Protocol(ReasonCode::kProtocolError, "second CONNECT"));
+    default:
+      return OnProtocolError(c, Status::Protocol(ReasonCode::kProtocolError,
+                                                 std::string("unexpected ") +
+                                                     PacketTypeName(type) + " from a client"));
+  }
+}
+
+void Worker::HandlePublish(Connection& c, Publish&& p) {
+  const BrokerOptions& opt = ctx_.options;
+  const bool v5 = IsV5(c.version_);
+  Inc(ctx_.metrics.publish_received);
+  if (p.qos > opt.max_qos) {
+    return DisconnectClient(c, ReasonCode::kQosNotSupported, "QoS not supported");
+  }
+  if (p.retain && !opt.retain_available) {
+    return DisconnectClient(c, ReasonCode::kRetainNotSupported, "retain not supported");
+  }
+  if (v5 && p.props.topic_alias) {
+    uint16_t alias = *p.props.topic_alias;
+    // [MQTT-3.3.2-9] [MQTT-3.3.2-10]: 0 and values above our maximum are errors.
+    if (alias == 0 || alias > opt.topic_alias_maximum) {
+      return DisconnectClient(c, ReasonCode::kTopicAliasInvalid, "topic alias out of range");
+    }
+    if (p.topic.empty()) {
+      auto it = c.in_aliases_.find(alias);
+      if (it == c.in_aliases_.end()) {
+        return DisconnectClient(c, ReasonCode::kProtocolError, "unknown topic alias");
+      }
+      p.topic = it->second;
+    } else {
+      c.in_aliases_[alias] = p.topic;
+    }
+  }
+  if (Status st = ValidateTopicName(p.topic); !st.ok()) {
+    return OnProtocolError(c, st);  // [MQTT-3.3.2-2] wildcards in a topic name
+  }
+  if (p.qos > 0) {
+    // Flow control [MQTT-3.3.4-9]: more unacknowledged QoS 1/2 PUBLISHes
+    // than our receive maximum is an error.
+    if (c.inbound_unacked_ >= opt.receive_maximum) {
+      return DisconnectClient(c, ReasonCode::kReceiveMaximumExceeded, "receive maximum exceeded");
+    }
+  }
+  Session& s = *c.session_;
+  if (p.qos == 2 && s.qos2_inbound_.contains(p.packet_id)) {
+    // A retransmission of a QoS 2 message we already took: acknowledge it
+    // again, do not deliver it twice [MQTT-4.3.3-10].
+    c.Send(PubAck{PacketType::kPubrec, p.packet_id, ReasonCode::kSuccess, {}});
+    return;
+  }
+
+  auto acl = ctx_.GetAcl();
+  if (acl && !acl->CanPublish(c.username_, c.client_id_, p.topic)) {
+    Inc(ctx_.metrics.dropped_not_authorized);
+    FERRY_DEBUG("%s: publish to '%s' denied", c.Describe().c_str(), p.topic.c_str());
+    // 3.1.1 has no way to say no: acknowledge and drop. v5 answers 0x87.
+    ReasonCode rc = v5 ? ReasonCode::kNotAuthorized : ReasonCode::kSuccess;
+    if (p.qos == 1) c.Send(PubAck{PacketType::kPuback, p.packet_id, rc, {}});
+    if (p.qos == 2) {
+      c.Send(PubAck{PacketType::kPubrec, p.packet_id, rc, {}});
+      if (!v5) s.qos2_inbound_.insert(p.packet_id);
+    }
+    return;
+  }
+
+  auto msg = std::make_shared<Message>();
+  msg->topic = std::move(p.topic);
+  msg->payload = std::move(p.payload);
+  msg->qos = p.qos;
+  msg->retain = p.retain;
+  msg->received_at_ms = UnixNowMs();
+  msg->origin_client = c.client_id_;
+  if (v5) {
+    msg->props.payload_format_indicator = p.props.payload_format_indicator;
+    msg->props.content_type = std::move(p.props.content_type);
+    msg->props.response_topic = std::move(p.props.response_topic);
+    msg->props.correlation_data = std::move(p.props.correlation_data);
+    msg->props.user_properties = std::move(p.props.user_properties);
+    if (p.props.message_expiry_interval) {
+      msg->expiry_at_ms = msg->received_at_ms + uint64_t{*p.props.message_expiry_interval} * 1000;
+    }
+  }
+
+  std::function<void()> done;
+  if (p.qos > 0) {
+    ++c.inbound_unacked_;
+    if (p.qos == 2) {
+      s.qos2_inbound_.insert(p.packet_id);
+      if (s.persistent_ && ctx_.store) ctx_.store->PutQos2Inbound(s.client_id_, p.packet_id);
+    }
+    // The acknowledgement goes out once the message is safe: handed to
+    // every subscriber, and committed to disk where it was stored.
+    const uint64_t conn_id = c.id();
+    const uint16_t packet_id = p.packet_id;
+    const uint8_t qos = p.qos;
+    done = [this, conn_id, packet_id, qos] {
+      Connection* conn = FindConnection(conn_id);
+      if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
+      if (qos == 1) {
+        if (conn->inbound_unacked_ > 0) --conn->inbound_unacked_;
+        conn->Send(PubAck{PacketType::kPuback, packet_id, ReasonCode::kSuccess, {}});
+      } else {
+        conn->Send(PubAck{PacketType::kPubrec, packet_id, ReasonCode::kSuccess, {}});
+      }
+    };
+  }
+  RouteMessage(std::move(msg), std::move(done));
+}
+
+void Worker::HandlePubAck(Connection& c, const PubAck& p) {
+  Session& s = *c.session_;
+  switch (p.type) {
+    case PacketType::kPuback:
+      return s.OnPuback(p);
+    case PacketType::kPubrec:
+      return s.OnPubrec(p);
+    case PacketType::kPubcomp:
+      return s.OnPubcomp(p);
+    case PacketType::kPubrel: {
+      // Releases a QoS 2 message we received [MQTT-4.3.3-11].
+      bool known = s.qos2_inbound_.erase(p.packet_id) > 0;
+      if (known) {
+        if (c.inbound_unacked_ > 0) --c.inbound_unacked_;
+        if (s.persistent_ && ctx_.store) ctx_.store->DeleteQos2Inbound(s.client_id_, p.packet_id);
+      }
+      c.Send(PubAck{PacketType::kPubcomp, p.packet_id,
+                    known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound, {}});
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
+  const BrokerOptions& opt = ctx_.options;
+  const bool v5 = IsV5(c.version_);
+  Session& s = *c.session_;
+  uint32_t sub_id = 0;
+  if (!p.props.subscription_identifiers.empty()) sub_id = p.props.subscription_identifiers[0];
+  auto acl = ctx_.GetAcl();
+
+  Suback ack;
+  ack.packet_id = p.packet_id;
+  std::vector<std::pair<std::string, SubscriptionOptions>> added;
+  std::vector<bool> existed;
+  for (const SubscribeTopic& t : p.topics) {
+    auto shared = ParseSharedFilter(t.filter);
+    ReasonCode rc = ReasonCode::kSuccess;
+    std::string_view plain = t.filter;
+    if (!shared.ok()) {
+      rc = ReasonCode::kTopicFilterInvalid;
+    } else if (shared.value()) {
+      plain = shared.value()->filter;
+      if (!opt.shared_subscription_available) rc = ReasonCode::kSharedSubscriptionsNotSupported;
+      // [MQTT-3.8.3-4]: No Local on a shared subscription is a protocol error.
+      if (t.no_local) {
+        return DisconnectClient(c, ReasonCode::kProtocolError, "no local on a shared subscription");
+      }
+    }
+    if (rc == ReasonCode::kSuccess && !ValidateTopicFilter(plain).ok()) {
+      rc = ReasonCode::kTopicFilterInvalid;
+    }
+    if (rc == ReasonCode::kSuccess && !opt.wildcard_subscription_available && HasWildcard(plain)) {
+      rc = ReasonCode::kWildcardSubscriptionsNotSupported;
+    }
+    if (rc == ReasonCode::kSuccess && sub_id != 0 && !opt.subscription_identifier_available) {
+      rc = ReasonCode::kSubscriptionIdentifiersNotSupported;
+    }
+    if (rc == ReasonCode::kSuccess && acl && !acl->CanSubscribe(c.username_, c.client_id_, plain)) {
+      rc = ReasonCode::kNotAuthorized;
+    }
+    if (!IsSuccess(rc)) {
+      FERRY_DEBUG("%s: subscribe to '%s' refused: %s", c.Describe().c_str(), t.filter.c_str(),
+                  ReasonCodeName(rc));
+      ack.reasons.push_back(rc);
+      continue;
+    }
+    SubscriptionOptions o;
+    o.qos = std::min(t.qos, opt.max_qos);
+    o.no_local = v5 && t.no_local;
+    o.retain_as_published = v5 && t.retain_as_published;
+    o.retain_handling = v5 ? t.retain_handling : 0;
+    o.subscription_id = sub_id;
+    o.worker = index_;
+    bool is_new = ctx_.router.Subscribe(c.client_id_, t.filter, o);
+    s.subscriptions_[t.filter] = o;
+    if (s.persistent_ && ctx_.store) {
+      ctx_.store->PutSubscription(s.client_id_,
+                                  StoredSubscription{t.filter, o.qos, o.no_local,
+                                                     o.retain_as_published, o.retain_handling,
+                                                     o.subscription_id});
+    }
+    ack.reasons.push_back(static_cast<ReasonCode>(o.qos));
+    // Shared subscriptions get no retained messages (MQTT 5.0 section 4.8.2).
+    if (!shared.value()) {
+      added.emplace_back(t.filter, o);
+      existed.push_back(!is_new);
+    }
+  }
+  c.Send(ack);  // [MQTT-3.8.4-1]
+  if (!opt.retain_available) return;
+  for (size_t i = 0; i < added.size(); ++i) {
+    const SubscriptionOptions& o = added[i].second;
+    // Retain handling [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
+    if (o.retain_handling == 2 || (o.retain_handling == 1 && existed[i])) continue;
+    SendRetained(s, added[i].first, o);
+  }
+}
+
+void Worker::SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o) {
+  auto acl = ctx_.GetAcl();
+  for (const MessagePtr& m : ctx_.router.MatchRetained(filter, UnixNowMs())) {
+    if (acl && !acl->CanReceive(s.username_, s.client_id_, m->topic)) continue;
+    std::vector<uint32_t> ids;
+    if (o.subscription_id != 0) ids.push_back(o.subscription_id);
+    // Retained messages sent for a new subscription carry RETAIN 1 [MQTT-3.3.1-8].
+    s.Deliver(m, std::min(o.qos, m->qos), true, std::move(ids));
+  }
+}
+
+void Worker::HandleUnsubscribe(Connection& c, Unsubscribe&& p) {
+  Session& s = *c.session_;
+  Unsuback ack;
+  ack.packet_id = p.packet_id;
+  for (const std::string& filter : p.filters) {
+    bool existed = ctx_.router.Unsubscribe(c.client_id_, filter);
+    s.subscriptions_.erase(filter);
+    if (existed && s.persistent_ && ctx_.store) ctx_.store->DeleteSubscription(s.client_id_, filter);
+    ack.reasons.push_back(existed ? ReasonCode::kSuccess : ReasonCode::kNoSubscriptionExisted);
+  }
+  c.Send(ack);  // [MQTT-3.10.4-4]
+}
+
+void Worker::HandleDisconnect(Connection& c, const ::ferry::core::Disconnect& p) {
+  if (IsV5(c.version_) && p.props.session_expiry_interval) {
+    // [MQTT-3.14.2-2]: a session that was to end on disconnect cannot be
+    // given an expiry now.
+    if (c.session_expiry_s_ == 0 && *p.props.session_expiry_interval != 0) {
+      return DisconnectClient(c, ReasonCode::kProtocolError, "session expiry set on DISCONNECT");
+    }
+    c.session_expiry_s_ = *p.props.session_expiry_interval;
+    if (c.session_ != nullptr) c.session_->persistent_ = c.session_expiry_s_ != 0 &&
+                                                       ctx_.options.persistence;
+  }
+  // [MQTT-3.14.4-3]: a normal DISCONNECT discards the will; 0x04 keeps it.
+  c.disconnect_graceful_ = p.reason != ReasonCode::kDisconnectWithWill;
+  DisconnectClient(c, ReasonCode::kSuccess, "");
+}
+
+void Worker::HandleAuth(Connection& c, const Auth& p) {
+  // Enhanced authentication is not offered; a CONNECT that asked for it was
+  // refused, so any AUTH is unexpected.
+  if (p.props.authentication_method) {
+    return DisconnectClient(c, ReasonCode::kBadAuthenticationMethod,
+                      "authentication method not supported");
+  }
+  DisconnectClient(c, ReasonCode::kProtocolError, "AUTH without authentication method");
+}
+
+}  // namespace ferry::core

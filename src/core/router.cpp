@@ -1,0 +1,147 @@
+#include "core/router.h"
+
+#include <algorithm>
+
+#include "core/topic.h"
+
+namespace ferry::core {
+
+bool Router::Subscribe(std::string_view client_id, std::string_view filter,
+                       const SubscriptionOptions& options) {
+  auto shared = ParseSharedFilter(filter);
+  std::unique_lock lock(mu_);
+  if (!shared.ok() || !shared.value().has_value()) {
+    return subs_.Insert(filter, client_id, options);
+  }
+  const SharedFilter& sf = *shared.value();
+  std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
+  if (group == nullptr) {
+    shared_.Insert(sf.filter, sf.group, std::make_shared<SharedGroup>());
+    group = shared_.Find(sf.filter, sf.group);
+  }
+  auto& members = (*group)->members;
+  for (auto& [id, opts] : members) {
+    if (id == client_id) {
+      opts = options;
+      return false;
+    }
+  }
+  members.emplace_back(std::string(client_id), options);
+  ++shared_count_;
+  return true;
+}
+
+bool Router::Unsubscribe(std::string_view client_id, std::string_view filter) {
+  auto shared = ParseSharedFilter(filter);
+  std::unique_lock lock(mu_);
+  if (!shared.ok() || !shared.value().has_value()) return subs_.Erase(filter, client_id);
+  const SharedFilter& sf = *shared.value();
+  std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
+  if (group == nullptr) return false;
+  auto& members = (*group)->members;
+  auto it = std::find_if(members.begin(), members.end(),
+                         [&](const auto& m) { return m.first == client_id; });
+  if (it == members.end()) return false;
+  members.erase(it);
+  --shared_count_;
+  if (members.empty()) shared_.Erase(sf.filter, sf.group);
+  return true;
+}
+
+namespace {
+
+void AddTarget(std::vector<RouteTarget>& out, size_t first, std::string_view client_id,
+               const SubscriptionOptions& o) {
+  // Overlapping subscriptions of one client: one copy at the highest QoS,
+  // carrying every matching subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3].
+  for (size_t i = first; i < out.size(); ++i) {
+    RouteTarget& t = out[i];
+    if (t.client_id != client_id) continue;
+    t.qos = std::max(t.qos, o.qos);
+    t.retain_as_published = t.retain_as_published || o.retain_as_published;
+    if (o.subscription_id != 0) t.subscription_ids.push_back(o.subscription_id);
+    return;
+  }
+  RouteTarget& t = out.emplace_back();
+  t.client_id.assign(client_id);
+  t.worker = o.worker;
+  t.qos = o.qos;
+  t.retain_as_published = o.retain_as_published;
+  if (o.subscription_id != 0) t.subscription_ids.push_back(o.subscription_id);
+}
+
+}  // namespace
+
+void Router::Match(std::string_view topic, std::string_view publisher,
+                   std::vector<RouteTarget>& out) const {
+  const size_t first = out.size();
+  std::shared_lock lock(mu_);
+  subs_.Match(topic, [&](std::string_view client_id, const SubscriptionOptions& o,
+                         std::string_view) {
+    // No Local: not to the client that published it [MQTT-3.8.3-3].
+    if (o.no_local && client_id == publisher) return;
+    AddTarget(out, first, client_id, o);
+  });
+  if (shared_count_ == 0) return;
+  shared_.Match(topic, [&](std::string_view, const std::shared_ptr<SharedGroup>& g,
+                           std::string_view) {
+    const auto& members = g->members;
+    if (members.empty()) return;
+    // Round robin; a No Local member that published it is passed over.
+    for (size_t tries = 0; tries < members.size(); ++tries) {
+      uint32_t i = g->next->fetch_add(1, std::memory_order_relaxed) % members.size();
+      const auto& [id, o] = members[i];
+      if (o.no_local && id == publisher) continue;
+      AddTarget(out, first, id, o);
+      return;
+    }
+  });
+}
+
+size_t Router::subscription_count() const {
+  std::shared_lock lock(mu_);
+  return subs_.size() + shared_count_;
+}
+
+int Router::SetRetained(const MessagePtr& message) {
+  std::lock_guard lock(retained_mu_);
+  if (message->payload.empty()) return retained_.Erase(message->topic) ? -1 : 0;
+  return retained_.Set(message->topic, message) ? 1 : 0;
+}
+
+std::vector<MessagePtr> Router::MatchRetained(std::string_view filter,
+                                              uint64_t now_unix_ms) const {
+  std::vector<MessagePtr> out;
+  std::lock_guard lock(retained_mu_);
+  retained_.Match(filter, [&](std::string_view, const MessagePtr& m) {
+    if (m->expiry_at_ms == 0 || m->expiry_at_ms > now_unix_ms) out.push_back(m);
+  });
+  return out;
+}
+
+std::vector<std::string> Router::ExpireRetained(uint64_t now_unix_ms) {
+  std::vector<std::string> expired;
+  std::lock_guard lock(retained_mu_);
+  retained_.EraseIf([&](std::string_view topic, const MessagePtr& m) {
+    if (m->expiry_at_ms != 0 && m->expiry_at_ms <= now_unix_ms) {
+      expired.emplace_back(topic);
+      return true;
+    }
+    return false;
+  });
+  return expired;
+}
+
+size_t Router::retained_count() const {
+  std::lock_guard lock(retained_mu_);
+  return retained_.size();
+}
+
+std::vector<MessagePtr> Router::AllRetained() const {
+  std::vector<MessagePtr> out;
+  std::lock_guard lock(retained_mu_);
+  retained_.ForEach([&](std::string_view, const MessagePtr& m) { out.push_back(m); });
+  return out;
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,93 @@
+// The router: every subscription on this node, shared subscription groups and
+// retained messages. Shared by all workers; read-mostly.
+//
+// Thread safety: every method may be called from any thread. Subscriptions
+// sit behind a reader/writer lock (Match takes it shared), retained messages
+// behind their own mutex. Values handed out are copies, so callers never hold
+// a pointer into the router after a call returns.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/message.h"
+#include "core/retained_trie.h"
+#include "core/subscription_trie.h"
+
+namespace ferry::core {
+
+struct SubscriptionOptions {
+  uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+  uint32_t subscription_id = 0;  // 0 = none
+  uint32_t worker = 0;           // worker that owns the subscriber's session
+
+  bool operator==(const SubscriptionOptions&) const = default;
+};
+
+// One subscriber that a message goes to, with every matching subscription
+// folded in: the highest QoS and all subscription identifiers.
+struct RouteTarget {
+  std::string client_id;
+  uint32_t worker = 0;
+  uint8_t qos = 0;
+  bool retain_as_published = false;
+  std::vector<uint32_t> subscription_ids;
+};
+
+class Router {
+ public:
+  Router() = default;
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  // Adds or replaces a subscription. `filter` is as the client sent it
+  // (a "$share/g/f" or "$queue/f" form joins a shared group).
+  // REQUIRES: the filter was validated. Returns true if the subscription is new.
+  bool Subscribe(std::string_view client_id, std::string_view filter,
+                 const SubscriptionOptions& options);
+  // Returns true if the subscription existed.
+  bool Unsubscribe(std::string_view client_id, std::string_view filter);
+
+  // Appends one target per subscriber whose subscriptions match `topic`,
+  // skipping No Local subscriptions of `publisher`. Each shared group that
+  // matches contributes one member, chosen round robin.
+  void Match(std::string_view topic, std::string_view publisher,
+             std::vector<RouteTarget>& out) const;
+
+  size_t subscription_count() const;
+
+  // Retained messages [MQTT-3.3.1-5..7]. An empty payload deletes.
+  // Returns +1 if a message was added, -1 if one was removed, 0 if replaced/no-op.
+  int SetRetained(const MessagePtr& message);
+  // Retained messages matching `filter` that have not expired at now_ms.
+  std::vector<MessagePtr> MatchRetained(std::string_view filter, uint64_t now_unix_ms) const;
+  // Drops expired retained messages; returns their topics.
+  std::vector<std::string> ExpireRetained(uint64_t now_unix_ms);
+  size_t retained_count() const;
+  std::vector<MessagePtr> AllRetained() const;
+
+ private:
+  struct SharedGroup {
+    std::vector<std::pair<std::string, SubscriptionOptions>> members;
+    std::unique_ptr<std::atomic<uint32_t>> next = std::make_unique<std::atomic<uint32_t>>(0);
+  };
+
+  mutable std::shared_mutex mu_;
+  SubscriptionTrie<SubscriptionOptions> subs_;           // guarded by mu_
+  SubscriptionTrie<std::shared_ptr<SharedGroup>> shared_;  // by group name; guarded by mu_
+  size_t shared_count_ = 0;                              // guarded by mu_
+
+  mutable std::mutex retained_mu_;
+  RetainedTrie<MessagePtr> retained_;  // guarded by retained_mu_
+};
+
+}  // namespace ferry::core
