@@ -150,6 +150,9 @@ class Connection {
   // `pending` as input already read from it.
   Status Open(int fd, std::string peer, std::string pending, bool start_reading = true);
   void StartReading(std::string pending);
+  // Stops taking input (kept buffered) until ResumeReading().
+  void PauseReading();
+  void ResumeReading();
 
   // Queues bytes; they go out in one write per loop pass.
   void Send(const Packet& packet);
@@ -208,6 +211,7 @@ class Connection {
   std::string peer_;
   uv_tcp_t* tcp_ = nullptr;  // freed by its close callback
   bool detached_ = false;
+  bool paused_ = false;
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
   size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
@@ -249,6 +253,9 @@ class Worker {
 
   // Handlers, one per packet type (session_handlers.cpp).
   void HandleConnect(Connection& c, Connect&& p);
+  void CheckPasswordThen(Connection& c, std::shared_ptr<const PasswordFile> passwords,
+                         Connect&& p);
+  void AfterAuthentication(Connection& c, Connect&& p);
   void AdoptConnected(int fd, std::string peer, std::string listener, std::string pending,
                       Connect&& p);
   void CompleteConnect(Connection& c, Connect&& p);

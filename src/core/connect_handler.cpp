@@ -75,20 +75,71 @@ void Worker::HandleConnect(Connection& c, Connect&& p) {
     }
   }
 
-  // Authentication.
+  // Authentication. Checking a password hash costs milliseconds of CPU, so
+  // it runs on the libuv thread pool; the connection reads nothing meanwhile.
   auto passwords = ctx_.Passwords();
-  if (p.username) {
-    if (passwords) {
-      if (!p.password || !passwords->Check(*p.username, *p.password)) {
-        return Refuse(c, ReasonCode::kBadUserNameOrPassword, "bad user name or password");
-      }
-    } else if (!opt.allow_anonymous) {
-      return Refuse(c, ReasonCode::kNotAuthorized, "no password file to check credentials");
+  if (p.username && passwords) {
+    if (!p.password) {
+      return Refuse(c, ReasonCode::kBadUserNameOrPassword, "bad user name or password");
     }
-  } else if (!opt.allow_anonymous) {
-    return Refuse(c, ReasonCode::kNotAuthorized, "anonymous access not allowed");
+    CheckPasswordThen(c, std::move(passwords), std::move(p));
+    return;
   }
+  if (!opt.allow_anonymous) {
+    return Refuse(c, ReasonCode::kNotAuthorized,
+                  p.username ? "no password file to check credentials"
+                             : "anonymous access not allowed");
+  }
+  AfterAuthentication(c, std::move(p));
+}
 
+namespace {
+
+struct PasswordCheck {
+  uv_work_t req;
+  Worker* worker;
+  uint64_t conn_id;
+  std::shared_ptr<const PasswordFile> passwords;
+  Connect connect;
+  bool ok = false;
+};
+
+}  // namespace
+
+void Worker::CheckPasswordThen(Connection& c, std::shared_ptr<const PasswordFile> passwords,
+                               Connect&& p) {
+  auto* check = new PasswordCheck{};
+  check->req.data = check;
+  check->worker = this;
+  check->conn_id = c.id();
+  check->passwords = std::move(passwords);
+  check->connect = std::move(p);
+  c.PauseReading();
+  int rc = uv_queue_work(
+      loop_.get(), &check->req,
+      [](uv_work_t* req) {
+        auto* ck = static_cast<PasswordCheck*>(req->data);
+        ck->ok = ck->passwords->Check(*ck->connect.username, *ck->connect.password);
+      },
+      [](uv_work_t* req, int status) {
+        std::unique_ptr<PasswordCheck> ck(static_cast<PasswordCheck*>(req->data));
+        Connection* conn = ck->worker->FindConnection(ck->conn_id);
+        if (status != 0 || conn == nullptr || conn->state() != Connection::State::kAwaitingConnect) {
+          return;  // the client went away while we checked
+        }
+        if (!ck->ok) {
+          return Refuse(*conn, ReasonCode::kBadUserNameOrPassword, "bad user name or password");
+        }
+        ck->worker->AfterAuthentication(*conn, std::move(ck->connect));
+        if (conn->state() == Connection::State::kConnected && !conn->detached_) conn->ResumeReading();
+      });
+  if (rc != 0) {
+    delete check;
+    Refuse(c, ReasonCode::kServerUnavailable, "cannot check password");
+  }
+}
+
+void Worker::AfterAuthentication(Connection& c, Connect&& p) {
   uint32_t owner = ctx_.OwnerOf(p.client_id);
   if (owner == index_) {
     CompleteConnect(c, std::move(p));

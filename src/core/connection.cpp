@@ -106,6 +106,17 @@ void Connection::StartReading(std::string pending) {
   if (in_len_ > 0) ProcessInput();
 }
 
+void Connection::PauseReading() {
+  paused_ = true;
+  if (tcp_ != nullptr) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+}
+
+void Connection::ResumeReading() {
+  paused_ = false;
+  std::string pending(reinterpret_cast<const char*>(in_.data()), in_len_);
+  StartReading(std::move(pending));
+}
+
 void Connection::OnRead(ssize_t nread, const uv_buf_t*) {
   if (nread < 0) {
     if (state_ != State::kClosing) {
@@ -150,12 +161,14 @@ void Connection::ProcessInput() {
     }
     auto packet = Decode(h, avail.subspan(h.header_length, h.remaining_length), version_);
     in_pos_ += h.total_length();
+    Inc(worker_.ctx().metrics.messages_received);
     if (!packet.ok()) {
       worker_.OnProtocolError(*this, packet.status());
       return;
     }
     worker_.OnPacket(*this, std::move(packet).value());
     if (detached_) return;  // handed to another worker with the unread bytes
+    if (paused_) break;     // waiting for a password check
   }
   if (state_ == State::kClosing) return;
   if (in_pos_ > 0) {
@@ -193,10 +206,18 @@ void Connection::Flush() {
                       // The connection may be gone: handles close before their
                       // owners are freed, and a cancelled write reports here.
                       w->conn->writing_bytes_ -= w->data.size();
-                      if (status < 0 && w->conn->state_ != State::kClosing) {
-                        w->conn->worker_.DisconnectClient(*w->conn, ReasonCode::kSuccess, "");
-                      }
+                      Connection* c = w->conn;
                       delete w;
+                      if (status < 0) {
+                        if (c->state_ != State::kClosing) {
+                          c->worker_.DisconnectClient(*c, ReasonCode::kSuccess, "");
+                        }
+                      } else if (c->session_ != nullptr && !c->session_->queue_.empty() &&
+                                 c->writing_bytes_ == 0) {
+                        // The backlog drained: queued messages held back by
+                        // the output limit can go now.
+                        c->session_->Pump();
+                      }
                     });
   if (rc != 0) {
     writing_bytes_ -= w->data.size();

@@ -39,7 +39,8 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
   if (message->retain) {
     // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes.
     router.SetRetained(message);
-    if (store) {
+    // $SYS values are rebuilt every interval; they need no disk.
+    if (store && !message->topic.starts_with("$SYS/")) {
       if (message->payload.empty()) {
         store->DeleteRetained(message->topic);
       } else {
