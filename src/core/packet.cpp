@@ -1,0 +1,204 @@
+// The public face of the codec: framing, dispatch on packet type, and the
+// checks common to every packet (fixed-header flags, trailing bytes). The
+// per-packet work is in codec_decode*.cpp and codec_encode.cpp.
+
+#include "core/packet.h"
+
+#include <cassert>
+#include <iterator>
+
+#include "core/codec_decode.h"
+#include "core/codec_encode.h"
+#include "core/codec_reader.h"
+#include "core/codec_writer.h"
+
+namespace ferry::core {
+namespace {
+
+using codec::Malformed;
+using codec::Reader;
+
+// Fixed header flags (MQTT 5.0 section 2.1.3): PUBREL, SUBSCRIBE and
+// UNSUBSCRIBE carry 0b0010 [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1];
+// PUBLISH's are checked by its decoder; every other type carries 0
+// [MQTT-2.1.3-1]. Invalid flags make a Malformed Packet.
+Status CheckFixedHeaderFlags(const FixedHeader& header, ProtocolVersion v) {
+  const PacketType type = header.type();
+  if (static_cast<uint8_t>(type) == 0) return Malformed("reserved packet type 0");
+  if (type == PacketType::kAuth && !IsV5(v)) {
+    return Malformed("packet type 15 is reserved before MQTT 5");
+  }
+  if (type == PacketType::kPublish) return Status::Ok();
+  const bool needs_0010 = type == PacketType::kPubrel || type == PacketType::kSubscribe ||
+                          type == PacketType::kUnsubscribe;
+  if (header.flags() != (needs_0010 ? 0x02 : 0x00)) {
+    return Malformed(std::string("invalid fixed header flags for ") + PacketTypeName(type));
+  }
+  return Status::Ok();
+}
+
+// Builds a T in place inside the Packet, so decoded strings are copied out of
+// the receive buffer once and only moved afterwards.
+template <typename T, typename DecodeFn>
+Result<Packet> DecodeAs(Reader& r, DecodeFn&& decode) {
+  Packet packet(std::in_place_type<T>);
+  FERRY_CODEC_TRY(decode(std::get<T>(packet)));
+  if (!r.empty()) return Malformed("trailing bytes after the end of the packet");
+  return Result<Packet>(std::move(packet));
+}
+
+Result<Packet> DecodeBody(const FixedHeader& header, Reader& r, ProtocolVersion v) {
+  using namespace codec;
+  const PacketType type = header.type();
+  switch (type) {
+    case PacketType::kConnect:
+      return DecodeAs<Connect>(r, [&](Connect& p) { return DecodeConnect(r, p); });
+    case PacketType::kConnack:
+      return DecodeAs<Connack>(r, [&](Connack& p) { return DecodeConnack(r, v, p); });
+    case PacketType::kPublish:
+      return DecodeAs<Publish>(r,
+                               [&](Publish& p) { return DecodePublish(r, header.flags(), v, p); });
+    case PacketType::kPuback:
+    case PacketType::kPubrec:
+    case PacketType::kPubrel:
+    case PacketType::kPubcomp:
+      return DecodeAs<PubAck>(r, [&](PubAck& p) { return DecodePubAck(r, type, v, p); });
+    case PacketType::kSubscribe:
+      return DecodeAs<Subscribe>(r, [&](Subscribe& p) { return DecodeSubscribe(r, v, p); });
+    case PacketType::kSuback:
+      return DecodeAs<Suback>(r, [&](Suback& p) { return DecodeSuback(r, v, p); });
+    case PacketType::kUnsubscribe:
+      return DecodeAs<Unsubscribe>(r, [&](Unsubscribe& p) { return DecodeUnsubscribe(r, v, p); });
+    case PacketType::kUnsuback:
+      return DecodeAs<Unsuback>(r, [&](Unsuback& p) { return DecodeUnsuback(r, v, p); });
+    case PacketType::kPingreq:
+      return DecodeAs<Pingreq>(r, [](Pingreq&) { return Status::Ok(); });
+    case PacketType::kPingresp:
+      return DecodeAs<Pingresp>(r, [](Pingresp&) { return Status::Ok(); });
+    case PacketType::kDisconnect:
+      return DecodeAs<Disconnect>(r, [&](Disconnect& p) { return DecodeDisconnect(r, v, p); });
+    case PacketType::kAuth:
+      return DecodeAs<Auth>(r, [&](Auth& p) { return DecodeAuth(r, v, p); });
+  }
+  return Malformed("reserved packet type");
+}
+
+struct Framing {
+  uint8_t first_byte;
+  size_t body_size;
+  size_t total() const { return 1 + codec::VarIntSize(body_size) + body_size; }
+};
+
+Framing FramingOf(const Packet& packet, ProtocolVersion v) {
+  return std::visit(
+      [v](const auto& p) {
+        return Framing{codec::FirstByte(p, v), codec::BodySize(p, v)};
+      },
+      packet);
+}
+
+}  // namespace
+
+PacketType TypeOf(const Packet& packet) {
+  // In the order of the Packet variant's alternatives.
+  static constexpr PacketType kTypes[] = {
+      PacketType::kConnect,     PacketType::kConnack,    PacketType::kPublish,
+      PacketType::kPuback,      PacketType::kSubscribe,  PacketType::kSuback,
+      PacketType::kUnsubscribe, PacketType::kUnsuback,   PacketType::kPingreq,
+      PacketType::kPingresp,    PacketType::kDisconnect, PacketType::kAuth,
+  };
+  static_assert(std::size(kTypes) == std::variant_size_v<Packet>);
+  if (const auto* ack = std::get_if<PubAck>(&packet)) return ack->type;
+  return kTypes[packet.index()];
+}
+
+const char* PacketTypeName(PacketType type) {
+  switch (type) {
+    case PacketType::kConnect:
+      return "CONNECT";
+    case PacketType::kConnack:
+      return "CONNACK";
+    case PacketType::kPublish:
+      return "PUBLISH";
+    case PacketType::kPuback:
+      return "PUBACK";
+    case PacketType::kPubrec:
+      return "PUBREC";
+    case PacketType::kPubrel:
+      return "PUBREL";
+    case PacketType::kPubcomp:
+      return "PUBCOMP";
+    case PacketType::kSubscribe:
+      return "SUBSCRIBE";
+    case PacketType::kSuback:
+      return "SUBACK";
+    case PacketType::kUnsubscribe:
+      return "UNSUBSCRIBE";
+    case PacketType::kUnsuback:
+      return "UNSUBACK";
+    case PacketType::kPingreq:
+      return "PINGREQ";
+    case PacketType::kPingresp:
+      return "PINGRESP";
+    case PacketType::kDisconnect:
+      return "DISCONNECT";
+    case PacketType::kAuth:
+      return "AUTH";
+  }
+  return "RESERVED";
+}
+
+Result<std::optional<FixedHeader>> ParseFixedHeader(std::span<const uint8_t> bytes,
+                                                    uint32_t max_packet_size) {
+  using Parsed = std::optional<FixedHeader>;
+  if (bytes.empty()) return Parsed();
+  FixedHeader header;
+  header.first_byte = bytes[0];
+  uint32_t value = 0;
+  // Remaining length: a variable byte integer of at most 4 bytes (MQTT 5.0
+  // section 1.5.5, section 2.1.4).
+  for (size_t i = 0; i < 4; ++i) {
+    if (1 + i >= bytes.size()) return Parsed();
+    const uint8_t b = bytes[1 + i];
+    value |= uint32_t{b & 0x7Fu} << (7 * i);
+    if ((b & 0x80) == 0) {
+      header.remaining_length = value;
+      header.header_length = static_cast<uint8_t>(2 + i);
+      // Before anything is allocated for the body (MQTT 5.0 section 3.1.2.11.4).
+      if (header.total_length() > max_packet_size) {
+        return Status::Protocol(ReasonCode::kPacketTooLarge,
+                                "packet of " + std::to_string(header.total_length()) +
+                                    " bytes exceeds the maximum packet size");
+      }
+      return Parsed(header);
+    }
+  }
+  return Malformed("remaining length longer than 4 bytes");
+}
+
+Result<Packet> Decode(const FixedHeader& header, std::span<const uint8_t> body,
+                      ProtocolVersion version) {
+  if (body.size() != header.remaining_length) {
+    return Malformed("body size differs from the remaining length");
+  }
+  FERRY_CODEC_TRY(CheckFixedHeaderFlags(header, version));
+  Reader r(body);
+  return DecodeBody(header, r, version);
+}
+
+void Encode(const Packet& packet, ProtocolVersion version, std::string& out) {
+  const Framing framing = FramingOf(packet, version);
+  const size_t start = out.size();
+  out.reserve(start + framing.total());
+  codec::PutU8(out, framing.first_byte);
+  codec::PutVarInt(out, framing.body_size);
+  std::visit([&](const auto& p) { codec::PutBody(out, p, version); }, packet);
+  assert(out.size() - start == framing.total() && "EncodedSize disagrees with Encode");
+  (void)start;
+}
+
+size_t EncodedSize(const Packet& packet, ProtocolVersion version) {
+  return FramingOf(packet, version).total();
+}
+
+}  // namespace ferry::core

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz_decode: one valid packet (or stream) per file.
+
+Most are the bytes spelled out field by field in
+tests/unit/core/packet_encode_test.cpp and packet_decode_test.cpp; the
+*_all_properties seeds are Encode() output for v5 packets carrying every
+property they allow.
+Run from anywhere: python3 tests/fuzz/make_corpus.py
+"""
+
+import pathlib
+
+SEEDS = {
+    "connect_v311": "10 0F 00 04 4D 51 54 54 04 02 00 3C 00 03 63 69 64",
+    "connect_v311_will_user_password":
+        "10 1B 00 04 4D 51 54 54 04 EC 00 0A 00 01 63 00 01 77 00 03 62 79 65"
+        " 00 01 75 00 01 70",
+    "connect_v31": "10 0F 00 06 4D 51 49 73 64 70 03 02 00 00 00 01 63",
+    "connect_v311_bridge": "10 0D 00 04 4D 51 54 54 84 02 00 3C 00 01 62",
+    "connect_v5_properties_will":
+        "10 25 00 04 4D 51 54 54 05 86 00 1E 08 11 00 00 00 78 21 00 14 00 01 63"
+        " 05 18 00 00 00 05 00 01 77 00 01 78 00 01 75",
+    "connack_v5_properties": "20 0C 00 00 09 12 00 01 61 22 00 0A 24 01",
+    "publish_qos1_retain_dup": "3B 09 00 03 61 2F 62 00 0A 68 69",
+    "publish_v5_subscription_ids_alias":
+        "32 0F 00 01 74 00 01 08 0B 01 0B C8 01 23 00 03 70",
+    "puback_v5_reason_string": "40 09 12 34 00 05 1F 00 02 6E 6F",
+    "pubrel": "62 02 12 34",
+    "subscribe_v311": "82 0C 00 01 00 03 61 2F 23 01 00 01 62 02",
+    "subscribe_v5_options": "82 09 00 02 02 0B 05 00 01 78 2D",
+    "suback_v5": "90 09 00 01 04 1F 00 01 78 00 87",
+    "unsubscribe_v5": "A2 0A 00 03 00 00 01 61 00 02 62 63",
+    "unsuback_v5": "B0 05 00 03 00 00 11",
+    "disconnect_v5_session_expiry": "E0 07 00 05 11 00 00 00 00",
+    "auth_v5": "F0 06 18 04 15 00 01 6D",
+    "connect_v5_all_properties":
+        "10 5D 00 04 4D 51 54 54 05 F4 00 3C 23 11 00 00 0E 10 15 00 01 6D 16 00 01 64"
+        " 17 00 19 01 21 00 0A 22 00 05 26 00 01 6B 00 01 76 27 00 00 10 00 00 01 63 1F"
+        " 01 01 02 00 00 00 09 03 00 01 74 08 00 01 72 09 00 01 63 18 00 00 00 03 26 00"
+        " 01 6B 00 01 76 00 01 77 00 01 78 00 01 75 00 01 70",
+    "connack_v5_all_properties":
+        "20 37 00 00 34 11 00 00 00 00 12 00 01 61 13 00 1E 1A 00 01 69 1C 00 01 73 1F"
+        " 00 01 72 21 00 14 22 00 04 24 01 25 01 26 00 01 6B 00 01 76 27 00 00 03 E8 28"
+        " 01 29 01 2A 00",
+    "publish_v5_all_properties":
+        "3D 2F 00 03 61 2F 62 00 09 22 01 01 02 00 00 00 3C 03 00 01 74 08 00 01 72 09"
+        " 00 01 63 0B 03 0B AC 02 23 00 02 26 00 01 6B 00 01 76 68 65 6C 6C 6F",
+    "stream_publish_pingreq_disconnect": "30 07 00 03 61 2F 62 68 69 C0 00 E0 00",
+}
+
+
+def main() -> None:
+    out = pathlib.Path(__file__).resolve().parent / "corpus" / "decode"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, hex_bytes in SEEDS.items():
+        (out / name).write_bytes(bytes.fromhex(hex_bytes))
+
+
+if __name__ == "__main__":
+    main()
