@@ -50,8 +50,10 @@ struct BrokerContext {
   BrokerOptions options;
   Router router;
   Metrics metrics;
-  std::unique_ptr<DurableStore> store;  // null when persistence is off
   std::vector<std::unique_ptr<Worker>> workers;
+  // Declared after the workers so that it is destroyed (its thread stopped)
+  // before them: its callbacks post to their loops.
+  std::unique_ptr<DurableStore> store;  // null when persistence is off
   uint64_t started_unix_ms = 0;
   // Open connections per listener id ("tcp.default"); keys fixed at start.
   std::map<std::string, std::atomic<uint32_t>, std::less<>> listener_connections;
