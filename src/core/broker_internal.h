@@ -158,6 +158,7 @@ class Connection {
 
   // Queues bytes; they go out in one write per loop pass.
   void Send(const Packet& packet);
+  void SendPublish(const PublishView& publish);
   // Bytes queued or being written and not yet confirmed by libuv.
   uint64_t PendingBytes() const { return out_.size() + writing_bytes_; }
   // Stops reading, writes what is queued, then closes.

@@ -190,6 +190,13 @@ void Connection::Send(const Packet& packet) {
   if (!dirty_) worker_.MarkDirty(*this);
 }
 
+void Connection::SendPublish(const PublishView& publish) {
+  if (tcp_ == nullptr || detached_) return;
+  EncodePublish(publish, version_, out_);
+  Inc(worker_.ctx().metrics.messages_sent);
+  if (!dirty_) worker_.MarkDirty(*this);
+}
+
 void Connection::Flush() {
   dirty_ = false;
   if (out_.empty() || tcp_ == nullptr || detached_) return;

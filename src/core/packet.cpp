@@ -9,6 +9,7 @@
 
 #include "core/codec_decode.h"
 #include "core/codec_encode.h"
+#include "core/codec_properties.h"
 #include "core/codec_reader.h"
 #include "core/codec_writer.h"
 
@@ -199,6 +200,44 @@ void Encode(const Packet& packet, ProtocolVersion version, std::string& out) {
 
 size_t EncodedSize(const Packet& packet, ProtocolVersion version) {
   return FramingOf(packet, version).total();
+}
+
+namespace {
+
+size_t PublishViewBodySize(const PublishView& p, ProtocolVersion v) {
+  size_t props = IsV5(v) ? (p.props != nullptr
+                                ? codec::PropertiesSize(*p.props, codec::PropertyScope::kPublish)
+                                : 1)
+                         : 0;
+  return codec::StringSize(p.topic) + (p.qos > 0 ? 2 : 0) + props + p.payload.size();
+}
+
+}  // namespace
+
+size_t EncodedPublishSize(const PublishView& p, ProtocolVersion v) {
+  size_t body = PublishViewBodySize(p, v);
+  return 1 + codec::VarIntSize(body) + body;
+}
+
+void EncodePublish(const PublishView& p, ProtocolVersion v, std::string& out) {
+  assert(p.qos <= 2);
+  assert(!(p.dup && p.qos == 0) && "[MQTT-3.3.1-2]");
+  assert(p.qos == 0 || p.packet_id != 0);
+  const size_t body = PublishViewBodySize(p, v);
+  out.reserve(out.size() + 1 + codec::VarIntSize(body) + body);
+  codec::PutU8(out, static_cast<uint8_t>(0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) |
+                                         (p.retain ? 0x01 : 0)));
+  codec::PutVarInt(out, body);
+  codec::PutString(out, p.topic);
+  if (p.qos > 0) codec::PutU16(out, p.packet_id);
+  if (IsV5(v)) {
+    if (p.props != nullptr) {
+      codec::PutProperties(out, *p.props, codec::PropertyScope::kPublish);
+    } else {
+      codec::PutVarInt(out, 0);
+    }
+  }
+  out.append(p.payload);
 }
 
 }  // namespace ferry::core

@@ -256,6 +256,22 @@ void Encode(const Packet& packet, ProtocolVersion version, std::string& out);
 // packet size before building a packet.
 size_t EncodedSize(const Packet& packet, ProtocolVersion version);
 
+// A PUBLISH whose topic, payload and properties are borrowed: the broker
+// encodes each delivery from the shared message without copying it first.
+struct PublishView {
+  std::string_view topic;  // may be empty in v5 when props->topic_alias is set
+  std::string_view payload;
+  uint8_t qos = 0;
+  bool retain = false;
+  bool dup = false;
+  uint16_t packet_id = 0;
+  const Properties* props = nullptr;  // v5 only; nullptr = none
+};
+
+// Same contract as Encode / EncodedSize, for a borrowed PUBLISH.
+void EncodePublish(const PublishView& publish, ProtocolVersion version, std::string& out);
+size_t EncodedPublishSize(const PublishView& publish, ProtocolVersion version);
+
 // True if `s` is a well-formed MQTT UTF-8 string: valid UTF-8, no U+0000, no
 // UTF-16 surrogates [MQTT-1.5.4-1] [MQTT-1.5.4-2].
 bool IsValidMqttUtf8(std::string_view s);

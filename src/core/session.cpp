@@ -90,36 +90,38 @@ void Session::SendPublish(OutMessage& m) {
     m.packet_id = 0;
     return;
   }
-  Publish p;
+  PublishView p;
   p.qos = m.qos;
   p.retain = m.retain;
   p.dup = m.state != StoredMessageState::kQueued && m.packet_id != 0;
   p.payload = msg.payload;
+  p.topic = msg.topic;
+  // The message's own properties are sent as they are unless this delivery
+  // adds its own (remaining expiry, subscription identifiers, topic alias).
+  Properties extra;
+  uint16_t new_alias = 0;  // registered only once the packet is really sent
   if (IsV5(c.version_)) {
-    p.props = msg.props;
+    p.props = &msg.props;
+    bool alias = c.client_topic_alias_max_ > 0;
+    if (msg.expiry_at_ms != 0 || !m.subscription_ids.empty() || alias) {
+      extra = msg.props;
+      p.props = &extra;
+    }
     if (msg.expiry_at_ms != 0) {
       // [MQTT-3.3.2-6]: the expiry interval sent is what remains of it.
-      p.props.message_expiry_interval =
-          static_cast<uint32_t>((msg.expiry_at_ms - now + 999) / 1000);
+      extra.message_expiry_interval = static_cast<uint32_t>((msg.expiry_at_ms - now + 999) / 1000);
     }
-    p.props.subscription_identifiers = m.subscription_ids;
-    if (c.client_topic_alias_max_ > 0) {
+    extra.subscription_identifiers = m.subscription_ids;
+    if (alias) {
       auto it = c.out_aliases_.find(msg.topic);
       if (it != c.out_aliases_.end()) {
-        p.props.topic_alias = it->second;  // topic left empty: the alias names it
-      } else {
-        p.topic = msg.topic;
-        if (c.out_aliases_.size() < c.client_topic_alias_max_) {
-          uint16_t alias = static_cast<uint16_t>(c.out_aliases_.size() + 1);
-          c.out_aliases_.emplace(msg.topic, alias);
-          p.props.topic_alias = alias;
-        }
+        extra.topic_alias = it->second;
+        p.topic = {};  // the alias names the topic
+      } else if (c.out_aliases_.size() < c.client_topic_alias_max_) {
+        new_alias = static_cast<uint16_t>(c.out_aliases_.size() + 1);
+        extra.topic_alias = new_alias;
       }
-    } else {
-      p.topic = msg.topic;
     }
-  } else {
-    p.topic = msg.topic;
   }
   if (m.qos > 0) {
     if (m.packet_id == 0) m.packet_id = NextPacketId();
@@ -128,14 +130,15 @@ void Session::SendPublish(OutMessage& m) {
   // [MQTT-3.1.2-24]: never send a client a packet larger than its maximum;
   // such a message is discarded as if it had been delivered.
   if (c.client_max_packet_ < worker_.ctx().options.max_packet_size + 1024u &&
-      EncodedSize(p, c.version_) > c.client_max_packet_) {
+      EncodedPublishSize(p, c.version_) > c.client_max_packet_) {
     Inc(metrics.dropped_too_large);
     m.packet_id = 0;
     return;
   }
+  if (new_alias != 0) c.out_aliases_.emplace(msg.topic, new_alias);
   if (m.qos > 0) m.state = StoredMessageState::kSent;
   Inc(metrics.publish_sent);
-  c.Send(p);
+  c.SendPublish(p);
 }
 
 void Session::Pump() {
