@@ -225,7 +225,7 @@ Status Broker::Start(Loop& main_loop) {
     for (StoredSession& s : state->sessions) {
       ctx_->workers[ctx_->OwnerOf(s.client_id)]->Restore(std::move(s));
     }
-    ctx_->store->Start();
+    if (Status st = ctx_->store->Start(); !st.ok()) return st;
     FERRY_INFO("restored %zu sessions and %zu retained messages from %s", sessions, retained,
                so.path.c_str());
   }

@@ -1,0 +1,185 @@
+// DurableStore: the submission queue and the storage thread (group commit,
+// retry with backoff). SQLite itself is in durable_store_sqlite.cpp.
+
+#include "core/durable_store.h"
+
+#include <algorithm>
+#include <cassert>
+#include <system_error>
+#include <utility>
+
+#include "core/durable_store_internal.h"
+#include "core/log.h"
+
+namespace ferry::core {
+
+Result<std::unique_ptr<DurableStore>> DurableStore::Open(const Options& options) {
+  Result<std::unique_ptr<Db>> db = Db::Open(options);
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<DurableStore>(new DurableStore(options, std::move(db).value()));
+}
+
+DurableStore::DurableStore(Options options, std::unique_ptr<Db> db)
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      max_page_count_(options_.max_page_count),
+      rng_state_(
+          static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+          reinterpret_cast<uintptr_t>(this)) {}
+
+DurableStore::~DurableStore() { Stop(); }
+
+void DurableStore::Warn(std::string_view line) const {
+  if (options_.log) {
+    options_.log(line);
+  } else {
+    FERRY_WARN("%.*s", static_cast<int>(line.size()), line.data());
+  }
+}
+
+Result<StoredState> DurableStore::LoadAll(uint64_t now_unix_ms) {
+  {
+    std::lock_guard<std::mutex> lock(lifecycle_mu_);
+    if (started_ || stopped_) {
+      return Status::InvalidArgument("durable store " + options_.path +
+                                     ": LoadAll() must be called before Start()");
+    }
+  }
+  return db_->LoadAll(now_unix_ms, [this](std::string_view line) { Warn(line); });
+}
+
+Status DurableStore::Start() {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (started_ || stopped_) return Status::Ok();
+  try {
+    thread_ = std::thread([this] { Run(); });
+  } catch (const std::system_error& e) {
+    return Status::IoError("durable store " + options_.path +
+                           ": cannot start the storage thread: " + e.what());
+  }
+  started_ = true;
+  return Status::Ok();
+}
+
+void DurableStore::Stop() {
+  std::lock_guard<std::mutex> lock(lifecycle_mu_);
+  if (stopped_) return;
+  assert(!started_ || thread_.get_id() != std::this_thread::get_id());
+  {
+    std::lock_guard<std::mutex> queue_lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (started_) {
+    thread_.join();
+  } else {
+    Run();  // nothing else touches db_ before Start(): apply on this thread
+  }
+  stopped_ = true;
+}
+
+void DurableStore::Submit(Op op, bool is_mutation) {
+  bool accepted = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(std::move(op));
+      accepted = true;
+      if (is_mutation) pending_ops_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  if (accepted) {
+    cv_.notify_one();
+    return;
+  }
+  // Stopped: nothing will ever apply this op.
+  if (auto* sync = std::get_if<store_ops::Sync>(&op.v)) {
+    sync->done(Status::Unavailable("durable store " + options_.path + ": stopped"));
+    return;
+  }
+  dropped_ops_.fetch_add(1, std::memory_order_relaxed);
+  if (!warned_after_stop_.exchange(true)) {
+    Warn("durable store " + options_.path + ": dropping mutations submitted after Stop()");
+  }
+}
+
+void DurableStore::PutSession(std::string client_id, uint32_t expiry_interval_s,
+                              uint64_t disconnected_at_ms) {
+  Submit(Op{store_ops::PutSession{std::move(client_id), expiry_interval_s, disconnected_at_ms}},
+         true);
+}
+
+void DurableStore::DeleteSession(std::string client_id) {
+  Submit(Op{store_ops::DeleteSession{std::move(client_id)}}, true);
+}
+
+void DurableStore::PutSubscription(std::string client_id, StoredSubscription sub) {
+  Submit(Op{store_ops::PutSubscription{std::move(client_id), std::move(sub)}}, true);
+}
+
+void DurableStore::DeleteSubscription(std::string client_id, std::string filter) {
+  Submit(Op{store_ops::DeleteSubscription{std::move(client_id), std::move(filter)}}, true);
+}
+
+void DurableStore::PutMessage(std::string client_id, StoredMessage msg) {
+  assert(msg.message != nullptr);
+  if (msg.message == nullptr) {
+    Warn("durable store " + options_.path + ": dropping PutMessage without a message for '" +
+         client_id + "'");
+    return;
+  }
+  Submit(Op{store_ops::PutMessage{std::move(client_id), std::move(msg)}}, true);
+}
+
+void DurableStore::UpdateMessage(std::string client_id, uint64_t seq, StoredMessageState state,
+                                 uint16_t packet_id) {
+  Submit(Op{store_ops::UpdateMessage{std::move(client_id), seq, state, packet_id}}, true);
+}
+
+void DurableStore::DeleteMessage(std::string client_id, uint64_t seq) {
+  Submit(Op{store_ops::DeleteMessage{std::move(client_id), seq}}, true);
+}
+
+void DurableStore::PutQos2Inbound(std::string client_id, uint16_t packet_id) {
+  Submit(Op{store_ops::PutQos2Inbound{std::move(client_id), packet_id}}, true);
+}
+
+void DurableStore::DeleteQos2Inbound(std::string client_id, uint16_t packet_id) {
+  Submit(Op{store_ops::DeleteQos2Inbound{std::move(client_id), packet_id}}, true);
+}
+
+void DurableStore::PutRetained(MessagePtr message) {
+  assert(message != nullptr);
+  if (message == nullptr) {
+    Warn("durable store " + options_.path + ": dropping PutRetained without a message");
+    return;
+  }
+  Submit(Op{store_ops::PutRetained{std::move(message)}}, true);
+}
+
+void DurableStore::DeleteRetained(std::string topic) {
+  Submit(Op{store_ops::DeleteRetained{std::move(topic)}}, true);
+}
+
+void DurableStore::Sync(std::function<void(const Status&)> done) {
+  Submit(Op{store_ops::Sync{std::move(done)}}, false);
+}
+
+DurableStoreStats DurableStore::stats() const {
+  DurableStoreStats s;
+  s.ops = ops_.load(std::memory_order_relaxed);
+  s.commits = commits_.load(std::memory_order_relaxed);
+  s.commit_errors = commit_errors_.load(std::memory_order_relaxed);
+  s.pending_ops = pending_ops_.load(std::memory_order_relaxed);
+  s.dropped_ops = dropped_ops_.load(std::memory_order_relaxed);
+  return s;
+}
+
+void DurableStore::SetMaxPageCountForTest(uint32_t max_page_count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  max_page_count_ = max_page_count;
+  max_page_count_dirty_ = true;
+  cv_.notify_one();
+}
+
+}  // namespace ferry::core
