@@ -60,6 +60,11 @@ void Worker::HandleConnect(Connection& c, Connect&& p) {
        opt.max_client_id_length < 65535)) {
     return Refuse(c, ReasonCode::kClientIdentifierNotValid, "client identifier too long");
   }
+  if (!IsV5(p.version) && p.keepalive_s > opt.max_keepalive_s) {
+    // As mosquitto does: 3.1.1 has no Server Keep Alive to tell the client
+    // to ping sooner, and holding it to a shorter one would drop it later.
+    return Refuse(c, ReasonCode::kClientIdentifierNotValid, "keep alive above max_keepalive");
+  }
   if (IsV5(p.version) && p.props.authentication_method) {
     return Refuse(c, ReasonCode::kBadAuthenticationMethod, "authentication method not supported");
   }
@@ -189,12 +194,15 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
   c.bridge_ = p.bridge;
   c.username_ = p.username;
 
-  // Keep alive: v5 clients are told the server's value [MQTT-3.2.2-21].
+  // Keep alive: v5 clients are told the server's value [MQTT-3.2.2-21]; a
+  // 3.1.1 client cannot be told, so one asking for more than the maximum was
+  // refused in HandleConnect.
   Connack ack;
   c.keepalive_s_ = p.keepalive_s;
-  if (opt.max_keepalive_s < 65535 && (p.keepalive_s == 0 || p.keepalive_s > opt.max_keepalive_s)) {
+  if (IsV5(p.version) && opt.max_keepalive_s < 65535 &&
+      (p.keepalive_s == 0 || p.keepalive_s > opt.max_keepalive_s)) {
     c.keepalive_s_ = opt.max_keepalive_s;
-    if (IsV5(p.version)) ack.props.server_keep_alive = opt.max_keepalive_s;
+    ack.props.server_keep_alive = opt.max_keepalive_s;
   }
 
   // Session expiry: 3.1.1 clean session 0 keeps the session forever.

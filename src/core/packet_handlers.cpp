@@ -79,9 +79,10 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   if (Status st = ValidateTopicName(p.topic); !st.ok()) {
     return OnProtocolError(c, st);  // [MQTT-3.3.2-2] wildcards in a topic name
   }
-  if (p.qos > 0) {
+  if (p.qos > 0 && v5) {
     // Flow control [MQTT-3.3.4-9]: more unacknowledged QoS 1/2 PUBLISHes
-    // than our receive maximum is an error.
+    // than our receive maximum is an error. 3.1.1 has no such limit; its
+    // packet identifiers bound what a client can have open.
     if (c.inbound_unacked_ >= opt.receive_maximum) {
       return DisconnectClient(c, ReasonCode::kReceiveMaximumExceeded, "receive maximum exceeded");
     }
