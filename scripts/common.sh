@@ -1,0 +1,79 @@
+# shellcheck shell=bash disable=SC2034
+# Helpers shared by scripts/run.sh and scripts/test.sh; sourced, not run.
+
+# What building ferryd needs.
+FERRY_BUILD_PACKAGES=(
+  cmake ninja-build g++ pkg-config
+  libuv1-dev libinih-dev libsqlite3-dev libssl-dev libsystemd-dev
+)
+# What the tests need on top: GoogleTest, the client libraries and tools the
+# integration tests talk to ferryd with, and clang with its sanitizer and
+# libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14).
+FERRYTEST_PACKAGES=(
+  "${FERRY_BUILD_PACKAGES[@]}"
+  googletest libgtest-dev
+  libpaho-mqttpp-dev libpaho-mqtt-dev libmosquitto-dev mosquitto mosquitto-clients
+  clang libclang-rt-14-dev llvm-14
+)
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "not root and no sudo: cannot run '$*'"
+  fi
+}
+
+package_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+# ensure_packages PKG...: installs those of PKG that are missing, with one
+# apt-get update first. Services in new packages (mosquitto's broker) are
+# neither started nor enabled: the tests start their own processes.
+ensure_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    package_installed "$pkg" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 ||
+    die "missing packages: ${missing[*]}; this script installs them with apt-get (Debian 12)"
+  log "installing missing packages: ${missing[*]}"
+  local policy=/usr/sbin/policy-rc.d added_policy=0 rc=0
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+    added_policy=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    as_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+  fi
+  if [ "$added_policy" -eq 1 ]; then as_root rm -f "$policy"; fi
+  [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
+  if [[ " ${missing[*]} " == *" mosquitto "* ]] && [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
+  fi
+}
+
+# configure DIR CMAKE_ARGS...: configures build directory DIR with Ninja (a
+# directory configured before keeps its generator and compiler).
+configure() {
+  local dir=$1
+  shift
+  if [ -f "$dir/CMakeCache.txt" ]; then
+    cmake -S . -B "$dir" "$@"
+  else
+    cmake -S . -B "$dir" -G Ninja "$@"
+  fi
+}

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The whole test run, as CI does it (.ci/run):
+#   werror  g++, -Werror, all tests (ctest -j2)                  in build-test/
+#   asan    clang, -Werror, ASan + UBSan, asserts on, all tests  in build-asan/
+#   fuzz    clang, libFuzzer: fuzz_decode over a copy of tests/fuzz/corpus/decode
+# Every stage runs even if an earlier one failed; the exit status is non-zero
+# if any failed.
+#
+# Knobs: FERRYTEST_SKIP_ASAN=1, FERRYTEST_SKIP_FUZZ=1, FERRYTEST_FUZZ_SECONDS
+# (default 60).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
+
+FUZZ_SECONDS=${FERRYTEST_FUZZ_SECONDS:-60}
+[[ "$FUZZ_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "FERRYTEST_FUZZ_SECONDS must be a positive integer"
+
+TESTS_PASSED=0
+TESTS_FAILED=0
+TESTS_COUNTED=1  # 0 once a ctest run ended without its closing line
+SUMMARY=()
+FAILED_STAGES=0
+STAGE_DETAIL=""
+
+# run_ctest DIR: all tests of DIR, two at a time; adds to the totals.
+run_ctest() {
+  local dir=$1 out rc line failed total
+  out="$dir/ctest-output.log"
+  ctest --test-dir "$dir" --output-on-failure -j2 --timeout 300 --no-tests=error 2>&1 |
+    tee "$out"
+  rc=${PIPESTATUS[0]}
+  line=$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -n 1 || true)
+  if [ -n "$line" ]; then
+    failed=$(sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+    total=$(sed -E 's/.* failed out of ([0-9]+).*/\1/' <<<"$line")
+    TESTS_PASSED=$((TESTS_PASSED + total - failed))
+    TESTS_FAILED=$((TESTS_FAILED + failed))
+    STAGE_DETAIL="$((total - failed)) passed, $failed failed"
+  else
+    TESTS_COUNTED=0
+    STAGE_DETAIL="ctest gave no result line"
+  fi
+  return "$rc"
+}
+
+stage_werror() {
+  CC=gcc CXX=g++ configure build-test -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFERRY_BUILD_TESTS=ON -DFERRY_WERROR=ON -DFERRY_SANITIZE=OFF -DFERRY_FUZZ=OFF || return
+  cmake --build build-test || {
+    STAGE_DETAIL="build failed"
+    TESTS_COUNTED=0
+    return 1
+  }
+  run_ctest build-test
+}
+
+stage_asan() {
+  local -x ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  local -x UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  if [ -x /usr/bin/llvm-symbolizer-14 ]; then
+    local -x ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
+  fi
+  # Debug keeps assert() on; -O1 keeps the sanitized tests quick.
+  CC=clang CXX=clang++ configure build-asan -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_C_FLAGS_DEBUG="-g -O1" -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+    -DFERRY_BUILD_TESTS=ON -DFERRY_WERROR=ON -DFERRY_SANITIZE=ON -DFERRY_FUZZ=OFF || return
+  cmake --build build-asan || {
+    STAGE_DETAIL="build failed"
+    TESTS_COUNTED=0
+    return 1
+  }
+  run_ctest build-asan
+}
+
+stage_fuzz() {
+  local -x UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  if [ -x /usr/bin/llvm-symbolizer-14 ]; then
+    local -x ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
+  fi
+  if [ ! -f tests/fuzz/CMakeLists.txt ]; then
+    STAGE_DETAIL="tests/fuzz/CMakeLists.txt is missing"
+    log "$STAGE_DETAIL: the fuzz target fuzz_decode cannot be built"
+    return 1
+  fi
+  if [ ! -d tests/fuzz/corpus/decode ]; then
+    STAGE_DETAIL="tests/fuzz/corpus/decode is missing"
+    log "$STAGE_DETAIL: no seed corpus to fuzz from"
+    return 1
+  fi
+  CC=clang CXX=clang++ configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFERRY_FUZZ=ON -DFERRY_BUILD_TESTS=OFF -DFERRY_SANITIZE=OFF || return
+  cmake --build build-fuzz --target fuzz_decode || {
+    STAGE_DETAIL="build failed"
+    return 1
+  }
+  local bin corpus artifacts out rc=0
+  bin=$(find build-fuzz -type f -name fuzz_decode -perm -u+x | head -n 1)
+  [ -n "$bin" ] || {
+    STAGE_DETAIL="no fuzz_decode binary under build-fuzz/"
+    return 1
+  }
+  corpus=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz-corpus.XXXXXX")
+  cp -R tests/fuzz/corpus/decode/. "$corpus"/ || return
+  artifacts=build-fuzz/artifacts
+  rm -rf "$artifacts"
+  mkdir -p "$artifacts"
+  out=build-fuzz/fuzz_decode.log
+  log "fuzzing for ${FUZZ_SECONDS} s: $bin"
+  "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$out" 2>&1 || rc=$?
+  rm -rf "$corpus"
+  local runs
+  runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$out" | tail -n 1)
+  if [ "$rc" -eq 0 ]; then
+    tail -n 15 "$out"
+    STAGE_DETAIL="${runs:-?} inputs, no crash"
+    return 0
+  fi
+  tail -n 200 "$out"
+  local f
+  for f in "$artifacts"/*; do
+    [ -f "$f" ] || continue
+    log "input that failed: $f ($(wc -c <"$f") bytes):"
+    od -An -tx1 -v "$f" | head -n 64
+  done
+  STAGE_DETAIL="fuzz_decode failed (exit $rc); inputs in $artifacts/"
+  return "$rc"
+}
+
+# stage NAME SKIP_VARIABLE FUNCTION: runs FUNCTION unless $SKIP_VARIABLE is 1.
+stage() {
+  local name=$1 skip_var=$2 fn=$3 start rc=0
+  if [ -n "$skip_var" ] && [ "${!skip_var:-0}" = 1 ]; then
+    SUMMARY+=("$(printf '%-8s SKIP  (%s=1)' "$name" "$skip_var")")
+    return
+  fi
+  log "stage $name"
+  STAGE_DETAIL=""
+  start=$SECONDS
+  "$fn" || rc=$?
+  local verdict=PASS
+  if [ "$rc" -ne 0 ]; then
+    verdict=FAIL
+    FAILED_STAGES=$((FAILED_STAGES + 1))
+  fi
+  SUMMARY+=("$(printf '%-8s %s  %s (%d s)' "$name" "$verdict" "$STAGE_DETAIL" $((SECONDS - start)))")
+}
+
+ensure_packages "${FERRYTEST_PACKAGES[@]}"
+stage werror "" stage_werror
+stage asan FERRYTEST_SKIP_ASAN stage_asan
+stage fuzz FERRYTEST_SKIP_FUZZ stage_fuzz
+
+echo
+echo "==> summary"
+for line in "${SUMMARY[@]}"; do echo "  $line"; done
+if [ "$TESTS_COUNTED" -eq 1 ]; then
+  echo "ctest: $TESTS_PASSED passed, $TESTS_FAILED failed"
+fi
+if [ "$FAILED_STAGES" -ne 0 ]; then
+  echo "$FAILED_STAGES stage(s) failed"
+  exit 1
+fi

@@ -1,0 +1,178 @@
+#include "paho_client.h"
+
+#include <mqtt/async_client.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace ferry::testing {
+namespace {
+
+int PahoVersion(MqttVersion v) { return v == MqttVersion::kV5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1; }
+
+::testing::AssertionResult Failure(const std::string& what, const std::exception& e) {
+  return ::testing::AssertionFailure() << "Paho " << what << ": " << e.what();
+}
+
+// Waits for a Paho token; Paho's wait_for throws if the operation failed.
+::testing::AssertionResult Await(const mqtt::token_ptr& token, const std::string& what,
+                                 std::chrono::milliseconds timeout) {
+  if (!token->wait_for(timeout)) {
+    return ::testing::AssertionFailure()
+           << "Paho " << what << ": no answer within " << timeout.count() << " ms";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+PahoClient::PahoClient(uint16_t port, std::string client_id, MqttVersion version)
+    : port_(port), client_id_(std::move(client_id)), version_(version) {}
+
+PahoClient::~PahoClient() {
+  if (IsConnected()) Disconnect(std::chrono::seconds(1));
+  client_.reset();
+}
+
+::testing::AssertionResult PahoClient::EnsureClient() {
+  if (client_) return ::testing::AssertionSuccess();
+  try {
+    const std::string uri = "tcp://127.0.0.1:" + std::to_string(port_);
+    client_ = std::make_unique<mqtt::async_client>(
+        uri, client_id_, mqtt::create_options(PahoVersion(version_)), nullptr);
+    client_->set_message_callback([this](mqtt::const_message_ptr msg) {
+      messages_.Push(
+          ReceivedMessage{msg->get_topic(), msg->to_string(), msg->get_qos(), msg->is_retained()});
+    });
+    client_->set_connection_lost_handler([this](const std::string& cause) {
+      OnConnectionLost(cause.empty() ? "connection lost" : cause);
+    });
+    client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode rc) {
+      OnConnectionLost("DISCONNECT from broker, reason code " + std::to_string(rc));
+    });
+  } catch (const std::exception& e) {
+    client_.reset();
+    return Failure("create client", e);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+void PahoClient::OnConnectionLost(const std::string& cause) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    lost_ = true;
+    lost_cause_ = cause;
+  }
+  lost_cv_.notify_all();
+}
+
+::testing::AssertionResult PahoClient::Connect(const PahoConnectOptions& options) {
+  if (auto created = EnsureClient(); !created) return created;
+  try {
+    mqtt::connect_options opts;
+    opts.set_mqtt_version(PahoVersion(version_));
+    // Paho rejects cleansession with v5 and cleanstart with 3.1.1.
+    opts.set_clean_session(version_ != MqttVersion::kV5 && options.clean_start);
+    opts.set_clean_start(version_ == MqttVersion::kV5 && options.clean_start);
+    opts.set_keep_alive_interval(options.keepalive);
+    opts.set_connect_timeout(std::max(std::chrono::seconds(1),
+                                      std::chrono::ceil<std::chrono::seconds>(options.timeout)));
+    if (options.username) opts.set_user_name(*options.username);
+    if (options.password) opts.set_password(*options.password);
+    if (options.will) {
+      const ReceivedMessage& w = *options.will;
+      opts.set_will(
+          mqtt::will_options(w.topic, w.payload.data(), w.payload.size(), w.qos, w.retained));
+    }
+    if (version_ == MqttVersion::kV5 && options.session_expiry_s) {
+      opts.set_properties(mqtt::properties{
+          {mqtt::property::SESSION_EXPIRY_INTERVAL, static_cast<int>(*options.session_expiry_s)}});
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      lost_ = false;
+      lost_cause_.clear();
+    }
+    mqtt::token_ptr token = client_->connect(opts);
+    if (auto done = Await(token, "connect", options.timeout); !done) return done;
+    session_present_ = token->get_connect_response().is_session_present();
+  } catch (const std::exception& e) {
+    return Failure("connect", e);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult PahoClient::Subscribe(const std::string& filter, int qos,
+                                                 std::chrono::milliseconds timeout) {
+  if (!client_) return ::testing::AssertionFailure() << "not connected";
+  try {
+    mqtt::token_ptr token = client_->subscribe(filter, qos);
+    if (auto done = Await(token, "subscribe " + filter, timeout); !done) return done;
+    if (version_ == MqttVersion::kV5) {
+      const mqtt::subscribe_response response = token->get_subscribe_response();
+      for (mqtt::ReasonCode rc : response.get_reason_codes()) {
+        if (rc >= 0x80) {
+          return ::testing::AssertionFailure()
+                 << "subscribe " << filter << " refused, reason code " << static_cast<int>(rc);
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    return Failure("subscribe " + filter, e);
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult PahoClient::Unsubscribe(const std::string& filter,
+                                                   std::chrono::milliseconds timeout) {
+  if (!client_) return ::testing::AssertionFailure() << "not connected";
+  try {
+    return Await(client_->unsubscribe(filter), "unsubscribe " + filter, timeout);
+  } catch (const std::exception& e) {
+    return Failure("unsubscribe " + filter, e);
+  }
+}
+
+::testing::AssertionResult PahoClient::Publish(const std::string& topic, const std::string& payload,
+                                               int qos, bool retain,
+                                               std::chrono::milliseconds timeout) {
+  if (!client_) return ::testing::AssertionFailure() << "not connected";
+  try {
+    return Await(client_->publish(topic, payload.data(), payload.size(), qos, retain),
+                 "publish to " + topic, timeout);
+  } catch (const std::exception& e) {
+    return Failure("publish to " + topic, e);
+  }
+}
+
+::testing::AssertionResult PahoClient::Disconnect(std::chrono::milliseconds timeout) {
+  if (!client_) return ::testing::AssertionFailure() << "not connected";
+  try {
+    return Await(client_->disconnect(), "disconnect", timeout);
+  } catch (const std::exception& e) {
+    return Failure("disconnect", e);
+  }
+}
+
+std::optional<ReceivedMessage> PahoClient::Receive(std::chrono::milliseconds timeout) {
+  return messages_.Pop(timeout);
+}
+
+bool PahoClient::IsConnected() const {
+  try {
+    return client_ && client_->is_connected();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+::testing::AssertionResult PahoClient::WaitConnectionLost(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (lost_cv_.wait_for(lock, timeout, [this] { return lost_; })) {
+    return ::testing::AssertionSuccess() << lost_cause_;
+  }
+  return ::testing::AssertionFailure()
+         << client_id_ << " still connected after " << timeout.count() << " ms";
+}
+
+}  // namespace ferry::testing
