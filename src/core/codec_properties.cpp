@@ -160,7 +160,9 @@ Status ReadProperty(Reader& r, uint8_t id, PropertyScope scope, Properties& p) {
     case 0x22:
       return ReadU16Once(r, p.topic_alias_maximum, "topic alias maximum", false);
     case 0x23:
-      return ReadU16Once(r, p.topic_alias, "topic alias", true);
+      // 0 is invalid, but that is the receiver's Topic Alias invalid (0x94)
+      // to answer, not a malformed property [MQTT-3.3.2-8].
+      return ReadU16Once(r, p.topic_alias, "topic alias", false);
     case 0x24:
       return ReadByteOnce(r, p.maximum_qos, "maximum qos", 1);
     case 0x25:
