@@ -1,0 +1,96 @@
+# Broker start and stop for bench/run.sh. Sourced, not run.
+#
+# start_ferry DIR WORKERS [EXTRA_INI]      sets FERRY_PID, FERRY_PORT
+# start_mosquitto DIR [EXTRA_CONF_LINES]   sets MOSQ_PID, MOSQ_PORT
+# stop_pid PID                             SIGTERM, then SIGKILL after 10 s
+# stop_all                                 stops whatever of the two is running
+#
+# Both brokers listen on 127.0.0.1 only. ferryd binds port 0 and reports the
+# port it got on its ready line; mosquitto gets a port found free just before.
+
+FERRY_PID=""; FERRY_PORT=""; MOSQ_PID=""; MOSQ_PORT=""; NICE_CMD="${NICE_CMD:-}"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 50 ms until it succeeds.
+wait_until() {
+  local deadline=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  until "$@"; do
+    (( $(date +%s%N) < deadline )) || return 1
+    sleep 0.05
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# True while PID runs (a child that exited but was not yet reaped is a
+# zombie, which kill -0 still finds).
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]; }
+gone() { ! alive "$1"; }
+
+start_ferry() {
+  local dir="$1" workers="$2" extra="${3:-}"
+  rm -rf "$dir"; mkdir -p "$dir/data"
+  cat > "$dir/ferry.conf" <<EOF
+[node]
+name = bench@127.0.0.1
+data_dir = $dir/data
+workers = $workers
+[log]
+level = info
+[listener.tcp.default]
+bind = 127.0.0.1:0
+[sys]
+interval = 0
+$extra
+EOF
+  $NICE_CMD "$FERRYD" -c "$dir/ferry.conf" 2> "$dir/ferry.log" &
+  FERRY_PID=$!
+  if ! wait_until 10 grep -q ' ready node=' "$dir/ferry.log"; then
+    echo "ferryd did not start; its log:" >&2; cat "$dir/ferry.log" >&2; return 1
+  fi
+  FERRY_PORT=$(grep -o 'tcp.default=[^ ]*' "$dir/ferry.log" | head -1 | sed 's/.*://')
+}
+
+start_mosquitto() {
+  local dir="$1" extra="${2:-}"
+  rm -rf "$dir"; mkdir -p "$dir"
+  MOSQ_PORT=$(free_port)
+  # Defaults, except: loopback listener, anonymous clients, no persistence,
+  # and TCP_NODELAY like ferryd (mosquitto's default Nagle adds up to 40 ms
+  # to QoS 0 latency, which would measure Nagle, not the broker).
+  {
+    echo "listener $MOSQ_PORT 127.0.0.1"
+    echo "allow_anonymous true"
+    echo "persistence false"
+    echo "set_tcp_nodelay true"
+    if [[ "$extra" != *max_queued_messages* ]]; then echo "max_queued_messages 1000"; fi
+    [[ -n "$extra" ]] && echo "$extra"
+    echo "log_dest stderr"
+    echo "log_type error"
+    echo "log_type warning"
+  } > "$dir/mosquitto.conf"
+  $NICE_CMD "$MOSQUITTO" -c "$dir/mosquitto.conf" 2> "$dir/mosquitto.log" &
+  MOSQ_PID=$!
+  if ! wait_until 10 port_open "$MOSQ_PORT"; then
+    echo "mosquitto did not start; its log:" >&2; cat "$dir/mosquitto.log" >&2; return 1
+  fi
+}
+
+stop_pid() {
+  local pid="$1"
+  [[ -n "$pid" ]] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  if ! wait_until 10 gone "$pid"; then
+    echo "process $pid ignored SIGTERM for 10 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+stop_all() {
+  stop_pid "$FERRY_PID"; FERRY_PID=""
+  stop_pid "$MOSQ_PID"; MOSQ_PID=""
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# ferry beside Debian's mosquitto, on this machine, in one command.
+#
+# Starts a fresh ferryd and a fresh mosquitto (loopback only, configs written
+# here) for every scenario and repetition, drives both with ferry-bench,
+# alternating which broker goes first, and prints a table of medians and
+# ferry ÷ mosquitto ratios.
+#
+#   bench/run.sh                 ~10 minutes: 3 repetitions
+#   bench/run.sh --quick         ~2 minutes: 1 repetition, smaller loads
+#   options: --reps N  --build DIR (where ferryd and ferry-bench are; default
+#            build)  --only a,b  (scenario names)  --out FILE (table copy)
+#            --keep (keep the work directory with every JSON result and log)
+#            --nice N (run brokers and ferry-bench at this niceness, e.g. -10
+#            on a machine busy with other work, so that the scheduler shares
+#            the CPU between the three and not with unrelated jobs)
+#
+# Needs: ferryd and ferry-bench built (cmake --build build --target ferryd
+# ferry-bench), /usr/sbin/mosquitto, jq, python3. Only processes this script
+# started are stopped, by their PID.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/lib.sh"
+
+quick=0
+reps=""
+build="${FERRY_BUILD:-$here/../build}"
+only=""
+out=""
+keep=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --reps) reps="$2"; shift ;;
+    --build) build="$2"; shift ;;
+    --only) only="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --keep) keep=1 ;;
+    --nice) NICE="$2"; shift ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+FERRYD="$build/ferryd"
+BENCH="$build/ferry-bench"
+MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
+for bin in "$FERRYD" "$BENCH" "$MOSQUITTO"; do
+  [[ -x "$bin" ]] || { echo "run.sh: $bin not found; build with: cmake --build $build --target ferryd ferry-bench" >&2; exit 2; }
+done
+command -v jq >/dev/null || { echo "run.sh: jq is needed" >&2; exit 2; }
+NICE_CMD=""
+if [[ -n "${NICE:-}" ]]; then
+  if nice -n "$NICE" true 2>/dev/null && [[ "$(nice -n "$NICE" nice)" == "$NICE" ]]; then
+    NICE_CMD="nice -n $NICE"
+  else
+    echo "run.sh: cannot run at niceness $NICE here; running at the default" >&2
+  fi
+fi
+
+if [[ $quick == 1 ]]; then
+  : "${reps:=1}"; DUR=3; CONNS=5000; RETAINED=20000; OFFLINE=20000
+else
+  : "${reps:=3}"; DUR=10; CONNS=18000; RETAINED=100000; OFFLINE=100000
+fi
+
+WORK="$(mktemp -d /tmp/ferry-bench-run.XXXXXX)"
+trap 'stop_all; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "$WORK"' EXIT
+RESULTS="$WORK/results.tsv"   # scenario  broker  rep  json-file
+: > "$RESULTS"
+
+wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
+
+# One ferry-bench run against the running broker; stores its JSON.
+#   bench NAME BROKER REP ARGS...
+bench() {
+  local name="$1" broker="$2" rep="$3"; shift 3
+  local port pid
+  if [[ $broker == mosquitto ]]; then port=$MOSQ_PORT pid=$MOSQ_PID; else port=$FERRY_PORT pid=$FERRY_PID; fi
+  local file="$WORK/$name.$broker.$rep.json"
+  $NICE_CMD "$BENCH" "$@" -h 127.0.0.1 -p "$port" --broker-pid "$pid" --json --quiet > "$file" 2> "$file.err" || true
+  [[ -s "$file" ]] || echo '{}' > "$file"
+}
+
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$WORK/$1.$2.$3.json" >> "$RESULTS"; }
+
+start() {  # start BROKER [ferry workers] [extra config]
+  if [[ $1 == mosquitto ]]; then start_mosquitto "$WORK/mosq" "${3:-}"; else start_ferry "$WORK/ferry" "${2:-2}" "${3:-}"; fi
+}
+stop() { if [[ $1 == mosquitto ]]; then stop_pid "$MOSQ_PID"; MOSQ_PID=""; else stop_pid "$FERRY_PID"; FERRY_PID=""; fi; }
+
+PUBSUB=(pubsub -i 0 --drain-ms 2000)
+
+scenario_fanin_q0() { start "$2"; bench fanin_q0 "$2" "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/in/%i' --sub-topic 'bench/in/+' -q 0 -I 0 -d $DUR --window 100; stop "$2"; record fanin_q0 "$2" "$1"; }
+scenario_fanin_q1() { start "$2"; bench fanin_q1 "$2" "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/in/%i' --sub-topic 'bench/in/+' -q 1 -I 0 -d $DUR --window 100; stop "$2"; record fanin_q1 "$2" "$1"; }
+scenario_fanout() { start "$2"; bench fanout "$2" "$1" "${PUBSUB[@]}" -c 1 --sub-clients 100 -t 'bench/out' -q 0 -I 0 -d $DUR --window 1000; stop "$2"; record fanout "$2" "$1"; }
+scenario_latency() { start "$2"; bench latency "$2" "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/lat/%i' --sub-topic 'bench/lat/+' -q 0 -I 10 -d $DUR; stop "$2"; record latency "$2" "$1"; }
+scenario_idle() {
+  start "$2"
+  # Three source addresses: one would have more than half of its ephemeral
+  # ports in use, and the kernel's port search would slow the connects down.
+  bench idle "$2" "$1" conn -c $CONNS -i 0 --max-connecting 32 -k 600 -d 2 --ifaddr 127.0.0.1,127.0.0.2,127.0.0.3
+  stop "$2"; record idle "$2" "$1"
+}
+scenario_retained() {
+  start "$2"
+  bench retained_store "$2" "$1" pub -c 10 -i 0 -I 0 -q 1 -r -t 'bench/ret/%i/%s' -L $RETAINED
+  bench retained "$2" "$1" sub -c 1 -t 'bench/ret/#' -q 0 -L $RETAINED -d 30 --idle-ms 3000
+  stop "$2"; record retained_store "$2" "$1"; record retained "$2" "$1"
+}
+scenario_offline() {
+  local q=$((OFFLINE * 2))
+  if [[ $2 == mosquitto ]]; then start mosquitto "" "max_queued_messages $q"; else start ferry 2 "[mqtt]
+max_queued_messages = $q"; fi
+  local id="bench-offline-$1"
+  bench offline_setup "$2" "$1" sub -c 1 --id "$id" -C false -q 1 -t 'bench/offline' --exit-after-subscribe
+  bench offline_store "$2" "$1" pub -c 1 -i 0 -I 0 -q 1 -t 'bench/offline' -L $OFFLINE
+  bench offline "$2" "$1" sub -c 1 --id "$id" -C false -q 1 -t 'bench/offline' -L $OFFLINE -d 60 --idle-ms 3000
+  stop "$2"; record offline_store "$2" "$1"; record offline "$2" "$1"
+}
+scenario_workers1() {
+  if [[ $2 == mosquitto ]]; then return; fi
+  start ferry 1; bench workers1 ferry "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/in/%i' --sub-topic 'bench/in/+' -q 0 -I 0 -d $DUR --window 100; stop ferry; record workers1 ferry "$1"
+}
+
+SCENARIOS=(fanin_q0 fanin_q1 fanout latency idle retained offline workers1)
+started=$(date +%s)
+for rep in $(seq 1 "$reps"); do
+  # Alternate which broker goes first, so neither always runs on a warmer or
+  # quieter machine.
+  if (( rep % 2 == 1 )); then order=(ferry mosquitto); else order=(mosquitto ferry); fi
+  for s in "${SCENARIOS[@]}"; do
+    wanted "$s" || continue
+    for b in "${order[@]}"; do
+      echo "[$(( $(date +%s) - started ))s] rep $rep/$reps $s $b" >&2
+      "scenario_$s" "$rep" "$b"
+    done
+  done
+done
+
+python3 "$here/table.py" "$RESULTS" --reps "$reps" --mode "$([[ $quick == 1 ]] && echo quick || echo full)" \
+  --elapsed "$(( $(date +%s) - started ))" | tee ${out:+"$out"}

@@ -1,0 +1,121 @@
+// ferry-bench command line parsing.
+#include "bench/options.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ferry::bench {
+namespace {
+
+Result<Options> Parse(std::vector<std::string> args) {
+  std::vector<const char*> argv = {"ferry-bench"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return ParseOptions(static_cast<int>(argv.size()), argv.data());
+}
+
+::testing::AssertionResult FailsWith(std::vector<std::string> args, const std::string& text) {
+  auto r = Parse(args);
+  if (r.ok()) return ::testing::AssertionFailure() << "accepted";
+  if (r.status().message().find(text) == std::string::npos) {
+    return ::testing::AssertionFailure() << "message: " << r.status().message();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(BenchOptions, EmqttBenchStyleFlags) {
+  auto r = Parse({"pub", "-h", "10.0.0.1", "-p", "1884", "-c", "35000", "-n", "5", "-i", "2",
+                  "-I", "10", "-t", "bench/%i", "-s", "256", "-q", "1", "-L", "1000", "-k", "60",
+                  "-u", "user", "-P", "secret", "-V", "4"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->mode, Mode::kPub);
+  EXPECT_EQ(r->host, "10.0.0.1");
+  EXPECT_EQ(r->port, 1884);
+  EXPECT_EQ(r->clients, 35000u);
+  EXPECT_EQ(r->start_index, 5u);
+  EXPECT_EQ(r->connect_interval_ms, 2u);
+  EXPECT_EQ(r->message_interval_ms, 10u);
+  EXPECT_EQ(r->topic, "bench/%i");
+  EXPECT_EQ(r->payload_size, 256u);
+  EXPECT_EQ(r->qos, 1);
+  EXPECT_EQ(r->limit, 1000u);
+  EXPECT_EQ(r->keepalive_s, 60u);
+  EXPECT_EQ(r->username, "user");
+  EXPECT_EQ(r->password, "secret");
+  EXPECT_EQ(r->version, 4);
+}
+
+TEST(BenchOptions, LongFormsWithEquals) {
+  auto r = Parse({"sub", "--topic=a/#", "--qos=2", "--ifaddr=127.0.0.2,127.0.0.3", "--json"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->mode, Mode::kSub);
+  EXPECT_EQ(r->topic, "a/#");
+  EXPECT_EQ(r->qos, 2);
+  EXPECT_EQ(r->ifaddrs, (std::vector<std::string>{"127.0.0.2", "127.0.0.3"}));
+  EXPECT_TRUE(r->json);
+}
+
+TEST(BenchOptions, DefaultsFollowEmqttBench) {
+  auto r = Parse({"conn"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->clients, 200u);
+  EXPECT_EQ(r->connect_interval_ms, 10u);
+  EXPECT_EQ(r->message_interval_ms, 1000u);
+  EXPECT_EQ(r->version, 5);
+  EXPECT_EQ(r->port, 1883);
+  EXPECT_TRUE(r->clean);
+  EXPECT_NE(r->client_id.find("%i"), std::string::npos);
+}
+
+TEST(BenchOptions, PubSubDefaultsSubscriptionToThePublishTopic) {
+  auto r = Parse({"pubsub", "-t", "x/y", "-q", "1"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->sub_topic, "x/y");
+  EXPECT_EQ(r->sub_qos, 1);
+}
+
+TEST(BenchOptions, PersistentV5SessionGetsAnExpiry) {
+  auto r = Parse({"sub", "-t", "a", "-C", "false"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->clean);
+  EXPECT_GT(r->session_expiry_s, 0u);
+}
+
+TEST(BenchOptions, TlsFlagsTurnTlsOn) {
+  auto r = Parse({"conn", "--cafile", "ca.pem", "--cert", "c.pem", "--key", "k.pem"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->tls);
+  EXPECT_EQ(r->cafile, "ca.pem");
+  auto insecure = Parse({"conn", "--insecure"});
+  ASSERT_TRUE(insecure.ok());
+  EXPECT_TRUE(insecure->tls);
+  EXPECT_TRUE(insecure->insecure);
+}
+
+TEST(BenchOptions, Rejections) {
+  EXPECT_TRUE(FailsWith({}, "missing mode"));
+  EXPECT_TRUE(FailsWith({"flood"}, "unknown mode"));
+  EXPECT_TRUE(FailsWith({"pub"}, "a topic is required"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "-q", "3"}, "-q"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "-p", "0"}, "-p"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "-c", "many"}, "expected a number"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "-V", "6"}, "-V"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "--bogus", "1"}, "unknown flag"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "-c"}, "needs a value"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "-C", "maybe"}, "true or false"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "-d", "-1"}, "seconds"));
+  EXPECT_TRUE(FailsWith({"pub", "-t", "a", "--window", "10"}, "only for pubsub"));
+  EXPECT_TRUE(FailsWith({"sub", "-t", "a", "--exit-after-subscribe"}, "-C false"));
+  EXPECT_TRUE(FailsWith({"conn", "--key", "k.pem"}, "needs --cert"));
+}
+
+TEST(BenchOptions, HelpIsReportedAsSuch) {
+  auto r = Parse({"pub", "--help"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "help");
+  EXPECT_NE(std::string(Usage()).find("--ifaddr"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::bench
