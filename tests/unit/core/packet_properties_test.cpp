@@ -134,8 +134,12 @@ TEST(Properties, MaximumPacketSize0IsProtocolError) {
   EXPECT_EQ(ReasonOf(ConnectWith({0x27, 0x00, 0x00, 0x00, 0x00})), kProtocolError);
 }
 
-TEST(Properties, TopicAlias0IsProtocolError) {  // [MQTT-3.3.2-8]
-  EXPECT_EQ(ReasonOf(PublishWith({0x23, 0x00, 0x00})), kProtocolError);
+// [MQTT-3.3.2-8]: alias 0 decodes; the receiver answers it with DISCONNECT
+// 0x94 (Topic Alias invalid), which the decoder cannot express.
+TEST(Properties, TopicAlias0DecodesForTheReceiverToRefuse) {
+  auto packet = DecodeFrame(PublishWith({0x23, 0x00, 0x00}));
+  ASSERT_TRUE(packet.ok()) << packet.status().ToString();
+  EXPECT_EQ(std::get<Publish>(packet.value()).props.topic_alias, uint16_t{0});
 }
 
 TEST(Properties, PayloadFormatIndicator2IsProtocolError) {
