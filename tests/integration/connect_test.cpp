@@ -211,8 +211,8 @@ TEST_F(ClientIdentifier, V5EmptyIdGetsAnAssignedClientIdentifier) {
   ASSERT_TRUE(a.has_value() && b.has_value());
   EXPECT_EQ(a->code, 0x00);
   EXPECT_EQ(b->code, 0x00);
-  const std::optional<std::string> id_a = a->props.String(prop::kAssignedClientIdentifier);
-  const std::optional<std::string> id_b = b->props.String(prop::kAssignedClientIdentifier);
+  const std::optional<std::string> id_a = a->props.Text(prop::kAssignedClientIdentifier);
+  const std::optional<std::string> id_b = b->props.Text(prop::kAssignedClientIdentifier);
   ASSERT_TRUE(id_a.has_value() && id_b.has_value());
   EXPECT_FALSE(id_a->empty());
   EXPECT_NE(*id_a, *id_b);
@@ -280,7 +280,7 @@ class Connack : public ConnectTest {
     // v5: a session that outlives the connection only without clean start,
     // as with 3.1.1's clean session.
     if (v == MqttVersion::kV5 && !clean) {
-      AppendPropertyU32(&f.properties, prop::kSessionExpiryInterval, 60);
+      v5::AddU32(&f.properties, prop::kSessionExpiryInterval, 60);
     }
     RawClient c;
     const std::optional<ConnackFields> connack = ConnectAndReadConnack(c, port(), f);
@@ -300,9 +300,9 @@ TEST_F(Connack, V5ConnackAnnouncesTheNodeLimits) {
       ConnectAndReadConnack(c, port(), Fields(MqttVersion::kV5, "limits"));
   ASSERT_TRUE(connack.has_value());
   EXPECT_EQ(connack->code, 0x00);
-  EXPECT_EQ(connack->props.Int(prop::kReceiveMaximum), 20u);
-  EXPECT_EQ(connack->props.Int(prop::kMaximumPacketSize), 65536u);
-  EXPECT_EQ(connack->props.Int(prop::kTopicAliasMaximum), 7u);
+  EXPECT_EQ(connack->props.Number(prop::kReceiveMaximum), 20u);
+  EXPECT_EQ(connack->props.Number(prop::kMaximumPacketSize), 65536u);
+  EXPECT_EQ(connack->props.Number(prop::kTopicAliasMaximum), 7u);
 }
 
 TEST_F(Connack, SessionPresentFollowsCleanSessionAndStoredState) {
@@ -413,7 +413,7 @@ TEST_F(ServerKeepAlive, CapsTheKeepAliveAV5ClientAsksFor) {
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->code, 0x00);
   // [MQTT-3.2.2-21]: the client must use the Server Keep Alive it is sent.
-  EXPECT_EQ(a->props.Int(prop::kServerKeepAlive), 10u);
+  EXPECT_EQ(a->props.Number(prop::kServerKeepAlive), 10u);
 
   // Within the limit nothing is sent, and the client's value holds [MQTT-3.2.2-22].
   f.client_id = "asks-5";
@@ -459,7 +459,7 @@ using AuthenticationMethod = ConnectTest;
 TEST_F(AuthenticationMethod, V5ConnectWithAnAuthenticationMethodIsRefusedWith0x8C) {
   // [MQTT-4.12.0-1]: an unsupported method gets 0x8C (or 0x87), then close.
   wire::ConnectFields f = Fields(MqttVersion::kV5, "scram");
-  AppendPropertyString(&f.properties, prop::kAuthenticationMethod, "SCRAM-SHA-1");
+  v5::AddString(&f.properties, prop::kAuthenticationMethod, "SCRAM-SHA-1");
   RawClient c;
   ASSERT_TRUE(c.Connect(port()));
   ASSERT_TRUE(c.Send(wire::Connect(f)));

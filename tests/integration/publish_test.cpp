@@ -254,7 +254,7 @@ TEST_F(ReceiveMaximum, V5ClientSendingMoreThanTheNodesReceiveMaximumIsDisconnect
   RawClient c;
   const std::optional<ConnackFields> connack = ConnectAndReadConnack(c, port(), f);
   ASSERT_TRUE(connack.has_value());
-  EXPECT_EQ(connack->props.Int(prop::kReceiveMaximum), 2u);
+  EXPECT_EQ(connack->props.Number(prop::kReceiveMaximum), 2u);
   // Three QoS 2 PUBLISHes, none released: the third exceeds the window the
   // CONNACK announced (MQTT 5.0 section 3.3.4, Receive Maximum).
   Bytes burst;
@@ -335,7 +335,7 @@ TEST_F(InflightWindow, NodeKeepsAtMostTheClientsWindowOfQos1MessagesUnacknowledg
   RawClient v311, v5;
   Open(v311, MqttVersion::kV311, "window-v311");  // window: [mqtt] max_inflight = 5
   Bytes receive_max;
-  AppendPropertyU16(&receive_max, prop::kReceiveMaximum, 3);
+  v5::AddU16(&receive_max, prop::kReceiveMaximum, 3);
   Open(v5, MqttVersion::kV5, "window-v5", receive_max);  // window: its Receive Maximum, 3
   Subscribe(v311, MqttVersion::kV311, {{"win/t", 1}});
   Subscribe(v5, MqttVersion::kV5, {{"win/t", 1}});

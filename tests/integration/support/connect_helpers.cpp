@@ -8,185 +8,9 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// Bounds-checked reader over bytes the broker sent.
-class In {
- public:
-  explicit In(const Bytes& data, size_t pos = 0) : data_(data), pos_(pos) {}
-
-  bool U8(uint8_t* v) {
-    if (pos_ >= data_.size()) return false;
-    *v = data_[pos_++];
-    return true;
-  }
-  bool U16(uint16_t* v) {
-    uint8_t hi = 0, lo = 0;
-    if (!U8(&hi) || !U8(&lo)) return false;
-    *v = static_cast<uint16_t>(hi << 8 | lo);
-    return true;
-  }
-  bool U32(uint32_t* v) {
-    uint16_t hi = 0, lo = 0;
-    if (!U16(&hi) || !U16(&lo)) return false;
-    *v = static_cast<uint32_t>(hi) << 16 | lo;
-    return true;
-  }
-  bool VarInt(uint32_t* v) {
-    *v = 0;
-    for (int i = 0; i < 4; ++i) {
-      uint8_t b = 0;
-      if (!U8(&b)) return false;
-      *v |= static_cast<uint32_t>(b & 0x7f) << (7 * i);
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
-  bool String(std::string* s) {
-    uint16_t len = 0;
-    if (!U16(&len) || len > data_.size() - pos_) return false;
-    s->assign(data_.begin() + static_cast<std::ptrdiff_t>(pos_),
-              data_.begin() + static_cast<std::ptrdiff_t>(pos_ + len));
-    pos_ += len;
-    return true;
-  }
-  bool Take(size_t n, Bytes* out) {
-    if (n > data_.size() - pos_) return false;
-    out->assign(data_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                data_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
-    pos_ += n;
-    return true;
-  }
-  bool AtEnd() const { return pos_ == data_.size(); }
-
- private:
-  const Bytes& data_;
-  size_t pos_;
-};
-
-// The wire type of each v5 property (MQTT 5.0 section 2.2.2.2).
-enum class PropType { kByte, kU16, kU32, kVarInt, kString, kPair, kUnknown };
-
-PropType TypeOf(uint8_t id) {
-  switch (id) {
-    case 0x01:
-    case 0x17:
-    case 0x19:
-    case 0x24:
-    case 0x25:
-    case 0x28:
-    case 0x29:
-    case 0x2A:
-      return PropType::kByte;
-    case 0x13:
-    case 0x21:
-    case 0x22:
-    case 0x23:
-      return PropType::kU16;
-    case 0x02:
-    case 0x11:
-    case 0x18:
-    case 0x27:
-      return PropType::kU32;
-    case 0x0B:
-      return PropType::kVarInt;
-    case 0x03:
-    case 0x08:
-    case 0x09:
-    case 0x12:
-    case 0x15:
-    case 0x16:
-    case 0x1A:
-    case 0x1C:
-    case 0x1F:
-      return PropType::kString;
-    case 0x26:
-      return PropType::kPair;
-    default:
-      return PropType::kUnknown;
-  }
-}
-
 std::string Describe(const Bytes& raw) { return raw.empty() ? "nothing" : wire::Hex(raw); }
 
 }  // namespace
-
-void AppendPropertyU16(Bytes* out, uint8_t id, uint16_t value) {
-  out->push_back(id);
-  wire::AppendU16(out, value);
-}
-
-void AppendPropertyU32(Bytes* out, uint8_t id, uint32_t value) {
-  out->push_back(id);
-  wire::AppendU32(out, value);
-}
-
-void AppendPropertyString(Bytes* out, uint8_t id, std::string_view value) {
-  out->push_back(id);
-  wire::AppendString(out, value);
-}
-
-std::optional<Properties> Properties::Parse(const Bytes& bytes) {
-  Properties p;
-  In in(bytes);
-  while (!in.AtEnd()) {
-    uint8_t id = 0;
-    in.U8(&id);
-    bool ok = false;
-    switch (TypeOf(id)) {
-      case PropType::kByte: {
-        uint8_t v = 0;
-        ok = in.U8(&v);
-        p.ints_[id] = v;
-        break;
-      }
-      case PropType::kU16: {
-        uint16_t v = 0;
-        ok = in.U16(&v);
-        p.ints_[id] = v;
-        break;
-      }
-      case PropType::kU32: {
-        uint32_t v = 0;
-        ok = in.U32(&v);
-        p.ints_[id] = v;
-        break;
-      }
-      case PropType::kVarInt: {
-        uint32_t v = 0;
-        ok = in.VarInt(&v);
-        p.ints_[id] = v;
-        break;
-      }
-      case PropType::kString: {
-        std::string s;
-        ok = in.String(&s);
-        p.strings_.emplace(id, std::move(s));
-        break;
-      }
-      case PropType::kPair: {
-        std::string k, v;
-        ok = in.String(&k) && in.String(&v);
-        p.strings_.emplace(id, k + "=" + v);
-        break;
-      }
-      case PropType::kUnknown:
-        break;
-    }
-    if (!ok) return std::nullopt;
-  }
-  return p;
-}
-
-std::optional<uint32_t> Properties::Int(uint8_t id) const {
-  auto it = ints_.find(id);
-  if (it == ints_.end()) return std::nullopt;
-  return it->second;
-}
-
-std::optional<std::string> Properties::String(uint8_t id) const {
-  auto it = strings_.find(id);
-  if (it == strings_.end()) return std::nullopt;
-  return it->second;
-}
 
 Bytes HeaderConnect(const ConnectHeader& header, const std::vector<std::string>& payload) {
   Bytes body;
@@ -213,13 +37,12 @@ wire::PublishFields PublishOf(std::string topic, std::string payload, int qos, u
 std::optional<ConnackFields> ParseConnackFields(MqttVersion v, const Bytes& raw) {
   const std::optional<wire::RawPacket> p = wire::Parse(raw);
   if (!p || p->type != wire::kConnack || p->flags != 0) return std::nullopt;
-  In in(p->body);
+  wire::Reader in(p->body);
   ConnackFields out;
   if (!in.U8(&out.flags) || !in.U8(&out.code)) return std::nullopt;
   if (v == MqttVersion::kV5) {
-    uint32_t len = 0;
     Bytes props;
-    if (!in.VarInt(&len) || !in.Take(len, &props)) return std::nullopt;
+    if (!in.Properties(&props)) return std::nullopt;
     std::optional<Properties> parsed = Properties::Parse(props);
     if (!parsed) return std::nullopt;
     out.props = std::move(*parsed);
@@ -234,7 +57,7 @@ std::optional<AckFields> ParseAck(MqttVersion v, const Bytes& raw) {
   AckFields out;
   out.type = p->type;
   out.flags = p->flags;
-  In in(p->body);
+  wire::Reader in(p->body);
   if (!in.U16(&out.packet_id)) return std::nullopt;
   if (v == MqttVersion::kV5 && !in.AtEnd()) in.U8(&out.reason);
   return out;

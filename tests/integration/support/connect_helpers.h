@@ -15,7 +15,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,43 +23,14 @@
 #include "mqtt_wire.h"
 #include "raw_client.h"
 #include "types.h"
+#include "v5_helpers.h"
 
 namespace ferry::testing {
 
-// v5 property identifiers (MQTT 5.0 section 2.2.2.2) the tests use.
-namespace prop {
-inline constexpr uint8_t kSessionExpiryInterval = 0x11;
-inline constexpr uint8_t kAssignedClientIdentifier = 0x12;
-inline constexpr uint8_t kServerKeepAlive = 0x13;
-inline constexpr uint8_t kAuthenticationMethod = 0x15;
-inline constexpr uint8_t kReasonString = 0x1F;
-inline constexpr uint8_t kReceiveMaximum = 0x21;
-inline constexpr uint8_t kTopicAliasMaximum = 0x22;
-inline constexpr uint8_t kMaximumPacketSize = 0x27;
-}  // namespace prop
-
-// Property writers: identifier, then the value in its wire form.
-void AppendPropertyU16(Bytes* out, uint8_t id, uint16_t value);
-void AppendPropertyU32(Bytes* out, uint8_t id, uint32_t value);
-void AppendPropertyString(Bytes* out, uint8_t id, std::string_view value);
-
-// A v5 property list as received, each identifier with its value(s).
-class Properties {
- public:
-  // Parses a property list without its leading length; nullopt on an unknown
-  // identifier or a value that overruns the list.
-  static std::optional<Properties> Parse(const Bytes& bytes);
-
-  bool Has(uint8_t id) const { return ints_.count(id) != 0 || strings_.count(id) != 0; }
-  // Byte, two byte, four byte and variable byte integer properties.
-  std::optional<uint32_t> Int(uint8_t id) const;
-  // UTF-8 string and binary data properties (the first, if repeated).
-  std::optional<std::string> String(uint8_t id) const;
-
- private:
-  std::map<uint8_t, uint32_t> ints_;
-  std::multimap<uint8_t, std::string> strings_;
-};
+// v5 property identifiers, writers and the received property list come from
+// v5_helpers.h.
+namespace prop = v5;
+using Properties = v5::PropertyList;
 
 // The variable header of a CONNECT, field by field (MQTT 3.1.1 and 5.0
 // section 3.1.2; MQTT 3.1 "MQIsdp", level 3, has the same layout).

@@ -16,62 +16,6 @@ void AppendProperties(Bytes* out, MqttVersion v, const Bytes& properties) {
   out->insert(out->end(), properties.begin(), properties.end());
 }
 
-// Bounds-checked reader over a packet body sent by the peer.
-class Reader {
- public:
-  explicit Reader(const Bytes& data) : data_(data) {}
-
-  bool U8(uint8_t* v) {
-    if (pos_ + 1 > data_.size()) return false;
-    *v = data_[pos_++];
-    return true;
-  }
-  bool U16(uint16_t* v) {
-    if (pos_ + 2 > data_.size()) return false;
-    *v = static_cast<uint16_t>(data_[pos_] << 8 | data_[pos_ + 1]);
-    pos_ += 2;
-    return true;
-  }
-  bool VarInt(uint32_t* v) {
-    *v = 0;
-    for (int i = 0; i < 4; ++i) {
-      uint8_t b;
-      if (!U8(&b)) return false;
-      *v |= static_cast<uint32_t>(b & 0x7f) << (7 * i);
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
-  bool Take(size_t n, Bytes* out) {
-    if (n > data_.size() - pos_) return false;
-    out->assign(data_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                data_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
-    pos_ += n;
-    return true;
-  }
-  bool String(std::string* s) {
-    uint16_t len;
-    Bytes raw;
-    if (!U16(&len) || !Take(len, &raw)) return false;
-    s->assign(raw.begin(), raw.end());
-    return true;
-  }
-  bool Properties(Bytes* props) {
-    uint32_t len;
-    return VarInt(&len) && Take(len, props);
-  }
-  Bytes Rest() {
-    Bytes rest(data_.begin() + static_cast<std::ptrdiff_t>(pos_), data_.end());
-    pos_ = data_.size();
-    return rest;
-  }
-  bool AtEnd() const { return pos_ == data_.size(); }
-
- private:
-  const Bytes& data_;
-  size_t pos_ = 0;
-};
-
 std::optional<RawPacket> ParseType(const Bytes& raw, PacketType type) {
   std::optional<RawPacket> p = Parse(raw);
   if (!p || p->type != type) return std::nullopt;
@@ -79,6 +23,64 @@ std::optional<RawPacket> ParseType(const Bytes& raw, PacketType type) {
 }
 
 }  // namespace
+
+bool Reader::U8(uint8_t* v) {
+  if (pos_ >= data_.size()) return false;
+  *v = data_[pos_++];
+  return true;
+}
+
+bool Reader::U16(uint16_t* v) {
+  uint8_t hi = 0, lo = 0;
+  if (!U8(&hi) || !U8(&lo)) return false;
+  *v = static_cast<uint16_t>(hi << 8 | lo);
+  return true;
+}
+
+bool Reader::U32(uint32_t* v) {
+  uint16_t hi = 0, lo = 0;
+  if (!U16(&hi) || !U16(&lo)) return false;
+  *v = static_cast<uint32_t>(hi) << 16 | lo;
+  return true;
+}
+
+bool Reader::VarInt(uint32_t* v) {
+  *v = 0;
+  for (int i = 0; i < 4; ++i) {
+    uint8_t b = 0;
+    if (!U8(&b)) return false;
+    *v |= static_cast<uint32_t>(b & 0x7f) << (7 * i);
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+bool Reader::Take(size_t n, Bytes* out) {
+  if (n > data_.size() - pos_) return false;
+  out->assign(data_.begin() + static_cast<std::ptrdiff_t>(pos_),
+              data_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
+  pos_ += n;
+  return true;
+}
+
+bool Reader::String(std::string* s) {
+  uint16_t len = 0;
+  Bytes raw;
+  if (!U16(&len) || !Take(len, &raw)) return false;
+  s->assign(raw.begin(), raw.end());
+  return true;
+}
+
+bool Reader::Properties(Bytes* props) {
+  uint32_t len = 0;
+  return VarInt(&len) && Take(len, props);
+}
+
+Bytes Reader::Rest() {
+  Bytes rest(data_.begin() + static_cast<std::ptrdiff_t>(pos_), data_.end());
+  pos_ = data_.size();
+  return rest;
+}
 
 void AppendU16(Bytes* out, uint16_t v) {
   out->push_back(static_cast<uint8_t>(v >> 8));

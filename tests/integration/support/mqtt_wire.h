@@ -45,6 +45,29 @@ void AppendU32(Bytes* out, uint32_t v);
 void AppendVarInt(Bytes* out, uint32_t v);  // REQUIRES: v < 268435456
 void AppendString(Bytes* out, std::string_view s);
 
+// Bounds-checked reader over bytes the peer sent: every read returns false
+// instead of running past the end. Borrows `data` for its lifetime.
+class Reader {
+ public:
+  explicit Reader(const Bytes& data) : data_(data) {}
+
+  bool U8(uint8_t* v);
+  bool U16(uint16_t* v);
+  bool U32(uint32_t* v);
+  bool VarInt(uint32_t* v);
+  bool Take(size_t n, Bytes* out);
+  // Two-byte length, then the bytes (UTF-8 string or binary data).
+  bool String(std::string* s);
+  // A v5 property list: its length, then that many bytes (unparsed).
+  bool Properties(Bytes* props);
+  Bytes Rest();
+  bool AtEnd() const { return pos_ == data_.size(); }
+
+ private:
+  const Bytes& data_;
+  size_t pos_ = 0;
+};
+
 // Fixed header (first byte, then the remaining length) followed by `body`.
 Bytes Frame(uint8_t first_byte, const Bytes& body);
 

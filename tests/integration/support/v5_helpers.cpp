@@ -50,78 +50,34 @@ Kind KindOf(uint8_t id) {
   }
 }
 
-// Bounds-checked reader over bytes the server sent.
-class Reader {
- public:
-  explicit Reader(const Bytes& data) : data_(data) {}
+using wire::Reader;
 
-  bool AtEnd() const { return pos_ == data_.size(); }
-  bool U8(uint8_t* v) {
-    if (pos_ >= data_.size()) return false;
-    *v = data_[pos_++];
-    return true;
-  }
-  bool UInt(int bytes, uint32_t* v) {
-    *v = 0;
-    for (int i = 0; i < bytes; ++i) {
-      uint8_t b;
-      if (!U8(&b)) return false;
-      *v = *v << 8 | b;
-    }
-    return true;
-  }
-  bool VarInt(uint32_t* v) {
-    *v = 0;
-    for (int i = 0; i < 4; ++i) {
-      uint8_t b;
-      if (!U8(&b)) return false;
-      *v |= static_cast<uint32_t>(b & 0x7f) << (7 * i);
-      if ((b & 0x80) == 0) return true;
-    }
-    return false;
-  }
-  bool Take(size_t n, Bytes* out) {
-    if (n > data_.size() - pos_) return false;
-    out->assign(data_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                data_.begin() + static_cast<std::ptrdiff_t>(pos_ + n));
-    pos_ += n;
-    return true;
-  }
-  bool String(std::string* s) {
-    uint32_t len;
-    Bytes raw;
-    if (!UInt(2, &len) || !Take(len, &raw)) return false;
-    s->assign(raw.begin(), raw.end());
-    return true;
-  }
-  bool Properties(PropertyList* out) {
-    uint32_t len;
-    Bytes block;
-    if (!VarInt(&len) || !Take(len, &block)) return false;
-    std::optional<PropertyList> parsed = PropertyList::Parse(block);
-    if (!parsed) return false;
-    *out = std::move(*parsed);
-    return true;
-  }
-  Bytes Rest() {
-    Bytes rest(data_.begin() + static_cast<std::ptrdiff_t>(pos_), data_.end());
-    pos_ = data_.size();
-    return rest;
-  }
-
- private:
-  const Bytes& data_;
-  size_t pos_ = 0;
-};
+// A property list with its leading length.
+bool ReadProperties(Reader& r, PropertyList* out) {
+  Bytes block;
+  if (!r.Properties(&block)) return false;
+  std::optional<PropertyList> parsed = PropertyList::Parse(block);
+  if (!parsed) return false;
+  *out = std::move(*parsed);
+  return true;
+}
 
 bool ReadValue(Reader& r, Kind kind, Property* p) {
   switch (kind) {
-    case Kind::kByte:
-      return r.UInt(1, &p->number);
-    case Kind::kU16:
-      return r.UInt(2, &p->number);
+    case Kind::kByte: {
+      uint8_t b = 0;
+      if (!r.U8(&b)) return false;
+      p->number = b;
+      return true;
+    }
+    case Kind::kU16: {
+      uint16_t x = 0;
+      if (!r.U16(&x)) return false;
+      p->number = x;
+      return true;
+    }
     case Kind::kU32:
-      return r.UInt(4, &p->number);
+      return r.U32(&p->number);
     case Kind::kVarInt:
       return r.VarInt(&p->number);
     case Kind::kString:
@@ -236,7 +192,7 @@ std::optional<ConnackPacket> ParseConnack(const Bytes& raw) {
   ConnackPacket out;
   if (!r.U8(&flags) || !r.U8(&out.code)) return std::nullopt;
   out.session_present = (flags & 0x01) != 0;
-  if (!r.AtEnd() && !r.Properties(&out.props)) return std::nullopt;
+  if (!r.AtEnd() && !ReadProperties(r, &out.props)) return std::nullopt;
   if (!r.AtEnd()) return std::nullopt;
   return out;
 }
@@ -248,7 +204,7 @@ std::optional<DisconnectPacket> ParseDisconnect(const Bytes& raw) {
   DisconnectPacket out;
   if (r.AtEnd()) return out;  // reason 0x00, no properties [MQTT 5.0 3.14.2.1]
   if (!r.U8(&out.code)) return std::nullopt;
-  if (!r.AtEnd() && !r.Properties(&out.props)) return std::nullopt;
+  if (!r.AtEnd() && !ReadProperties(r, &out.props)) return std::nullopt;
   if (!r.AtEnd()) return std::nullopt;
   return out;
 }
@@ -259,9 +215,7 @@ std::optional<SubAckPacket> ParseSubAck(const Bytes& raw) {
   Reader r(p->body);
   SubAckPacket out;
   out.type = p->type;
-  uint32_t id;
-  if (!r.UInt(2, &id) || !r.Properties(&out.props)) return std::nullopt;
-  out.packet_id = static_cast<uint16_t>(id);
+  if (!r.U16(&out.packet_id) || !ReadProperties(r, &out.props)) return std::nullopt;
   out.codes = r.Rest();
   return out;
 }
