@@ -165,6 +165,8 @@ void Worker::AfterAuthentication(Connection& c, Connect&& p) {
   }
   // Hand the socket, the CONNECT, any bytes read after it and the transport
   // (TLS or WebSocket state, the PROXY address) to the owner.
+  FERRY_DEBUG("%s: moving from worker %u to worker %u, which owns its session",
+              c.Describe().c_str(), index_, owner);
   auto h = std::make_shared<Connection::HandOver>(c.Detach());
   if (h->fd < 0) return;
   Worker* target = ctx_.workers[owner].get();
