@@ -7,12 +7,15 @@ FERRY_BUILD_PACKAGES=(
   libuv1-dev libinih-dev libsqlite3-dev libssl-dev libsystemd-dev
 )
 # What the tests need on top: GoogleTest, the client libraries and tools the
-# integration tests talk to ferryd with, and clang with its sanitizer and
-# libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14).
+# integration tests talk to ferryd with, the openssl tool (test certificates)
+# and haproxy (ferry behind a load balancer), what builds and checks the
+# Debian package (dpkg-dev, systemd-analyze from systemd), and clang with its
+# sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14).
 FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmosquitto-dev mosquitto mosquitto-clients
+  openssl haproxy dpkg-dev systemd
   clang libclang-rt-14-dev llvm-14
 )
 
