@@ -41,8 +41,8 @@ package_installed() {
 }
 
 # ensure_packages PKG...: installs those of PKG that are missing, with one
-# apt-get update first. Services in new packages (mosquitto's broker) are
-# neither started nor enabled: the tests start their own processes.
+# apt-get update first. Services in new packages (mosquitto's broker,
+# haproxy) are neither started nor enabled: the tests start their own processes.
 ensure_packages() {
   local missing=() pkg
   for pkg in "$@"; do
@@ -64,9 +64,13 @@ ensure_packages() {
   fi
   if [ "$added_policy" -eq 1 ]; then as_root rm -f "$policy"; fi
   [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
-  if [[ " ${missing[*]} " == *" mosquitto "* ]] && [ -d /run/systemd/system ]; then
-    as_root systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
-  fi
+  # Services that come with test packages stay off: tests start their own.
+  local service
+  for service in mosquitto haproxy; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && [ -d /run/systemd/system ]; then
+      as_root systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 # configure DIR CMAKE_ARGS...: configures build directory DIR with Ninja (a

@@ -140,6 +140,16 @@ TEST(ShippedConfig, ExampleListenersLoadWithTheDefaults) {
   }
 }
 
+TEST(ShippedConfig, CentralNodeExampleLoads) {
+  Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/examples/central.conf", nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->listeners.size(), 4u);
+  EXPECT_EQ(r->listeners[1].type, "tcp");
+  EXPECT_TRUE(r->listeners[1].proxy_protocol);
+  EXPECT_TRUE(r->listeners[2].tls.use_cn_as_username);
+  EXPECT_FALSE(r->mqtt.allow_anonymous);
+}
+
 // ------------------------------------------------------------ good configs
 
 TEST(LoadConfig, MinimalConfigTakesEveryDefault) {
