@@ -22,6 +22,7 @@
 
 #include "support/mosq_client.h"
 #include "support/node_process.h"
+#include "support/round_trip.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/test_certs.h"
@@ -163,9 +164,7 @@ TEST_F(HaproxyTest, NodesSeeTheClientsRealAddressThroughTlsTermination) {
 TEST_F(HaproxyTest, TlsPassedThroughToTheNodesTlsListener) {
   MosqClient c(passthrough_port_, "lb-passthrough", MqttVersion::kV311);
   ASSERT_TRUE(c.Connect(From("127.0.0.6")));
-  ASSERT_TRUE(c.Subscribe("p/t", 0));
-  ASSERT_TRUE(c.Publish("p/t", "end to end TLS", 0));
-  ASSERT_TRUE(c.Receive());
+  EXPECT_TRUE(RoundTrip(c, "p/t", "end to end TLS", 0));
   EXPECT_TRUE(WaitFor([&] { return NodeThatLogged("client 'lb-passthrough' (127.0.0.6:") >= 0; },
                       milliseconds(5000), "a node to log the client's own address"));
   EXPECT_TRUE(c.Disconnect());

@@ -13,6 +13,7 @@
 #include "support/node_process.h"
 #include "support/paho_client.h"
 #include "support/raw_client.h"
+#include "support/round_trip.h"
 #include "support/temp_dir.h"
 #include "support/test_certs.h"
 #include "support/ws_client.h"
@@ -88,11 +89,7 @@ TEST_F(WsListenerTest, PahoOverSecureWebSocket) {
   PahoConnectOptions o;
   o.tls = certs_.Trusting();
   ASSERT_TRUE(c.Connect(o));
-  ASSERT_TRUE(c.Subscribe("wss/t", 2));
-  ASSERT_TRUE(c.Publish("wss/t", "through TLS and frames", 2));
-  std::optional<ReceivedMessage> m = c.Receive();
-  ASSERT_TRUE(m);
-  EXPECT_EQ(m->payload, "through TLS and frames");
+  EXPECT_TRUE(RoundTrip(c, "wss/t", "through TLS and frames", 2));
   EXPECT_TRUE(c.Disconnect());
 }
 
