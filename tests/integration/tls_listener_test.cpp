@@ -263,6 +263,10 @@ TEST_F(TlsListenerTest, BadCertificateFilesStopTheNodeWithTheirNames) {
   EXPECT_FALSE(node2.Start());
   EXPECT_NE(node2.Log().find("listener ssl.tls: certfile '/nonexistent.pem'"), std::string::npos)
       << node2.Log();
+  // --check-config (the unit's ExecStartPre) finds it too.
+  CommandResult check = RunCommand({FerryBinary(), "--check-config", "-c", node2.config_path()});
+  EXPECT_TRUE(check.status.exited && check.status.code == 1) << check.ToString();
+  EXPECT_NE(check.err.find("certfile '/nonexistent.pem'"), std::string::npos) << check.ToString();
 }
 
 TEST_F(TlsListenerTest, SighupReloadsTheCertificate) {
