@@ -53,6 +53,20 @@ void Connection::CloseHandle() {
   });
 }
 
+std::string Connection::Describe() const {
+  std::string s = "client '";
+  s += client_id_;
+  s += "' (";
+  s += peer_;
+  s += ")";
+  return s;
+}
+
+const char* Connection::AwaitedStage() const {
+  const char* stage = transport_ ? transport_->Stage() : nullptr;
+  return stage != nullptr ? stage : "CONNECT";
+}
+
 Status Connection::Open(int fd, std::string peer, std::string pending, bool start_reading) {
   peer_ = std::move(peer);
   tcp_ = new uv_tcp_t();
@@ -67,20 +81,6 @@ Status Connection::Open(int fd, std::string peer, std::string pending, bool star
   accepted_ms_ = last_rx_ms_ = worker_.loop().Now();
   if (start_reading) StartReading(std::move(pending));
   return Status::Ok();
-}
-
-std::string Connection::Describe() const {
-  std::string s = "client '";
-  s += client_id_;
-  s += "' (";
-  s += peer_;
-  s += ")";
-  return s;
-}
-
-const char* Connection::AwaitedStage() const {
-  const char* stage = transport_ ? transport_->Stage() : nullptr;
-  return stage != nullptr ? stage : "CONNECT";
 }
 
 void Connection::StartReading(std::string pending) {
@@ -146,8 +146,8 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
   ProcessInput();
   if (transport_ && transport_->PeerClosed() && state_ != State::kClosing && !detached_) {
     // TLS close_notify or a WebSocket close frame: the end of the stream.
-    FERRY_DEBUG("%s: connection closed by peer (%s)", Describe().c_str(),
-                transport_->Stage() == nullptr ? "transport close" : "eof");
+    FERRY_DEBUG("%s: connection closed by peer (TLS close_notify or WebSocket close)",
+                Describe().c_str());
     worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
   }
 }
