@@ -7,12 +7,15 @@ FERRY_BUILD_PACKAGES=(
   libuv1-dev libinih-dev libsqlite3-dev libssl-dev libsystemd-dev
 )
 # What the tests need on top: GoogleTest, the client libraries and tools the
-# integration tests talk to ferryd with, and clang with its sanitizer and
-# libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14).
+# integration tests talk to ferryd with, the openssl tool (test certificates)
+# and haproxy (ferry behind a load balancer), what builds and checks the
+# Debian package (dpkg-dev, systemd-analyze from systemd), and clang with its
+# sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14).
 FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmosquitto-dev mosquitto mosquitto-clients
+  openssl haproxy dpkg-dev systemd
   clang libclang-rt-14-dev llvm-14
 )
 
@@ -38,8 +41,8 @@ package_installed() {
 }
 
 # ensure_packages PKG...: installs those of PKG that are missing, with one
-# apt-get update first. Services in new packages (mosquitto's broker) are
-# neither started nor enabled: the tests start their own processes.
+# apt-get update first. Services in new packages (mosquitto's broker,
+# haproxy) are neither started nor enabled: the tests start their own processes.
 ensure_packages() {
   local missing=() pkg
   for pkg in "$@"; do
@@ -61,9 +64,13 @@ ensure_packages() {
   fi
   if [ "$added_policy" -eq 1 ]; then as_root rm -f "$policy"; fi
   [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
-  if [[ " ${missing[*]} " == *" mosquitto "* ]] && [ -d /run/systemd/system ]; then
-    as_root systemctl disable --now mosquitto.service >/dev/null 2>&1 || true
-  fi
+  # Services that come with test packages stay off: tests start their own.
+  local service
+  for service in mosquitto haproxy; do
+    if [[ " ${missing[*]} " == *" $service "* ]] && [ -d /run/systemd/system ]; then
+      as_root systemctl disable --now "$service.service" >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 # configure DIR CMAKE_ARGS...: configures build directory DIR with Ninja (a

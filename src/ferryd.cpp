@@ -31,7 +31,8 @@ using ferry::core::UvHandle;
 constexpr const char* kUsage =
     "usage: ferryd [-c FILE]            run a node (default config: $FERRY_CONFIG or\n"
     "                                   /etc/ferry/ferry.conf)\n"
-    "       ferryd --check-config -c FILE   validate a config file and exit\n"
+    "       ferryd --check-config -c FILE   validate a config file (and the password,\n"
+    "                                       ACL and TLS files it names) and exit\n"
     "       ferryd --passwd FILE USER       add or change USER in a password file\n"
     "                                       (password read from the terminal or stdin)\n"
     "       ferryd --version\n";
@@ -146,6 +147,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (args.check_config) {
+    // Also what only a Broker checks: the password, ACL and TLS files load.
+    auto checked = Broker::Create(ferry::core::BrokerOptionsFromConfig(*config));
+    if (!checked.ok()) {
+      std::fprintf(stderr, "ferryd: invalid configuration:\n%s\n",
+                   checked.status().ToString().c_str());
+      return 1;
+    }
     std::printf("%s: configuration OK\n", args.config.c_str());
     return 0;
   }

@@ -12,8 +12,10 @@
 #include <cstring>
 #include <thread>
 
+#include "core/accept_limiter.h"
 #include "core/broker_internal.h"
 #include "core/log.h"
+#include "core/net_address.h"
 #include "core/version.h"
 
 namespace ferry::core {
@@ -25,7 +27,7 @@ class Broker::Acceptor {
  public:
   Acceptor(BrokerContext& ctx, Loop& loop, ListenerOptions options)
       : ctx_(ctx), loop_(loop), options_(std::move(options)),
-        id_(options_.type + "." + options_.name) {}
+        id_(options_.type + "." + options_.name), limiter_(options_.max_connection_rate) {}
   ~Acceptor() { Stop(); }
 
   Status Bind(BoundListener* bound) {
@@ -100,6 +102,11 @@ class Broker::Acceptor {
 
   void OnReadable() {
     for (int i = 0; i < 256; ++i) {
+      if (uint64_t wait = limiter_.WaitMs(loop_.Now()); wait > 0) {
+        // max_connection_rate: leave the rest in the kernel's queue.
+        Pause(wait);
+        return;
+      }
       sockaddr_storage ss{};
       socklen_t len = sizeof ss;
       int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -110,39 +117,44 @@ class Broker::Acceptor {
           // accepting briefly and let existing clients go on.
           FERRY_WARN("listener %s: accept: %s; pausing for 100 ms", id_.c_str(),
                      std::strerror(errno));
-          uv_poll_stop(poll_.get());
-          uv_timer_start(backoff_.get(), [](uv_timer_t* t) {
-            static_cast<Acceptor*>(t->data)->Resume();
-          }, 100, 0);
+          Pause(100);
         }
         return;
       }
+      limiter_.Take();
       auto& active = ctx_.listener_connections.find(id_)->second;
       if (options_.max_connections != 0 &&
           active.load(std::memory_order_relaxed) >= options_.max_connections) {
-        FERRY_INFO("listener %s: max_connections (%u) reached, refusing connection", id_.c_str(),
-                   options_.max_connections);
-        ::close(fd);
+        Refuse(fd);
         continue;
       }
+      // Counted here, on the one thread that admits, so that a burst cannot
+      // overshoot the limit before the workers have seen the sockets.
+      active.fetch_add(1, std::memory_order_relaxed);
       Worker& w = *ctx_.workers[next_++ % ctx_.workers.size()];
-      w.Adopt(fd, PeerName(ss), id_, "");
+      w.Adopt(fd, FormatSockaddr(ss), id_, "");
     }
   }
 
-  static std::string PeerName(const sockaddr_storage& ss) {
-    char host[INET6_ADDRSTRLEN] = "";
-    uint16_t port = 0;
-    if (ss.ss_family == AF_INET6) {
-      auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
-      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-      port = ntohs(a->sin6_port);
-      return std::string("[") + host + "]:" + std::to_string(port);
-    }
-    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    port = ntohs(a->sin_port);
-    return std::string(host) + ":" + std::to_string(port);
+  void Pause(uint64_t ms) {
+    uv_poll_stop(poll_.get());
+    uv_timer_start(backoff_.get(), [](uv_timer_t* t) {
+      static_cast<Acceptor*>(t->data)->Resume();
+    }, ms, 0);
+  }
+
+  // Over max_connections: close at once (the client sees the connection
+  // end before any CONNACK). Logged at most once a second, with a count, so
+  // that a flood does not flood the log too.
+  void Refuse(int fd) {
+    ::close(fd);
+    ++refused_;
+    const uint64_t now = loop_.Now();
+    if (refused_logged_ms_ != 0 && now - refused_logged_ms_ < 1000) return;
+    FERRY_INFO("listener %s: max_connections (%u) reached, refused %llu connection(s)",
+               id_.c_str(), options_.max_connections, static_cast<unsigned long long>(refused_));
+    refused_ = 0;
+    refused_logged_ms_ = now;
   }
 
   BrokerContext& ctx_;
@@ -153,6 +165,9 @@ class Broker::Acceptor {
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> backoff_;
   uint32_t next_ = 0;
+  AcceptLimiter limiter_;
+  uint64_t refused_ = 0;            // since the last log line
+  uint64_t refused_logged_ms_ = 0;  // loop time of that line
 };
 
 Broker::Broker(BrokerOptions options) : ctx_(std::make_unique<BrokerContext>()) {
@@ -171,6 +186,11 @@ const Metrics& Broker::metrics() const { return ctx_->metrics; }
 Result<std::unique_ptr<Broker>> Broker::Create(BrokerOptions options) {
   std::unique_ptr<Broker> broker(new Broker(std::move(options)));
   if (Status st = broker->Reload(broker->ctx_->options); !st.ok()) return st;
+  for (const ListenerOptions& l : broker->ctx_->options.listeners) {
+    auto factory = TransportFactory::Create(l);
+    if (!factory.ok()) return factory.status();
+    broker->ctx_->transports.emplace(l.type + "." + l.name, std::move(factory).value());
+  }
   return broker;
 }
 
@@ -186,6 +206,12 @@ Status Broker::Reload(const BrokerOptions& options) {
     auto loaded = Acl::Load(options.acl_file);
     if (!loaded.ok()) return loaded.status();
     acl = std::make_shared<const Acl>(std::move(loaded).value());
+  }
+  // New TLS certificates and keys apply to new connections.
+  for (const ListenerOptions& l : options.listeners) {
+    auto it = ctx_->transports.find(l.type + "." + l.name);
+    if (it == ctx_->transports.end()) continue;
+    if (Status st = it->second->Reload(l); !st.ok()) return st;
   }
   std::lock_guard lock(ctx_->auth_mu);
   ctx_->passwords = std::move(passwords);

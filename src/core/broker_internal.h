@@ -36,6 +36,7 @@
 #include "core/metrics.h"
 #include "core/packet.h"
 #include "core/router.h"
+#include "core/transport.h"
 
 namespace ferry::core {
 
@@ -56,7 +57,12 @@ struct BrokerContext {
   std::unique_ptr<DurableStore> store;  // null when persistence is off
   uint64_t started_unix_ms = 0;
   // Open connections per listener id ("tcp.default"); keys fixed at start.
+  // The acceptor counts a connection in when it admits it; the Connection
+  // that ends up owning the socket counts it out when it is freed.
   std::map<std::string, std::atomic<uint32_t>, std::less<>> listener_connections;
+  // The transport (TLS, WebSocket, PROXY) of each listener id; keys fixed
+  // at creation, so workers read the map without a lock.
+  std::map<std::string, std::unique_ptr<TransportFactory>, std::less<>> transports;
 
   // Swapped on reload; read under auth_mu.
   std::mutex auth_mu;
@@ -72,6 +78,11 @@ struct BrokerContext {
     return acl;
   }
   uint32_t OwnerOf(std::string_view client_id) const;
+  // A connection admitted on `listener` is gone.
+  void ReleaseListenerSlot(std::string_view listener) {
+    auto it = listener_connections.find(listener);
+    if (it != listener_connections.end()) it->second.fetch_sub(1, std::memory_order_relaxed);
+  }
   // Routes `message` to every matching subscriber on every worker. `from` is
   // the calling worker (nullptr from a non-worker thread). If `done` is set it
   // runs on `from`'s loop once every target has taken the message, after a
@@ -160,15 +171,38 @@ class Connection {
   void Send(const Packet& packet);
   void SendPublish(const PublishView& publish);
   // Bytes queued or being written and not yet confirmed by libuv.
-  uint64_t PendingBytes() const { return out_.size() + writing_bytes_; }
+  uint64_t PendingBytes() const { return out_.size() + wire_out_.size() + writing_bytes_; }
   // Stops reading, writes what is queued, then closes.
   void Close();
   void Flush();
   // Closes the socket now; OnClosed follows from the close callback.
   void CloseHandle();
-  // Hands the socket to another worker: returns a dup of the fd and closes
-  // this connection without a shutdown.
-  int Detach();
+  // What moves to another worker with a connection (see Detach).
+  // Move-only; closes the fd if nobody took it.
+  struct HandOver {
+    HandOver() = default;
+    HandOver(HandOver&& other) noexcept;
+    HandOver& operator=(HandOver&&) = delete;
+    ~HandOver();
+
+    int fd = -1;
+    std::string peer;
+    std::string listener;
+    std::string pending;    // MQTT bytes read after the CONNECT
+    std::string unwritten;  // transport bytes still to write (TLS session tickets)
+    std::unique_ptr<Transport> transport;  // TLS, WebSocket state; may be null
+  };
+  // Hands the socket to another worker: a dup of the fd, the input not yet
+  // parsed and the transport, and closes this connection without a
+  // shutdown. fd < 0 if the socket cannot be handed over (output the
+  // transport produced is still unwritten); the connection is closed then.
+  HandOver Detach();
+  // Puts `transport` between the socket and the MQTT framing. Call before
+  // Open() reads anything.
+  void SetTransport(std::unique_ptr<Transport> transport) { transport_ = std::move(transport); }
+  // What the connection waits for before CONNECT: "TLS handshake",
+  // "WebSocket handshake", "PROXY header" or "CONNECT".
+  const char* AwaitedStage() const;
 
   uint64_t id() const { return id_; }
   State state() const { return state_; }
@@ -207,6 +241,9 @@ class Connection {
  private:
   friend class Worker;
   void OnRead(ssize_t nread, const uv_buf_t* buf);
+  // Raw bytes through the transport into in_; false if the connection closed.
+  bool ReceiveThroughTransport(std::string_view raw);
+  void AppendInput(std::string_view bytes);
   void ProcessInput();
 
   uint64_t id_;
@@ -220,6 +257,9 @@ class Connection {
   size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
   std::string out_;
   uint64_t writing_bytes_ = 0;
+  std::unique_ptr<Transport> transport_;  // null: plain TCP
+  std::string wire_out_;  // transport bytes (handshake, alerts) not yet written
+  bool counted_ = true;   // counted in ctx.listener_connections until freed
 };
 
 class Worker {
@@ -233,8 +273,12 @@ class Worker {
   uint32_t index() const { return index_; }
   BrokerContext& ctx() { return ctx_; }
 
-  // Any thread: adopt an accepted socket.
+  // Any thread: adopt an accepted socket, already counted in
+  // ctx.listener_connections by the acceptor.
   void Adopt(int fd, std::string peer, std::string listener, std::string pending);
+  // Loop thread: scratch space that a connection with a transport reads
+  // raw bytes into (the transport consumes them before the next read).
+  std::vector<char>& raw_read_buffer() { return raw_read_buffer_; }
   // Loop thread: stop everything (v5 clients get DISCONNECT 0x8B).
   void Shutdown();
 
@@ -259,8 +303,7 @@ class Worker {
   void CheckPasswordThen(Connection& c, std::shared_ptr<const PasswordFile> passwords,
                          Connect&& p);
   void AfterAuthentication(Connection& c, Connect&& p);
-  void AdoptConnected(int fd, std::string peer, std::string listener, std::string pending,
-                      Connect&& p);
+  void AdoptConnected(Connection::HandOver h, Connect&& p);
   void CompleteConnect(Connection& c, Connect&& p);
   void HandlePublish(Connection& c, Publish&& p);
   void HandlePubAck(Connection& c, const PubAck& p);
@@ -293,6 +336,7 @@ class Worker {
       sessions_;
   std::vector<Connection*> dirty_;
   std::vector<uint64_t> closed_;  // connections to free on the next pass
+  std::vector<char> raw_read_buffer_ = std::vector<char>(65536);
   bool shutting_down_ = false;
 };
 

@@ -10,7 +10,17 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
   o.data_dir = config.node.data_dir;
   o.workers = config.node.workers;
   for (const ListenerConfig& l : config.listeners) {
-    o.listeners.push_back(ListenerOptions{l.type, l.name, l.host, l.port, l.max_connections});
+    ListenerOptions lo;
+    lo.type = l.type;
+    lo.name = l.name;
+    lo.host = l.host;
+    lo.port = l.port;
+    lo.max_connections = l.max_connections;
+    lo.max_connection_rate = l.max_connection_rate;
+    lo.proxy_protocol = l.proxy_protocol;
+    lo.ws_path = l.path;
+    lo.tls = l.tls;
+    o.listeners.push_back(std::move(lo));
   }
   const MqttConfig& m = config.mqtt;
   o.allow_anonymous = m.allow_anonymous;

@@ -10,12 +10,33 @@
 
 namespace ferry::core {
 
+// TLS settings of an "ssl" or "wss" listener (see etc/ferry.conf).
+struct TlsOptions {
+  std::string certfile;  // PEM: server certificate, then intermediates
+  std::string keyfile;   // PEM: its private key
+  std::string cafile;    // PEM: CAs that client certificates must chain to
+  bool verify_peer = false;            // ask for and verify a client certificate
+  bool fail_if_no_peer_cert = false;   // refuse clients without one
+  std::string ciphers;                 // TLS 1.2 cipher list; empty = OpenSSL's
+  std::string ciphersuites;            // TLS 1.3 suites; empty = OpenSSL's
+  std::string min_version = "1.2";     // oldest TLS version accepted: "1.2" or "1.3"
+  bool use_cn_as_username = false;     // the client certificate's CN is the username
+  bool operator==(const TlsOptions&) const = default;
+};
+
 struct ListenerOptions {
-  std::string type = "tcp";  // "tcp"
+  std::string type = "tcp";  // "tcp", "ssl", "ws" or "wss"
   std::string name = "default";
   std::string host = "0.0.0.0";
   uint16_t port = 1883;  // 0 = any free port (the ready line names the one bound)
   uint32_t max_connections = 0;  // 0 = unlimited
+  uint32_t max_connection_rate = 0;  // new connections per second; 0 = unlimited
+  bool proxy_protocol = false;  // a PROXY v1/v2 header comes first
+  std::string ws_path = "/mqtt";  // "ws" and "wss": the HTTP path to upgrade
+  TlsOptions tls;               // "ssl" and "wss"
+
+  bool IsTls() const { return type == "ssl" || type == "wss"; }
+  bool IsWebSocket() const { return type == "ws" || type == "wss"; }
 };
 
 struct BrokerOptions {

@@ -54,7 +54,41 @@ void ReadLog(SectionReader& r, LogConfig* c) {
   r.String("file", &c->file);
 }
 
-void ReadListener(SectionReader& r, std::string_view fallback_origin, ListenerConfig* c) {
+constexpr std::string_view kListenerTypes[] = {"tcp", "ssl", "ws", "wss"};
+constexpr std::string_view kTlsVersions[] = {"1.2", "1.3"};
+
+bool IsTlsType(std::string_view type) { return type == "ssl" || type == "wss"; }
+bool IsWebSocketType(std::string_view type) { return type == "ws" || type == "wss"; }
+
+void ReadTls(SectionReader& r, std::string_view fallback_origin, TlsOptions* t) {
+  r.Require("certfile", fallback_origin);
+  r.Require("keyfile", fallback_origin);
+  r.String("certfile", &t->certfile);
+  r.String("keyfile", &t->keyfile);
+  r.String("cafile", &t->cafile);
+  r.Bool("verify_peer", &t->verify_peer);
+  r.Bool("fail_if_no_peer_cert", &t->fail_if_no_peer_cert);
+  r.String("ciphers", &t->ciphers);
+  r.String("ciphersuites", &t->ciphersuites);
+  size_t version = 0;
+  if (r.Choice("tls_min_version", kTlsVersions, &version)) {
+    t->min_version = std::string(kTlsVersions[version]);
+  }
+  r.Bool("use_cn_as_username", &t->use_cn_as_username);
+  // Settings that would silently do nothing, or verify against nothing.
+  if (t->verify_peer && t->cafile.empty()) {
+    r.Error("verify_peer", "verify_peer: needs cafile, the CAs client certificates must chain to");
+  }
+  if (t->fail_if_no_peer_cert && !t->verify_peer) {
+    r.Error("fail_if_no_peer_cert", "fail_if_no_peer_cert: needs verify_peer = true");
+  }
+  if (t->use_cn_as_username && !t->verify_peer) {
+    r.Error("use_cn_as_username", "use_cn_as_username: needs verify_peer = true");
+  }
+}
+
+void ReadListener(SectionReader& r, std::string_view type, std::string_view fallback_origin,
+                  ListenerConfig* c) {
   r.Require("bind", fallback_origin);
   HostPort hp;
   if (r.HostPortValue("bind", &hp)) {
@@ -63,7 +97,13 @@ void ReadListener(SectionReader& r, std::string_view fallback_origin, ListenerCo
     c->port = hp.port;
   }
   r.Integer("max_connections", 0, UINT32_MAX, &c->max_connections);
+  r.Integer("max_connection_rate", 0, UINT32_MAX, &c->max_connection_rate);
   r.Bool("proxy_protocol", &c->proxy_protocol);
+  if (IsWebSocketType(type) && r.String("path", &c->path) &&
+      (!c->path.starts_with('/') || c->path.find_first_of(" ?#\t") != std::string::npos)) {
+    r.Error("path", "path: expected an HTTP path starting with '/', got '" + c->path + "'");
+  }
+  if (IsTlsType(type)) ReadTls(r, fallback_origin, &c->tls);
 }
 
 void ReadMqtt(SectionReader& r, MqttConfig* c) {
@@ -115,13 +155,17 @@ void ReadListenerSection(const RawSection& s, Config& config, ConfigErrors& erro
   size_t dot = rest.find('.');
   std::string_view type = rest.substr(0, dot);
   std::string_view name = dot == std::string_view::npos ? "" : rest.substr(dot + 1);
-  if (type != "tcp") {
-    errors.Add(s.origin, s.line, "[" + s.name + "] unknown listener type '" + std::string(type) + "'");
+  if (std::find(std::begin(kListenerTypes), std::end(kListenerTypes), type) ==
+      std::end(kListenerTypes)) {
+    errors.Add(s.origin, s.line,
+               "[" + s.name + "] unknown listener type '" + std::string(type) +
+                   "' (expected tcp, ssl, ws or wss)");
     return;
   }
   if (!IsName(name)) {
     errors.Add(s.origin, s.line,
-               "[" + s.name + "] expected [listener.tcp.NAME] with NAME made of A-Z a-z 0-9 _ -");
+               "[" + s.name + "] expected [listener." + std::string(type) +
+                   ".NAME] with NAME made of A-Z a-z 0-9 _ -");
     return;
   }
   ListenerConfig l;
@@ -130,7 +174,7 @@ void ReadListenerSection(const RawSection& s, Config& config, ConfigErrors& erro
   l.origin = s.origin;
   size_t before = errors.size();
   SectionReader r(&s, s.name, errors);
-  ReadListener(r, s.origin, &l);
+  ReadListener(r, type, s.origin, &l);
   r.ReportUnknownKeys();
   if (errors.size() != before) return;
   // Two listeners on one address would fail at bind time; port 0 is exempt
@@ -176,7 +220,7 @@ Config FromRaw(RawConfig raw, std::string_view path, std::span<const std::string
   ReadCoreSection(raw, "sys", &ReadSys, &config.sys, errors);
   if (listener_sections == 0) {
     errors.Add(path, 0,
-               "no listener: add a [listener.tcp.NAME] section with bind = host:port");
+               "no listener: add a [listener.tcp.NAME] (or ssl, ws, wss) section with bind = host:port");
   }
   config.raw = std::move(raw);
   return config;
@@ -192,7 +236,10 @@ void AddKeys(std::string_view section, void (*read)(SectionReader&, T*),
   for (const auto& k : r.known_keys()) out.emplace_back(std::string(section), k);
 }
 
-void ReadListenerNoOrigin(SectionReader& r, ListenerConfig* c) { ReadListener(r, "", c); }
+void ReadTcpKeys(SectionReader& r, ListenerConfig* c) { ReadListener(r, "tcp", "", c); }
+void ReadSslKeys(SectionReader& r, ListenerConfig* c) { ReadListener(r, "ssl", "", c); }
+void ReadWsKeys(SectionReader& r, ListenerConfig* c) { ReadListener(r, "ws", "", c); }
+void ReadWssKeys(SectionReader& r, ListenerConfig* c) { ReadListener(r, "wss", "", c); }
 
 }  // namespace
 
@@ -216,7 +263,10 @@ std::vector<std::pair<std::string, std::string>> CoreConfigKeys() {
   std::vector<std::pair<std::string, std::string>> keys;
   AddKeys("node", &ReadNode, keys);
   AddKeys("log", &ReadLog, keys);
-  AddKeys("listener.tcp.NAME", &ReadListenerNoOrigin, keys);
+  AddKeys("listener.tcp.NAME", &ReadTcpKeys, keys);
+  AddKeys("listener.ssl.NAME", &ReadSslKeys, keys);
+  AddKeys("listener.ws.NAME", &ReadWsKeys, keys);
+  AddKeys("listener.wss.NAME", &ReadWssKeys, keys);
   AddKeys("mqtt", &ReadMqtt, keys);
   AddKeys("sys", &ReadSys, keys);
   return keys;

@@ -44,6 +44,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/broker_options.h"
 #include "core/log.h"
 #include "core/status.h"
 
@@ -215,16 +216,20 @@ struct LogConfig {
   bool operator==(const LogConfig&) const = default;
 };
 
-// One [listener.TYPE.NAME] section. Only TYPE "tcp" exists so far.
+// One [listener.TYPE.NAME] section. TYPE is "tcp" (MQTT over TCP), "ssl"
+// (over TLS), "ws" (over WebSocket) or "wss" (over WebSocket over TLS).
 struct ListenerConfig {
-  std::string type;  // "tcp"
+  std::string type;  // "tcp", "ssl", "ws", "wss"
   std::string name;  // NAME, [A-Za-z0-9_-]+
   std::string bind;  // as written, "0.0.0.0:1883"
   std::string host;  // "0.0.0.0", "::1", "localhost"
   uint16_t port = 0;
-  uint32_t max_connections = 0;  // 0 = unlimited
-  bool proxy_protocol = false;   // expect a PROXY protocol v1/v2 header first
-  std::string origin;            // where the section starts
+  uint32_t max_connections = 0;      // 0 = unlimited
+  uint32_t max_connection_rate = 0;  // accepted per second; 0 = unlimited
+  bool proxy_protocol = false;       // expect a PROXY protocol v1/v2 header first
+  std::string path = "/mqtt";        // ws, wss: the path of the upgrade request
+  TlsOptions tls;                    // ssl, wss; files are checked at start
+  std::string origin;                // where the section starts
   bool operator==(const ListenerConfig&) const = default;
 };
 
@@ -285,7 +290,7 @@ Result<Config> LoadConfigString(std::string_view text, std::string_view name, ch
                                 std::span<const std::string_view> extra_sections = {});
 
 // The core schema as (section, key) pairs, for documentation checks;
-// listener keys are listed under the section "listener.tcp.NAME".
+// listener keys are listed under "listener.TYPE.NAME" for each TYPE.
 std::vector<std::pair<std::string, std::string>> CoreConfigKeys();
 
 }  // namespace ferry::core

@@ -1,6 +1,7 @@
 // CONNECT: validation, authentication, the hand-over of the socket to the
 // worker that owns the client id, takeover and session resume, CONNACK.
 #include <random>
+#include <utility>
 
 #include "core/broker_internal.h"
 #include "core/log.h"
@@ -80,6 +81,18 @@ void Worker::HandleConnect(Connection& c, Connect&& p) {
     }
   }
 
+  // A listener with use_cn_as_username authenticates by the client
+  // certificate: its CN is the username, and nothing else is checked.
+  if (c.transport_ && c.transport_->cn_as_username()) {
+    if (!c.transport_->certificate_cn()) {
+      return Refuse(c, ReasonCode::kNotAuthorized, "no verified client certificate with a CN");
+    }
+    p.username = *c.transport_->certificate_cn();
+    p.password.reset();
+    AfterAuthentication(c, std::move(p));
+    return;
+  }
+
   // Authentication. Checking a password hash costs milliseconds of CPU, so
   // it runs on the libuv thread pool; the connection reads nothing meanwhile.
   auto passwords = ctx_.Passwords();
@@ -150,32 +163,30 @@ void Worker::AfterAuthentication(Connection& c, Connect&& p) {
     CompleteConnect(c, std::move(p));
     return;
   }
-  // Hand the socket, the CONNECT and any bytes read after it to the owner.
-  std::string pending(reinterpret_cast<const char*>(c.in_.data() + c.in_pos_),
-                      c.in_len_ - c.in_pos_);
-  std::string peer = c.peer();
-  std::string listener = c.listener();
-  int fd = c.Detach();
-  if (fd < 0) return;
+  // Hand the socket, the CONNECT, any bytes read after it and the transport
+  // (TLS or WebSocket state, the PROXY address) to the owner.
+  FERRY_DEBUG("%s: moving from worker %u to worker %u, which owns its session",
+              c.Describe().c_str(), index_, owner);
+  auto h = std::make_shared<Connection::HandOver>(c.Detach());
+  if (h->fd < 0) return;
   Worker* target = ctx_.workers[owner].get();
-  target->loop().Post([target, fd, peer = std::move(peer), listener = std::move(listener),
-                       pending = std::move(pending), p = std::move(p)]() mutable {
-    target->AdoptConnected(fd, std::move(peer), std::move(listener), std::move(pending),
-                           std::move(p));
+  target->loop().Post([target, h, p = std::move(p)]() mutable {
+    target->AdoptConnected(std::move(*h), std::move(p));
   });
 }
 
-void Worker::AdoptConnected(int fd, std::string peer, std::string listener,
-                            std::string pending, Connect&& p) {
+void Worker::AdoptConnected(Connection::HandOver h, Connect&& p) {
   if (shutting_down_) {
-    ::close(fd);
-    return;
+    ctx_.ReleaseListenerSlot(h.listener);
+    return;  // h closes the socket
   }
   uint64_t id = next_conn_id_++;
-  auto conn = std::make_unique<Connection>(*this, id, std::move(listener));
+  auto conn = std::make_unique<Connection>(*this, id, std::move(h.listener));
   Connection* c = conn.get();
   conns_.emplace(id, std::move(conn));
-  Status st = c->Open(fd, std::move(peer), "", /*start_reading=*/false);
+  c->SetTransport(std::move(h.transport));
+  c->wire_out_ = std::move(h.unwritten);
+  Status st = c->Open(std::exchange(h.fd, -1), std::move(h.peer), "", /*start_reading=*/false);
   if (!st.ok()) {
     FERRY_WARN("cannot adopt connection: %s", st.ToString().c_str());
     c->Close();
@@ -185,7 +196,7 @@ void Worker::AdoptConnected(int fd, std::string peer, std::string listener,
   c->client_id_ = p.client_id;
   c->request_problem_info_ = p.props.request_problem_information.value_or(1) != 0;
   CompleteConnect(*c, std::move(p));
-  if (c->state() == Connection::State::kConnected) c->StartReading(std::move(pending));
+  if (c->state() == Connection::State::kConnected) c->StartReading(std::move(h.pending));
 }
 
 void Worker::CompleteConnect(Connection& c, Connect&& p) {

@@ -24,14 +24,10 @@ struct WriteReq {
 }  // namespace
 
 Connection::Connection(Worker& worker, uint64_t id, std::string listener)
-    : worker_(worker), id_(id), listener_(std::move(listener)) {
-  auto it = worker_.ctx().listener_connections.find(listener_);
-  if (it != worker_.ctx().listener_connections.end()) it->second.fetch_add(1);
-}
+    : worker_(worker), id_(id), listener_(std::move(listener)) {}
 
 Connection::~Connection() {
-  auto it = worker_.ctx().listener_connections.find(listener_);
-  if (it != worker_.ctx().listener_connections.end()) it->second.fetch_sub(1);
+  if (counted_) worker_.ctx().ReleaseListenerSlot(listener_);
   // Normally the handle is closed (and freed by its close callback) before
   // the connection is freed; this covers a loop that shuts down first.
   if (tcp_ != nullptr) {
@@ -66,6 +62,11 @@ std::string Connection::Describe() const {
   return s;
 }
 
+const char* Connection::AwaitedStage() const {
+  const char* stage = transport_ ? transport_->Stage() : nullptr;
+  return stage != nullptr ? stage : "CONNECT";
+}
+
 Status Connection::Open(int fd, std::string peer, std::string pending, bool start_reading) {
   peer_ = std::move(peer);
   tcp_ = new uv_tcp_t();
@@ -91,6 +92,13 @@ void Connection::StartReading(std::string pending) {
       reinterpret_cast<uv_stream_t*>(tcp_),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
         auto* c = static_cast<Connection*>(h->data);
+        if (c->transport_) {
+          // Raw bytes go through the transport before they reach in_.
+          std::vector<char>& raw = c->worker_.raw_read_buffer();
+          buf->base = raw.data();
+          buf->len = raw.size();
+          return;
+        }
         if (c->in_.size() - c->in_len_ < 1024) c->in_.resize(c->in_.size() * 2);
         buf->base = reinterpret_cast<char*>(c->in_.data() + c->in_len_);
         buf->len = c->in_.size() - c->in_len_;
@@ -117,7 +125,7 @@ void Connection::ResumeReading() {
   StartReading(std::move(pending));
 }
 
-void Connection::OnRead(ssize_t nread, const uv_buf_t*) {
+void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
   if (nread < 0) {
     if (state_ != State::kClosing) {
       FERRY_DEBUG("%s: connection closed by peer (%s)", Describe().c_str(),
@@ -127,10 +135,49 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t*) {
     return;
   }
   if (nread == 0 || state_ == State::kClosing) return;
-  in_len_ += static_cast<size_t>(nread);
   last_rx_ms_ = worker_.loop().Now();
   Inc(worker_.ctx().metrics.bytes_received, static_cast<uint64_t>(nread));
+  if (!transport_) {
+    in_len_ += static_cast<size_t>(nread);
+    ProcessInput();
+    return;
+  }
+  if (!ReceiveThroughTransport(std::string_view(buf->base, static_cast<size_t>(nread)))) return;
   ProcessInput();
+  if (transport_ && transport_->PeerClosed() && state_ != State::kClosing && !detached_) {
+    // TLS close_notify or a WebSocket close frame: the end of the stream.
+    FERRY_DEBUG("%s: connection closed by peer (TLS close_notify or WebSocket close)",
+                Describe().c_str());
+    worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
+  }
+}
+
+bool Connection::ReceiveThroughTransport(std::string_view raw) {
+  std::string app;
+  Status st = transport_->Receive(raw, &app, &wire_out_);
+  if (std::optional<std::string> source = transport_->TakeProxiedSource()) {
+    FERRY_DEBUG("connection from %s is from %s (PROXY protocol)", peer_.c_str(), source->c_str());
+    peer_ = std::move(*source);
+  }
+  if (!wire_out_.empty() && !dirty_) worker_.MarkDirty(*this);
+  if (!st.ok()) {
+    Inc(worker_.ctx().metrics.protocol_errors);
+    if (state_ == State::kAwaitingConnect) {
+      FERRY_INFO("connection from %s: %s, closing", peer_.c_str(), st.message().c_str());
+    } else {
+      FERRY_INFO("%s: %s, closing", Describe().c_str(), st.message().c_str());
+    }
+    worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
+    return false;
+  }
+  AppendInput(app);
+  return true;
+}
+
+void Connection::AppendInput(std::string_view bytes) {
+  if (in_.size() - in_len_ < bytes.size()) in_.resize(in_len_ + bytes.size());
+  std::memcpy(in_.data() + in_len_, bytes.data(), bytes.size());
+  in_len_ += bytes.size();
 }
 
 void Connection::ProcessInput() {
@@ -199,9 +246,15 @@ void Connection::SendPublish(const PublishView& publish) {
 
 void Connection::Flush() {
   dirty_ = false;
-  if (out_.empty() || tcp_ == nullptr || detached_) return;
+  if (tcp_ == nullptr || detached_) return;
+  if (transport_ && !out_.empty()) {
+    transport_->Send(out_, &wire_out_);
+    out_.clear();
+  }
+  std::string& data = transport_ ? wire_out_ : out_;
+  if (data.empty()) return;
   auto* w = new WriteReq();
-  w->data.swap(out_);
+  w->data.swap(data);
   w->conn = this;
   w->req.data = w;
   writing_bytes_ += w->data.size();
@@ -238,6 +291,7 @@ void Connection::Close() {
   closing_since_ms_ = worker_.loop().Now();
   if (tcp_ == nullptr) return;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  if (transport_) transport_->Close(&wire_out_);
   Flush();
   // Shut down after the queued bytes (a final DISCONNECT) are written; a peer
   // that never reads is closed by the worker's housekeeping instead.
@@ -254,16 +308,51 @@ void Connection::Close() {
   }
 }
 
-int Connection::Detach() {
+Connection::HandOver Connection::Detach() {
+  HandOver h;
+  h.listener = listener_;
+  auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
+  // Bytes already handed to libuv but not yet to the kernel would be lost
+  // with this handle, and a transport's stream would be torn. A client
+  // cannot get here that way (it answered what we sent before its CONNECT),
+  // so this only closes a connection that misbehaves.
+  if (uv_stream_get_write_queue_size(stream) > 0) {
+    FERRY_INFO("%s: cannot move to the session's worker with output unwritten, closing",
+               Describe().c_str());
+    worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
+    return h;
+  }
   uv_os_fd_t fd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &fd);
-  int copy = ::dup(fd);
-  uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  h.fd = ::dup(fd);
+  if (h.fd < 0) {
+    FERRY_WARN("%s: cannot hand over: dup: %s", Describe().c_str(), std::strerror(errno));
+    worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
+    return h;
+  }
+  h.peer = peer_;
+  h.pending.assign(reinterpret_cast<const char*>(in_.data() + in_pos_), in_len_ - in_pos_);
+  h.transport = std::move(transport_);
+  h.unwritten.swap(wire_out_);
+  counted_ = false;  // the connection that adopts the socket counts it now
+  uv_read_stop(stream);
   detached_ = true;
   state_ = State::kClosing;
   closing_since_ms_ = worker_.loop().Now();
   CloseHandle();
-  return copy;
+  return h;
+}
+
+Connection::HandOver::HandOver(HandOver&& other) noexcept
+    : fd(std::exchange(other.fd, -1)),
+      peer(std::move(other.peer)),
+      listener(std::move(other.listener)),
+      pending(std::move(other.pending)),
+      unwritten(std::move(other.unwritten)),
+      transport(std::move(other.transport)) {}
+
+Connection::HandOver::~HandOver() {
+  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace ferry::core

@@ -58,6 +58,7 @@ void Worker::Adopt(int fd, std::string peer, std::string listener, std::string p
               pending = std::move(pending)]() mutable {
     if (shutting_down_) {
       ::close(fd);
+      ctx_.ReleaseListenerSlot(listener);
       return;
     }
     uint64_t id = next_conn_id_++;
@@ -65,6 +66,10 @@ void Worker::Adopt(int fd, std::string peer, std::string listener, std::string p
     Connection* c = conn.get();
     conns_.emplace(id, std::move(conn));
     Inc(ctx_.metrics.connections_total);
+    auto transport = ctx_.transports.find(c->listener());
+    if (transport != ctx_.transports.end() && transport->second->needed()) {
+      c->SetTransport(transport->second->Make());
+    }
     Status st = c->Open(fd, std::move(peer), std::move(pending));
     if (!st.ok()) {
       FERRY_WARN("cannot adopt connection: %s", st.ToString().c_str());
@@ -225,7 +230,8 @@ void Worker::Housekeeping() {
   }
   for (Connection* c : expired) {
     if (c->state() == Connection::State::kAwaitingConnect) {
-      FERRY_INFO("connection from %s sent no CONNECT in time, closing", c->peer().c_str());
+      FERRY_INFO("connection from %s did not complete its %s in time, closing",
+                 c->peer().c_str(), c->AwaitedStage());
       c->Close();
     } else {
       FERRY_INFO("%s: keep alive timeout, closing", c->Describe().c_str());

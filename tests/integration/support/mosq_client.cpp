@@ -58,12 +58,22 @@ bool MosqClient::WaitLocked(std::chrono::milliseconds timeout, Pred done) {
       return MosqFailure("will_set", rc);
     }
   }
+  if (options.tls) {
+    const TlsClientFiles& t = *options.tls;
+    if (int rc = mosquitto_tls_set(mosq_, t.cafile.c_str(), nullptr,
+                                   t.certfile.empty() ? nullptr : t.certfile.c_str(),
+                                   t.keyfile.empty() ? nullptr : t.keyfile.c_str(), nullptr)) {
+      return MosqFailure("tls_set", rc);
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     connack_rc_.reset();
   }
-  if (int rc = mosquitto_connect(mosq_, "127.0.0.1", port_, options.keepalive_s)) {
-    return MosqFailure("connect to 127.0.0.1:" + std::to_string(port_), rc);
+  if (int rc = mosquitto_connect_bind(mosq_, options.host.c_str(), port_, options.keepalive_s,
+                                      options.bind_address.empty() ? nullptr
+                                                                   : options.bind_address.c_str())) {
+    return MosqFailure("connect to " + options.host + ":" + std::to_string(port_), rc);
   }
   if (int rc = mosquitto_loop_start(mosq_)) return MosqFailure("loop_start", rc);
   loop_running_ = true;

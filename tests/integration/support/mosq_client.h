@@ -31,6 +31,9 @@ struct MosqConnectOptions {
   std::optional<std::string> username;
   std::optional<std::string> password;
   std::optional<ReceivedMessage> will;  // topic, payload, qos, retained
+  std::optional<TlsClientFiles> tls;    // TLS to the listener, checking its certificate
+  std::string host = "127.0.0.1";       // what to connect to (and check the certificate for)
+  std::string bind_address;             // local address to connect from; empty = any
   std::chrono::milliseconds timeout = kDefaultTimeout;
 };
 

@@ -27,7 +27,10 @@ int PahoVersion(MqttVersion v) { return v == MqttVersion::kV5 ? MQTTVERSION_5 : 
 }  // namespace
 
 PahoClient::PahoClient(uint16_t port, std::string client_id, MqttVersion version)
-    : port_(port), client_id_(std::move(client_id)), version_(version) {}
+    : PahoClient("tcp://127.0.0.1:" + std::to_string(port), std::move(client_id), version) {}
+
+PahoClient::PahoClient(std::string uri, std::string client_id, MqttVersion version)
+    : uri_(std::move(uri)), client_id_(std::move(client_id)), version_(version) {}
 
 PahoClient::~PahoClient() {
   if (IsConnected()) Disconnect(std::chrono::seconds(1));
@@ -37,9 +40,8 @@ PahoClient::~PahoClient() {
 ::testing::AssertionResult PahoClient::EnsureClient() {
   if (client_) return ::testing::AssertionSuccess();
   try {
-    const std::string uri = "tcp://127.0.0.1:" + std::to_string(port_);
     client_ = std::make_unique<mqtt::async_client>(
-        uri, client_id_, mqtt::create_options(PahoVersion(version_)), nullptr);
+        uri_, client_id_, mqtt::create_options(PahoVersion(version_)), nullptr);
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
       messages_.Push(
           ReceivedMessage{msg->get_topic(), msg->to_string(), msg->get_qos(), msg->is_retained()});
@@ -78,6 +80,15 @@ void PahoClient::OnConnectionLost(const std::string& cause) {
     opts.set_connect_timeout(std::max(std::chrono::seconds(1),
                                       std::chrono::ceil<std::chrono::seconds>(options.timeout)));
     if (options.username) opts.set_user_name(*options.username);
+    if (options.tls) {
+      mqtt::ssl_options ssl;
+      ssl.set_trust_store(options.tls->cafile);
+      if (!options.tls->certfile.empty()) ssl.set_key_store(options.tls->certfile);
+      if (!options.tls->keyfile.empty()) ssl.set_private_key(options.tls->keyfile);
+      ssl.set_enable_server_cert_auth(true);
+      ssl.set_verify(true);
+      opts.set_ssl(ssl);
+    }
     if (options.password) opts.set_password(*options.password);
     if (options.will) {
       const ReceivedMessage& w = *options.will;

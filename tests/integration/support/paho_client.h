@@ -46,6 +46,7 @@ struct PahoConnectOptions {
   std::optional<std::string> password;
   std::optional<ReceivedMessage> will;       // topic, payload, qos, retained
   std::optional<uint32_t> session_expiry_s;  // v5 only
+  std::optional<TlsClientFiles> tls;         // for ssl:// and wss:// URIs
   std::chrono::milliseconds timeout = kDefaultTimeout;
 };
 
@@ -53,11 +54,15 @@ class PahoClient {
  public:
   // Nothing is sent until Connect().
   PahoClient(uint16_t port, std::string client_id, MqttVersion version = MqttVersion::kV311);
+  // Any URI Paho takes: "ssl://127.0.0.1:8883", "ws://127.0.0.1:8083/mqtt",
+  // "wss://localhost:8084/mqtt".
+  PahoClient(std::string uri, std::string client_id, MqttVersion version);
   ~PahoClient();  // disconnects if connected
   PahoClient(const PahoClient&) = delete;
   PahoClient& operator=(const PahoClient&) = delete;
 
-  // Connects to tcp://127.0.0.1:port; fails on a refused CONNACK or timeout.
+  // Connects to tcp://127.0.0.1:port (or the URI); fails on a refused
+  // CONNACK, a failed TLS handshake or timeout.
   ::testing::AssertionResult Connect(const PahoConnectOptions& options = {});
 
   // Fails unless the SUBACK grants the subscription (reason code < 0x80).
@@ -93,7 +98,7 @@ class PahoClient {
   ::testing::AssertionResult EnsureClient();
   void OnConnectionLost(const std::string& cause);
 
-  const uint16_t port_;
+  const std::string uri_;
   const std::string client_id_;
   const MqttVersion version_;
   bool session_present_ = false;

@@ -36,6 +36,13 @@ struct ReceivedMessage {
   bool retained = false;
 };
 
+// TLS files of a test client (PEM paths); empty = not used.
+struct TlsClientFiles {
+  std::string cafile;    // CAs the server's certificate must chain to
+  std::string certfile;  // client certificate, for mutual TLS
+  std::string keyfile;   // its key
+};
+
 // Unbounded FIFO. Producers are library callback threads; the consumer is the
 // test thread, which waits with a deadline.
 template <typename T>

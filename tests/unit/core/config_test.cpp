@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -70,24 +71,83 @@ TEST(ShippedConfig, ActiveValuesEqualTheDefaults) {
   EXPECT_EQ(r->sys, SysConfig{});
   EXPECT_EQ(r->listeners[0].max_connections, ListenerConfig{}.max_connections);
   EXPECT_EQ(r->listeners[0].proxy_protocol, ListenerConfig{}.proxy_protocol);
+  EXPECT_EQ(r->listeners[0].max_connection_rate, ListenerConfig{}.max_connection_rate);
+}
+
+// The commented-out example listeners of the shipped file ("#[listener.ssl.default]",
+// "#certfile = ...") with their '#' removed: a config of its own.
+std::string UncommentedExamples(const std::string& text) {
+  std::istringstream in(text);
+  std::string out;
+  for (std::string l; std::getline(in, l);) {
+    if (l.size() > 1 && l[0] == '#' && (l[1] == '[' || std::islower(static_cast<unsigned char>(l[1])))) {
+      out += l.substr(1) + "\n";
+    }
+  }
+  return out;
 }
 
 TEST(ShippedConfig, DocumentsEveryKeyWithACommentAbove) {
   const std::string path = FERRY_SOURCE_DIR "/etc/ferry.conf";
+  const std::string text = ReadAll(path);
   Result<RawConfig> raw = ParseConfigFile(path, nullptr);
   ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  Result<RawConfig> examples = ParseConfigString(UncommentedExamples(text), "examples", nullptr);
+  ASSERT_TRUE(examples.ok()) << examples.status().ToString();
   std::vector<std::string> lines;
-  std::istringstream in(ReadAll(path));
+  std::istringstream in(text);
   for (std::string l; std::getline(in, l);) lines.push_back(l);
+  // The line of `key = ` or `#key = ` that a "# " comment line precedes.
+  auto described = [&](const std::string& key) {
+    for (size_t i = 1; i < lines.size(); ++i) {
+      const std::string& l = lines[i];
+      if ((l.rfind(key + " =", 0) == 0 || l.rfind("#" + key + " =", 0) == 0) &&
+          lines[i - 1].rfind("# ", 0) == 0) {
+        return true;
+      }
+    }
+    return false;
+  };
   auto keys = CoreConfigKeys();
-  EXPECT_GT(keys.size(), 30u);
+  EXPECT_GT(keys.size(), 40u);
   for (const auto& [section, key] : keys) {
-    std::string s = section == "listener.tcp.NAME" ? "listener.tcp.default" : section;
-    const ConfigValue* v = raw->Find(s, key);
-    ASSERT_NE(v, nullptr) << "[" << s << "] " << key << " is not in etc/ferry.conf";
-    ASSERT_GE(v->line, 2);
-    EXPECT_EQ(lines[v->line - 2].rfind("#", 0), 0u) << key << " has no comment above it";
+    std::string s = section;
+    if (s.ends_with(".NAME")) s.replace(s.size() - 4, 4, "default");
+    const ConfigValue* v = s.starts_with("listener.tcp.") || !s.starts_with("listener.")
+                               ? raw->Find(s, key)
+                               : examples->Find(s, key);
+    EXPECT_NE(v, nullptr) << "[" << s << "] " << key << " is not in etc/ferry.conf";
+    EXPECT_TRUE(described(key)) << key << " has no comment above it in etc/ferry.conf";
   }
+}
+
+TEST(ShippedConfig, ExampleListenersLoadWithTheDefaults) {
+  const std::string text = ReadAll(FERRY_SOURCE_DIR "/etc/ferry.conf");
+  Result<Config> r = Load(UncommentedExamples(text));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->listeners.size(), 3u);
+  for (const ListenerConfig& l : r->listeners) {
+    SCOPED_TRACE(l.type);
+    ListenerConfig defaults;
+    EXPECT_EQ(l.max_connections, defaults.max_connections);
+    EXPECT_EQ(l.max_connection_rate, defaults.max_connection_rate);
+    EXPECT_EQ(l.proxy_protocol, defaults.proxy_protocol);
+    EXPECT_EQ(l.path, defaults.path);
+    TlsOptions tls = l.tls;
+    tls.certfile.clear();
+    tls.keyfile.clear();
+    EXPECT_EQ(tls, TlsOptions{});
+  }
+}
+
+TEST(ShippedConfig, CentralNodeExampleLoads) {
+  Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/examples/central.conf", nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->listeners.size(), 4u);
+  EXPECT_EQ(r->listeners[1].type, "tcp");
+  EXPECT_TRUE(r->listeners[1].proxy_protocol);
+  EXPECT_TRUE(r->listeners[2].tls.use_cn_as_username);
+  EXPECT_FALSE(r->mqtt.allow_anonymous);
 }
 
 // ------------------------------------------------------------ good configs
@@ -157,7 +217,8 @@ TEST(LoadConfig, BadSampleReportsEveryErrorInFileOrder) {
       ":3: [node] workers: expected an integer in 0..64, got 'many'",
       ":6: [listener.tcp.default] bind: expected host:port (e.g. 0.0.0.0:1883, [::1]:1883), "
       "got '0.0.0.0': missing ':port'",
-      ":8: [listener.ssl.secure] unknown listener type 'ssl'",
+      ":8: [listener.ssl.secure] missing required key 'certfile'",
+      ":8: [listener.ssl.secure] missing required key 'keyfile'",
       ":12: [mqtt] unknown key 'max_inflite'",
       ":13: [mqtt] max_packet_size: expected a size in 16..268435455 bytes (e.g. 1048576, 64KB, "
       "1MB), got '1TB'",
@@ -208,7 +269,7 @@ TEST(LoadConfig, LogLevelMustBeKnown) {
 
 TEST(Listeners, AtLeastOneIsRequired) {
   EXPECT_EQ(Errors("[node]\nworkers = 1\n"),
-            "t.conf: no listener: add a [listener.tcp.NAME] section with bind = host:port");
+            "t.conf: no listener: add a [listener.tcp.NAME] (or ssl, ws, wss) section with bind = host:port");
 }
 
 TEST(Listeners, BindIsRequired) {
@@ -217,7 +278,8 @@ TEST(Listeners, BindIsRequired) {
 }
 
 TEST(Listeners, UnknownTypeAndBadNamesAreErrors) {
-  EXPECT_EQ(Errors("[listener.ws.a]\nbind = :1\n"), "t.conf:1: [listener.ws.a] unknown listener type 'ws'");
+  EXPECT_EQ(Errors("[listener.quic.a]\nbind = a:1\n"),
+            "t.conf:1: [listener.quic.a] unknown listener type 'quic' (expected tcp, ssl, ws or wss)");
   EXPECT_EQ(Errors("[listener.tcp]\nbind = a:1\n"),
             "t.conf:1: [listener.tcp] expected [listener.tcp.NAME] with NAME made of A-Z a-z 0-9 _ -");
   EXPECT_EQ(Errors("[listener.tcp.a.b]\nbind = a:1\n"),
@@ -254,6 +316,53 @@ TEST(Listeners, HostnamesAndIpv6AreAccepted) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->listeners[0].host, "localhost");
   EXPECT_EQ(r->listeners[1].host, "::");
+}
+
+TEST(Listeners, TlsAndWebSocketKeysAreRead) {
+  Result<Config> r = Load(
+      "[listener.wss.secure]\nbind = 127.0.0.1:0\npath = /ws/mqtt\ncertfile = s.pem\n"
+      "keyfile = s.key\ncafile = ca.pem\nverify_peer = yes\nfail_if_no_peer_cert = on\n"
+      "ciphers = ECDHE+AESGCM\nciphersuites = TLS_AES_128_GCM_SHA256\ntls_min_version = 1.3\n"
+      "use_cn_as_username = true\nmax_connection_rate = 50\nproxy_protocol = true\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const ListenerConfig& l = r->listeners[0];
+  EXPECT_EQ(l.type, "wss");
+  EXPECT_EQ(l.path, "/ws/mqtt");
+  EXPECT_EQ(l.max_connection_rate, 50u);
+  EXPECT_TRUE(l.proxy_protocol);
+  TlsOptions want{"s.pem", "s.key", "ca.pem", true, true, "ECDHE+AESGCM",
+                  "TLS_AES_128_GCM_SHA256", "1.3", true};
+  EXPECT_EQ(l.tls, want);
+  BrokerOptions o = BrokerOptionsFromConfig(*r);
+  EXPECT_EQ(o.listeners[0].tls, want);
+  EXPECT_EQ(o.listeners[0].ws_path, "/ws/mqtt");
+  EXPECT_TRUE(o.listeners[0].IsTls());
+  EXPECT_TRUE(o.listeners[0].IsWebSocket());
+}
+
+TEST(Listeners, TlsNeedsItsFilesAndConsistentVerification) {
+  EXPECT_EQ(Errors("[listener.ssl.a]\nbind = a:1\n"),
+            "t.conf:1: [listener.ssl.a] missing required key 'certfile'\n"
+            "t.conf:1: [listener.ssl.a] missing required key 'keyfile'");
+  const std::string base = "[listener.ssl.a]\nbind = a:1\ncertfile = c\nkeyfile = k\n";
+  EXPECT_EQ(Errors(base + "verify_peer = true\n"),
+            "t.conf:5: [listener.ssl.a] verify_peer: needs cafile, the CAs client certificates "
+            "must chain to");
+  EXPECT_EQ(Errors(base + "fail_if_no_peer_cert = true\n"),
+            "t.conf:5: [listener.ssl.a] fail_if_no_peer_cert: needs verify_peer = true");
+  EXPECT_EQ(Errors(base + "use_cn_as_username = true\n"),
+            "t.conf:5: [listener.ssl.a] use_cn_as_username: needs verify_peer = true");
+  EXPECT_EQ(Errors(base + "tls_min_version = 1.1\n").substr(0, 46),
+            "t.conf:5: [listener.ssl.a] tls_min_version: ex");
+}
+
+TEST(Listeners, KeysOfOtherTypesAreUnknown) {
+  EXPECT_EQ(Errors("[listener.tcp.a]\nbind = a:1\ncertfile = c\n"),
+            "t.conf:3: [listener.tcp.a] unknown key 'certfile'");
+  EXPECT_EQ(Errors("[listener.ssl.a]\nbind = a:1\ncertfile = c\nkeyfile = k\npath = /mqtt\n"),
+            "t.conf:5: [listener.ssl.a] unknown key 'path'");
+  EXPECT_EQ(Errors("[listener.ws.a]\nbind = a:1\npath = mqtt\n"),
+            "t.conf:3: [listener.ws.a] path: expected an HTTP path starting with '/', got 'mqtt'");
 }
 
 // ------------------------------------------------------------ environment

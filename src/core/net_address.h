@@ -1,0 +1,20 @@
+// Socket addresses as ferry prints them in logs and client listings:
+// "203.0.113.7:51234" for IPv4, "[2001:db8::7]:51234" for IPv6.
+//
+// Pure functions; any thread.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ferry::core {
+
+// `addr` points at 4 (AF_INET) or 16 (AF_INET6) bytes in network order.
+std::string FormatAddress(int family, const void* addr, uint16_t port);
+
+// The address of a sockaddr_in or sockaddr_in6 held in `ss`.
+std::string FormatSockaddr(const sockaddr_storage& ss);
+
+}  // namespace ferry::core
