@@ -312,6 +312,11 @@ class Worker {
   void HandleDisconnect(Connection& c, const Disconnect& p);
   void HandleAuth(Connection& c, const Auth& p);
   void SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o);
+  // Sends `ack` on `c`, then runs `then` (may be null) on the connection.
+  // With `wait_for_store`, both happen only after the durable store has
+  // committed every mutation submitted so far, and only if `c` is still open.
+  void SendWhenDurable(Connection& c, Packet ack, bool wait_for_store,
+                       std::function<void(Connection&)> then);
   void EndSessionWill(Session& s, Connection* c);
   void PublishWill(const Will& will, const std::string& client_id);
   void StoreSession(Session& s);
