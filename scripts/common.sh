@@ -5,6 +5,7 @@
 FERRY_BUILD_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libuv1-dev libinih-dev libsqlite3-dev libssl-dev libsystemd-dev
+  nlohmann-json3-dev
 )
 # What the tests need on top: GoogleTest, the client libraries and tools the
 # integration tests talk to ferryd with, and clang with its sanitizer and
