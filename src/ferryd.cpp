@@ -1,6 +1,5 @@
 // ferryd: parse flags, load the config, wire the modules, run the loops.
 #include <signal.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,7 +8,7 @@
 #include <iostream>
 #include <string>
 
-#include "core/auth.h"
+#include "core/passwd_tool.h"
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -72,41 +71,6 @@ bool ParseArgs(int argc, char** argv, Args* args) {
   return true;
 }
 
-bool ReadPassword(std::string* out) {
-  if (!isatty(STDIN_FILENO)) return static_cast<bool>(std::getline(std::cin, *out));
-  termios old{};
-  tcgetattr(STDIN_FILENO, &old);
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  std::string again;
-  std::fputs("Password: ", stderr);
-  bool ok = static_cast<bool>(std::getline(std::cin, *out));
-  std::fputs("\nReenter password: ", stderr);
-  ok = ok && static_cast<bool>(std::getline(std::cin, again));
-  std::fputs("\n", stderr);
-  tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  if (ok && *out != again) {
-    std::fputs("ferryd: passwords do not match\n", stderr);
-    return false;
-  }
-  return ok;
-}
-
-int RunPasswd(const Args& args) {
-  std::string password;
-  if (!ReadPassword(&password) || password.empty()) {
-    std::fputs("ferryd: no password given\n", stderr);
-    return 1;
-  }
-  ferry::Status st = ferry::core::SetPassword(args.passwd_file, args.passwd_user, password);
-  if (!st.ok()) {
-    std::fprintf(stderr, "ferryd: %s\n", st.ToString().c_str());
-    return 1;
-  }
-  return 0;
-}
-
 ferry::Result<Config> Load(const std::string& path) {
   return ferry::core::LoadConfig(path, environ);
 }
@@ -137,7 +101,9 @@ int main(int argc, char** argv) {
     std::printf("ferryd %s\n", FERRY_VERSION);
     return 0;
   }
-  if (!args.passwd_file.empty()) return RunPasswd(args);
+  if (!args.passwd_file.empty()) {
+    return ferry::core::RunPasswdCommand("ferryd", args.passwd_file, args.passwd_user);
+  }
 
   auto config = Load(args.config);
   if (!config.ok()) {
