@@ -256,8 +256,10 @@ Status AdminRegistry::Register(AdminCommand command) {
   }
   for (const auto& other : entries_) {
     size_t n = std::min(other->path.size(), entry->path.size());
+    const Entry& shorter = other->path.size() <= entry->path.size() ? *other : *entry;
     if (std::equal(entry->path.begin(), entry->path.begin() + static_cast<ptrdiff_t>(n),
-                   other->path.begin())) {
+                   other->path.begin()) &&
+        (other->path.size() == entry->path.size() || !shorter.args.empty())) {
       return Status::InvalidArgument("command '" + command.path + "' clashes with '" +
                                      other->command.path + "'");
     }
@@ -271,14 +273,15 @@ Status AdminRegistry::Register(AdminCommand command) {
 }
 
 const AdminRegistry::Entry* AdminRegistry::Match(const std::vector<std::string>& words) const {
+  const Entry* best = nullptr;
   for (const auto& e : entries_) {
-    // Paths never prefix each other, so at most one matches.
     if (e->path.size() <= words.size() &&
-        std::equal(e->path.begin(), e->path.end(), words.begin())) {
-      return e.get();
+        std::equal(e->path.begin(), e->path.end(), words.begin()) &&
+        (best == nullptr || e->path.size() > best->path.size())) {
+      best = e.get();
     }
   }
-  return nullptr;
+  return best;
 }
 
 std::string AdminRegistry::UsageFor(const std::vector<std::string>& words) const {

@@ -181,9 +181,10 @@ class AdminRegistry {
 
   // Adds a command. Errors (InvalidArgument): an empty or malformed path
   // (words of a-z, 0-9, '-' and '_'), a path already registered, a path that
-  // is a prefix of another command's words or the reverse ("clients" and
-  // "clients list" cannot both exist, as "clients list" would be ambiguous),
-  // a malformed usage, an option named twice, no handler. Main loop.
+  // is a prefix of another command's path where the shorter one takes
+  // positional arguments ("clients ID" and "clients list" cannot both exist,
+  // as "clients list" would be ambiguous; "listeners" and "listeners stop ID"
+  // can), a malformed usage, an option named twice, no handler. Main loop.
   Status Register(AdminCommand command);
 
   // A command found and its arguments parsed, ready to run.
@@ -191,7 +192,8 @@ class AdminRegistry {
     const AdminCommand* command = nullptr;
     AdminRequest request;
   };
-  // Matches `words` to a command and parses its arguments (options as
+  // Matches `words` to the command with the longest path they start with and
+  // parses its arguments (options as
   // "--name VALUE", "--name=VALUE" or "--flag"; "--" ends options).
   // Errors: InvalidArgument "unknown command 'x y'" or a bad argument (see
   // Usage()). Main loop.
