@@ -3,6 +3,7 @@
 // owns the client (Hash(client id) % workers) and answer from there; listings
 // walk the workers one page at a time (core/worker_admin.h).
 #include <algorithm>
+#include <cctype>
 
 #include "core/admin.h"
 #include "core/broker.h"
@@ -497,8 +498,10 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
            SetLogLevel(level);
            FERRY_INFO("log level set to %s by an administrator", LogLevelName(level));
          }
-         const char* name = LogLevelName(GetLogLevel());
-         done(AdminResult::Value(Json{{"level", name}}, std::string(name) + "\n"));
+         // As the config spells it: "info", not the log line's "INFO".
+         std::string name = LogLevelName(GetLogLevel());
+         for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+         done(AdminResult::Value(Json{{"level", name}}, name + "\n"));
        }});
 
   for (AdminCommand& c : commands) {
