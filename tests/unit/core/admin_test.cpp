@@ -141,8 +141,9 @@ TEST_F(AdminRegistryTest, RegisterRefusesClashesAndBadSpecs) {
     return c;
   };
   EXPECT_FALSE(registry_.Register(make("clients list", "")).ok());
-  EXPECT_FALSE(registry_.Register(make("clients", "")).ok());
-  EXPECT_FALSE(registry_.Register(make("clients list all", "")).ok());
+  EXPECT_FALSE(registry_.Register(make("clients", "ID")).ok());
+  ASSERT_TRUE(registry_.Register(make("log", "LEVEL")).ok());
+  EXPECT_FALSE(registry_.Register(make("log level", "")).ok());
   EXPECT_FALSE(registry_.Register(make("Bad Path", "")).ok());
   EXPECT_FALSE(registry_.Register(make("x", "lower")).ok());
   EXPECT_FALSE(registry_.Register(make("y", "[A] B")).ok());
@@ -153,7 +154,16 @@ TEST_F(AdminRegistryTest, RegisterRefusesClashesAndBadSpecs) {
   EXPECT_TRUE(registry_.Register(make("clients  show", "ID")).ok());
   std::vector<std::string> paths;
   for (const AdminCommand* c : registry_.Commands()) paths.push_back(c->path);
-  EXPECT_EQ(paths, (std::vector<std::string>{"clients list", "clients show", "help"}));
+  EXPECT_EQ(paths, (std::vector<std::string>{"clients list", "clients show", "help", "log"}));
+}
+
+// "broker" and "broker stats" may both exist: "broker" takes no arguments.
+TEST_F(AdminRegistryTest, LongestPathWins) {
+  Echo("broker", "");
+  Echo("broker stats", "");
+  EXPECT_EQ(Run({"broker"}).value()["command"], "broker");
+  EXPECT_EQ(Run({"broker", "stats"}).value()["command"], "broker stats");
+  EXPECT_EQ(Run({"broker", "nope"}).status().message(), "broker: unexpected argument 'nope'");
 }
 
 TEST_F(AdminRegistryTest, HandlerErrorsKeepTheirKind) {
