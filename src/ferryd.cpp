@@ -101,15 +101,17 @@ ferry::Status Reload(Broker& broker, const std::string& path) {
   if (!loaded.ok()) {
     FERRY_ERROR("reload of %s failed, keeping the running config:\n%s", path.c_str(),
                 loaded.status().message().c_str());
-    return ferry::Status::InvalidArgument("reload of " + path + " failed, keeping the running config: " +
-                                          loaded.status().message());
+    // One line for ferryctl: the config's errors joined by "; ".
+    std::string errors = loaded.status().message();
+    for (size_t nl; (nl = errors.find('\n')) != std::string::npos;) errors.replace(nl, 1, "; ");
+    return ferry::Status::IoError("reload of " + path + " failed, keeping the running config: " +
+                                  errors);
   }
   ferry::core::SetLogLevel(loaded->config.log.level);
   ferry::Status st = broker.Reload(ferry::core::BrokerOptionsFromConfig(loaded->config));
   if (!st.ok()) {
     FERRY_ERROR("reload failed, keeping the running files: %s", st.ToString().c_str());
-    return ferry::Status::InvalidArgument("reload failed, keeping the running files: " +
-                                          st.ToString());
+    return ferry::Status::IoError("reload failed, keeping the running files: " + st.ToString());
   }
   FERRY_INFO("reloaded %s", path.c_str());
   return ferry::Status::Ok();
@@ -186,6 +188,7 @@ int main(int argc, char** argv) {
   admin_options.http_host = ac.http_host;
   admin_options.http_port = ac.http_port;
   admin_options.http_token = ac.http_token;
+  admin_options.idle_timeout = ac.idle_timeout;
   admin_options.healthy = [&b] { return b.AcceptingConnections(); };
   admin_options.metrics = [&b] { return b.PrometheusMetrics(); };
   if (::mkdir(config->node.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {

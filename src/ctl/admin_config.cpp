@@ -30,6 +30,8 @@ void ReadAdmin(core::SectionReader& r, AdminConfig* c) {
       }
     }
   }
+  r.Duration("idle_timeout", std::chrono::milliseconds(100), std::chrono::hours(1),
+             &c->idle_timeout);
 }
 
 }  // namespace

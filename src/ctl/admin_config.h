@@ -6,10 +6,12 @@
 //   socket =                      # default <data_dir>/ferry.sock
 //   http_bind = 127.0.0.1:18083   # empty = no HTTP API
 //   http_token =                  # bearer token; required from non-loopback peers
+//   idle_timeout = 10s
 //
 // Pure functions; any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -26,6 +28,9 @@ struct AdminConfig {
   std::string http_host = "127.0.0.1";
   uint16_t http_port = 18083;
   std::string http_token;  // empty = only loopback peers are served
+  // An admin connection without a whole request, or whose reader stops
+  // reading, for this long is closed.
+  std::chrono::milliseconds idle_timeout{10000};
   std::string node_name = "ferry@127.0.0.1";  // [node] name, for messages
 };
 

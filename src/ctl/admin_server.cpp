@@ -115,16 +115,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     uv_timer_init(server_.loop_.get(), timer_.get());
     timer_->data = this;
     ArmTimer();
-    uv_read_start(
-        s,
-        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-          auto* c = static_cast<Conn*>(h->data);
-          buf->base = c->read_buf_;
-          buf->len = sizeof c->read_buf_;
-        },
-        [](uv_stream_t* st, ssize_t n, const uv_buf_t*) {
-          static_cast<Conn*>(st->data)->OnRead(n);
-        });
+    StartReading();
     return Status::Ok();
   }
 
@@ -158,6 +149,19 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
  private:
   uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(stream_); }
 
+  void StartReading() {
+    uv_read_start(
+        stream(),
+        [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          auto* c = static_cast<Conn*>(h->data);
+          buf->base = c->read_buf_;
+          buf->len = sizeof c->read_buf_;
+        },
+        [](uv_stream_t* st, ssize_t n, const uv_buf_t*) {
+          static_cast<Conn*>(st->data)->OnRead(n);
+        });
+  }
+
   void ArmTimer() {
     if (!timer_) return;
     uv_timer_start(timer_.get(), [](uv_timer_t* t) { static_cast<Conn*>(t->data)->OnIdle(); },
@@ -165,6 +169,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   }
 
   void OnIdle() {
+    if (lingering_) return Close();
     if (!responded_) {
       // Still waiting for a whole request (or the node's answer).
       if (!request_done_) {
@@ -180,6 +185,10 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   }
 
   void OnRead(ssize_t n) {
+    if (lingering_) {
+      if (n < 0) Close();  // the peer has read our answer and closed
+      return;              // what a peer sends after its request is dropped
+    }
     if (n < 0) {
       // The peer went away (or shut down its side before we answered).
       if (!request_done_ || n != UV_EOF) Close();
@@ -441,10 +450,26 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
                            "\n");
   }
 
-  // The response is complete: close once it is written.
+  // The response is complete: once it is written, Linger().
   void Finish() {
     finished_ = true;
-    if (pending_bytes_ == 0) Close();
+    if (pending_bytes_ == 0) Linger();
+  }
+
+  // Half-closes our side and reads (dropping it) whatever the peer still
+  // sends, until it closes or idle_timeout passes. Closing at once would make
+  // the kernel answer unread input with a reset, which can destroy the
+  // answer before the peer read it (a refused oversized request, say).
+  void Linger() {
+    if (lingering_ || stream_ == nullptr) return;
+    lingering_ = true;
+    auto* req = new uv_shutdown_t();
+    if (uv_shutdown(req, stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
+      delete req;
+      return Close();
+    }
+    StartReading();
+    ArmTimer();
   }
 
   struct WriteReq {
@@ -474,7 +499,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     pending_bytes_ -= bytes;
     if (status < 0 || stream_ == nullptr) return Close();
     ArmTimer();
-    if (finished_ && pending_bytes_ == 0) return Close();
+    if (finished_ && pending_bytes_ == 0) return Linger();
     if (waiting_drain_ && pending_bytes_ < kLowWaterBytes) Pull();
   }
 
@@ -492,6 +517,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   bool request_done_ = false;
   bool responded_ = false;
   bool finished_ = false;
+  bool lingering_ = false;
   bool waiting_drain_ = false;
   size_t pending_bytes_ = 0;
   uint64_t count_ = 0;

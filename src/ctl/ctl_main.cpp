@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
     }
     return ferry::core::RunPasswdCommand("ferryctl", a.words[1], a.words[2]);
   }
-  if (a.words.size() == 1 && a.words[0] == "help") {
+  if (a.words.size() == 1 && a.words[0] == "help" && !a.json) {
     std::fputs(kUsage, stdout);  // then the node's commands
     std::fputs("\n", stdout);
   }

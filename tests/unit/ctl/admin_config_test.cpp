@@ -69,6 +69,7 @@ TEST(AdminConfig, ShippedFileDocumentsEveryKeyWithItsDefault) {
   AdminConfig defaults;
   EXPECT_EQ(shipped.http_bind, defaults.http_bind);
   EXPECT_EQ(shipped.http_token, defaults.http_token);
+  EXPECT_EQ(shipped.idle_timeout, defaults.idle_timeout);
   EXPECT_EQ(shipped.socket_path, "data/ferry.sock");
 }
 
