@@ -35,7 +35,8 @@ done
 
 dpkg-deb -x "$deb" "$work/root"
 dpkg-deb -e "$deb" "$work/control"
-for f in usr/bin/ferryd usr/bin/ferry-bench etc/ferry/ferry.conf lib/systemd/system/ferryd.service \
+for f in usr/bin/ferryd usr/bin/ferryctl usr/bin/ferry-bench etc/ferry/ferry.conf \
+  lib/systemd/system/ferryd.service usr/share/bash-completion/completions/ferryctl \
   usr/share/doc/ferry/README.md usr/share/doc/ferry/tuning.md \
   usr/share/doc/ferry/examples/haproxy.cfg usr/share/doc/ferry/examples/central.conf; do
   [ -e "$work/root/$f" ] || fail "the package has no /$f"
@@ -63,10 +64,12 @@ else
   echo "check-package: systemd-analyze not installed: unit not verified" >&2
 fi
 
-# Run the packaged binary with the packaged config, moved to a free port and
-# a scratch data_dir, until it is ready; then stop it.
-FERRY_NODE__DATA_DIR="$work/data" FERRY_LISTENER__TCP__DEFAULT__BIND=127.0.0.1:0 \
-  "$work/root/usr/bin/ferryd" -c "$conf" >"$work/ferryd.log" 2>&1 &
+# Run the packaged binary with the packaged config, moved to free ports and
+# a scratch data_dir, until it is ready; ask it with the packaged ferryctl;
+# then stop it.
+export FERRY_NODE__DATA_DIR="$work/data" FERRY_LISTENER__TCP__DEFAULT__BIND=127.0.0.1:0 \
+  FERRY_ADMIN__HTTP_BIND=127.0.0.1:0
+"$work/root/usr/bin/ferryd" -c "$conf" >"$work/ferryd.log" 2>&1 &
 ferryd_pid=$!
 for _ in $(seq 1 100); do
   grep -q ' ready node=' "$work/ferryd.log" && break
@@ -74,6 +77,8 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 grep -q ' ready node=' "$work/ferryd.log" || { cat "$work/ferryd.log" >&2; fail "ferryd not ready in 10 s"; }
+"$work/root/usr/bin/ferryctl" -c "$conf" status | grep -q 'is started' ||
+  fail "the packaged ferryctl cannot reach the packaged node"
 kill -TERM "$ferryd_pid"
 wait "$ferryd_pid" || { cat "$work/ferryd.log" >&2; fail "ferryd did not exit cleanly"; }
 ferryd_pid=

@@ -5,18 +5,22 @@
 FERRY_BUILD_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libuv1-dev libinih-dev libsqlite3-dev libssl-dev libsystemd-dev
+  nlohmann-json3-dev libcurl4-openssl-dev
 )
 # What the tests need on top: GoogleTest, the client libraries and tools the
 # integration tests talk to ferryd with, the openssl tool (test certificates)
 # and haproxy (ferry behind a load balancer), what builds and checks the
-# Debian package (dpkg-dev, systemd-analyze from systemd), and clang with its
-# sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14).
+# Debian package (dpkg-dev, systemd-analyze from systemd), clang with its
+# sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and symbolizer
+# (llvm-14), promtool (prometheus) that checks /metrics, and iproute2 for the
+# network namespace of the admin access test.
 FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmosquitto-dev mosquitto mosquitto-clients
   openssl haproxy dpkg-dev systemd
   clang libclang-rt-14-dev llvm-14
+  prometheus iproute2
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -1,19 +1,23 @@
 // ferryd: parse flags, load the config, wire the modules, run the loops.
 #include <signal.h>
-#include <termios.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
 
-#include "core/auth.h"
+#include "core/passwd_tool.h"
+#include "core/admin.h"
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "ctl/admin_config.h"
+#include "ctl/admin_server.h"
 
 #ifdef FERRY_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -73,60 +77,62 @@ bool ParseArgs(int argc, char** argv, Args* args) {
   return true;
 }
 
-bool ReadPassword(std::string* out) {
-  if (!isatty(STDIN_FILENO)) return static_cast<bool>(std::getline(std::cin, *out));
-  termios old{};
-  tcgetattr(STDIN_FILENO, &old);
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  std::string again;
-  std::fputs("Password: ", stderr);
-  bool ok = static_cast<bool>(std::getline(std::cin, *out));
-  std::fputs("\nReenter password: ", stderr);
-  ok = ok && static_cast<bool>(std::getline(std::cin, again));
-  std::fputs("\n", stderr);
-  tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  if (ok && *out != again) {
-    std::fputs("ferryd: passwords do not match\n", stderr);
-    return false;
-  }
-  return ok;
+// Sections other modules own: the core leaves them to their readers.
+constexpr std::string_view kModuleSections[] = {ferry::ctl::kAdminSection};
+
+struct Loaded {
+  Config config;
+  ferry::ctl::AdminConfig admin;
+};
+
+// The core's sections and [admin], every error of both reported together.
+ferry::Result<Loaded> Load(const std::string& path) {
+  auto config = ferry::core::LoadConfig(path, environ, kModuleSections);
+  if (!config.ok()) return config.status();
+  ferry::core::ConfigErrors errors;
+  ferry::ctl::AdminConfig admin = ferry::ctl::ReadAdminConfig(config->raw, errors);
+  if (!errors.empty()) return errors.ToStatus();
+  return Loaded{std::move(config).value(), std::move(admin)};
 }
 
-int RunPasswd(const Args& args) {
-  std::string password;
-  if (!ReadPassword(&password) || password.empty()) {
-    std::fputs("ferryd: no password given\n", stderr);
-    return 1;
-  }
-  ferry::Status st = ferry::core::SetPassword(args.passwd_file, args.passwd_user, password);
-  if (!st.ok()) {
-    std::fprintf(stderr, "ferryd: %s\n", st.ToString().c_str());
-    return 1;
-  }
-  return 0;
-}
-
-ferry::Result<Config> Load(const std::string& path) {
-  return ferry::core::LoadConfig(path, environ);
-}
-
-// Applies a config reloaded on SIGHUP: log level, password and ACL files.
-void Reload(Broker& broker, const std::string& path) {
-  auto config = Load(path);
-  if (!config.ok()) {
+// Applies a config reloaded on SIGHUP or by `ferryctl reload`: log level,
+// password and ACL files. Errors keep the running config.
+ferry::Status Reload(Broker& broker, const std::string& path) {
+  auto loaded = Load(path);
+  if (!loaded.ok()) {
     FERRY_ERROR("reload of %s failed, keeping the running config:\n%s", path.c_str(),
-                config.status().message().c_str());
-    return;
+                loaded.status().message().c_str());
+    // One line for ferryctl: the config's errors joined by "; ".
+    std::string errors = loaded.status().message();
+    for (size_t nl; (nl = errors.find('\n')) != std::string::npos;) errors.replace(nl, 1, "; ");
+    return ferry::Status::IoError("reload of " + path + " failed, keeping the running config: " +
+                                  errors);
   }
-  ferry::core::SetLogLevel(config->log.level);
-  ferry::Status st = broker.Reload(ferry::core::BrokerOptionsFromConfig(*config));
+  ferry::core::SetLogLevel(loaded->config.log.level);
+  ferry::Status st = broker.Reload(ferry::core::BrokerOptionsFromConfig(loaded->config));
   if (!st.ok()) {
     FERRY_ERROR("reload failed, keeping the running files: %s", st.ToString().c_str());
-    return;
+    return ferry::Status::IoError("reload failed, keeping the running files: " + st.ToString());
   }
   FERRY_INFO("reloaded %s", path.c_str());
+  return ferry::Status::Ok();
+}
+
+// Commands of ferryd itself, beside those of the modules.
+ferry::Status RegisterNodeCommands(ferry::core::AdminRegistry& registry, Broker& broker,
+                                   const std::string& config_path) {
+  ferry::core::AdminCommand reload;
+  reload.path = "reload";
+  reload.summary = "re-read the config file, as SIGHUP does (log level, password and ACL files)";
+  reload.access = ferry::core::AdminAccess::kWrite;
+  reload.handler = [&broker, config_path](const ferry::core::AdminRequest&,
+                                          ferry::core::AdminDone done) {
+    ferry::Status st = Reload(broker, config_path);
+    if (!st.ok()) return done(ferry::core::AdminResult::Error(st));
+    done(ferry::core::AdminResult::Value(ferry::core::Json{{"reloaded", config_path}},
+                                         "Reloaded " + config_path + "\n"));
+  };
+  return registry.Register(std::move(reload));
 }
 
 }  // namespace
@@ -138,14 +144,17 @@ int main(int argc, char** argv) {
     std::printf("ferryd %s\n", FERRY_VERSION);
     return 0;
   }
-  if (!args.passwd_file.empty()) return RunPasswd(args);
+  if (!args.passwd_file.empty()) {
+    return ferry::core::RunPasswdCommand("ferryd", args.passwd_file, args.passwd_user);
+  }
 
-  auto config = Load(args.config);
-  if (!config.ok()) {
+  auto loaded = Load(args.config);
+  if (!loaded.ok()) {
     std::fprintf(stderr, "ferryd: invalid configuration:\n%s\n",
-                 config.status().message().c_str());
+                 loaded.status().message().c_str());
     return 1;
   }
+  Config* config = &loaded->config;
   if (args.check_config) {
     // Also what only a Broker checks: the password, ACL and TLS files load.
     auto checked = Broker::Create(ferry::core::BrokerOptionsFromConfig(*config));
@@ -170,21 +179,52 @@ int main(int argc, char** argv) {
     return 1;
   }
   Loop loop;
-  if (ferry::Status st = (*broker)->Start(loop); !st.ok()) {
+  Broker& b = **broker;
+  // The admin interface is bound before the broker starts (a bind error
+  // stops the node before any client connects); it serves once the loop runs.
+  ferry::core::AdminRegistry registry(loop);
+  ferry::Status registered = b.RegisterAdminCommands(registry);
+  if (registered.ok()) registered = RegisterNodeCommands(registry, b, args.config);
+  if (!registered.ok()) {
+    FERRY_ERROR("cannot start: %s", registered.ToString().c_str());
+    return 1;
+  }
+  const ferry::ctl::AdminConfig& ac = loaded->admin;
+  ferry::ctl::AdminServerOptions admin_options;
+  admin_options.socket_path = ac.socket_path;
+  admin_options.http_enabled = ac.http_enabled;
+  admin_options.http_host = ac.http_host;
+  admin_options.http_port = ac.http_port;
+  admin_options.http_token = ac.http_token;
+  admin_options.idle_timeout = ac.idle_timeout;
+  admin_options.healthy = [&b] { return b.AcceptingConnections(); };
+  admin_options.metrics = [&b] { return b.PrometheusMetrics(); };
+  if (::mkdir(config->node.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    FERRY_ERROR("cannot create data_dir '%s': %s", config->node.data_dir.c_str(),
+                std::strerror(errno));
+    return 1;
+  }
+  auto admin = ferry::ctl::AdminServer::Start(loop, registry, std::move(admin_options));
+  if (!admin.ok()) {
+    FERRY_ERROR("cannot start: %s", admin.status().ToString().c_str());
+    return 1;
+  }
+  std::unique_ptr<ferry::ctl::AdminServer> admin_server = std::move(admin).value();
+  if (ferry::Status st = b.Start(loop); !st.ok()) {
     FERRY_ERROR("cannot start: %s", st.ToString().c_str());
     return 1;
   }
-  std::string ready = "ready node=" + (*broker)->node_name();
-  for (const auto& l : (*broker)->listeners()) {
+  std::string ready = "ready node=" + b.node_name();
+  for (const auto& l : b.listeners()) {
     bool v6 = l.host.find(':') != std::string::npos;
     ready += " " + l.id + "=" + (v6 ? "[" + l.host + "]" : l.host) + ":" + std::to_string(l.port);
   }
+  if (!admin_server->http_address().empty()) ready += " admin.http=" + admin_server->http_address();
   FERRY_INFO("ferryd %s %s", FERRY_VERSION, ready.c_str());
 #ifdef FERRY_HAVE_SYSTEMD
   sd_notify(0, "READY=1");
 #endif
 
-  Broker& b = **broker;
   const std::string config_path = args.config;
   std::vector<UvHandle<uv_signal_t>> signals;
   bool stopping = false;
@@ -194,6 +234,7 @@ int main(int argc, char** argv) {
 #ifdef FERRY_HAVE_SYSTEMD
     sd_notify(0, "STOPPING=1");
 #endif
+    admin_server.reset();  // ferryctl sessions end before the clients do
     b.Shutdown([&] {
       signals.clear();
       loop.Stop();
@@ -201,7 +242,7 @@ int main(int argc, char** argv) {
   };
   std::function<void(int)> handler = [&](int signum) {
     if (signum == SIGHUP) {
-      Reload(b, config_path);
+      (void)Reload(b, config_path);
     } else {
       FERRY_INFO("received %s", strsignal(signum));
       on_stop();

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -264,6 +265,8 @@ class Connection {
 
 class Worker {
  public:
+  friend class WorkerAdmin;  // admin introspection, worker_admin.cpp
+
   Worker(BrokerContext& ctx, uint32_t index);
   ~Worker();
 
@@ -317,6 +320,11 @@ class Worker {
   // committed every mutation submitted so far, and only if `c` is still open.
   void SendWhenDurable(Connection& c, Packet ack, bool wait_for_store,
                        std::function<void(Connection&)> then);
+  // Adds or replaces a subscription of `s` (router, session, store); true if
+  // it is new. REQUIRES: `filter` was validated; o.worker is this worker.
+  bool AddSubscription(Session& s, const std::string& filter, const SubscriptionOptions& o);
+  // Removes one; true if it existed.
+  bool RemoveSubscription(Session& s, const std::string& filter);
   void EndSessionWill(Session& s, Connection* c);
   void PublishWill(const Will& will, const std::string& client_id);
   void StoreSession(Session& s);
@@ -339,6 +347,12 @@ class Worker {
   };
   std::unordered_map<std::string, std::unique_ptr<Session>, StringHash, std::equal_to<>>
       sessions_;
+  // The ids of sessions_ in order (views of each Session's client_id_), so
+  // that admin listings page through them without sorting. Changed only by
+  // AddSession and EraseSession.
+  std::set<std::string_view> session_ids_;
+  Session& AddSession(std::unique_ptr<Session> session);
+  void EraseSession(Session& s);
   std::vector<Connection*> dirty_;
   std::vector<uint64_t> closed_;  // connections to free on the next pass
   std::vector<char> raw_read_buffer_ = std::vector<char>(65536);

@@ -1,17 +1,27 @@
 #include "core/router.h"
 
 #include <algorithm>
+#include <map>
 
+#include "core/metrics.h"
 #include "core/topic.h"
 
 namespace ferry::core {
+
+void Router::RaiseSubscriptionMaxima() {
+  RaiseMax(subscriptions_max_, subs_.size() + shared_count_);
+  RaiseMax(routes_max_, routes_.size());
+}
 
 bool Router::Subscribe(std::string_view client_id, std::string_view filter,
                        const SubscriptionOptions& options) {
   auto shared = ParseSharedFilter(filter);
   std::unique_lock lock(mu_);
   if (!shared.ok() || !shared.value().has_value()) {
-    return subs_.Insert(filter, client_id, options);
+    bool added = subs_.Insert(filter, client_id, options);
+    if (added) AddRoute(filter);
+    RaiseSubscriptionMaxima();
+    return added;
   }
   const SharedFilter& sf = *shared.value();
   std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
@@ -28,13 +38,21 @@ bool Router::Subscribe(std::string_view client_id, std::string_view filter,
   }
   members.emplace_back(std::string(client_id), options);
   ++shared_count_;
+  AddRoute("$share/" + sf.group + "/" + sf.filter);
+  RaiseSubscriptionMaxima();
   return true;
 }
 
 bool Router::Unsubscribe(std::string_view client_id, std::string_view filter) {
   auto shared = ParseSharedFilter(filter);
   std::unique_lock lock(mu_);
-  if (!shared.ok() || !shared.value().has_value()) return subs_.Erase(filter, client_id);
+  if (!shared.ok() || !shared.value().has_value()) {
+    // `filter` may be a view of the trie's own string, which Erase frees.
+    const std::string route(filter);
+    if (!subs_.Erase(filter, client_id)) return false;
+    RemoveRoute(route);
+    return true;
+  }
   const SharedFilter& sf = *shared.value();
   std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
   if (group == nullptr) return false;
@@ -44,6 +62,7 @@ bool Router::Unsubscribe(std::string_view client_id, std::string_view filter) {
   if (it == members.end()) return false;
   members.erase(it);
   --shared_count_;
+  RemoveRoute("$share/" + sf.group + "/" + sf.filter);
   if (members.empty()) shared_.Erase(sf.filter, sf.group);
   return true;
 }
@@ -103,10 +122,37 @@ size_t Router::subscription_count() const {
   return subs_.size() + shared_count_;
 }
 
+size_t Router::route_count() const {
+  std::shared_lock lock(mu_);
+  return routes_.size();
+}
+
+std::vector<Router::RouteInfo> Router::Routes(std::string_view after, size_t max) const {
+  std::vector<RouteInfo> out;
+  std::shared_lock lock(mu_);
+  for (auto it = routes_.upper_bound(after); it != routes_.end() && out.size() < max; ++it) {
+    out.push_back(RouteInfo{it->first, it->second});
+  }
+  return out;
+}
+
+void Router::AddRoute(std::string_view route) {
+  auto it = routes_.find(route);
+  if (it == routes_.end()) it = routes_.emplace(std::string(route), 0).first;
+  ++it->second;
+}
+
+void Router::RemoveRoute(std::string_view route) {
+  auto it = routes_.find(route);
+  if (it != routes_.end() && --it->second == 0) routes_.erase(it);
+}
+
 int Router::SetRetained(const MessagePtr& message) {
   std::lock_guard lock(retained_mu_);
   if (message->payload.empty()) return retained_.Erase(message->topic) ? -1 : 0;
-  return retained_.Set(message->topic, message) ? 1 : 0;
+  bool added = retained_.Set(message->topic, message);
+  RaiseMax(retained_max_, retained_.size());
+  return added ? 1 : 0;
 }
 
 std::vector<MessagePtr> Router::MatchRetained(std::string_view filter,
