@@ -208,6 +208,8 @@ class Connection {
   friend class Worker;
   void OnRead(ssize_t nread, const uv_buf_t* buf);
   void ProcessInput();
+  // After our shutdown: reads and drops input until the peer closes.
+  void DrainUntilPeerCloses();
 
   uint64_t id_;
   std::string listener_;
@@ -215,6 +217,7 @@ class Connection {
   uv_tcp_t* tcp_ = nullptr;  // freed by its close callback
   bool detached_ = false;
   bool paused_ = false;
+  bool draining_ = false;  // our side shut down; reading until the peer closes
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
   size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
@@ -232,6 +235,7 @@ class Worker {
   Loop& loop() { return loop_; }
   uint32_t index() const { return index_; }
   BrokerContext& ctx() { return ctx_; }
+  bool shutting_down() const { return shutting_down_; }
 
   // Any thread: adopt an accepted socket.
   void Adopt(int fd, std::string peer, std::string listener, std::string pending);
