@@ -246,6 +246,8 @@ class Connection {
   bool ReceiveThroughTransport(std::string_view raw);
   void AppendInput(std::string_view bytes);
   void ProcessInput();
+  // After our shutdown: reads and drops input until the peer closes.
+  void DrainUntilPeerCloses();
 
   uint64_t id_;
   std::string listener_;
@@ -253,6 +255,7 @@ class Connection {
   uv_tcp_t* tcp_ = nullptr;  // freed by its close callback
   bool detached_ = false;
   bool paused_ = false;
+  bool draining_ = false;  // our side shut down; reading until the peer closes
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
   size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
@@ -275,6 +278,7 @@ class Worker {
   Loop& loop() { return loop_; }
   uint32_t index() const { return index_; }
   BrokerContext& ctx() { return ctx_; }
+  bool shutting_down() const { return shutting_down_; }
 
   // Any thread: adopt an accepted socket, already counted in
   // ctx.listener_connections by the acceptor.

@@ -299,13 +299,46 @@ void Connection::Close() {
   req->data = this;
   int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(tcp_),
                        [](uv_shutdown_t* r, int status) {
-                         if (status != UV_ECANCELED) static_cast<Connection*>(r->data)->CloseHandle();
+                         auto* c = static_cast<Connection*>(r->data);
                          delete r;
+                         if (status == UV_ECANCELED) return;
+                         if (status < 0) {
+                           c->CloseHandle();
+                         } else {
+                           c->DrainUntilPeerCloses();
+                         }
                        });
   if (rc != 0) {
     delete req;
     CloseHandle();
   }
+}
+
+// Our FIN went out after the last bytes, often a DISCONNECT with a reason
+// code. The peer may still be sending (PUBRELs for PUBRECs it has not read
+// yet): closing the socket now would make the kernel answer that input with
+// a reset, which fails the peer's writes and can destroy the DISCONNECT
+// before the peer reads it. So read and drop until the peer closes its side;
+// housekeeping closes one that never does after kCloseLingerMs. A node that
+// is shutting down does not wait.
+void Connection::DrainUntilPeerCloses() {
+  if (worker_.shutting_down()) {
+    CloseHandle();
+    return;
+  }
+  draining_ = true;
+  if (in_.empty()) in_.resize(4096);
+  int rc = uv_read_start(
+      reinterpret_cast<uv_stream_t*>(tcp_),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* c = static_cast<Connection*>(h->data);
+        *buf = uv_buf_init(reinterpret_cast<char*>(c->in_.data()),
+                           static_cast<unsigned>(c->in_.size()));
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+        if (nread < 0) static_cast<Connection*>(s->data)->CloseHandle();
+      });
+  if (rc != 0) CloseHandle();
 }
 
 Connection::HandOver Connection::Detach() {

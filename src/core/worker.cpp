@@ -17,7 +17,8 @@ uint64_t UnixNowMs() {
 namespace {
 constexpr uint64_t kHousekeepingMs = 500;
 // A connection that does not finish closing (a peer that never reads what we
-// flush before the shutdown) is closed hard after this long.
+// flush before the shutdown, or never closes its side) is closed hard after
+// this long.
 constexpr uint64_t kCloseLingerMs = 5000;
 }  // namespace
 
@@ -284,6 +285,10 @@ void Worker::Shutdown() {
   std::vector<Connection*> all;
   for (auto& [id, c] : conns_) all.push_back(c.get());
   for (Connection* c : all) {
+    if (c->draining_) {
+      c->CloseHandle();  // closed on our side already: no waiting for the peer
+      continue;
+    }
     if (c->session_ != nullptr) {
       Session* s = c->session_;
       // Server shutdown is not the client's fault: keep the session, don't

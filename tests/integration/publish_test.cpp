@@ -3,8 +3,12 @@
 // ordering, flow control in both directions, delivery across workers, and a
 // subscriber that stops reading.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -17,6 +21,7 @@
 #include "support/node_process.h"
 #include "support/paho_client.h"
 #include "support/raw_client.h"
+#include "support/wait.h"
 
 namespace ferry::testing {
 namespace {
@@ -244,6 +249,41 @@ TEST_F(Ordering, AThousandQos1MessagesArriveInTheOrderPublished) {
 class ReceiveMaximum : public PublishTest {
  protected:
   void Configure(IniConfig& config) override { config.Set("mqtt", "receive_maximum", "2"); }
+
+  // Three QoS 2 PUBLISHes in one write, none released: the third exceeds the
+  // window of 2 the CONNACK announced (MQTT 5.0 section 3.3.4, Receive Maximum).
+  static ::testing::AssertionResult SendOneOverTheWindow(RawClient& c) {
+    Bytes burst;
+    for (uint16_t id = 1; id <= 3; ++id) {
+      const Bytes p = wire::Publish(MqttVersion::kV5, PublishOf("rm/t", "m", 2, id));
+      burst.insert(burst.end(), p.begin(), p.end());
+    }
+    return c.Send(burst);
+  }
+
+  // Reads the PUBRECs of the first two, answering each with a PUBREL if
+  // `release`, up to the DISCONNECT; returns its reason code.
+  static std::optional<uint8_t> ReadUpToDisconnect(RawClient& c, bool release) {
+    const MqttVersion v = MqttVersion::kV5;
+    for (;;) {
+      const std::optional<Bytes> raw = c.ReadPacket();
+      if (!raw) {
+        ADD_FAILURE() << "no DISCONNECT: " << c.error();
+        return std::nullopt;
+      }
+      const std::optional<AckFields> ack = ParseAck(v, *raw);
+      if (ack && ack->type == wire::kPubrec && ack->packet_id <= 2) {
+        if (release && !c.Send(wire::PublishAck(wire::kPubrel, v, ack->packet_id))) {
+          ADD_FAILURE() << "PUBREL not sent: " << c.error();
+          return std::nullopt;
+        }
+        continue;
+      }
+      const std::optional<uint8_t> reason = wire::ParseDisconnect(*raw);
+      if (!reason) ADD_FAILURE() << "not a DISCONNECT: " << wire::Hex(*raw);
+      return reason;
+    }
+  }
 };
 
 TEST_F(ReceiveMaximum, V5ClientSendingMoreThanTheNodesReceiveMaximumIsDisconnectedWith0x93) {
@@ -255,25 +295,51 @@ TEST_F(ReceiveMaximum, V5ClientSendingMoreThanTheNodesReceiveMaximumIsDisconnect
   const std::optional<ConnackFields> connack = ConnectAndReadConnack(c, port(), f);
   ASSERT_TRUE(connack.has_value());
   EXPECT_EQ(connack->props.Number(prop::kReceiveMaximum), 2u);
-  // Three QoS 2 PUBLISHes, none released: the third exceeds the window the
-  // CONNACK announced (MQTT 5.0 section 3.3.4, Receive Maximum).
-  Bytes burst;
-  for (uint16_t id = 1; id <= 3; ++id) {
-    const Bytes p = wire::Publish(v, PublishOf("rm/t", "m", 2, id));
-    burst.insert(burst.end(), p.begin(), p.end());
-  }
-  ASSERT_TRUE(c.Send(burst));
-  for (;;) {
-    const std::optional<Bytes> raw = c.ReadPacket();
-    ASSERT_TRUE(raw.has_value()) << "no DISCONNECT: " << c.error();
-    const std::optional<AckFields> ack = ParseAck(v, *raw);
-    if (ack && ack->type == wire::kPubrec && ack->packet_id <= 2) continue;
-    const std::optional<uint8_t> reason = wire::ParseDisconnect(*raw);
-    ASSERT_TRUE(reason.has_value()) << wire::Hex(*raw);
-    EXPECT_EQ(*reason, 0x93);
-    break;
-  }
+  ASSERT_TRUE(SendOneOverTheWindow(c));
+  EXPECT_EQ(ReadUpToDisconnect(c, /*release=*/false), std::optional<uint8_t>(0x93));
   EXPECT_TRUE(c.IsClosed());
+  EXPECT_TRUE(NodeServesNewClients(port()));
+}
+
+// The state of a TCP socket and how many bytes it sent that are not yet
+// acknowledged; reading them does not clear a pending socket error.
+tcp_info TcpInfo(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) info.tcpi_state = TCP_CLOSE;
+  return info;
+}
+
+// The client goes on releasing what it published, as a client that has not
+// yet read the DISCONNECT does (the Paho interoperability test
+// test_flow_control2). The node must not answer those PUBRELs with a reset:
+// the client's writes would fail, and the DISCONNECT with its reason code
+// could be lost. It reads and drops them and closes once the client has.
+TEST_F(ReceiveMaximum, DisconnectReachesAClientThatGoesOnSendingAndTheCloseIsOrderly) {
+  const MqttVersion v = MqttVersion::kV5;
+  RawClient c;
+  Open(c, v, "still-sending");
+  ASSERT_TRUE(SendOneOverTheWindow(c));
+  ASSERT_EQ(ReadUpToDisconnect(c, /*release=*/true), std::optional<uint8_t>(0x93));
+  // The node's FIN, then more input from the client, taken in by the node.
+  ASSERT_TRUE(WaitFor([&] { return TcpInfo(c.fd()).tcpi_state != TCP_ESTABLISHED; },
+                      milliseconds(5000), "the node's FIN"));
+  ASSERT_TRUE(c.Send(wire::PingReq()));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const tcp_info info = TcpInfo(c.fd());
+        return info.tcpi_unacked == 0 || info.tcpi_state == TCP_CLOSE;
+      },
+      milliseconds(5000), "the PINGREQ to be acknowledged or reset"));
+  // Close our side: the node closes too, and the socket reaches CLOSED with
+  // no error; a reset at any point would have left one.
+  c.ShutdownWrite();
+  EXPECT_TRUE(WaitFor([&] { return TcpInfo(c.fd()).tcpi_state == TCP_CLOSE; },
+                      milliseconds(5000), "the connection to close"));
+  int error = 0;
+  socklen_t len = sizeof(error);
+  ASSERT_EQ(getsockopt(c.fd(), SOL_SOCKET, SO_ERROR, &error, &len), 0);
+  EXPECT_EQ(error, 0) << "the node reset the connection: " << std::strerror(error);
   EXPECT_TRUE(NodeServesNewClients(port()));
 }
 
