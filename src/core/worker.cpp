@@ -106,9 +106,10 @@ void Worker::FlushAll() {
 
 void Worker::OnProtocolError(Connection& c, const Status& status) {
   Inc(ctx_.metrics.protocol_errors);
-  FERRY_INFO("%s: protocol error, closing: %s", c.Describe().c_str(), status.ToString().c_str());
   if (c.state() == Connection::State::kAwaitingConnect &&
       status.reason() == ReasonCode::kUnsupportedProtocolVersion) {
+    FERRY_INFO("%s: protocol error, closing: %s", c.Describe().c_str(),
+               status.ToString().c_str());
     // [MQTT-3.1.2-2]: answer an unknown protocol level with CONNACK 0x01
     // (v3.1.1 format, the one every version can read), then close.
     Connack ack;
@@ -123,6 +124,13 @@ void Worker::OnProtocolError(Connection& c, const Status& status) {
 
 void Worker::DisconnectClient(Connection& c, ReasonCode reason, std::string_view why) {
   if (c.state() == Connection::State::kClosing) return;
+  // One line per client the node throws out for what it did (STYLE.md,
+  // "Protocol errors"); a shutdown or a takeover is not the client's doing.
+  if (static_cast<uint8_t>(reason) >= 0x80 && reason != ReasonCode::kServerShuttingDown &&
+      reason != ReasonCode::kSessionTakenOver) {
+    FERRY_INFO("%s: closing: %s%s%.*s", c.Describe().c_str(), ReasonCodeName(reason),
+               why.empty() ? "" : ": ", static_cast<int>(why.size()), why.data());
+  }
   if (c.state() == Connection::State::kConnected && IsV5(c.version_) &&
       reason != ReasonCode::kSuccess) {
     ::ferry::core::Disconnect d;
