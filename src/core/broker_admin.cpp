@@ -596,14 +596,40 @@ std::string Broker::PrometheusMetrics() const {
   one("ferry_bytes_sent_total", "counter", "Bytes sent to clients.", m.bytes_sent.load());
   one("ferry_protocol_errors_total", "counter", "Connections closed for a protocol error.",
       m.protocol_errors.load());
-  metric("ferry_listener_connections", "gauge", "Open connections per listener.");
-  for (const ListenerStatus& l : ListenerStatuses()) {
-    value("ferry_listener_connections", "listener=\"" + l.bound.id + "\"", l.connections);
+  // Per listener; ids are [a-z]+ "." [A-Za-z0-9_-]+, nothing to escape.
+  const std::vector<ListenerStatus> listeners = ListenerStatuses();
+  auto per_listener = [&](const char* name, const char* type, const char* help, auto get) {
+    metric(name, type, help);
+    for (const ListenerStatus& l : listeners) {
+      value(name, "listener=\"" + l.bound.id + "\"", get(l));
+    }
+  };
+  auto counters = [&](const ListenerStatus& l) -> const ListenerCounters& {
+    return ctx_->listener_counters.find(l.bound.id)->second;
+  };
+  per_listener("ferry_listener_connections", "gauge", "Open connections per listener.",
+               [](const ListenerStatus& l) -> uint64_t { return l.connections; });
+  per_listener("ferry_listener_up", "gauge", "1 while the listener accepts connections.",
+               [](const ListenerStatus& l) -> uint64_t { return l.running ? 1 : 0; });
+  per_listener("ferry_listener_connections_accepted_total", "counter",
+               "Connections accepted per listener (within max_connections).",
+               [&](const ListenerStatus& l) { return counters(l).accepted.load(); });
+  metric("ferry_listener_connections_refused_total", "counter",
+         "Connections closed before CONNECT, per listener and reason: max_connections "
+         "(closed at accept, not counted as accepted), proxy_header, tls_handshake, "
+         "websocket_upgrade.");
+  for (const ListenerStatus& l : listeners) {
+    for (size_t r = 0; r < kRefusalCount; ++r) {
+      const auto reason = static_cast<Refusal>(r);
+      value("ferry_listener_connections_refused_total",
+            "listener=\"" + l.bound.id + "\",reason=\"" + RefusalName(reason) + "\"",
+            counters(l).refused_for(reason));
+    }
   }
-  metric("ferry_listener_up", "gauge", "1 while the listener accepts connections.");
-  for (const ListenerStatus& l : ListenerStatuses()) {
-    value("ferry_listener_up", "listener=\"" + l.bound.id + "\"", l.running ? 1 : 0);
-  }
+  per_listener("ferry_listener_connections_rate_limited_total", "counter",
+               "Connections that waited in the accept queue because the listener's "
+               "max_connection_rate was reached.",
+               [&](const ListenerStatus& l) { return counters(l).rate_limited.load(); });
   return out;
 }
 

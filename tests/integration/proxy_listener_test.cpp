@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "support/connect_helpers.h"
+#include "support/ctl.h"
 #include "support/mosq_client.h"
 #include "support/mqtt_wire.h"
 #include "support/node_process.h"
@@ -199,6 +200,9 @@ TEST(ListenerLimits, MaxConnectionsRefusesTheRestAndFreesSlotsOnClose) {
     EXPECT_TRUE(extra.IsClosed()) << "the fifth connection must be closed at once";
   }
   EXPECT_TRUE(node.WaitForLog("listener tcp.small: max_connections (4) reached, refused"));
+  EXPECT_EQ(NodeMetric(node, "ferry_listener_connections_refused_total{listener=\"tcp.small\","
+                             "reason=\"max_connections\"}"),
+            3u);
   EXPECT_TRUE(PingPong(*in[0]));
   // One leaves: a slot frees up, and only one.
   in[1]->Close();
@@ -225,6 +229,15 @@ TEST(ListenerLimits, ConnectionRateMakesClientsWaitInsteadOfRefusingThem) {
     ASSERT_TRUE(clients.back()->Send(ConnectOf("rate-" + std::to_string(i))));
   }
   for (auto& c : clients) ASSERT_TRUE(c->ReadPacket(milliseconds(10000))) << c->error();
+  // Counted as delayed, not refused.
+  EXPECT_GT(NodeMetric(node, "ferry_listener_connections_rate_limited_total{listener=\"tcp.slow\"}")
+                .value_or(0),
+            0u);
+  EXPECT_EQ(NodeMetric(node, "ferry_listener_connections_accepted_total{listener=\"tcp.slow\"}"),
+            40u);
+  EXPECT_EQ(NodeMetric(node, "ferry_listener_connections_refused_total{listener=\"tcp.slow\","
+                             "reason=\"max_connections\"}"),
+            0u);
   EXPECT_TRUE(node.Stop());
 }
 
