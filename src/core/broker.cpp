@@ -99,7 +99,7 @@ class Broker::Acceptor {
 
   bool running() const { return fd_ >= 0; }
   const std::string& id() const { return id_; }
-  uint32_t max_connections() const { return options_.max_connections; }
+  const ListenerOptions& options() const { return options_; }
 
  private:
   void Resume() {
@@ -311,11 +311,15 @@ bool Broker::AcceptingConnections() const {
 std::vector<ListenerStatus> Broker::ListenerStatuses() const {
   std::vector<ListenerStatus> out;
   for (size_t i = 0; i < acceptors_.size(); ++i) {
+    const ListenerOptions& o = acceptors_[i]->options();
     ListenerStatus s;
     s.bound = bound_[i];
+    s.type = o.type;
+    s.proxy_protocol = o.proxy_protocol;
     auto it = ctx_->listener_counters.find(acceptors_[i]->id());
     if (it != ctx_->listener_counters.end()) s.connections = it->second.open.load();
-    s.max_connections = acceptors_[i]->max_connections();
+    s.max_connections = o.max_connections;
+    s.max_connection_rate = o.max_connection_rate;
     s.running = acceptors_[i]->running();
     out.push_back(std::move(s));
   }

@@ -42,8 +42,11 @@ struct BoundListener {
 // A listener as `ferryctl listeners` shows it.
 struct ListenerStatus {
   BoundListener bound;            // the address it has (or last had) bound
+  std::string type;               // "tcp", "ssl", "ws" or "wss"
+  bool proxy_protocol = false;    // connections start with a PROXY header
   uint32_t connections = 0;       // open connections accepted through it
   uint32_t max_connections = 0;   // 0 = unlimited
+  uint32_t max_connection_rate = 0;  // new connections per second; 0 = unlimited
   bool running = false;           // accepting new connections
 };
 

@@ -233,6 +233,7 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
               {"username", "USERNAME"},
               {"connected", "CONNECTED"},
               {"peer", "PEER"},
+              {"listener", "LISTENER"},
               {"protocol", "PROTOCOL"},
               {"subscriptions", "SUBS"},
               {"queued", "QUEUED"}},
@@ -443,22 +444,30 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
        }});
 
   add({.path = "listeners",
-       .summary = "listeners: address, connections, maximum, running",
+       .summary = "listeners: type, address, PROXY protocol, connections, limits, running",
+       .help = "MAX is max_connections and RATE max_connection_rate (new connections per\n"
+               "second); 0 = unlimited.",
        .handler = [this](const AdminRequest&, AdminDone done) {
          Json rows = Json::array();
          for (const ListenerStatus& l : ListenerStatuses()) {
            bool v6 = l.bound.host.find(':') != std::string::npos;
            rows.push_back(Json{{"id", l.bound.id},
+                               {"type", l.type},
                                {"bind", (v6 ? "[" + l.bound.host + "]" : l.bound.host) + ":" +
                                             std::to_string(l.bound.port)},
+                               {"proxy_protocol", l.proxy_protocol},
                                {"connections", l.connections},
                                {"max_connections", l.max_connections},
+                               {"max_connection_rate", l.max_connection_rate},
                                {"running", l.running}});
          }
          done(AdminResult::List({{"id", "ID"},
+                                 {"type", "TYPE"},
                                  {"bind", "BIND"},
+                                 {"proxy_protocol", "PROXY"},
                                  {"connections", "CONNECTIONS"},
                                  {"max_connections", "MAX"},
+                                 {"max_connection_rate", "RATE"},
                                  {"running", "RUNNING"}},
                                 OnePage(std::move(rows))));
        }});
