@@ -303,9 +303,24 @@ Status Broker::Start(Loop& main_loop) {
   return Status::Ok();
 }
 
-bool Broker::AcceptingConnections() const {
-  return started_ &&
-         std::any_of(acceptors_.begin(), acceptors_.end(), [](const auto& a) { return a->running(); });
+bool Broker::AcceptingConnections(std::string* why) const {
+  std::string reason;
+  if (shutting_down_) {
+    reason = "the node is shutting down";
+  } else if (!started_) {
+    reason = "the node has not started";
+  } else if (std::any_of(acceptors_.begin(), acceptors_.end(),
+                         [](const auto& a) { return a->running(); })) {
+    return true;
+  } else {
+    reason = "no MQTT listener is running (stopped: ";
+    for (size_t i = 0; i < acceptors_.size(); ++i) {
+      reason += (i == 0 ? "" : ", ") + acceptors_[i]->id();
+    }
+    reason += ")";
+  }
+  if (why != nullptr) *why = std::move(reason);
+  return false;
 }
 
 std::vector<ListenerStatus> Broker::ListenerStatuses() const {
@@ -380,6 +395,7 @@ void Broker::PublishSys() {
 
 void Broker::Shutdown(std::function<void()> done) {
   FERRY_INFO("shutting down");
+  shutting_down_ = true;
   acceptors_.clear();
   sys_timer_.Reset();
   shutdown_done_ = std::move(done);

@@ -154,11 +154,17 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
        .handler = [this](const AdminRequest&, AdminDone done) {
          const std::string& node = node_name();
          std::string text = "Node '" + node + "' is started\nferry " FERRY_VERSION " is running\n";
-         done(AdminResult::Value(Json{{"node", node},
-                                      {"status", "started"},
-                                      {"version", FERRY_VERSION},
-                                      {"accepting_connections", AcceptingConnections()}},
-                                 std::move(text)));
+         std::string why;
+         const bool accepting = AcceptingConnections(&why);
+         Json status{{"node", node},
+                     {"status", "started"},
+                     {"version", FERRY_VERSION},
+                     {"accepting_connections", accepting}};
+         if (!accepting) {
+           status["reason"] = why;
+           text += "not accepting MQTT connections: " + why + "\n";
+         }
+         done(AdminResult::Value(std::move(status), std::move(text)));
        }});
 
   add({.path = "broker",
