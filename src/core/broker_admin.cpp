@@ -134,6 +134,22 @@ Result<uint8_t> ParseQos(const std::string& text) {
   return Status::InvalidArgument("QOS must be 0, 1 or 2, got '" + text + "'");
 }
 
+// Whether listener `l` can refuse a connection for `why`: a series that
+// must stay 0 is left out of /metrics.
+bool CanRefuse(const ListenerStatus& l, Refusal why) {
+  switch (why) {
+    case Refusal::kMaxConnections:
+      return true;
+    case Refusal::kProxyHeader:
+      return l.proxy_protocol;
+    case Refusal::kTlsHandshake:
+      return l.type == "ssl" || l.type == "wss";
+    case Refusal::kWebSocketUpgrade:
+      return l.type == "ws" || l.type == "wss";
+  }
+  return false;
+}
+
 Status CheckFilter(const std::string& filter) {
   if (Status st = ValidateTopicFilter(filter); !st.ok()) {
     return Status::InvalidArgument("bad topic filter '" + filter + "': " + st.message());
@@ -632,10 +648,11 @@ std::string Broker::PrometheusMetrics() const {
   metric("ferry_listener_connections_refused_total", "counter",
          "Connections closed before CONNECT, per listener and reason: max_connections "
          "(closed at accept, not counted as accepted), proxy_header, tls_handshake, "
-         "websocket_upgrade.");
+         "websocket_upgrade (each where the listener can refuse for it).");
   for (const ListenerStatus& l : listeners) {
     for (size_t r = 0; r < kRefusalCount; ++r) {
       const auto reason = static_cast<Refusal>(r);
+      if (!CanRefuse(l, reason)) continue;
       value("ferry_listener_connections_refused_total",
             "listener=\"" + l.bound.id + "\",reason=\"" + RefusalName(reason) + "\"",
             counters(l).refused_for(reason));

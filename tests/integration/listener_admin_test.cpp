@@ -257,6 +257,7 @@ TEST_F(ListenerAdmin, RefusalsAreCountedPerListenerAndReason) {
       {refused("ws.web", "websocket_upgrade"), 1},
       {refused("tcp.default", "max_connections"), 0},
       {refused("wss.webtls", "tls_handshake"), 0},
+      {refused("wss.webtls", "websocket_upgrade"), 0},
       {"ferry_listener_connections_accepted_total{listener=\"tcp.lb\"}", 2},
       {"ferry_listener_connections_accepted_total{listener=\"ssl.tls\"}", 1},
       {lb_open, 1},
@@ -274,6 +275,9 @@ TEST_F(ListenerAdmin, RefusalsAreCountedPerListenerAndReason) {
       },
       milliseconds(5000), "the listener series to count every refusal"))
       << r.body;
+  // Only the reasons a listener can refuse for: no TLS handshake on ws.web.
+  EXPECT_EQ(MetricValue(r.body, refused("ws.web", "tls_handshake")), std::nullopt);
+  EXPECT_EQ(MetricValue(r.body, refused("tcp.default", "proxy_header")), std::nullopt);
   for (const char* type : {"# TYPE ferry_listener_connections_refused_total counter\n",
                            "# TYPE ferry_listener_connections_accepted_total counter\n",
                            "# TYPE ferry_listener_connections_rate_limited_total counter\n",
