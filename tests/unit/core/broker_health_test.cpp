@@ -28,11 +28,11 @@ BrokerOptions TwoListeners() {
 }
 
 TEST(BrokerHealth, AcceptingOnlyWhileStartedWithAListenerRunning) {
+  Loop loop;  // outlives the broker, whose handles close on it
+  loop.BindToCurrentThread();
   auto created = Broker::Create(TwoListeners());
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   Broker& broker = **created;
-  Loop loop;
-  loop.BindToCurrentThread();
   std::string why;
   EXPECT_FALSE(broker.AcceptingConnections(&why));
   EXPECT_EQ(why, "the node has not started");
