@@ -57,7 +57,7 @@ set(CPACK_PACKAGE_VENDOR ferry)
 set(CPACK_PACKAGE_CONTACT "ferry maintainers <ferry@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "MQTT 3.1.1 and 5.0 broker for edge sites and central clusters")
 set(CPACK_PACKAGE_DESCRIPTION
-    "ferryd is an MQTT broker written in C++ on libuv: TCP, TLS and WebSocket listeners, PROXY protocol for load balancers, persistent sessions and retained messages in SQLite. ferry-bench is its load generator.")
+    "ferryd is an MQTT broker written in C++ on libuv: TCP, TLS and WebSocket listeners, PROXY protocol for load balancers, persistent sessions and retained messages in SQLite. ferryctl is its admin tool (also an HTTP API with a health check and Prometheus metrics); ferry-bench is its load generator.")
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES TRUE)

@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
   admin_options.http_port = ac.http_port;
   admin_options.http_token = ac.http_token;
   admin_options.idle_timeout = ac.idle_timeout;
-  admin_options.healthy = [&b] { return b.AcceptingConnections(); };
+  admin_options.healthy = [&b](std::string* why) { return b.AcceptingConnections(why); };
   admin_options.metrics = [&b] { return b.PrometheusMetrics(); };
   if (::mkdir(config->node.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {
     FERRY_ERROR("cannot create data_dir '%s': %s", config->node.data_dir.c_str(),

@@ -99,7 +99,7 @@ class Broker::Acceptor {
 
   bool running() const { return fd_ >= 0; }
   const std::string& id() const { return id_; }
-  uint32_t max_connections() const { return options_.max_connections; }
+  const ListenerOptions& options() const { return options_; }
 
  private:
   void Resume() {
@@ -109,9 +109,11 @@ class Broker::Acceptor {
   }
 
   void OnReadable() {
+    ListenerCounters& counters = ctx_.listener_counters.find(id_)->second;
     for (int i = 0; i < 256; ++i) {
       if (uint64_t wait = limiter_.WaitMs(loop_.Now()); wait > 0) {
         // max_connection_rate: leave the rest in the kernel's queue.
+        rate_paused_ = true;
         Pause(wait);
         return;
       }
@@ -119,6 +121,7 @@ class Broker::Acceptor {
       socklen_t len = sizeof ss;
       int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) rate_paused_ = false;  // nobody waits
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           // Out of descriptors: a level-triggered poll would spin, so pause
@@ -130,15 +133,19 @@ class Broker::Acceptor {
         return;
       }
       limiter_.Take();
-      auto& active = ctx_.listener_connections.find(id_)->second;
+      // Since the rate limit paused accepting, every connection accepted
+      // until the queue is empty was waiting in it.
+      if (rate_paused_) Inc(counters.rate_limited);
       if (options_.max_connections != 0 &&
-          active.load(std::memory_order_relaxed) >= options_.max_connections) {
+          counters.open.load(std::memory_order_relaxed) >= options_.max_connections) {
+        counters.Refused(Refusal::kMaxConnections);
         Refuse(fd);
         continue;
       }
       // Counted here, on the one thread that admits, so that a burst cannot
       // overshoot the limit before the workers have seen the sockets.
-      active.fetch_add(1, std::memory_order_relaxed);
+      counters.open.fetch_add(1, std::memory_order_relaxed);
+      Inc(counters.accepted);
       Worker& w = *ctx_.workers[next_++ % ctx_.workers.size()];
       w.Adopt(fd, FormatSockaddr(ss), id_, "");
     }
@@ -147,7 +154,11 @@ class Broker::Acceptor {
   void Pause(uint64_t ms) {
     uv_poll_stop(poll_.get());
     uv_timer_start(backoff_.get(), [](uv_timer_t* t) {
-      static_cast<Acceptor*>(t->data)->Resume();
+      auto* self = static_cast<Acceptor*>(t->data);
+      self->Resume();
+      // Accept at once: what waited is taken now, and an empty queue ends
+      // the rate-limited spell (see rate_paused_).
+      self->OnReadable();
     }, ms, 0);
   }
 
@@ -174,6 +185,9 @@ class Broker::Acceptor {
   UvHandle<uv_timer_t> backoff_;
   uint32_t next_ = 0;
   AcceptLimiter limiter_;
+  // The rate limit paused accepting and the accept queue has not been seen
+  // empty since: connections accepted now were delayed by it.
+  bool rate_paused_ = false;
   uint64_t refused_ = 0;            // since the last log line
   uint64_t refused_logged_ms_ = 0;  // loop time of that line
 };
@@ -236,7 +250,7 @@ Status Broker::Start(Loop& main_loop) {
   unsigned n = opt.workers != 0 ? opt.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) ctx_->workers.push_back(std::make_unique<Worker>(*ctx_, i));
   for (const ListenerOptions& l : opt.listeners) {
-    ctx_->listener_connections.try_emplace(l.type + "." + l.name);
+    ctx_->listener_counters.try_emplace(l.type + "." + l.name);
   }
 
   if (opt.persistence) {
@@ -289,19 +303,38 @@ Status Broker::Start(Loop& main_loop) {
   return Status::Ok();
 }
 
-bool Broker::AcceptingConnections() const {
-  return started_ &&
-         std::any_of(acceptors_.begin(), acceptors_.end(), [](const auto& a) { return a->running(); });
+bool Broker::AcceptingConnections(std::string* why) const {
+  std::string reason;
+  if (shutting_down_) {
+    reason = "the node is shutting down";
+  } else if (!started_) {
+    reason = "the node has not started";
+  } else if (std::any_of(acceptors_.begin(), acceptors_.end(),
+                         [](const auto& a) { return a->running(); })) {
+    return true;
+  } else {
+    reason = "no MQTT listener is running (stopped: ";
+    for (size_t i = 0; i < acceptors_.size(); ++i) {
+      reason += (i == 0 ? "" : ", ") + acceptors_[i]->id();
+    }
+    reason += ")";
+  }
+  if (why != nullptr) *why = std::move(reason);
+  return false;
 }
 
 std::vector<ListenerStatus> Broker::ListenerStatuses() const {
   std::vector<ListenerStatus> out;
   for (size_t i = 0; i < acceptors_.size(); ++i) {
+    const ListenerOptions& o = acceptors_[i]->options();
     ListenerStatus s;
     s.bound = bound_[i];
-    auto it = ctx_->listener_connections.find(acceptors_[i]->id());
-    if (it != ctx_->listener_connections.end()) s.connections = it->second.load();
-    s.max_connections = acceptors_[i]->max_connections();
+    s.type = o.type;
+    s.proxy_protocol = o.proxy_protocol;
+    auto it = ctx_->listener_counters.find(acceptors_[i]->id());
+    if (it != ctx_->listener_counters.end()) s.connections = it->second.open.load();
+    s.max_connections = o.max_connections;
+    s.max_connection_rate = o.max_connection_rate;
     s.running = acceptors_[i]->running();
     out.push_back(std::move(s));
   }
@@ -362,6 +395,7 @@ void Broker::PublishSys() {
 
 void Broker::Shutdown(std::function<void()> done) {
   FERRY_INFO("shutting down");
+  shutting_down_ = true;
   acceptors_.clear();
   sys_timer_.Reset();
   shutdown_done_ = std::move(done);

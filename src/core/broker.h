@@ -42,8 +42,11 @@ struct BoundListener {
 // A listener as `ferryctl listeners` shows it.
 struct ListenerStatus {
   BoundListener bound;            // the address it has (or last had) bound
+  std::string type;               // "tcp", "ssl", "ws" or "wss"
+  bool proxy_protocol = false;    // connections start with a PROXY header
   uint32_t connections = 0;       // open connections accepted through it
   uint32_t max_connections = 0;   // 0 = unlimited
+  uint32_t max_connection_rate = 0;  // new connections per second; 0 = unlimited
   bool running = false;           // accepting new connections
 };
 
@@ -84,8 +87,10 @@ class Broker {
   // command already registered under one of those paths.
   Status RegisterAdminCommands(AdminRegistry& registry);
   // True while the node accepts MQTT connections: started, not shutting
-  // down, and at least one listener running.
-  bool AcceptingConnections() const;
+  // down, and at least one listener running. Otherwise, if `why` is given,
+  // sets it to the reason, e.g. "no MQTT listener is running (stopped:
+  // tcp.default)".
+  bool AcceptingConnections(std::string* why = nullptr) const;
   // The node's metrics in the Prometheus text exposition format (0.0.4).
   std::string PrometheusMetrics() const;
 
@@ -103,6 +108,7 @@ class Broker {
 
   std::unique_ptr<BrokerContext> ctx_;
   bool started_ = false;
+  bool shutting_down_ = false;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<BoundListener> bound_;
   Loop* main_loop_ = nullptr;

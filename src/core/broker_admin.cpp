@@ -134,6 +134,22 @@ Result<uint8_t> ParseQos(const std::string& text) {
   return Status::InvalidArgument("QOS must be 0, 1 or 2, got '" + text + "'");
 }
 
+// Whether listener `l` can refuse a connection for `why`: a series that
+// must stay 0 is left out of /metrics.
+bool CanRefuse(const ListenerStatus& l, Refusal why) {
+  switch (why) {
+    case Refusal::kMaxConnections:
+      return true;
+    case Refusal::kProxyHeader:
+      return l.proxy_protocol;
+    case Refusal::kTlsHandshake:
+      return l.type == "ssl" || l.type == "wss";
+    case Refusal::kWebSocketUpgrade:
+      return l.type == "ws" || l.type == "wss";
+  }
+  return false;
+}
+
 Status CheckFilter(const std::string& filter) {
   if (Status st = ValidateTopicFilter(filter); !st.ok()) {
     return Status::InvalidArgument("bad topic filter '" + filter + "': " + st.message());
@@ -154,11 +170,17 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
        .handler = [this](const AdminRequest&, AdminDone done) {
          const std::string& node = node_name();
          std::string text = "Node '" + node + "' is started\nferry " FERRY_VERSION " is running\n";
-         done(AdminResult::Value(Json{{"node", node},
-                                      {"status", "started"},
-                                      {"version", FERRY_VERSION},
-                                      {"accepting_connections", AcceptingConnections()}},
-                                 std::move(text)));
+         std::string why;
+         const bool accepting = AcceptingConnections(&why);
+         Json status{{"node", node},
+                     {"status", "started"},
+                     {"version", FERRY_VERSION},
+                     {"accepting_connections", accepting}};
+         if (!accepting) {
+           status["reason"] = why;
+           text += "not accepting MQTT connections: " + why + "\n";
+         }
+         done(AdminResult::Value(std::move(status), std::move(text)));
        }});
 
   add({.path = "broker",
@@ -233,6 +255,7 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
               {"username", "USERNAME"},
               {"connected", "CONNECTED"},
               {"peer", "PEER"},
+              {"listener", "LISTENER"},
               {"protocol", "PROTOCOL"},
               {"subscriptions", "SUBS"},
               {"queued", "QUEUED"}},
@@ -443,22 +466,30 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
        }});
 
   add({.path = "listeners",
-       .summary = "listeners: address, connections, maximum, running",
+       .summary = "listeners: type, address, PROXY protocol, connections, limits, running",
+       .help = "MAX is max_connections and RATE max_connection_rate (new connections per\n"
+               "second); 0 = unlimited.",
        .handler = [this](const AdminRequest&, AdminDone done) {
          Json rows = Json::array();
          for (const ListenerStatus& l : ListenerStatuses()) {
            bool v6 = l.bound.host.find(':') != std::string::npos;
            rows.push_back(Json{{"id", l.bound.id},
+                               {"type", l.type},
                                {"bind", (v6 ? "[" + l.bound.host + "]" : l.bound.host) + ":" +
                                             std::to_string(l.bound.port)},
+                               {"proxy_protocol", l.proxy_protocol},
                                {"connections", l.connections},
                                {"max_connections", l.max_connections},
+                               {"max_connection_rate", l.max_connection_rate},
                                {"running", l.running}});
          }
          done(AdminResult::List({{"id", "ID"},
+                                 {"type", "TYPE"},
                                  {"bind", "BIND"},
+                                 {"proxy_protocol", "PROXY"},
                                  {"connections", "CONNECTIONS"},
                                  {"max_connections", "MAX"},
+                                 {"max_connection_rate", "RATE"},
                                  {"running", "RUNNING"}},
                                 OnePage(std::move(rows))));
        }});
@@ -596,14 +627,41 @@ std::string Broker::PrometheusMetrics() const {
   one("ferry_bytes_sent_total", "counter", "Bytes sent to clients.", m.bytes_sent.load());
   one("ferry_protocol_errors_total", "counter", "Connections closed for a protocol error.",
       m.protocol_errors.load());
-  metric("ferry_listener_connections", "gauge", "Open connections per listener.");
-  for (const ListenerStatus& l : ListenerStatuses()) {
-    value("ferry_listener_connections", "listener=\"" + l.bound.id + "\"", l.connections);
+  // Per listener; ids are [a-z]+ "." [A-Za-z0-9_-]+, nothing to escape.
+  const std::vector<ListenerStatus> listeners = ListenerStatuses();
+  auto per_listener = [&](const char* name, const char* type, const char* help, auto get) {
+    metric(name, type, help);
+    for (const ListenerStatus& l : listeners) {
+      value(name, "listener=\"" + l.bound.id + "\"", get(l));
+    }
+  };
+  auto counters = [&](const ListenerStatus& l) -> const ListenerCounters& {
+    return ctx_->listener_counters.find(l.bound.id)->second;
+  };
+  per_listener("ferry_listener_connections", "gauge", "Open connections per listener.",
+               [](const ListenerStatus& l) -> uint64_t { return l.connections; });
+  per_listener("ferry_listener_up", "gauge", "1 while the listener accepts connections.",
+               [](const ListenerStatus& l) -> uint64_t { return l.running ? 1 : 0; });
+  per_listener("ferry_listener_connections_accepted_total", "counter",
+               "Connections accepted per listener (within max_connections).",
+               [&](const ListenerStatus& l) { return counters(l).accepted.load(); });
+  metric("ferry_listener_connections_refused_total", "counter",
+         "Connections closed before CONNECT, per listener and reason: max_connections "
+         "(closed at accept, not counted as accepted), proxy_header, tls_handshake, "
+         "websocket_upgrade (each where the listener can refuse for it).");
+  for (const ListenerStatus& l : listeners) {
+    for (size_t r = 0; r < kRefusalCount; ++r) {
+      const auto reason = static_cast<Refusal>(r);
+      if (!CanRefuse(l, reason)) continue;
+      value("ferry_listener_connections_refused_total",
+            "listener=\"" + l.bound.id + "\",reason=\"" + RefusalName(reason) + "\"",
+            counters(l).refused_for(reason));
+    }
   }
-  metric("ferry_listener_up", "gauge", "1 while the listener accepts connections.");
-  for (const ListenerStatus& l : ListenerStatuses()) {
-    value("ferry_listener_up", "listener=\"" + l.bound.id + "\"", l.running ? 1 : 0);
-  }
+  per_listener("ferry_listener_connections_rate_limited_total", "counter",
+               "Connections that waited in the accept queue because the listener's "
+               "max_connection_rate was reached.",
+               [&](const ListenerStatus& l) { return counters(l).rate_limited.load(); });
   return out;
 }
 

@@ -57,10 +57,10 @@ struct BrokerContext {
   // before them: its callbacks post to their loops.
   std::unique_ptr<DurableStore> store;  // null when persistence is off
   uint64_t started_unix_ms = 0;
-  // Open connections per listener id ("tcp.default"); keys fixed at start.
+  // The counters of each listener id ("tcp.default"); keys fixed at start.
   // The acceptor counts a connection in when it admits it; the Connection
   // that ends up owning the socket counts it out when it is freed.
-  std::map<std::string, std::atomic<uint32_t>, std::less<>> listener_connections;
+  std::map<std::string, ListenerCounters, std::less<>> listener_counters;
   // The transport (TLS, WebSocket, PROXY) of each listener id; keys fixed
   // at creation, so workers read the map without a lock.
   std::map<std::string, std::unique_ptr<TransportFactory>, std::less<>> transports;
@@ -81,8 +81,13 @@ struct BrokerContext {
   uint32_t OwnerOf(std::string_view client_id) const;
   // A connection admitted on `listener` is gone.
   void ReleaseListenerSlot(std::string_view listener) {
-    auto it = listener_connections.find(listener);
-    if (it != listener_connections.end()) it->second.fetch_sub(1, std::memory_order_relaxed);
+    auto it = listener_counters.find(listener);
+    if (it != listener_counters.end()) it->second.open.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // A connection on `listener` was closed before its CONNECT for `why`.
+  void CountRefusal(std::string_view listener, Refusal why) {
+    auto it = listener_counters.find(listener);
+    if (it != listener_counters.end()) it->second.Refused(why);
   }
   // Routes `message` to every matching subscriber on every worker. `from` is
   // the calling worker (nullptr from a non-worker thread). If `done` is set it
@@ -263,7 +268,7 @@ class Connection {
   uint64_t writing_bytes_ = 0;
   std::unique_ptr<Transport> transport_;  // null: plain TCP
   std::string wire_out_;  // transport bytes (handshake, alerts) not yet written
-  bool counted_ = true;   // counted in ctx.listener_connections until freed
+  bool counted_ = true;   // counted in ctx.listener_counters until freed
 };
 
 class Worker {
@@ -281,7 +286,7 @@ class Worker {
   bool shutting_down() const { return shutting_down_; }
 
   // Any thread: adopt an accepted socket, already counted in
-  // ctx.listener_connections by the acceptor.
+  // ctx.listener_counters by the acceptor.
   void Adopt(int fd, std::string peer, std::string listener, std::string pending);
   // Loop thread: scratch space that a connection with a transport reads
   // raw bytes into (the transport consumes them before the next read).

@@ -162,6 +162,9 @@ bool Connection::ReceiveThroughTransport(std::string_view raw) {
   if (!wire_out_.empty() && !dirty_) worker_.MarkDirty(*this);
   if (!st.ok()) {
     Inc(worker_.ctx().metrics.protocol_errors);
+    if (std::optional<Refusal> why = transport_->handshake_failure()) {
+      worker_.ctx().CountRefusal(listener_, *why);
+    }
     if (state_ == State::kAwaitingConnect) {
       FERRY_INFO("connection from %s: %s, closing", peer_.c_str(), st.message().c_str());
     } else {

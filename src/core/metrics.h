@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
 namespace ferry::core {
@@ -45,6 +46,49 @@ struct Metrics {
   uint64_t dropped_total() const {
     return dropped_queue_full + dropped_slow_client + dropped_expired + dropped_too_large +
            dropped_not_authorized;
+  }
+};
+
+// Why a listener closed a new connection before its CONNECT.
+enum class Refusal : uint8_t {
+  kMaxConnections,    // over max_connections: closed as soon as accepted
+  kProxyHeader,       // no valid PROXY header (proxy_protocol = true)
+  kTlsHandshake,      // the TLS handshake failed
+  kWebSocketUpgrade,  // the HTTP request to upgrade to WebSocket was refused
+};
+inline constexpr size_t kRefusalCount = 4;
+
+// As the metrics label it: "max_connections", "proxy_header",
+// "tls_handshake", "websocket_upgrade".
+constexpr const char* RefusalName(Refusal r) {
+  switch (r) {
+    case Refusal::kMaxConnections: return "max_connections";
+    case Refusal::kProxyHeader: return "proxy_header";
+    case Refusal::kTlsHandshake: return "tls_handshake";
+    case Refusal::kWebSocketUpgrade: return "websocket_upgrade";
+  }
+  return "unknown";
+}
+
+// The counters of one listener.
+struct ListenerCounters {
+  // Open connections accepted through it: counted in when the acceptor
+  // admits one, out when the connection that owns the socket is freed.
+  std::atomic<uint32_t> open{0};
+  // Connections admitted (within max_connections).
+  std::atomic<uint64_t> accepted{0};
+  // Connections that waited in the kernel's accept queue because
+  // max_connection_rate was reached (a rate limit delays, never refuses).
+  std::atomic<uint64_t> rate_limited{0};
+  // Connections closed before CONNECT, by Refusal. kMaxConnections ones are
+  // not in `accepted`; the others are.
+  std::atomic<uint64_t> refused[kRefusalCount] = {};
+
+  void Refused(Refusal r) {
+    refused[static_cast<size_t>(r)].fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t refused_for(Refusal r) const {
+    return refused[static_cast<size_t>(r)].load(std::memory_order_relaxed);
   }
 };
 

@@ -26,7 +26,10 @@ Status Transport::Receive(std::string_view raw, std::string* app, std::string* w
     std::string up, down;
     Status st = layers_[i]->Receive(current, &up, &down);
     if (!down.empty()) SendBelow(i, std::move(down), wire);
-    if (!st.ok()) return st;
+    if (!st.ok()) {
+      if (!layers_[i]->established()) handshake_failure_ = layers_[i]->refusal();
+      return st;
+    }
     current.swap(up);
     // A layer may finish its handshake on bytes that carry nothing above it,
     // so the layers above see every call, even with no input.

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "core/broker_options.h"
+#include "core/metrics.h"
 #include "core/status.h"
 
 using SSL_CTX = struct ssl_ctx_st;
@@ -56,6 +57,8 @@ class TransportLayer {
   virtual bool peer_closed() const = 0;
   // What the layer waits for while not established, for logs.
   virtual const char* stage() const = 0;
+  // How a failure before established() is counted.
+  virtual Refusal refusal() const = 0;
 };
 
 class Transport {
@@ -78,6 +81,10 @@ class Transport {
   bool PeerClosed() const;
   // The first layer still in its handshake ("TLS handshake"), or nullptr.
   const char* Stage() const;
+  // After Receive failed in a layer's handshake: what that refuses the
+  // connection for (a bad PROXY header, a failed TLS handshake, a refused
+  // WebSocket upgrade). nullopt if Receive has not failed, or failed later.
+  std::optional<Refusal> handshake_failure() const { return handshake_failure_; }
 
   // Once a PROXY header named the client: its address, the first time
   // it is asked for.
@@ -97,6 +104,7 @@ class Transport {
   std::vector<std::unique_ptr<TransportLayer>> layers_;  // bottom first
   std::string held_;  // MQTT bytes sent before Established()
   std::optional<std::string> proxied_source_;
+  std::optional<Refusal> handshake_failure_;
   std::optional<std::string> certificate_cn_;
   bool cn_as_username_ = false;
 };

@@ -38,6 +38,7 @@ class ProxyLayer : public TransportLayer {
   bool established() const override { return done_; }
   bool peer_closed() const override { return false; }
   const char* stage() const override { return "PROXY header"; }
+  Refusal refusal() const override { return Refusal::kProxyHeader; }
 
  private:
   Transport& owner_;

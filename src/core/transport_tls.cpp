@@ -86,6 +86,7 @@ class TlsLayer : public TransportLayer {
   bool established() const override { return established_; }
   bool peer_closed() const override { return peer_closed_; }
   const char* stage() const override { return "TLS handshake"; }
+  Refusal refusal() const override { return Refusal::kTlsHandshake; }
 
  private:
   void Drain(std::string* down) {

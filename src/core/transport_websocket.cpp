@@ -47,6 +47,7 @@ class WebSocketLayer : public TransportLayer {
   bool established() const override { return upgraded_; }
   bool peer_closed() const override { return reader_.closed(); }
   const char* stage() const override { return "WebSocket handshake"; }
+  Refusal refusal() const override { return Refusal::kWebSocketUpgrade; }
 
  private:
   Status Read(std::string_view in, std::string* up, std::string* down) {

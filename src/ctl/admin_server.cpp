@@ -275,11 +275,12 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     }
     const auto& p = req.path;
     if (p.size() == 3 && p[0] == "api" && p[1] == "v1" && p[2] == "health") {
-      bool ok = server_.options_.healthy && server_.options_.healthy();
+      std::string why = "the node has no health check";
+      bool ok = server_.options_.healthy && server_.options_.healthy(&why);
       status_override_ = ok ? 200 : 503;
-      return SendHttp(status_override_, "application/json",
-                      Dump(Json{{"status", ok ? "ok" : "unavailable"},
-                                {"accepting_connections", ok}}) + "\n");
+      Json body{{"status", ok ? "ok" : "unavailable"}, {"accepting_connections", ok}};
+      if (!ok) body["reason"] = why;
+      return SendHttp(status_override_, "application/json", Dump(body) + "\n");
     }
     if (p.size() == 1 && p[0] == "metrics") {
       if (!Authorized(req)) return;

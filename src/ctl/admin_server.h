@@ -5,7 +5,9 @@
 //
 // HTTP:
 //   GET  /api/v1/health           200 {"status":"ok"} while the node accepts
-//                                 MQTT connections, else 503. No token needed.
+//                                 MQTT connections, else 503 with the reason:
+//                                 {"status":"unavailable","reason":"..."}.
+//                                 No token needed.
 //   GET  /metrics                 Prometheus text format.
 //   GET  /api/v1/<words>?opts     a read command: /api/v1/clients/show/c1,
 //                                 /api/v1/clients/list?limit=10&connected
@@ -55,8 +57,9 @@ struct AdminServerOptions {
   size_t max_request_bytes = kMaxRequestBytes;
   size_t max_connections = 64;
   size_t page_rows = 256;
-  // /api/v1/health: true while the node accepts MQTT connections.
-  std::function<bool()> healthy;
+  // /api/v1/health: true while the node accepts MQTT connections;
+  // otherwise false, with the reason in *why.
+  std::function<bool(std::string* why)> healthy;
   // /metrics: the body, in the Prometheus text format.
   std::function<std::string()> metrics;
 };

@@ -34,16 +34,36 @@ class AdminHttp : public ::testing::Test {
   std::string url_;
 };
 
+// 200 while at least one MQTT listener runs; 503, saying why, once none
+// does. The admin API itself is no MQTT listener.
 TEST_F(AdminHttp, HealthFollowsTheListeners) {
+  ASSERT_TRUE(node_.config().Merge("[listener.ws.web]\nbind = 127.0.0.1:0\n"));
+  ASSERT_TRUE(node_.Restart());
+  port_ = node_.admin_http_port();
   HttpReply r = Http("GET", port_, "/api/v1/health");
   EXPECT_EQ(r.status, 200) << r.error << r.head;
-  EXPECT_EQ(ParseJson(r.body).value_or(Json())["status"], "ok") << r.body;
+  EXPECT_EQ(ParseJson(r.body).value_or(Json()),
+            (Json{{"status", "ok"}, {"accepting_connections", true}}))
+      << r.body;
   ASSERT_TRUE(Ferryctl(node_, {"listeners", "stop", "tcp.default"}).Succeeded());
+  EXPECT_EQ(Http("GET", port_, "/api/v1/health").status, 200);  // ws.web still serves
+  ASSERT_TRUE(Ferryctl(node_, {"listeners", "stop", "ws.web"}).Succeeded());
   r = Http("GET", port_, "/api/v1/health");
   EXPECT_EQ(r.status, 503) << r.head;
-  EXPECT_EQ(ParseJson(r.body).value_or(Json())["accepting_connections"], false) << r.body;
-  ASSERT_TRUE(Ferryctl(node_, {"listeners", "start", "tcp.default"}).Succeeded());
+  EXPECT_NE(r.head.find("Content-Type: application/json"), std::string::npos) << r.head;
+  EXPECT_EQ(ParseJson(r.body).value_or(Json()),
+            (Json{{"status", "unavailable"},
+                  {"accepting_connections", false},
+                  {"reason", "no MQTT listener is running (stopped: tcp.default, ws.web)"}}))
+      << r.body;
+  // ferryctl status says so too.
+  CommandResult status = Ferryctl(node_, {"status"});
+  EXPECT_NE(status.out.find("not accepting MQTT connections: no MQTT listener is running"),
+            std::string::npos)
+      << status.ToString();
+  ASSERT_TRUE(Ferryctl(node_, {"listeners", "start", "ws.web"}).Succeeded());
   EXPECT_EQ(Http("GET", port_, "/api/v1/health").status, 200);
+  ASSERT_TRUE(Ferryctl(node_, {"listeners", "start", "tcp.default"}).Succeeded());
 }
 
 TEST_F(AdminHttp, MetricsPassPromtool) {

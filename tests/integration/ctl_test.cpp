@@ -447,7 +447,8 @@ TEST_F(Ctl, ListenersStopStartAndRestart) {
   ASSERT_TRUE(stays.Connect());
   CommandResult human = Run({"listeners"});
   EXPECT_TRUE(std::regex_search(
-      human.out, std::regex("^ID +BIND +CONNECTIONS +MAX +RUNNING\ntcp\\.default +127\\.0\\.0\\.1:[0-9]+ +1 +0 +yes\n")))
+      human.out, std::regex("^ID +TYPE +BIND +PROXY +CONNECTIONS +MAX +RATE +RUNNING\n"
+                            "tcp\\.default +tcp +127\\.0\\.0\\.1:[0-9]+ +no +1 +0 +0 +yes\n")))
       << human.out;
 
   CommandResult stopped = Run({"listeners", "stop", "tcp.default"});

@@ -6,11 +6,14 @@
 
 #include <array>
 #include <iterator>
+#include <map>
+#include <regex>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "support/connect_helpers.h"
+#include "support/ctl.h"
 #include "support/mosq_client.h"
 #include "support/mqtt_wire.h"
 #include "support/node_process.h"
@@ -98,6 +101,42 @@ TEST_F(ProxyListenerTest, V2HeaderNamesTheClient) {
   EXPECT_TRUE(node_->WaitForLog("client 'v2' (198.51.100.20:6000) connected"));
 }
 
+// ferryctl and the HTTP API show the address from the header, and the
+// listener the client came through.
+TEST_F(ProxyListenerTest, FerryctlShowsTheAddressFromTheHeader) {
+  ASSERT_TRUE(StartNode());
+  RawClient c;
+  ASSERT_TRUE(ConnectThrough(c, Text("PROXY TCP4 203.0.113.7 10.0.0.1 51234 1883\r\n"), "v1"));
+  WsClient ws;
+  ASSERT_TRUE(ws.Connect(node_->port("ws.lbws"), "/mqtt", "mqtt", ProxyV2({198, 51, 100, 30}, 7001)));
+  ASSERT_TRUE(ws.SendMqtt(ConnectOf("ws-v2")));
+  ASSERT_TRUE(ws.ReadPacket());
+
+  CommandResult list = Ferryctl(*node_, {"clients", "list", "--json"});
+  ASSERT_TRUE(list.Succeeded()) << list.ToString();
+  std::map<std::string, Json> rows;
+  for (const Json& row : ParseJson(list.out).value_or(Json::array())) {
+    rows[row["client_id"].get<std::string>()] = row;
+  }
+  EXPECT_EQ(rows["v1"]["peer"], "203.0.113.7:51234") << list.out;
+  EXPECT_EQ(rows["v1"]["listener"], "tcp.lb");
+  EXPECT_EQ(rows["ws-v2"]["peer"], "198.51.100.30:7001") << list.out;
+  EXPECT_EQ(rows["ws-v2"]["listener"], "ws.lbws");
+
+  CommandResult human = Ferryctl(*node_, {"clients", "list"});
+  EXPECT_TRUE(std::regex_search(human.out, std::regex("^CLIENT ID +USERNAME +CONNECTED +PEER +LISTENER ")))
+      << human.out;
+  EXPECT_TRUE(std::regex_search(human.out, std::regex("\nv1 +- +yes +203\\.0\\.113\\.7:51234 +tcp\\.lb ")))
+      << human.out;
+  CommandResult show = Ferryctl(*node_, {"clients", "show", "ws-v2"});
+  ASSERT_TRUE(show.Succeeded()) << show.ToString();
+  EXPECT_TRUE(std::regex_search(show.out, std::regex("\npeer +: 198\\.51\\.100\\.30:7001\n")))
+      << show.out;
+  EXPECT_TRUE(std::regex_search(show.out, std::regex("\nlistener +: ws\\.lbws\n"))) << show.out;
+  HttpReply r = Http("GET", node_->admin_http_port(), "/api/v1/clients/show/v1");
+  EXPECT_EQ(ParseJson(r.body).value_or(Json())["result"]["peer"], "203.0.113.7:51234") << r.body;
+}
+
 TEST_F(ProxyListenerTest, HeaderArrivingByteByByteStillWorks) {
   ASSERT_TRUE(StartNode());
   RawClient c;
@@ -174,6 +213,18 @@ TEST_F(ProxyListenerTest, ClientAddressTravelsWhenTheConnectionChangesWorker) {
                              std::to_string(i) + ":" + std::to_string(1000 + i) + ") connected";
     EXPECT_TRUE(node_->WaitForLog(line));
   }
+  // ferryctl asks each session's worker: the address moved with it.
+  CommandResult list = Ferryctl(*node_, {"clients", "list", "--json"});
+  ASSERT_TRUE(list.Succeeded()) << list.ToString();
+  size_t seen = 0;
+  for (const Json& row : ParseJson(list.out).value_or(Json::array())) {
+    const std::string id = row["client_id"];
+    if (!id.starts_with("moved-")) continue;
+    const int i = std::stoi(id.substr(6));
+    EXPECT_EQ(row["peer"], "203.0.113." + std::to_string(i) + ":" + std::to_string(1000 + i));
+    ++seen;
+  }
+  EXPECT_EQ(seen, 16u) << list.out;
   EXPECT_NE(node_->Log().find("to worker 0, which owns its session"), std::string::npos);
   EXPECT_NE(node_->Log().find("to worker 1, which owns its session"), std::string::npos);
 }
@@ -199,6 +250,9 @@ TEST(ListenerLimits, MaxConnectionsRefusesTheRestAndFreesSlotsOnClose) {
     EXPECT_TRUE(extra.IsClosed()) << "the fifth connection must be closed at once";
   }
   EXPECT_TRUE(node.WaitForLog("listener tcp.small: max_connections (4) reached, refused"));
+  EXPECT_EQ(NodeMetric(node, "ferry_listener_connections_refused_total{listener=\"tcp.small\","
+                             "reason=\"max_connections\"}"),
+            3u);
   EXPECT_TRUE(PingPong(*in[0]));
   // One leaves: a slot frees up, and only one.
   in[1]->Close();
@@ -225,6 +279,15 @@ TEST(ListenerLimits, ConnectionRateMakesClientsWaitInsteadOfRefusingThem) {
     ASSERT_TRUE(clients.back()->Send(ConnectOf("rate-" + std::to_string(i))));
   }
   for (auto& c : clients) ASSERT_TRUE(c->ReadPacket(milliseconds(10000))) << c->error();
+  // Counted as delayed, not refused.
+  EXPECT_GT(NodeMetric(node, "ferry_listener_connections_rate_limited_total{listener=\"tcp.slow\"}")
+                .value_or(0),
+            0u);
+  EXPECT_EQ(NodeMetric(node, "ferry_listener_connections_accepted_total{listener=\"tcp.slow\"}"),
+            40u);
+  EXPECT_EQ(NodeMetric(node, "ferry_listener_connections_refused_total{listener=\"tcp.slow\","
+                             "reason=\"max_connections\"}"),
+            0u);
   EXPECT_TRUE(node.Stop());
 }
 

@@ -128,6 +128,25 @@ HttpReply Http(std::string_view method, uint16_t port, std::string_view target,
   return HttpExchange(host, port, req);
 }
 
+std::optional<uint64_t> MetricValue(std::string_view body, std::string_view series) {
+  for (size_t at = 0; at < body.size();) {
+    size_t eol = body.find('\n', at);
+    if (eol == std::string_view::npos) eol = body.size();
+    std::string_view line = body.substr(at, eol - at);
+    at = eol + 1;
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ') {
+      return std::strtoull(std::string(line.substr(series.size() + 1)).c_str(), nullptr, 10);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> NodeMetric(const NodeProcess& node, std::string_view series) {
+  HttpReply r = Http("GET", node.admin_http_port(), "/metrics");
+  if (r.status != 200) return std::nullopt;
+  return MetricValue(r.body, series);
+}
+
 std::string SocketExchange(const std::string& path, std::string_view request, bool* closed,
                            std::chrono::milliseconds timeout) {
   *closed = false;

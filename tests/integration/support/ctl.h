@@ -54,6 +54,14 @@ HttpReply HttpExchange(std::string_view host, uint16_t port, std::string_view re
 HttpReply Http(std::string_view method, uint16_t port, std::string_view target,
                std::string_view headers = {}, std::string_view host = "127.0.0.1");
 
+// The value of one series in a Prometheus text body, e.g.
+// MetricValue(body, "ferry_listener_up{listener=\"tcp.default\"}");
+// nullopt if the body has no such line.
+std::optional<uint64_t> MetricValue(std::string_view body, std::string_view series);
+// That value from `node`'s /metrics (its admin HTTP API); nullopt also if
+// the scrape fails.
+std::optional<uint64_t> NodeMetric(const NodeProcess& node, std::string_view series);
+
 // Sends `request` (raw bytes) on the Unix socket at `path` and reads until
 // the node closes; `*closed` tells whether it did within the timeout.
 std::string SocketExchange(const std::string& path, std::string_view request, bool* closed,

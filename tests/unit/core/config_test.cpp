@@ -145,7 +145,8 @@ TEST(ShippedConfig, ExampleListenersLoadWithTheDefaults) {
 }
 
 TEST(ShippedConfig, CentralNodeExampleLoads) {
-  Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/examples/central.conf", nullptr);
+  Result<Config> r =
+      LoadConfig(FERRY_SOURCE_DIR "/etc/examples/central.conf", nullptr, kModuleSections);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->listeners.size(), 4u);
   EXPECT_EQ(r->listeners[1].type, "tcp");

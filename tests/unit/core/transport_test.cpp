@@ -166,10 +166,29 @@ TEST(Transport, FailuresCarryTheirAnswerBelow) {
                          &app, &wire);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.message(), "WebSocket upgrade refused: path is not /mqtt");
+  EXPECT_EQ(t->handshake_failure(), Refusal::kWebSocketUpgrade);
   EXPECT_EQ(wire.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u);
   wire.clear();
   t->Close(&wire);  // nothing more after a refusal
   EXPECT_EQ(wire, "");
+}
+
+// The listener's refusal counters learn which handshake failed.
+TEST(Transport, AFailedHandshakeNamesItsRefusal) {
+  auto f = TransportFactory::Create(Listener("ws", true));
+  std::unique_ptr<Transport> t = (*f)->Make();
+  std::string app, wire;
+  EXPECT_FALSE(t->Receive("GET /mqtt HTTP/1.1\r\n\r\n", &app, &wire).ok());
+  EXPECT_EQ(t->handshake_failure(), Refusal::kProxyHeader);
+
+  // A WebSocket stream that breaks after the upgrade is no refusal.
+  t = (*f)->Make();
+  ASSERT_TRUE(t->Receive("PROXY TCP4 203.0.113.7 10.0.0.1 51234 8083\r\n" + kUpgrade, &app, &wire)
+                  .ok());
+  EXPECT_EQ(t->handshake_failure(), std::nullopt);
+  Status st = t->Receive("\x82\x02\xc0\x00"s, &app, &wire);  // a frame without a mask
+  EXPECT_EQ(st.message(), "WebSocket: client frame not masked");
+  EXPECT_EQ(t->handshake_failure(), std::nullopt);
 }
 
 // A wss listener whose certificate and key this fixture writes to files.
@@ -257,6 +276,7 @@ TEST_F(TlsTransportTest, GarbageFailsTheHandshake) {
   Status st = t->Receive("\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"s, &app, &wire);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.message().rfind("TLS handshake failed: ", 0), 0u) << st.message();
+  EXPECT_EQ(t->handshake_failure(), Refusal::kTlsHandshake);
   EXPECT_EQ(app, "");
   // Further bytes are ignored, and no close_notify follows a failure.
   EXPECT_TRUE(t->Receive("more", &app, &wire).ok());

@@ -73,5 +73,20 @@ TEST(AdminConfig, ShippedFileDocumentsEveryKeyWithItsDefault) {
   EXPECT_EQ(shipped.socket_path, "data/ferry.sock");
 }
 
+// The central node behind HAProxy serves its health check and metrics on
+// its internal address, where only a token lets a remote peer in.
+TEST(AdminConfig, CentralExampleServesHttpOnItsInternalAddressWithAToken) {
+  auto raw = core::ParseConfigFile(FERRY_SOURCE_DIR "/etc/examples/central.conf", nullptr);
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  core::ConfigErrors errors;
+  AdminConfig c = ReadAdminConfig(raw.value(), errors);
+  EXPECT_TRUE(errors.empty()) << errors.ToStatus().message();
+  EXPECT_TRUE(c.http_enabled);
+  EXPECT_EQ(c.http_host, "10.0.0.11");
+  EXPECT_EQ(c.http_port, 18083);
+  EXPECT_FALSE(c.http_token.empty());
+  EXPECT_EQ(c.socket_path, "/var/lib/ferry/ferry.sock");
+}
+
 }  // namespace
 }  // namespace ferry::ctl

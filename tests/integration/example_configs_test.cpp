@@ -1,0 +1,149 @@
+// Every config the project ships passes `ferryd --check-config`, the check
+// the systemd unit runs before each start: etc/ferry.conf and every
+// etc/examples/*.conf, read as written. The files they name (certificates,
+// keys, the password and ACL files) do not exist here, so each is stood in
+// for by a real temporary file of its kind through a FERRY_<SECTION>__<KEY>
+// override, which --check-config then loads. HAProxy accepts
+// etc/examples/haproxy.cfg (`haproxy -c`), with the test's certificate in
+// place of the one it names.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "support/node_process.h"
+#include "support/subprocess.h"
+#include "support/temp_dir.h"
+#include "support/test_certs.h"
+
+namespace ferry::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string Trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t");
+  const size_t e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+// FERRY_LISTENER__SSL__DEFAULT__CERTFILE for [listener.ssl.default] certfile.
+std::string OverrideName(const std::string& section, const std::string& key) {
+  std::string name = "FERRY_";
+  for (char c : section + "." + key) {
+    if (c == '.') {
+      name += "__";
+    } else {
+      name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+  }
+  return name;
+}
+
+class ExampleConfigs : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(MakeTestCerts(dir_.path(), &certs_));
+    password_file_ = dir_.File("passwd");
+    CommandResult r =
+        RunCommand({FerryBinary(), "--passwd", password_file_, "alice"}, {}, {"FERRY_"}, "s3cret\n");
+    ASSERT_TRUE(r.Succeeded()) << r.ToString();
+    acl_file_ = dir_.File("acl");
+    std::ofstream(acl_file_) << "user alice\ntopic readwrite sensors/#\n";
+  }
+
+  // Stand-ins for every file `config` names, as overrides of those keys.
+  std::vector<std::pair<std::string, std::string>> StandIns(const std::string& config) {
+    const std::pair<const char*, std::string> files[] = {{"certfile", certs_.server_cert},
+                                                         {"keyfile", certs_.server_key},
+                                                         {"cafile", certs_.ca},
+                                                         {"password_file", password_file_},
+                                                         {"acl_file", acl_file_}};
+    std::vector<std::pair<std::string, std::string>> env;
+    std::istringstream in(config);
+    std::string section;
+    for (std::string line; std::getline(in, line);) {
+      line = Trim(line);
+      if (line.starts_with("[") && line.ends_with("]")) section = line.substr(1, line.size() - 2);
+      const size_t eq = line.find('=');
+      if (line.starts_with("#") || eq == std::string::npos) continue;
+      const std::string key = Trim(line.substr(0, eq));
+      for (const auto& [name, stand_in] : files) {
+        if (key == name && !Trim(line.substr(eq + 1)).empty()) {
+          env.emplace_back(OverrideName(section, key), stand_in);
+        }
+      }
+    }
+    return env;
+  }
+
+  TempDir dir_;
+  TestCerts certs_;
+  std::string password_file_;
+  std::string acl_file_;
+};
+
+TEST_F(ExampleConfigs, EveryShippedConfigPassesCheckConfig) {
+  std::vector<std::string> configs = {FERRY_SOURCE_DIR "/etc/ferry.conf"};
+  for (const auto& entry : std::filesystem::directory_iterator(FERRY_SOURCE_DIR "/etc/examples")) {
+    if (entry.path().extension() == ".conf") configs.push_back(entry.path().string());
+  }
+  std::sort(configs.begin() + 1, configs.end());
+  ASSERT_GE(configs.size(), 2u) << "no etc/examples/*.conf";
+  std::set<std::string> stood_in;
+  for (const std::string& path : configs) {
+    SCOPED_TRACE(path);
+    const auto env = StandIns(ReadFile(path));
+    for (const auto& [name, value] : env) stood_in.insert(name);
+    CommandResult r =
+        RunCommand({FerryBinary(), "--check-config", "-c", path}, env, {"FERRY_"}, "");
+    EXPECT_TRUE(r.Succeeded()) << r.ToString();
+    EXPECT_EQ(r.out, path + ": configuration OK\n");
+  }
+  // The central node's TLS files, password file and ACL were all loaded.
+  for (const char* name : {"FERRY_LISTENER__SSL__LBTLS__CAFILE", "FERRY_MQTT__PASSWORD_FILE",
+                           "FERRY_MQTT__ACL_FILE"}) {
+    EXPECT_TRUE(stood_in.count(name)) << name;
+  }
+}
+
+// A stand-in is what --check-config loads: a file of the wrong kind fails it.
+TEST_F(ExampleConfigs, CheckConfigLoadsTheStandIns) {
+  const std::string path = FERRY_SOURCE_DIR "/etc/examples/central.conf";
+  auto env = StandIns(ReadFile(path));
+  for (auto& [name, value] : env) {
+    if (name == "FERRY_LISTENER__SSL__LBTLS__CERTFILE") value = acl_file_;
+  }
+  CommandResult r = RunCommand({FerryBinary(), "--check-config", "-c", path}, env, {"FERRY_"}, "");
+  EXPECT_EQ(r.status.code, 1) << r.ToString();
+  EXPECT_NE(r.err.find("listener ssl.lbtls: certfile '" + acl_file_ + "'"), std::string::npos)
+      << r.ToString();
+}
+
+TEST_F(ExampleConfigs, HaproxyAcceptsTheExampleConfig) {
+  std::string cfg = ReadFile(FERRY_SOURCE_DIR "/etc/examples/haproxy.cfg");
+  const std::string named = "/etc/haproxy/certs/mqtt.example.com.pem";
+  ASSERT_NE(cfg.find(named), std::string::npos);
+  for (size_t at; (at = cfg.find(named)) != std::string::npos;) {
+    cfg.replace(at, named.size(), certs_.server_pem);
+  }
+  const std::string path = dir_.File("haproxy.cfg");
+  std::ofstream(path) << cfg;
+  CommandResult r = RunCommand({"haproxy", "-c", "-f", path});
+  EXPECT_TRUE(r.Succeeded()) << r.ToString();
+}
+
+}  // namespace
+}  // namespace ferry::testing
