@@ -90,6 +90,17 @@ struct OutMessage {
   StoredMessageState state = StoredMessageState::kQueued;
 };
 
+// What a delivery does when the session's limits are reached: the output
+// buffer (QoS 0, max_output_buffer) or the queue (max_queued_messages).
+enum class OverLimit : uint8_t {
+  kDrop,   // drop the message and count it
+  // Queue it anyway, for a connected client: a retained message sent for a
+  // new subscription (a finite set), or a QoS 1/2 message whose publisher's
+  // acknowledgement then waits for room in the queue (WhenQueueHasRoom), so
+  // the publisher is slowed down instead of its messages lost.
+  kQueue,
+};
+
 class Session {
  public:
   Session(Worker& worker, std::string client_id);
@@ -102,7 +113,14 @@ class Session {
   // Delivery from the router. Returns true if the message was written to the
   // durable store (the publisher's acknowledgement then waits for a commit).
   bool Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
-               std::vector<uint32_t> subscription_ids);
+               std::vector<uint32_t> subscription_ids, OverLimit over = OverLimit::kDrop);
+
+  // True while the queue holds max_queued_messages or more.
+  bool QueueFull() const;
+  // Runs `fn` on this worker once the queue is below max_queued_messages
+  // again, or the client disconnects, whichever comes first.
+  void WhenQueueHasRoom(std::function<void()> fn);
+  void ReleaseQueueWaiters();
 
   // Sends what the connection's window allows: inflight first on resume.
   void Pump();
@@ -124,6 +142,8 @@ class Session {
   std::map<uint64_t, OutMessage> inflight_;             // by seq, i.e. send order
   std::unordered_map<uint16_t, uint64_t> inflight_ids_;  // packet id -> seq
   std::deque<OutMessage> queue_;
+  uint32_t queued_qos0_ = 0;  // QoS 0 messages in queue_ (live QoS 0 goes behind them)
+  std::vector<std::function<void()>> queue_waiters_;  // see WhenQueueHasRoom
   std::unordered_set<uint16_t> qos2_inbound_;
   uint64_t next_seq_ = 1;
   uint16_t next_packet_id_ = 1;
@@ -133,7 +153,7 @@ class Session {
   uint64_t will_due_ms_ = 0;
 
  private:
-  bool Enqueue(OutMessage m);
+  bool Enqueue(OutMessage m, OverLimit over);
   void SendPublish(OutMessage& m);
   uint16_t NextPacketId();
   void Complete(uint16_t packet_id);
@@ -247,8 +267,12 @@ class Worker {
   // Closes `c`, sending v5 clients DISCONNECT `reason` first unless kSuccess.
   void DisconnectClient(Connection& c, ReasonCode reason, std::string_view why);
   void OnClosed(Connection& c);
+  // Delivers `msg` to the sessions of `targets` on this worker. Sets *durable
+  // if any wrote it to the store. With `full` (the publisher's acknowledgement
+  // can wait), a connected subscriber's full queue takes a QoS 1/2 message
+  // anyway and is appended to *full: acknowledge only once each has room.
   void DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>& targets,
-                    bool* durable);
+                    bool* durable, std::vector<Session*>* full);
   // Installs a session restored from the durable store.
   void Restore(StoredSession stored);
   void RouteMessage(MessagePtr msg, std::function<void()> done);

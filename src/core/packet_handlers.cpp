@@ -261,7 +261,9 @@ void Worker::SendRetained(Session& s, const std::string& filter, const Subscript
     std::vector<uint32_t> ids;
     if (o.subscription_id != 0) ids.push_back(o.subscription_id);
     // Retained messages sent for a new subscription carry RETAIN 1 [MQTT-3.3.1-8].
-    s.Deliver(m, std::min(o.qos, m->qos), true, std::move(ids));
+    // Every one of them, however many: queued rather than dropped when they
+    // outgrow the output buffer or the queue, and sent as the client reads.
+    s.Deliver(m, std::min(o.qos, m->qos), true, std::move(ids), OverLimit::kQueue);
   }
 }
 

@@ -10,25 +10,52 @@ namespace ferry::core {
 Session::Session(Worker& worker, std::string client_id)
     : worker_(worker), client_id_(std::move(client_id)) {}
 
-Session::~Session() = default;
+Session::~Session() {
+  // Normally released when the client disconnected; never leave a publisher
+  // waiting for a session that is gone.
+  for (auto& fn : queue_waiters_) worker_.loop().Post(std::move(fn));
+}
+
+bool Session::QueueFull() const {
+  const uint32_t limit = worker_.ctx().options.max_queued_messages;
+  return limit != 0 && queue_.size() >= limit;
+}
+
+void Session::WhenQueueHasRoom(std::function<void()> fn) {
+  queue_waiters_.push_back(std::move(fn));
+}
+
+void Session::ReleaseQueueWaiters() {
+  std::vector<std::function<void()>> waiters;
+  waiters.swap(queue_waiters_);
+  for (auto& fn : waiters) fn();
+}
 
 bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
-                      std::vector<uint32_t> subscription_ids) {
+                      std::vector<uint32_t> subscription_ids, OverLimit over) {
   OutMessage m;
   m.msg = msg;
   m.qos = qos;
   m.retain = retain;
   m.subscription_ids = std::move(subscription_ids);
   Metrics& metrics = worker_.ctx().metrics;
-  if (conn_ != nullptr && conn_->state() == Connection::State::kConnected) {
+  const bool connected = conn_ != nullptr && conn_->state() == Connection::State::kConnected;
+  if (connected) {
     if (qos == 0) {
-      // A slow reader's backlog is bounded: QoS 0 beyond it is dropped.
-      if (conn_->PendingBytes() > worker_.ctx().options.max_output_buffer) {
-        Inc(metrics.dropped_slow_client);
-        return false;
+      // Queued QoS 0 messages (retained ones for a new subscription) go
+      // first: same topic, same QoS, same order [MQTT-4.6.0-5].
+      if (queued_qos0_ == 0) {
+        if (conn_->PendingBytes() <= worker_.ctx().options.max_output_buffer) {
+          SendPublish(m);
+          return false;
+        }
+        // A slow reader's backlog is bounded: QoS 0 beyond it is dropped.
+        if (over == OverLimit::kDrop) {
+          Inc(metrics.dropped_slow_client);
+          return false;
+        }
       }
-      SendPublish(m);
-      return false;
+      return Enqueue(std::move(m), over);
     }
     uint32_t window = std::min<uint32_t>(worker_.ctx().options.max_inflight,
                                          conn_->client_receive_max_);
@@ -49,12 +76,12 @@ bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
   } else if (qos == 0 && !(persistent_ && worker_.ctx().options.queue_qos0)) {
     return false;
   }
-  return Enqueue(std::move(m));
+  // Only a connected client drains its queue; an offline one keeps the limit.
+  return Enqueue(std::move(m), connected ? over : OverLimit::kDrop);
 }
 
-bool Session::Enqueue(OutMessage m) {
-  const BrokerOptions& opt = worker_.ctx().options;
-  if (opt.max_queued_messages != 0 && queue_.size() >= opt.max_queued_messages) {
+bool Session::Enqueue(OutMessage m, OverLimit over) {
+  if (over == OverLimit::kDrop && QueueFull()) {
     Inc(worker_.ctx().metrics.dropped_queue_full);
     FERRY_DEBUG("queue of '%s' full, dropping message on '%s'", client_id_.c_str(),
                 m.msg->topic.c_str());
@@ -67,6 +94,7 @@ bool Session::Enqueue(OutMessage m) {
     worker_.ctx().store->PutMessage(client_id_, StoredMessage{m.seq, m.qos, 0, m.state, m.msg});
     durable = true;
   }
+  if (m.qos == 0) ++queued_qos0_;
   queue_.push_back(std::move(m));
   return durable;
 }
@@ -152,6 +180,7 @@ void Session::Pump() {
     if (m.qos == 0 && conn_->PendingBytes() > worker_.ctx().options.max_output_buffer) break;
     OutMessage out = std::move(m);
     queue_.pop_front();
+    if (out.qos == 0 && queued_qos0_ > 0) --queued_qos0_;
     SendPublish(out);
     if (out.qos == 0 || out.packet_id == 0) {
       if (store) store->DeleteMessage(client_id_, out.seq);
@@ -161,6 +190,7 @@ void Session::Pump() {
     inflight_ids_[out.packet_id] = out.seq;
     inflight_.emplace(out.seq, std::move(out));
   }
+  if (!queue_waiters_.empty() && !QueueFull()) ReleaseQueueWaiters();
 }
 
 void Session::ResendInflight() {
