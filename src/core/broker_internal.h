@@ -306,6 +306,7 @@ class Worker {
   Loop loop_;
   std::thread thread_;
   UvHandle<uv_check_t> flush_;
+  UvHandle<uv_prepare_t> flush_before_poll_;
   UvHandle<uv_timer_t> housekeeping_;
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;

@@ -25,6 +25,9 @@ Worker::Worker(BrokerContext& ctx, uint32_t index) : ctx_(ctx), index_(index) {
   flush_ = UvHandle<uv_check_t>::Make();
   uv_check_init(loop_.get(), flush_.get());
   flush_->data = this;
+  flush_before_poll_ = UvHandle<uv_prepare_t>::Make();
+  uv_prepare_init(loop_.get(), flush_before_poll_.get());
+  flush_before_poll_->data = this;
   housekeeping_ = UvHandle<uv_timer_t>::Make();
   uv_timer_init(loop_.get(), housekeeping_.get());
   housekeeping_->data = this;
@@ -35,11 +38,17 @@ Worker::~Worker() {
   conns_.clear();
   sessions_.clear();
   flush_.Reset();
+  flush_before_poll_.Reset();
   housekeeping_.Reset();
 }
 
 void Worker::Start() {
+  // Packets queued by reads and posted work go out after the poll (check);
+  // those queued by timers and write completions, which run before the poll,
+  // go out before the loop blocks in it (prepare), not at the next wake-up.
   uv_check_start(flush_.get(), [](uv_check_t* h) { static_cast<Worker*>(h->data)->FlushAll(); });
+  uv_prepare_start(flush_before_poll_.get(),
+                   [](uv_prepare_t* h) { static_cast<Worker*>(h->data)->FlushAll(); });
   uv_timer_start(
       housekeeping_.get(), [](uv_timer_t* t) { static_cast<Worker*>(t->data)->Housekeeping(); },
       kHousekeepingMs, kHousekeepingMs);
@@ -198,6 +207,7 @@ void Worker::OnClosed(Connection& c) {
   conns_.erase(c.id());
   if (shutting_down_ && conns_.empty()) {
     flush_.Reset();
+    flush_before_poll_.Reset();
     housekeeping_.Reset();
     loop_.Stop();
   }
@@ -277,6 +287,7 @@ void Worker::Shutdown() {
   }
   if (conns_.empty()) {
     flush_.Reset();
+    flush_before_poll_.Reset();
     housekeeping_.Reset();
     loop_.Stop();
   }
