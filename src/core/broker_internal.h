@@ -226,8 +226,16 @@ class Connection {
 
  private:
   friend class Worker;
+  void AllocInput(uv_buf_t* buf);
   void OnRead(ssize_t nread, const uv_buf_t* buf);
   void ProcessInput();
+  // Input read but not parsed yet (while ProcessInput runs: after the
+  // packet being handled).
+  std::span<const uint8_t> UnreadInput() const;
+
+  // A held-over piece of a packet up to this size is copied in front of the
+  // next read into the worker's buffer; a bigger one builds up in in_.
+  static constexpr size_t kSmallPartial = 4096;
 
   uint64_t id_;
   std::string listener_;
@@ -235,9 +243,13 @@ class Connection {
   uv_tcp_t* tcp_ = nullptr;  // freed by its close callback
   bool detached_ = false;
   bool paused_ = false;
+  // Input is read into the worker's read buffer (input_shared_) or, for a
+  // large packet, into in_; between reads in_ holds the unparsed rest, if any.
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
   size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
+  size_t want_ = 0;    // length of the incomplete packet at in_pos_; 0 = unknown
+  bool input_shared_ = false;
   std::string out_;
   uint64_t writing_bytes_ = 0;
 };
@@ -251,6 +263,9 @@ class Worker {
   void Join();
   Loop& loop() { return loop_; }
   uint32_t index() const { return index_; }
+  // Loop thread: what every connection of this worker reads into (see
+  // Connection::AllocInput); its content lasts until the read callback returns.
+  std::vector<uint8_t>& read_buffer() { return read_buffer_; }
   BrokerContext& ctx() { return ctx_; }
 
   // Any thread: adopt an accepted socket.
@@ -317,6 +332,7 @@ class Worker {
   std::unordered_map<std::string, std::unique_ptr<Session>, StringHash, std::equal_to<>>
       sessions_;
   std::vector<Connection*> dirty_;
+  std::vector<uint8_t> read_buffer_ = std::vector<uint8_t>(64 * 1024);
   std::vector<uint64_t> closed_;  // connections to free on the next pass
   bool shutting_down_ = false;
 };

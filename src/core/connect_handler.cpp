@@ -151,8 +151,8 @@ void Worker::AfterAuthentication(Connection& c, Connect&& p) {
     return;
   }
   // Hand the socket, the CONNECT and any bytes read after it to the owner.
-  std::string pending(reinterpret_cast<const char*>(c.in_.data() + c.in_pos_),
-                      c.in_len_ - c.in_pos_);
+  const std::span<const uint8_t> unread = c.UnreadInput();
+  std::string pending(reinterpret_cast<const char*>(unread.data()), unread.size());
   std::string peer = c.peer();
   std::string listener = c.listener();
   int fd = c.Detach();
