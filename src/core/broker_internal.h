@@ -101,6 +101,28 @@ enum class OverLimit : uint8_t {
   kQueue,
 };
 
+// A std::deque that allocates nothing while empty: libstdc++'s deque
+// allocates its first block (over 500 bytes) on construction, which every
+// session, most of them with nothing queued, would pay for.
+template <typename T>
+class LazyDeque {
+ public:
+  bool empty() const { return items_ == nullptr; }
+  size_t size() const { return items_ == nullptr ? 0 : items_->size(); }
+  T& front() { return items_->front(); }
+  void push_back(T&& v) {
+    if (items_ == nullptr) items_ = std::make_unique<std::deque<T>>();
+    items_->push_back(std::move(v));
+  }
+  void pop_front() {
+    items_->pop_front();
+    if (items_->empty()) items_.reset();
+  }
+
+ private:
+  std::unique_ptr<std::deque<T>> items_;  // null when empty
+};
+
 class Session {
  public:
   Session(Worker& worker, std::string client_id);
@@ -141,7 +163,7 @@ class Session {
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions_;
   std::map<uint64_t, OutMessage> inflight_;             // by seq, i.e. send order
   std::unordered_map<uint16_t, uint64_t> inflight_ids_;  // packet id -> seq
-  std::deque<OutMessage> queue_;
+  LazyDeque<OutMessage> queue_;
   uint32_t queued_qos0_ = 0;  // QoS 0 messages in queue_ (live QoS 0 goes behind them)
   std::vector<std::function<void()>> queue_waiters_;  // see WhenQueueHasRoom
   std::unordered_set<uint16_t> qos2_inbound_;
@@ -149,7 +171,7 @@ class Session {
   uint16_t next_packet_id_ = 1;
 
   // A will waiting out its delay after an abnormal disconnect.
-  std::optional<Will> pending_will_;
+  std::unique_ptr<Will> pending_will_;  // behind a pointer: most sessions have none
   uint64_t will_due_ms_ = 0;
 
  private:
@@ -215,11 +237,19 @@ class Connection {
   uint16_t client_topic_alias_max_ = 0;
   bool request_problem_info_ = true;
 
-  std::unordered_map<uint16_t, std::string> in_aliases_;
-  std::unordered_map<std::string, uint16_t> out_aliases_;
+  // v5 topic aliases, allocated by the first one: most clients use none.
+  struct TopicAliases {
+    std::unordered_map<uint16_t, std::string> in;   // the client's, by alias
+    std::unordered_map<std::string, uint16_t> out;  // ours, by topic name
+  };
+  TopicAliases& aliases() {
+    if (aliases_ == nullptr) aliases_ = std::make_unique<TopicAliases>();
+    return *aliases_;
+  }
+  std::unique_ptr<TopicAliases> aliases_;
   uint32_t inbound_unacked_ = 0;
 
-  std::optional<Will> will_;
+  std::unique_ptr<Will> will_;  // behind a pointer: most connections have none
   uint32_t session_expiry_s_ = 0;
   bool disconnect_graceful_ = false;  // DISCONNECT 0x00 received: no will
   bool dirty_ = false;                // in the worker's flush list
@@ -329,8 +359,8 @@ class Worker {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, std::unique_ptr<Session>, StringHash, std::equal_to<>>
-      sessions_;
+  // Keyed by a view of the session's own client_id_ (one copy of the id).
+  std::unordered_map<std::string_view, std::unique_ptr<Session>, StringHash> sessions_;
   std::vector<Connection*> dirty_;
   std::vector<uint8_t> read_buffer_ = std::vector<uint8_t>(64 * 1024);
   std::vector<uint64_t> closed_;  // connections to free on the next pass

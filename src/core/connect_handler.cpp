@@ -217,7 +217,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     if (IsV5(p.version)) ack.props.session_expiry_interval = expiry;
   }
   c.session_expiry_s_ = expiry;
-  c.will_ = std::move(p.will);
+  c.will_ = p.will ? std::make_unique<Will>(std::move(*p.will)) : nullptr;
 
   if (IsV5(p.version)) {
     c.client_receive_max_ = p.props.receive_maximum.value_or(65535);
@@ -249,7 +249,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
   } else {
     auto owned = std::make_unique<Session>(*this, p.client_id);
     s = owned.get();
-    sessions_.emplace(p.client_id, std::move(owned));
+    sessions_.emplace(s->client_id(), std::move(owned));
     ctx_.metrics.sessions.fetch_add(1, std::memory_order_relaxed);
   }
   s->conn_ = &c;

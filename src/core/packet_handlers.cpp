@@ -67,13 +67,13 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
       return DisconnectClient(c, ReasonCode::kTopicAliasInvalid, "topic alias out of range");
     }
     if (p.topic.empty()) {
-      auto it = c.in_aliases_.find(alias);
-      if (it == c.in_aliases_.end()) {
+      auto it = c.aliases().in.find(alias);
+      if (it == c.aliases().in.end()) {
         return DisconnectClient(c, ReasonCode::kProtocolError, "unknown topic alias");
       }
       p.topic = it->second;
     } else {
-      c.in_aliases_[alias] = p.topic;
+      c.aliases().in[alias] = p.topic;
     }
   }
   if (Status st = ValidateTopicName(p.topic); !st.ok()) {

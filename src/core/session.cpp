@@ -141,12 +141,13 @@ void Session::SendPublish(OutMessage& m) {
     }
     extra.subscription_identifiers = m.subscription_ids;
     if (alias) {
-      auto it = c.out_aliases_.find(msg.topic);
-      if (it != c.out_aliases_.end()) {
+      auto& out_aliases = c.aliases().out;
+      auto it = out_aliases.find(msg.topic);
+      if (it != out_aliases.end()) {
         extra.topic_alias = it->second;
         p.topic = {};  // the alias names the topic
-      } else if (c.out_aliases_.size() < c.client_topic_alias_max_) {
-        new_alias = static_cast<uint16_t>(c.out_aliases_.size() + 1);
+      } else if (out_aliases.size() < c.client_topic_alias_max_) {
+        new_alias = static_cast<uint16_t>(out_aliases.size() + 1);
         extra.topic_alias = new_alias;
       }
     }
@@ -163,7 +164,7 @@ void Session::SendPublish(OutMessage& m) {
     m.packet_id = 0;
     return;
   }
-  if (new_alias != 0) c.out_aliases_.emplace(msg.topic, new_alias);
+  if (new_alias != 0) c.aliases().out.emplace(msg.topic, new_alias);
   if (m.qos > 0) m.state = StoredMessageState::kSent;
   Inc(metrics.publish_sent);
   c.SendPublish(p);

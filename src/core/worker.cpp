@@ -197,7 +197,9 @@ void Worker::DropSession(Session& s) {
   for (const auto& [filter, opts] : s.subscriptions_) ctx_.router.Unsubscribe(s.client_id_, filter);
   if (ctx_.store && s.stored_) ctx_.store->DeleteSession(s.client_id_);
   ctx_.metrics.sessions.fetch_sub(1, std::memory_order_relaxed);
-  sessions_.erase(s.client_id_);
+  // By iterator: the key is a view of the session's own client id.
+  auto it = sessions_.find(s.client_id_);
+  if (it != sessions_.end()) sessions_.erase(it);
 }
 
 void Worker::OnClosed(Connection& c) {
