@@ -307,7 +307,7 @@ class Worker {
   Connection* FindConnection(uint64_t id);
   Session* FindSession(std::string_view client_id);
   void MarkDirty(Connection& c);
-  void OnPacket(Connection& c, Packet packet);
+  void OnPacket(Connection& c, Packet&& packet);
   void OnProtocolError(Connection& c, const Status& status);
   // Closes `c`, sending v5 clients DISCONNECT `reason` first unless kSuccess.
   void DisconnectClient(Connection& c, ReasonCode reason, std::string_view why);

@@ -38,14 +38,15 @@ Status CheckFixedHeaderFlags(const FixedHeader& header, ProtocolVersion v) {
   return Status::Ok();
 }
 
-// Builds a T in place inside the Packet, so decoded strings are copied out of
-// the receive buffer once and only moved afterwards.
+// Builds a T in place inside the Packet inside the Result, so decoded strings
+// are copied out of the receive buffer once and the packet (a PUBLISH with
+// its ~500-byte Properties) is not moved on its way out.
 template <typename T, typename DecodeFn>
 Result<Packet> DecodeAs(Reader& r, DecodeFn&& decode) {
-  Packet packet(std::in_place_type<T>);
-  FERRY_CODEC_TRY(decode(std::get<T>(packet)));
+  Result<Packet> packet(std::in_place, std::in_place_type<T>);
+  FERRY_CODEC_TRY(decode(std::get<T>(*packet)));
   if (!r.empty()) return Malformed("trailing bytes after the end of the packet");
-  return Result<Packet>(std::move(packet));
+  return packet;
 }
 
 Result<Packet> DecodeBody(const FixedHeader& header, Reader& r, ProtocolVersion v) {

@@ -13,7 +13,7 @@ bool IsSuccess(ReasonCode r) { return static_cast<uint8_t>(r) < 0x80; }
 
 }  // namespace
 
-void Worker::OnPacket(Connection& c, Packet packet) {
+void Worker::OnPacket(Connection& c, Packet&& packet) {
   const PacketType type = TypeOf(packet);
   if (c.state() == Connection::State::kAwaitingConnect) {
     // [MQTT-3.1.0-1]: the first packet must be CONNECT.
