@@ -1,6 +1,7 @@
 // Session: the MQTT state of one client id, delivered to whether or not a
 // connection is attached. Lives on its owning worker's thread.
 #include <algorithm>
+#include <optional>
 
 #include "core/broker_internal.h"
 #include "core/log.h"
@@ -112,7 +113,8 @@ void Session::SendPublish(OutMessage& m) {
   Connection& c = *conn_;
   const Message& msg = *m.msg;
   Metrics& metrics = worker_.ctx().metrics;
-  const uint64_t now = UnixNowMs();
+  // The clock is read only for a message that can expire.
+  const uint64_t now = msg.expiry_at_ms != 0 ? UnixNowMs() : 0;
   if (msg.expiry_at_ms != 0 && msg.expiry_at_ms <= now) {
     Inc(metrics.dropped_expired);
     m.packet_id = 0;
@@ -126,29 +128,36 @@ void Session::SendPublish(OutMessage& m) {
   p.topic = msg.topic;
   // The message's own properties are sent as they are unless this delivery
   // adds its own (remaining expiry, subscription identifiers, topic alias).
-  Properties extra;
+  std::optional<Properties> extra;  // built only when this delivery adds some
   uint16_t new_alias = 0;  // registered only once the packet is really sent
   if (IsV5(c.version_)) {
-    p.props = &msg.props;
+    // A message without properties (most are) encodes an empty property
+    // list without visiting every field. Message::props only ever holds the
+    // five properties that travel with a message (message.h).
+    const Properties& mp = msg.props;
+    const bool bare = !mp.payload_format_indicator && !mp.content_type && !mp.response_topic &&
+                      !mp.correlation_data && mp.user_properties.empty();
+    p.props = bare ? nullptr : &msg.props;
     bool alias = c.client_topic_alias_max_ > 0;
     if (msg.expiry_at_ms != 0 || !m.subscription_ids.empty() || alias) {
-      extra = msg.props;
-      p.props = &extra;
+      extra.emplace(msg.props);
+      p.props = &*extra;
+      if (msg.expiry_at_ms != 0) {
+        // [MQTT-3.3.2-6]: the expiry interval sent is what remains of it.
+        extra->message_expiry_interval =
+            static_cast<uint32_t>((msg.expiry_at_ms - now + 999) / 1000);
+      }
+      extra->subscription_identifiers = m.subscription_ids;
     }
-    if (msg.expiry_at_ms != 0) {
-      // [MQTT-3.3.2-6]: the expiry interval sent is what remains of it.
-      extra.message_expiry_interval = static_cast<uint32_t>((msg.expiry_at_ms - now + 999) / 1000);
-    }
-    extra.subscription_identifiers = m.subscription_ids;
     if (alias) {
       auto& out_aliases = c.aliases().out;
       auto it = out_aliases.find(msg.topic);
       if (it != out_aliases.end()) {
-        extra.topic_alias = it->second;
+        extra->topic_alias = it->second;
         p.topic = {};  // the alias names the topic
       } else if (out_aliases.size() < c.client_topic_alias_max_) {
         new_alias = static_cast<uint16_t>(out_aliases.size() + 1);
-        extra.topic_alias = new_alias;
+        extra->topic_alias = new_alias;
       }
     }
   }
