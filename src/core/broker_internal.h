@@ -296,6 +296,13 @@ class Worker {
   // Loop thread: what every connection of this worker reads into (see
   // Connection::AllocInput); its content lasts until the read callback returns.
   std::vector<uint8_t>& read_buffer() { return read_buffer_; }
+  // Loop thread: output buffers of completed writes, kept for connections
+  // that start filling an empty output buffer, so that a busy connection
+  // does not grow a new one from nothing for every write while an idle one
+  // holds none. Keep takes what a write is done with; Reuse swaps a kept
+  // buffer into `out` if `out` has no capacity of its own.
+  void KeepOutputBuffer(std::string&& buffer);
+  void ReuseOutputBuffer(std::string& out);
   BrokerContext& ctx() { return ctx_; }
 
   // Any thread: adopt an accepted socket.
@@ -363,6 +370,7 @@ class Worker {
   std::unordered_map<std::string_view, std::unique_ptr<Session>, StringHash> sessions_;
   std::vector<Connection*> dirty_;
   std::vector<uint8_t> read_buffer_ = std::vector<uint8_t>(64 * 1024);
+  std::vector<std::string> spare_output_;
   std::vector<uint64_t> closed_;  // connections to free on the next pass
   bool shutting_down_ = false;
 };

@@ -212,6 +212,7 @@ std::span<const uint8_t> Connection::UnreadInput() const {
 
 void Connection::Send(const Packet& packet) {
   if (tcp_ == nullptr || detached_) return;
+  if (out_.empty()) worker_.ReuseOutputBuffer(out_);
   Encode(packet, version_, out_);
   Inc(worker_.ctx().metrics.messages_sent);
   if (!dirty_) worker_.MarkDirty(*this);
@@ -219,6 +220,7 @@ void Connection::Send(const Packet& packet) {
 
 void Connection::SendPublish(const PublishView& publish) {
   if (tcp_ == nullptr || detached_) return;
+  if (out_.empty()) worker_.ReuseOutputBuffer(out_);
   EncodePublish(publish, version_, out_);
   Inc(worker_.ctx().metrics.messages_sent);
   if (!dirty_) worker_.MarkDirty(*this);
@@ -241,6 +243,7 @@ void Connection::Flush() {
                       // owners are freed, and a cancelled write reports here.
                       w->conn->writing_bytes_ -= w->data.size();
                       Connection* c = w->conn;
+                      c->worker_.KeepOutputBuffer(std::move(w->data));
                       delete w;
                       if (status < 0) {
                         if (c->state_ != State::kClosing) {

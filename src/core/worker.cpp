@@ -97,6 +97,22 @@ void Worker::MarkDirty(Connection& c) {
   dirty_.push_back(&c);
 }
 
+void Worker::KeepOutputBuffer(std::string&& buffer) {
+  // A few buffers of ordinary size: enough for the connections written in
+  // one loop pass to take turns, without keeping a burst's worth of memory.
+  constexpr size_t kMaxKept = 16;
+  constexpr size_t kMaxCapacity = 1024 * 1024;
+  if (spare_output_.size() >= kMaxKept || buffer.capacity() > kMaxCapacity) return;
+  buffer.clear();
+  spare_output_.push_back(std::move(buffer));
+}
+
+void Worker::ReuseOutputBuffer(std::string& out) {
+  if (spare_output_.empty() || out.capacity() >= spare_output_.back().capacity()) return;
+  out.swap(spare_output_.back());
+  spare_output_.pop_back();
+}
+
 void Worker::FlushAll() {
   // One write per connection per loop pass, whatever number of packets.
   std::vector<Connection*> batch;
