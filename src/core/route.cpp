@@ -1,5 +1,6 @@
 // The life of a PUBLISH after it is accepted: retained store, route lookup,
 // delivery on this worker and batched hand-off to the others.
+#include <algorithm>
 #include <atomic>
 
 #include "core/broker_internal.h"
@@ -76,15 +77,25 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
   }
   if (targets.empty()) Inc(metrics.dropped_no_subscribers);
 
-  // Group the targets by owning worker.
-  std::vector<std::vector<RouteTarget>> by_worker(workers.size());
-  for (RouteTarget& t : targets) {
-    uint32_t w = t.worker < workers.size() ? t.worker : 0;
-    by_worker[w].push_back(std::move(t));
+  // Group the targets by owning worker. Most messages go to subscribers of
+  // one worker only; then `targets` is that worker's batch as it is.
+  auto owner = [&](const RouteTarget& t) { return t.worker < workers.size() ? t.worker : 0u; };
+  const bool one_worker =
+      std::all_of(targets.begin(), targets.end(),
+                  [&](const RouteTarget& t) { return owner(t) == owner(targets.front()); });
+  std::vector<std::vector<RouteTarget>> by_worker;
+  if (!one_worker) {
+    by_worker.resize(workers.size());
+    for (RouteTarget& t : targets) by_worker[owner(t)].push_back(std::move(t));
   }
+  // The targets on worker w; null if there are none.
+  auto batch_for = [&](size_t w) -> std::vector<RouteTarget>* {
+    if (!one_worker) return by_worker[w].empty() ? nullptr : &by_worker[w];
+    return !targets.empty() && owner(targets.front()) == w ? &targets : nullptr;
+  };
   int remote = 0;
   for (size_t w = 0; w < workers.size(); ++w) {
-    if (!by_worker[w].empty() && workers[w].get() != from) ++remote;
+    if (batch_for(w) != nullptr && workers[w].get() != from) ++remote;
   }
   // The acknowledgement waits for every worker with targets; this thread's
   // own part (local deliveries) counts as one more.
@@ -98,15 +109,16 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
   std::vector<Session*> full;
   std::vector<Session*>* hold = (done || barrier) ? &full : nullptr;
   for (size_t w = 0; w < workers.size(); ++w) {
-    if (by_worker[w].empty()) continue;
+    std::vector<RouteTarget>* batch = batch_for(w);
+    if (batch == nullptr) continue;
     Worker* target = workers[w].get();
     if (target == from) {
       bool d = false;
-      target->DeliverBatch(message, by_worker[w], &d, hold);
+      target->DeliverBatch(message, *batch, &d, hold);
       durable = durable || d;
       continue;
     }
-    target->loop().Post([this, target, message, batch = std::move(by_worker[w]), barrier] {
+    target->loop().Post([this, target, message, batch = std::move(*batch), barrier] {
       bool d = false;
       std::vector<Session*> held;
       target->DeliverBatch(message, batch, &d, barrier ? &held : nullptr);
