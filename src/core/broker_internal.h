@@ -58,10 +58,12 @@ struct BrokerContext {
   // Open connections per listener id ("tcp.default"); keys fixed at start.
   std::map<std::string, std::atomic<uint32_t>, std::less<>> listener_connections;
 
-  // Swapped on reload; read under auth_mu.
+  // Swapped on reload; read under auth_mu. Every swap bumps auth_generation,
+  // so that workers can keep a copy and take the lock only after a reload.
   std::mutex auth_mu;
   std::shared_ptr<const PasswordFile> passwords;
   std::shared_ptr<const Acl> acl;
+  std::atomic<uint64_t> auth_generation{0};
 
   std::shared_ptr<const PasswordFile> Passwords() {
     std::lock_guard lock(auth_mu);
@@ -304,6 +306,9 @@ class Worker {
   void KeepOutputBuffer(std::string&& buffer);
   void ReuseOutputBuffer(std::string& out);
   BrokerContext& ctx() { return ctx_; }
+  // Loop thread: the ACL in force (null: everything allowed), this worker's
+  // copy, refreshed when a reload swapped it. Valid until the next call.
+  const Acl* CurrentAcl();
 
   // Any thread: adopt an accepted socket.
   void Adopt(int fd, std::string peer, std::string listener, std::string pending);
@@ -371,6 +376,8 @@ class Worker {
   std::vector<Connection*> dirty_;
   std::vector<uint8_t> read_buffer_ = std::vector<uint8_t>(64 * 1024);
   std::vector<std::string> spare_output_;
+  std::shared_ptr<const Acl> acl_;  // see CurrentAcl
+  uint64_t acl_generation_ = 0;
   std::vector<uint64_t> closed_;  // connections to free on the next pass
   bool shutting_down_ = false;
 };

@@ -95,7 +95,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     return;
   }
 
-  auto acl = ctx_.GetAcl();
+  const Acl* acl = CurrentAcl();
   if (acl && !acl->CanPublish(c.username_, c.client_id_, p.topic)) {
     Inc(ctx_.metrics.dropped_not_authorized);
     FERRY_DEBUG("%s: publish to '%s' denied", c.Describe().c_str(), p.topic.c_str());
@@ -184,7 +184,7 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
   Session& s = *c.session_;
   uint32_t sub_id = 0;
   if (!p.props.subscription_identifiers.empty()) sub_id = p.props.subscription_identifiers[0];
-  auto acl = ctx_.GetAcl();
+  const Acl* acl = CurrentAcl();
 
   Suback ack;
   ack.packet_id = p.packet_id;
@@ -255,7 +255,7 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
 }
 
 void Worker::SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o) {
-  auto acl = ctx_.GetAcl();
+  const Acl* acl = CurrentAcl();
   for (const MessagePtr& m : ctx_.router.MatchRetained(filter, UnixNowMs())) {
     if (acl && !acl->CanReceive(s.username_, s.client_id_, m->topic)) continue;
     std::vector<uint32_t> ids;

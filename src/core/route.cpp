@@ -147,7 +147,7 @@ void Worker::RouteMessage(MessagePtr msg, std::function<void()> done) {
 
 void Worker::DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>& targets,
                           bool* durable, std::vector<Session*>* full) {
-  auto acl = ctx_.GetAcl();
+  const Acl* acl = CurrentAcl();
   for (const RouteTarget& t : targets) {
     Session* s = FindSession(t.client_id);
     if (s == nullptr) continue;  // the session ended after the lookup
