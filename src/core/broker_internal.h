@@ -203,6 +203,8 @@ class Connection {
   // Queues bytes; they go out in one write per loop pass.
   void Send(const Packet& packet);
   void SendPublish(const PublishView& publish);
+  // PUBACK, PUBREC, PUBREL or PUBCOMP with reason 0x00 and no properties.
+  void SendAck(PacketType type, uint16_t packet_id);
   // Bytes queued or being written and not yet confirmed by libuv.
   uint64_t PendingBytes() const { return out_.size() + writing_bytes_; }
   // Stops reading, writes what is queued, then closes.

@@ -218,6 +218,14 @@ void Connection::Send(const Packet& packet) {
   if (!dirty_) worker_.MarkDirty(*this);
 }
 
+void Connection::SendAck(PacketType type, uint16_t packet_id) {
+  if (tcp_ == nullptr || detached_) return;
+  if (out_.empty()) worker_.ReuseOutputBuffer(out_);
+  EncodeSuccessAck(type, packet_id, out_);
+  Inc(worker_.ctx().metrics.messages_sent);
+  if (!dirty_) worker_.MarkDirty(*this);
+}
+
 void Connection::SendPublish(const PublishView& publish) {
   if (tcp_ == nullptr || detached_) return;
   if (out_.empty()) worker_.ReuseOutputBuffer(out_);

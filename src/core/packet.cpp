@@ -241,4 +241,15 @@ void EncodePublish(const PublishView& p, ProtocolVersion v, std::string& out) {
   out.append(p.payload);
 }
 
+void EncodeSuccessAck(PacketType type, uint16_t packet_id, std::string& out) {
+  assert(type == PacketType::kPuback || type == PacketType::kPubrec ||
+         type == PacketType::kPubrel || type == PacketType::kPubcomp);
+  // PUBREL's fixed header flags are 0b0010 [MQTT-3.6.1-1]; a v5 reason code
+  // 0x00 without properties may be left out [MQTT-3.4.2.1].
+  const char bytes[4] = {
+      static_cast<char>(static_cast<uint8_t>(type) << 4 | (type == PacketType::kPubrel ? 0x02 : 0)),
+      0x02, static_cast<char>(packet_id >> 8), static_cast<char>(packet_id & 0xFF)};
+  out.append(bytes, sizeof bytes);
+}
+
 }  // namespace ferry::core

@@ -91,7 +91,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   if (p.qos == 2 && s.qos2_inbound_.contains(p.packet_id)) {
     // A retransmission of a QoS 2 message we already took: acknowledge it
     // again, do not deliver it twice [MQTT-4.3.3-10].
-    c.Send(PubAck{PacketType::kPubrec, p.packet_id, ReasonCode::kSuccess, {}});
+    c.SendAck(PacketType::kPubrec, p.packet_id);
     return;
   }
 
@@ -136,17 +136,19 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     }
     // The acknowledgement goes out once the message is safe: handed to
     // every subscriber, and committed to disk where it was stored.
-    const uint64_t conn_id = c.id();
-    const uint16_t packet_id = p.packet_id;
-    const uint8_t qos = p.qos;
-    done = [this, conn_id, packet_id, qos] {
-      Connection* conn = FindConnection(conn_id);
+    // Connection id, QoS and packet identifier share one word, so that the
+    // callback fits std::function's inline storage and costs no allocation
+    // per message (connection ids stay far below 2^47).
+    const uint64_t ack = c.id() << 17 | uint64_t{p.qos == 2} << 16 | p.packet_id;
+    done = [this, ack] {
+      Connection* conn = FindConnection(ack >> 17);
       if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
-      if (qos == 1) {
+      const auto packet_id = static_cast<uint16_t>(ack & 0xFFFF);
+      if ((ack >> 16 & 1) == 0) {
         if (conn->inbound_unacked_ > 0) --conn->inbound_unacked_;
-        conn->Send(PubAck{PacketType::kPuback, packet_id, ReasonCode::kSuccess, {}});
+        conn->SendAck(PacketType::kPuback, packet_id);
       } else {
-        conn->Send(PubAck{PacketType::kPubrec, packet_id, ReasonCode::kSuccess, {}});
+        conn->SendAck(PacketType::kPubrec, packet_id);
       }
     };
   }
@@ -169,8 +171,11 @@ void Worker::HandlePubAck(Connection& c, const PubAck& p) {
         if (c.inbound_unacked_ > 0) --c.inbound_unacked_;
         if (s.persistent_ && ctx_.store) ctx_.store->DeleteQos2Inbound(s.client_id_, p.packet_id);
       }
-      c.Send(PubAck{PacketType::kPubcomp, p.packet_id,
-                    known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound, {}});
+      if (known) {
+        c.SendAck(PacketType::kPubcomp, p.packet_id);
+      } else {
+        c.Send(PubAck{PacketType::kPubcomp, p.packet_id, ReasonCode::kPacketIdentifierNotFound, {}});
+      }
       return;
     }
     default:

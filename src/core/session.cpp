@@ -209,7 +209,7 @@ void Session::ResendInflight() {
   std::vector<uint64_t> gone;
   for (auto& [seq, m] : inflight_) {
     if (m.state == StoredMessageState::kReleased) {
-      conn_->Send(PubAck{PacketType::kPubrel, m.packet_id, ReasonCode::kSuccess, {}});
+      conn_->SendAck(PacketType::kPubrel, m.packet_id);
       continue;
     }
     uint16_t id = m.packet_id;
@@ -261,7 +261,7 @@ void Session::OnPubrec(const PubAck& ack) {
   if (persistent_ && worker_.ctx().store) {
     worker_.ctx().store->UpdateMessage(client_id_, m.seq, m.state, m.packet_id);
   }
-  conn_->Send(PubAck{PacketType::kPubrel, ack.packet_id, ReasonCode::kSuccess, {}});
+  conn_->SendAck(PacketType::kPubrel, ack.packet_id);
 }
 
 void Session::OnPubcomp(const PubAck& ack) {
