@@ -94,15 +94,16 @@ bench() {
   local port pid
   if [[ $broker == mosquitto ]]; then port=$MOSQ_PORT pid=$MOSQ_PID; else port=$FERRY_PORT pid=$FERRY_PID; fi
   local file="$WORK/$name.$broker.$rep.json"
-  local before after
-  before=$(cpu_busy_ticks)
+  local before after t0 t1
+  before=$(cpu_busy_ticks); t0=$(date +%s%N)
   $NICE_CMD "$BENCH" "$@" -h 127.0.0.1 -p "$port" --broker-pid "$pid" --json --quiet > "$file" 2> "$file.err" || true
-  after=$(cpu_busy_ticks)
+  after=$(cpu_busy_ticks); t1=$(date +%s%N)
   [[ -s "$file" ]] || echo '{}' > "$file"
-  # What the whole machine was busy with during the run (100% = one core):
-  # beside the broker and ferry-bench, that is everyone else's load.
+  # What the whole machine was busy with during the run: beside the broker
+  # and ferry-bench, that is everyone else's load (see table.py).
   jq --argjson ticks $(( after - before )) --argjson hz "$(getconf CLK_TCK)" \
-    '. + {machine_cpu_pct: (if (.elapsed_s // 0) > 0 then 100 * $ticks / $hz / .elapsed_s else -1 end)}' \
+    --argjson wall "$(( (t1 - t0) / 1000000 ))" \
+    '. + {machine_cpu_s: ($ticks / $hz), wall_s: ($wall / 1000)}' \
     "$file" > "$file.tmp" && mv "$file.tmp" "$file"
 }
 

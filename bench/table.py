@@ -70,10 +70,13 @@ def lost_pct(r):
 
 
 def others(r):
-    """CPU the rest of the machine used during one run (100% = one core)."""
-    if r.get("machine_cpu_pct", -1) < 0 or r.get("broker_cpu_pct", -1) < 0:
+    """CPU the rest of the machine used during one run (100% = one core):
+    the whole machine's busy time over the run's wall time, less what the
+    broker and ferry-bench used."""
+    if r.get("wall_s", 0) <= 0 or r.get("broker_cpu_pct", -1) < 0:
         return None
-    return max(0.0, r["machine_cpu_pct"] - r["broker_cpu_pct"] - r["bench_cpu_pct"])
+    ours = (r["broker_cpu_pct"] + r["bench_cpu_pct"]) / 100 * r["elapsed_s"]
+    return max(0.0, 100 * (r["machine_cpu_s"] - ours) / r["wall_s"])
 
 
 def cpu_note(runs, scenario, brokers=("ferry", "mosquitto")):

@@ -265,7 +265,13 @@ void Runner::Check() {
       }
       bool all_in = t.inflight == 0 &&
                     (o.mode == Mode::kPub || t.received >= t.sent * subscribers_);
-      if (all_in || now - last_progress_ns_ >= o.drain_ms * kNsPerMs) Finish();
+      if (all_in) return Finish();
+      if (now - last_progress_ns_ >= o.drain_ms * kNsPerMs) {
+        // Waited in vain for lost messages: the run ended with the last
+        // progress, and CPU percentages are taken over that time.
+        end_ns_ = last_progress_ns_;
+        Finish();
+      }
       return;
     }
     case Phase::kHolding:
@@ -318,7 +324,7 @@ void Runner::Progress() {
 void Runner::Finish() {
   if (phase_ == Phase::kDone) return;
   phase_ = Phase::kDone;
-  end_ns_ = MonoNs();
+  if (end_ns_ == 0) end_ns_ = MonoNs();
   if (options_.broker_pid > 0) {
     // Measured before the clients disconnect: the broker still holds them.
     broker_cpu_end_ = ProcessCpuSeconds(options_.broker_pid).value_or(-1);
