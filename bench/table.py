@@ -146,9 +146,22 @@ def main():
                      ("fanout", "fan-out 1→100, QoS 0")):
         row(label + ", delivered", s, "msg/s", rate, loss_note(runs, s) + "; " + cpu_note(runs, s))
     ms = lambda key: (lambda r: r[key] / 1e6 if r[key] >= 0 else None)
-    row("latency at 10k msg/s, p50", "latency", "ms", ms("latency_p50_ns"), lower_better=True)
+    lat_rate = lambda b: metric(runs, "latency", b, lambda r: r["recv_rate"])
+    row("latency at 10k msg/s, p50", "latency", "ms", ms("latency_p50_ns"),
+        f"delivered: ferry {fmt(lat_rate('ferry'), 'msg/s')}, "
+        f"mosquitto {fmt(lat_rate('mosquitto'), 'msg/s')}; " + loss_note(runs, "latency"),
+        lower_better=True)
+    def reps(b):
+        vals = []
+        for r in runs.get(("latency", b), []):
+            try:
+                vals.append(f"{r['latency_p99_ns'] / 1e6:.1f}")
+            except (KeyError, TypeError):
+                vals.append("—")
+        return ", ".join(vals)
     row("latency at 10k msg/s, p99", "latency", "ms", ms("latency_p99_ns"),
-        cpu_note(runs, "latency"), lower_better=True)
+        f"each run (ms): ferry {reps('ferry')}; mosquitto {reps('mosquitto')}; "
+        + cpu_note(runs, "latency"), lower_better=True)
     row("latency at 10k msg/s, p99.9", "latency", "ms", ms("latency_p999_ns"), lower_better=True)
     row("latency at 10k msg/s, max", "latency", "ms", ms("latency_max_ns"), lower_better=True)
     conns = metric(runs, "idle", "ferry", lambda r: r["connected"])
