@@ -7,13 +7,17 @@
 # ferry ÷ mosquitto ratios.
 #
 #   bench/run.sh                 ~10 minutes: 3 repetitions
-#   bench/run.sh --quick         ~2 minutes: 1 repetition, smaller loads
+#   bench/run.sh --quick         ~1 minute: 1 repetition, smaller loads
 #   options: --reps N  --build DIR (where ferryd and ferry-bench are; default
 #            build)  --only a,b  (scenario names)  --out FILE (table copy)
+#            --results FILE (write machine, load, command and table into
+#            FILE between the markers run.sh leaves there, e.g.
+#            bench/RESULTS.md; the rest of FILE is kept)
 #            --keep (keep the work directory with every JSON result and log)
 #            --nice N (run brokers and ferry-bench at this niceness, e.g. -10
 #            on a machine busy with other work, so that the scheduler shares
 #            the CPU between the three and not with unrelated jobs)
+#   scenarios: fanin_q0 fanin_q1 fanout latency idle retained offline workers1
 #
 # Needs: ferryd and ferry-bench built (cmake --build build --target ferryd
 # ferry-bench), /usr/sbin/mosquitto, jq, python3. Only processes this script
@@ -28,7 +32,9 @@ reps=""
 build="${FERRY_BUILD:-$here/../build}"
 only=""
 out=""
+results=""
 keep=0
+command_line="bench/run.sh $*"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -38,7 +44,8 @@ while [[ $# -gt 0 ]]; do
     --out) out="$2"; shift ;;
     --keep) keep=1 ;;
     --nice) NICE="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --results) results="$2"; shift ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +72,13 @@ if [[ $quick == 1 ]]; then
 else
   : "${reps:=3}"; DUR=10; CONNS=18000; RETAINED=100000; OFFLINE=100000
 fi
+# Each idle client costs ferry-bench one descriptor and the broker one: keep
+# both below the open-file limit they inherit from this shell.
+NOFILE=$(ulimit -n)
+if [[ $NOFILE != unlimited ]] && (( CONNS > NOFILE - 1000 )); then
+  CONNS=$(( NOFILE - 1000 ))
+  echo "run.sh: ulimit -n is $NOFILE; idle scenario uses $CONNS connections" >&2
+fi
 
 WORK="$(mktemp -d /tmp/ferry-bench-run.XXXXXX)"
 trap 'stop_all; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "$WORK"' EXIT
@@ -80,9 +94,21 @@ bench() {
   local port pid
   if [[ $broker == mosquitto ]]; then port=$MOSQ_PORT pid=$MOSQ_PID; else port=$FERRY_PORT pid=$FERRY_PID; fi
   local file="$WORK/$name.$broker.$rep.json"
+  local before after t0 t1
+  before=$(cpu_busy_ticks); t0=$(date +%s%N)
   $NICE_CMD "$BENCH" "$@" -h 127.0.0.1 -p "$port" --broker-pid "$pid" --json --quiet > "$file" 2> "$file.err" || true
+  after=$(cpu_busy_ticks); t1=$(date +%s%N)
   [[ -s "$file" ]] || echo '{}' > "$file"
+  # What the whole machine was busy with during the run: beside the broker
+  # and ferry-bench, that is everyone else's load (see table.py).
+  jq --argjson ticks $(( after - before )) --argjson hz "$(getconf CLK_TCK)" \
+    --argjson wall "$(( (t1 - t0) / 1000000 ))" \
+    '. + {machine_cpu_s: ($ticks / $hz), wall_s: ($wall / 1000)}' \
+    "$file" > "$file.tmp" && mv "$file.tmp" "$file"
 }
+
+# Busy clock ticks of all CPUs so far (user, nice, system, irq, softirq, steal).
+cpu_busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$WORK/$1.$2.$3.json" >> "$RESULTS"; }
 
@@ -127,6 +153,7 @@ scenario_workers1() {
 
 SCENARIOS=(fanin_q0 fanin_q1 fanout latency idle retained offline workers1)
 started=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq 1 "$reps"); do
   # Alternate which broker goes first, so neither always runs on a warmer or
   # quieter machine.
@@ -140,5 +167,24 @@ for rep in $(seq 1 "$reps"); do
   done
 done
 
-python3 "$here/table.py" "$RESULTS" --reps "$reps" --mode "$([[ $quick == 1 ]] && echo quick || echo full)" \
-  --elapsed "$(( $(date +%s) - started ))" | tee ${out:+"$out"}
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+table_args=("$RESULTS" --reps "$reps" --mode "$([[ $quick == 1 ]] && echo quick || echo full)"
+  --elapsed "$(( $(date +%s) - started ))")
+python3 "$here/table.py" "${table_args[@]}" | tee ${out:+"$out"}
+if [[ -n "$results" ]]; then
+  {
+    echo "Run $(date -u '+%Y-%m-%d %H:%M UTC'), ferry $(git -C "$here/.." describe --always --dirty 2>/dev/null || echo '?')."
+    echo
+    echo "Command: \`$command_line\`"
+    echo
+    echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores" \
+      "($(lscpu | sed -n 's/^Hypervisor vendor: *//p' | head -1) guest)," \
+      "$(free -g | awk '/^Mem:/{print $2}') GB RAM, Linux $(uname -r), ulimit -n $NOFILE;" \
+      "$("$MOSQUITTO" -h 2>/dev/null | head -1 | sed 's/ (build.*//')."
+    echo
+    echo "Load average (1, 5, 15 min) before the run: $load_before; after: $load_after."
+  } > "$WORK/header.md"
+  python3 "$here/table.py" "${table_args[@]}" --header "$WORK/header.md" --splice "$results"
+  echo "run.sh: wrote the results into $results" >&2
+fi

@@ -8,8 +8,10 @@
 // alive (owned by the Worker) until the loop has finished, so libuv callbacks
 // still pending after Close() find it.
 //
-// Publishing: with -I > 0 a timer sends whatever is due so far (sent =
-// elapsed / interval, so a late tick catches up); with -I 0 the Worker calls
+// Publishing: with -I > 0 a timer sends what is due so far (one message per
+// interval since publishing began); a late tick makes up for one missed
+// tick, and ticks missed beyond that are dropped rather than sent as a
+// burst, so the pace stays what -I says; with -I 0 the Worker calls
 // PumpBatch() whenever the socket has room. QoS 1/2 publishes stop at -F
 // unacknowledged.
 //
@@ -84,8 +86,8 @@ class Client {
   static constexpr size_t kHighWater = 256 * 1024;
   // Bytes of PUBLISH packets one max-rate batch encodes.
   static constexpr size_t kBatchBytes = 32 * 1024;
-  // Paced messages one late tick may send to catch up.
-  static constexpr uint64_t kMaxCatchUp = 1000;
+  // Paced messages one tick may send at most: its own and one it missed.
+  static constexpr uint64_t kMaxCatchUp = 2;
 
   // Set by the Worker while this client waits in its ready list or for its
   // --window to open.
@@ -144,6 +146,7 @@ class Client {
   uint32_t inflight_ = 0;
   uint16_t next_packet_id_ = 0;
   uint64_t pub_start_ms_ = 0;
+  uint64_t missed_ticks_ = 0;  // -I ticks dropped after a stall (see PublishDue)
   uint64_t started_ms_ = 0;
   uint64_t last_write_ms_ = 0;
   std::unordered_map<uint32_t, SequenceTracker> trackers_;

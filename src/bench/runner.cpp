@@ -165,9 +165,10 @@ int Runner::Run() {
   loop_.data = this;
   context_.start_ns = MonoNs();
   phase_start_ns_ = last_print_ns_ = context_.start_ns;
-  bench_cpu_start_ = ProcessCpuSeconds(getpid()).value_or(0);
+  bench_cpu_start_ = last_print_bench_cpu_ = ProcessCpuSeconds(getpid()).value_or(0);
   if (options_.broker_pid > 0) {
-    broker_cpu_start_ = ProcessCpuSeconds(options_.broker_pid).value_or(-1);
+    broker_cpu_start_ = last_print_broker_cpu_ =
+        ProcessCpuSeconds(options_.broker_pid).value_or(-1);
     broker_rss_start_ = static_cast<int64_t>(ProcessRssBytes(options_.broker_pid).value_or(0));
   }
   phase_ = options_.mode == Mode::kPubSub ? Phase::kSubscribing : Phase::kRunning;
@@ -264,7 +265,13 @@ void Runner::Check() {
       }
       bool all_in = t.inflight == 0 &&
                     (o.mode == Mode::kPub || t.received >= t.sent * subscribers_);
-      if (all_in || now - last_progress_ns_ >= o.drain_ms * kNsPerMs) Finish();
+      if (all_in) return Finish();
+      if (now - last_progress_ns_ >= o.drain_ms * kNsPerMs) {
+        // Waited in vain for lost messages: the run ended with the last
+        // progress, and CPU percentages are taken over that time.
+        end_ns_ = last_progress_ns_;
+        Finish();
+      }
       return;
     }
     case Phase::kHolding:
@@ -287,14 +294,29 @@ void Runner::Progress() {
   uint64_t now = MonoNs();
   Totals t = Sum();
   double dt = std::max(1e-3, Seconds(now - last_print_ns_));
+  // CPU over the last second, 100% = one core: ours, and the broker's.
+  double bench_cpu = ProcessCpuSeconds(getpid()).value_or(0);
+  char cpu[64];
+  int n = std::snprintf(cpu, sizeof cpu, "  cpu bench %.0f%%",
+                        100.0 * (bench_cpu - last_print_bench_cpu_) / dt);
+  if (options_.broker_pid > 0) {
+    double broker_cpu = ProcessCpuSeconds(options_.broker_pid).value_or(-1);
+    if (broker_cpu >= 0 && last_print_broker_cpu_ >= 0 && n > 0) {
+      std::snprintf(cpu + n, sizeof cpu - static_cast<size_t>(n), " broker %.0f%%",
+                    100.0 * (broker_cpu - last_print_broker_cpu_) / dt);
+    }
+    last_print_broker_cpu_ = broker_cpu;
+  }
+  last_print_bench_cpu_ = bench_cpu;
   std::fprintf(stderr,
-               "[%6.1fs] connected %llu/%llu failed %llu  sent %.0f/s  recv %.0f/s  inflight %llu\n",
+               "[%6.1fs] connected %llu/%llu failed %llu  sent %.0f/s  recv %.0f/s  inflight "
+               "%llu%s\n",
                Seconds(now - context_.start_ns), static_cast<unsigned long long>(t.connected),
                static_cast<unsigned long long>(total_clients_),
                static_cast<unsigned long long>(t.failed),
                static_cast<double>(t.sent - last_print_.sent) / dt,
                static_cast<double>(t.received - last_print_.received) / dt,
-               static_cast<unsigned long long>(t.inflight));
+               static_cast<unsigned long long>(t.inflight), cpu);
   last_print_ = t;
   last_print_ns_ = now;
 }
@@ -302,7 +324,7 @@ void Runner::Progress() {
 void Runner::Finish() {
   if (phase_ == Phase::kDone) return;
   phase_ = Phase::kDone;
-  end_ns_ = MonoNs();
+  if (end_ns_ == 0) end_ns_ = MonoNs();
   if (options_.broker_pid > 0) {
     // Measured before the clients disconnect: the broker still holds them.
     broker_cpu_end_ = ProcessCpuSeconds(options_.broker_pid).value_or(-1);

@@ -1,6 +1,7 @@
 // One ferry-bench run: builds the clients from the options, deals them to
 // one Worker per loop thread, steers the phases from the main thread, prints
-// a progress line every second and the summary at the end.
+// a progress line every second (with its own CPU and, given --broker-pid,
+// the broker's) and the summary at the end.
 //
 // Phases by mode:
 //   pub     connect and publish at once; stop after -L messages in all (and
@@ -70,6 +71,8 @@ class Runner {
   uint64_t end_ns_ = 0;
   Totals last_print_;
   uint64_t last_print_ns_ = 0;
+  double last_print_bench_cpu_ = 0;
+  double last_print_broker_cpu_ = -1;
 
   double bench_cpu_start_ = 0;
   double broker_cpu_start_ = -1;

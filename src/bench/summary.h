@@ -24,6 +24,8 @@ struct Summary {
   uint64_t sub_clients = 0;   // pubsub only
   int qos = 0;
   uint64_t payload_size = 0;
+  // Start of the run to its end; a run that waited --drain-ms in vain for
+  // lost messages ends at its last progress. CPU percentages use it.
   double elapsed_s = 0;
 
   uint64_t connected = 0;

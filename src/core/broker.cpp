@@ -238,6 +238,7 @@ Status Broker::Reload(const BrokerOptions& options) {
   std::lock_guard lock(ctx_->auth_mu);
   ctx_->passwords = std::move(passwords);
   ctx_->acl = std::move(acl);
+  ctx_->auth_generation.fetch_add(1, std::memory_order_release);
   ctx_->options.password_file = options.password_file;
   ctx_->options.acl_file = options.acl_file;
   return Status::Ok();

@@ -65,10 +65,12 @@ struct BrokerContext {
   // at creation, so workers read the map without a lock.
   std::map<std::string, std::unique_ptr<TransportFactory>, std::less<>> transports;
 
-  // Swapped on reload; read under auth_mu.
+  // Swapped on reload; read under auth_mu. Every swap bumps auth_generation,
+  // so that workers can keep a copy and take the lock only after a reload.
   std::mutex auth_mu;
   std::shared_ptr<const PasswordFile> passwords;
   std::shared_ptr<const Acl> acl;
+  std::atomic<uint64_t> auth_generation{0};
 
   std::shared_ptr<const PasswordFile> Passwords() {
     std::lock_guard lock(auth_mu);
@@ -107,6 +109,39 @@ struct OutMessage {
   StoredMessageState state = StoredMessageState::kQueued;
 };
 
+// What a delivery does when the session's limits are reached: the output
+// buffer (QoS 0, max_output_buffer) or the queue (max_queued_messages).
+enum class OverLimit : uint8_t {
+  kDrop,   // drop the message and count it
+  // Queue it anyway, for a connected client: a retained message sent for a
+  // new subscription (a finite set), or a QoS 1/2 message whose publisher's
+  // acknowledgement then waits for room in the queue (WhenQueueHasRoom), so
+  // the publisher is slowed down instead of its messages lost.
+  kQueue,
+};
+
+// A std::deque that allocates nothing while empty: libstdc++'s deque
+// allocates its first block (over 500 bytes) on construction, which every
+// session, most of them with nothing queued, would pay for.
+template <typename T>
+class LazyDeque {
+ public:
+  bool empty() const { return items_ == nullptr; }
+  size_t size() const { return items_ == nullptr ? 0 : items_->size(); }
+  T& front() { return items_->front(); }
+  void push_back(T&& v) {
+    if (items_ == nullptr) items_ = std::make_unique<std::deque<T>>();
+    items_->push_back(std::move(v));
+  }
+  void pop_front() {
+    items_->pop_front();
+    if (items_->empty()) items_.reset();
+  }
+
+ private:
+  std::unique_ptr<std::deque<T>> items_;  // null when empty
+};
+
 class Session {
  public:
   Session(Worker& worker, std::string client_id);
@@ -119,7 +154,14 @@ class Session {
   // Delivery from the router. Returns true if the message was written to the
   // durable store (the publisher's acknowledgement then waits for a commit).
   bool Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
-               std::vector<uint32_t> subscription_ids);
+               std::vector<uint32_t> subscription_ids, OverLimit over = OverLimit::kDrop);
+
+  // True while the queue holds max_queued_messages or more.
+  bool QueueFull() const;
+  // Runs `fn` on this worker once the queue is below max_queued_messages
+  // again, or the client disconnects, whichever comes first.
+  void WhenQueueHasRoom(std::function<void()> fn);
+  void ReleaseQueueWaiters();
 
   // Sends what the connection's window allows: inflight first on resume.
   void Pump();
@@ -140,17 +182,19 @@ class Session {
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions_;
   std::map<uint64_t, OutMessage> inflight_;             // by seq, i.e. send order
   std::unordered_map<uint16_t, uint64_t> inflight_ids_;  // packet id -> seq
-  std::deque<OutMessage> queue_;
+  LazyDeque<OutMessage> queue_;
+  uint32_t queued_qos0_ = 0;  // QoS 0 messages in queue_ (live QoS 0 goes behind them)
+  std::vector<std::function<void()>> queue_waiters_;  // see WhenQueueHasRoom
   std::unordered_set<uint16_t> qos2_inbound_;
   uint64_t next_seq_ = 1;
   uint16_t next_packet_id_ = 1;
 
   // A will waiting out its delay after an abnormal disconnect.
-  std::optional<Will> pending_will_;
+  std::unique_ptr<Will> pending_will_;  // behind a pointer: most sessions have none
   uint64_t will_due_ms_ = 0;
 
  private:
-  bool Enqueue(OutMessage m);
+  bool Enqueue(OutMessage m, OverLimit over);
   void SendPublish(OutMessage& m);
   uint16_t NextPacketId();
   void Complete(uint16_t packet_id);
@@ -176,6 +220,8 @@ class Connection {
   // Queues bytes; they go out in one write per loop pass.
   void Send(const Packet& packet);
   void SendPublish(const PublishView& publish);
+  // PUBACK, PUBREC, PUBREL or PUBCOMP with reason 0x00 and no properties.
+  void SendAck(PacketType type, uint16_t packet_id);
   // Bytes queued or being written and not yet confirmed by libuv.
   uint64_t PendingBytes() const { return out_.size() + wire_out_.size() + writing_bytes_; }
   // Stops reading, writes what is queued, then closes.
@@ -235,17 +281,26 @@ class Connection {
   uint16_t client_topic_alias_max_ = 0;
   bool request_problem_info_ = true;
 
-  std::unordered_map<uint16_t, std::string> in_aliases_;
-  std::unordered_map<std::string, uint16_t> out_aliases_;
+  // v5 topic aliases, allocated by the first one: most clients use none.
+  struct TopicAliases {
+    std::unordered_map<uint16_t, std::string> in;   // the client's, by alias
+    std::unordered_map<std::string, uint16_t> out;  // ours, by topic name
+  };
+  TopicAliases& aliases() {
+    if (aliases_ == nullptr) aliases_ = std::make_unique<TopicAliases>();
+    return *aliases_;
+  }
+  std::unique_ptr<TopicAliases> aliases_;
   uint32_t inbound_unacked_ = 0;
 
-  std::optional<Will> will_;
+  std::unique_ptr<Will> will_;  // behind a pointer: most connections have none
   uint32_t session_expiry_s_ = 0;
   bool disconnect_graceful_ = false;  // DISCONNECT 0x00 received: no will
   bool dirty_ = false;                // in the worker's flush list
 
  private:
   friend class Worker;
+  void AllocInput(uv_buf_t* buf);
   void OnRead(ssize_t nread, const uv_buf_t* buf);
   // Raw bytes through the transport into in_; false if the connection closed.
   bool ReceiveThroughTransport(std::string_view raw);
@@ -253,6 +308,13 @@ class Connection {
   void ProcessInput();
   // After our shutdown: reads and drops input until the peer closes.
   void DrainUntilPeerCloses();
+  // Input read but not parsed yet (while ProcessInput runs: after the
+  // packet being handled).
+  std::span<const uint8_t> UnreadInput() const;
+
+  // A held-over piece of a packet up to this size is copied in front of the
+  // next read into the worker's buffer; a bigger one builds up in in_.
+  static constexpr size_t kSmallPartial = 4096;
 
   uint64_t id_;
   std::string listener_;
@@ -261,9 +323,13 @@ class Connection {
   bool detached_ = false;
   bool paused_ = false;
   bool draining_ = false;  // our side shut down; reading until the peer closes
+  // Input is read into the worker's read buffer (input_shared_) or, for a
+  // large packet, into in_; between reads in_ holds the unparsed rest, if any.
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
   size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
+  size_t want_ = 0;    // length of the incomplete packet at in_pos_; 0 = unknown
+  bool input_shared_ = false;
   std::string out_;
   uint64_t writing_bytes_ = 0;
   std::unique_ptr<Transport> transport_;  // null: plain TCP
@@ -282,15 +348,25 @@ class Worker {
   void Join();
   Loop& loop() { return loop_; }
   uint32_t index() const { return index_; }
+  // Loop thread: what every connection of this worker reads into (see
+  // Connection::AllocInput); its content lasts until the read callback returns.
+  std::vector<uint8_t>& read_buffer() { return read_buffer_; }
+  // Loop thread: output buffers of completed writes, kept for connections
+  // that start filling an empty output buffer, so that a busy connection
+  // does not grow a new one from nothing for every write while an idle one
+  // holds none. Keep takes what a write is done with; Reuse swaps a kept
+  // buffer into `out` if `out` has no capacity of its own.
+  void KeepOutputBuffer(std::string&& buffer);
+  void ReuseOutputBuffer(std::string& out);
   BrokerContext& ctx() { return ctx_; }
   bool shutting_down() const { return shutting_down_; }
+  // Loop thread: the ACL in force (null: everything allowed), this worker's
+  // copy, refreshed when a reload swapped it. Valid until the next call.
+  const Acl* CurrentAcl();
 
   // Any thread: adopt an accepted socket, already counted in
   // ctx.listener_counters by the acceptor.
   void Adopt(int fd, std::string peer, std::string listener, std::string pending);
-  // Loop thread: scratch space that a connection with a transport reads
-  // raw bytes into (the transport consumes them before the next read).
-  std::vector<char>& raw_read_buffer() { return raw_read_buffer_; }
   // Loop thread: stop everything (v5 clients get DISCONNECT 0x8B).
   void Shutdown();
 
@@ -298,13 +374,17 @@ class Worker {
   Connection* FindConnection(uint64_t id);
   Session* FindSession(std::string_view client_id);
   void MarkDirty(Connection& c);
-  void OnPacket(Connection& c, Packet packet);
+  void OnPacket(Connection& c, Packet&& packet);
   void OnProtocolError(Connection& c, const Status& status);
   // Closes `c`, sending v5 clients DISCONNECT `reason` first unless kSuccess.
   void DisconnectClient(Connection& c, ReasonCode reason, std::string_view why);
   void OnClosed(Connection& c);
+  // Delivers `msg` to the sessions of `targets` on this worker. Sets *durable
+  // if any wrote it to the store. With `full` (the publisher's acknowledgement
+  // can wait), a connected subscriber's full queue takes a QoS 1/2 message
+  // anyway and is appended to *full: acknowledge only once each has room.
   void DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>& targets,
-                    bool* durable);
+                    bool* durable, std::vector<Session*>* full);
   // Installs a session restored from the durable store.
   void Restore(StoredSession stored);
   void RouteMessage(MessagePtr msg, std::function<void()> done);
@@ -347,6 +427,7 @@ class Worker {
   Loop loop_;
   std::thread thread_;
   UvHandle<uv_check_t> flush_;
+  UvHandle<uv_prepare_t> flush_before_poll_;
   UvHandle<uv_timer_t> housekeeping_;
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
@@ -354,8 +435,8 @@ class Worker {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, std::unique_ptr<Session>, StringHash, std::equal_to<>>
-      sessions_;
+  // Keyed by a view of the session's own client_id_ (one copy of the id).
+  std::unordered_map<std::string_view, std::unique_ptr<Session>, StringHash> sessions_;
   // The ids of sessions_ in order (views of each Session's client_id_), so
   // that admin listings page through them without sorting. Changed only by
   // AddSession and EraseSession.
@@ -363,8 +444,11 @@ class Worker {
   Session& AddSession(std::unique_ptr<Session> session);
   void EraseSession(Session& s);
   std::vector<Connection*> dirty_;
+  std::vector<uint8_t> read_buffer_ = std::vector<uint8_t>(64 * 1024);
+  std::vector<std::string> spare_output_;
+  std::shared_ptr<const Acl> acl_;  // see CurrentAcl
+  uint64_t acl_generation_ = 0;
   std::vector<uint64_t> closed_;  // connections to free on the next pass
-  std::vector<char> raw_read_buffer_ = std::vector<char>(65536);
   bool shutting_down_ = false;
 };
 

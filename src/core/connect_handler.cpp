@@ -228,7 +228,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     if (IsV5(p.version)) ack.props.session_expiry_interval = expiry;
   }
   c.session_expiry_s_ = expiry;
-  c.will_ = std::move(p.will);
+  c.will_ = p.will ? std::make_unique<Will>(std::move(*p.will)) : nullptr;
 
   if (IsV5(p.version)) {
     c.client_receive_max_ = p.props.receive_maximum.value_or(65535);

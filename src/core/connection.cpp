@@ -84,25 +84,14 @@ Status Connection::Open(int fd, std::string peer, std::string pending, bool star
 }
 
 void Connection::StartReading(std::string pending) {
-  in_.resize(std::max<size_t>(4096, pending.size()));
-  std::memcpy(in_.data(), pending.data(), pending.size());
+  in_.assign(pending.begin(), pending.end());
   in_len_ = pending.size();
   in_pos_ = 0;
+  want_ = 0;
+  input_shared_ = false;
   int rc = uv_read_start(
       reinterpret_cast<uv_stream_t*>(tcp_),
-      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* c = static_cast<Connection*>(h->data);
-        if (c->transport_) {
-          // Raw bytes go through the transport before they reach in_.
-          std::vector<char>& raw = c->worker_.raw_read_buffer();
-          buf->base = raw.data();
-          buf->len = raw.size();
-          return;
-        }
-        if (c->in_.size() - c->in_len_ < 1024) c->in_.resize(c->in_.size() * 2);
-        buf->base = reinterpret_cast<char*>(c->in_.data() + c->in_len_);
-        buf->len = c->in_.size() - c->in_len_;
-      },
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) { static_cast<Connection*>(h->data)->AllocInput(buf); },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         static_cast<Connection*>(s->data)->OnRead(nread, buf);
       });
@@ -112,6 +101,36 @@ void Connection::StartReading(std::string pending) {
     return;
   }
   if (in_len_ > 0) ProcessInput();
+}
+
+void Connection::AllocInput(uv_buf_t* buf) {
+  // Most reads start at a packet boundary or with a small piece of a packet
+  // held over from the last read: they go to the worker's read buffer, after
+  // a copy of that piece, so that a connection keeps no input buffer of its
+  // own between packets (an idle connection costs no read buffer). in_ keeps
+  // the piece until OnRead has taken the new bytes.
+  std::vector<uint8_t>& shared = worker_.read_buffer();
+  if (transport_) {
+    // Raw bytes go through the transport, which appends what it decodes to
+    // in_ (OnRead), so nothing of the read buffer is kept.
+    input_shared_ = false;
+    buf->base = reinterpret_cast<char*>(shared.data());
+    buf->len = shared.size();
+    return;
+  }
+  if (in_len_ <= kSmallPartial && want_ <= shared.size()) {
+    if (in_len_ > 0) std::memcpy(shared.data(), in_.data(), in_len_);
+    input_shared_ = true;
+    buf->base = reinterpret_cast<char*>(shared.data() + in_len_);
+    buf->len = shared.size() - in_len_;
+    return;
+  }
+  // A large packet builds up in the connection's own buffer.
+  input_shared_ = false;
+  const size_t size = std::max(want_, in_len_ + 16384);
+  if (in_.size() < size) in_.resize(size);
+  buf->base = reinterpret_cast<char*>(in_.data() + in_len_);
+  buf->len = in_.size() - in_len_;
 }
 
 void Connection::PauseReading() {
@@ -126,6 +145,7 @@ void Connection::ResumeReading() {
 }
 
 void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
+  if (nread <= 0 || state_ == State::kClosing) input_shared_ = false;  // in_ holds the input
   if (nread < 0) {
     if (state_ != State::kClosing) {
       FERRY_DEBUG("%s: connection closed by peer (%s)", Describe().c_str(),
@@ -185,13 +205,15 @@ void Connection::AppendInput(std::string_view bytes) {
 
 void Connection::ProcessInput() {
   const BrokerOptions& opt = worker_.ctx().options;
+  uint8_t* const data = input_shared_ ? worker_.read_buffer().data() : in_.data();
   in_pos_ = 0;
+  want_ = 0;
   while (state_ != State::kClosing && in_pos_ < in_len_) {
     // Before CONNECT is accepted a much smaller limit applies, so that an
     // unauthenticated peer cannot make us allocate a large buffer.
     uint32_t limit = state_ == State::kConnected ? opt.max_packet_size
                                                  : opt.max_connect_packet_size;
-    std::span<const uint8_t> avail(in_.data() + in_pos_, in_len_ - in_pos_);
+    std::span<const uint8_t> avail(data + in_pos_, in_len_ - in_pos_);
     auto header = ParseFixedHeader(avail, limit);
     if (!header.ok()) {
       worker_.OnProtocolError(*this, header.status());
@@ -200,13 +222,7 @@ void Connection::ProcessInput() {
     if (!header.value().has_value()) break;
     const FixedHeader& h = *header.value();
     if (avail.size() < h.total_length()) {
-      if (in_.size() - in_pos_ < h.total_length()) {
-        // Move the partial packet to the front and make room for all of it.
-        std::memmove(in_.data(), in_.data() + in_pos_, in_len_ - in_pos_);
-        in_len_ -= in_pos_;
-        in_pos_ = 0;
-        in_.resize(h.total_length());
-      }
+      want_ = h.total_length();  // AllocInput makes room for all of it
       break;
     }
     auto packet = Decode(h, avail.subspan(h.header_length, h.remaining_length), version_);
@@ -221,27 +237,49 @@ void Connection::ProcessInput() {
     if (paused_) break;     // waiting for a password check
   }
   if (state_ == State::kClosing) return;
-  if (in_pos_ > 0) {
-    std::memmove(in_.data(), in_.data() + in_pos_, in_len_ - in_pos_);
-    in_len_ -= in_pos_;
-    in_pos_ = 0;
+  // Keep the unparsed rest (the start of the next packet) in in_.
+  const size_t rest = in_len_ - in_pos_;
+  if (input_shared_) {
+    in_.assign(data + in_pos_, data + in_len_);
+    input_shared_ = false;
+  } else if (in_pos_ > 0) {
+    std::memmove(in_.data(), in_.data() + in_pos_, rest);
   }
-  // Give back memory a large packet needed.
-  if (in_.size() > 65536 && in_len_ < 4096) {
-    in_.resize(4096);
+  in_len_ = rest;
+  in_pos_ = 0;
+  if (rest == 0) {
+    std::vector<uint8_t>().swap(in_);
+  } else if (in_.size() > 65536 && rest <= kSmallPartial) {
+    // Give back memory a large packet needed.
+    in_.resize(rest);
     in_.shrink_to_fit();
   }
 }
 
+std::span<const uint8_t> Connection::UnreadInput() const {
+  const uint8_t* data = input_shared_ ? worker_.read_buffer().data() : in_.data();
+  return {data + in_pos_, in_len_ - in_pos_};
+}
+
 void Connection::Send(const Packet& packet) {
   if (tcp_ == nullptr || detached_) return;
+  if (out_.empty()) worker_.ReuseOutputBuffer(out_);
   Encode(packet, version_, out_);
+  Inc(worker_.ctx().metrics.messages_sent);
+  if (!dirty_) worker_.MarkDirty(*this);
+}
+
+void Connection::SendAck(PacketType type, uint16_t packet_id) {
+  if (tcp_ == nullptr || detached_) return;
+  if (out_.empty()) worker_.ReuseOutputBuffer(out_);
+  EncodeSuccessAck(type, packet_id, out_);
   Inc(worker_.ctx().metrics.messages_sent);
   if (!dirty_) worker_.MarkDirty(*this);
 }
 
 void Connection::SendPublish(const PublishView& publish) {
   if (tcp_ == nullptr || detached_) return;
+  if (out_.empty()) worker_.ReuseOutputBuffer(out_);
   EncodePublish(publish, version_, out_);
   Inc(worker_.ctx().metrics.messages_sent);
   if (!dirty_) worker_.MarkDirty(*this);
@@ -270,6 +308,7 @@ void Connection::Flush() {
                       // owners are freed, and a cancelled write reports here.
                       w->conn->writing_bytes_ -= w->data.size();
                       Connection* c = w->conn;
+                      c->worker_.KeepOutputBuffer(std::move(w->data));
                       delete w;
                       if (status < 0) {
                         if (c->state_ != State::kClosing) {
@@ -330,13 +369,12 @@ void Connection::DrainUntilPeerCloses() {
     return;
   }
   draining_ = true;
-  if (in_.empty()) in_.resize(4096);
   int rc = uv_read_start(
       reinterpret_cast<uv_stream_t*>(tcp_),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
-        auto* c = static_cast<Connection*>(h->data);
-        *buf = uv_buf_init(reinterpret_cast<char*>(c->in_.data()),
-                           static_cast<unsigned>(c->in_.size()));
+        std::vector<uint8_t>& scratch = static_cast<Connection*>(h->data)->worker_.read_buffer();
+        *buf = uv_buf_init(reinterpret_cast<char*>(scratch.data()),
+                           static_cast<unsigned>(scratch.size()));
       },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
         if (nread < 0) static_cast<Connection*>(s->data)->CloseHandle();
@@ -367,7 +405,8 @@ Connection::HandOver Connection::Detach() {
     return h;
   }
   h.peer = peer_;
-  h.pending.assign(reinterpret_cast<const char*>(in_.data() + in_pos_), in_len_ - in_pos_);
+  const std::span<const uint8_t> unread = UnreadInput();
+  h.pending.assign(reinterpret_cast<const char*>(unread.data()), unread.size());
   h.transport = std::move(transport_);
   h.unwritten.swap(wire_out_);
   counted_ = false;  // the connection that adopts the socket counts it now

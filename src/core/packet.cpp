@@ -38,14 +38,15 @@ Status CheckFixedHeaderFlags(const FixedHeader& header, ProtocolVersion v) {
   return Status::Ok();
 }
 
-// Builds a T in place inside the Packet, so decoded strings are copied out of
-// the receive buffer once and only moved afterwards.
+// Builds a T in place inside the Packet inside the Result, so decoded strings
+// are copied out of the receive buffer once and the packet (a PUBLISH with
+// its ~500-byte Properties) is not moved on its way out.
 template <typename T, typename DecodeFn>
 Result<Packet> DecodeAs(Reader& r, DecodeFn&& decode) {
-  Packet packet(std::in_place_type<T>);
-  FERRY_CODEC_TRY(decode(std::get<T>(packet)));
+  Result<Packet> packet(std::in_place, std::in_place_type<T>);
+  FERRY_CODEC_TRY(decode(std::get<T>(*packet)));
   if (!r.empty()) return Malformed("trailing bytes after the end of the packet");
-  return Result<Packet>(std::move(packet));
+  return packet;
 }
 
 Result<Packet> DecodeBody(const FixedHeader& header, Reader& r, ProtocolVersion v) {
@@ -238,6 +239,17 @@ void EncodePublish(const PublishView& p, ProtocolVersion v, std::string& out) {
     }
   }
   out.append(p.payload);
+}
+
+void EncodeSuccessAck(PacketType type, uint16_t packet_id, std::string& out) {
+  assert(type == PacketType::kPuback || type == PacketType::kPubrec ||
+         type == PacketType::kPubrel || type == PacketType::kPubcomp);
+  // PUBREL's fixed header flags are 0b0010 [MQTT-3.6.1-1]; a v5 reason code
+  // 0x00 without properties may be left out [MQTT-3.4.2.1].
+  const char bytes[4] = {
+      static_cast<char>(static_cast<uint8_t>(type) << 4 | (type == PacketType::kPubrel ? 0x02 : 0)),
+      0x02, static_cast<char>(packet_id >> 8), static_cast<char>(packet_id & 0xFF)};
+  out.append(bytes, sizeof bytes);
 }
 
 }  // namespace ferry::core

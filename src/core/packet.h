@@ -272,6 +272,12 @@ struct PublishView {
 void EncodePublish(const PublishView& publish, ProtocolVersion version, std::string& out);
 size_t EncodedPublishSize(const PublishView& publish, ProtocolVersion version);
 
+// Appends what Encode writes for PubAck{type, packet_id, kSuccess, {}} (the
+// same four bytes in every version), without building the packet: the
+// acknowledgements a broker sends for every QoS 1 and 2 message.
+// REQUIRES: type is kPuback, kPubrec, kPubrel or kPubcomp.
+void EncodeSuccessAck(PacketType type, uint16_t packet_id, std::string& out);
+
 // True if `s` is a well-formed MQTT UTF-8 string: valid UTF-8, no U+0000, no
 // UTF-16 surrogates [MQTT-1.5.4-1] [MQTT-1.5.4-2].
 bool IsValidMqttUtf8(std::string_view s);

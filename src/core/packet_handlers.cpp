@@ -13,7 +13,7 @@ bool IsSuccess(ReasonCode r) { return static_cast<uint8_t>(r) < 0x80; }
 
 }  // namespace
 
-void Worker::OnPacket(Connection& c, Packet packet) {
+void Worker::OnPacket(Connection& c, Packet&& packet) {
   const PacketType type = TypeOf(packet);
   if (c.state() == Connection::State::kAwaitingConnect) {
     // [MQTT-3.1.0-1]: the first packet must be CONNECT.
@@ -68,13 +68,13 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
       return DisconnectClient(c, ReasonCode::kTopicAliasInvalid, "topic alias out of range");
     }
     if (p.topic.empty()) {
-      auto it = c.in_aliases_.find(alias);
-      if (it == c.in_aliases_.end()) {
+      auto it = c.aliases().in.find(alias);
+      if (it == c.aliases().in.end()) {
         return DisconnectClient(c, ReasonCode::kProtocolError, "unknown topic alias");
       }
       p.topic = it->second;
     } else {
-      c.in_aliases_[alias] = p.topic;
+      c.aliases().in[alias] = p.topic;
     }
   }
   if (Status st = ValidateTopicName(p.topic); !st.ok()) {
@@ -92,11 +92,11 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   if (p.qos == 2 && s.qos2_inbound_.contains(p.packet_id)) {
     // A retransmission of a QoS 2 message we already took: acknowledge it
     // again, do not deliver it twice [MQTT-4.3.3-10].
-    c.Send(PubAck{PacketType::kPubrec, p.packet_id, ReasonCode::kSuccess, {}});
+    c.SendAck(PacketType::kPubrec, p.packet_id);
     return;
   }
 
-  auto acl = ctx_.GetAcl();
+  const Acl* acl = CurrentAcl();
   if (acl && !acl->CanPublish(c.username_, c.client_id_, p.topic)) {
     Inc(ctx_.metrics.dropped_not_authorized);
     FERRY_DEBUG("%s: publish to '%s' denied", c.Describe().c_str(), p.topic.c_str());
@@ -137,17 +137,19 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     }
     // The acknowledgement goes out once the message is safe: handed to
     // every subscriber, and committed to disk where it was stored.
-    const uint64_t conn_id = c.id();
-    const uint16_t packet_id = p.packet_id;
-    const uint8_t qos = p.qos;
-    done = [this, conn_id, packet_id, qos] {
-      Connection* conn = FindConnection(conn_id);
+    // Connection id, QoS and packet identifier share one word, so that the
+    // callback fits std::function's inline storage and costs no allocation
+    // per message (connection ids stay far below 2^47).
+    const uint64_t ack = c.id() << 17 | uint64_t{p.qos == 2} << 16 | p.packet_id;
+    done = [this, ack] {
+      Connection* conn = FindConnection(ack >> 17);
       if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
-      if (qos == 1) {
+      const auto packet_id = static_cast<uint16_t>(ack & 0xFFFF);
+      if ((ack >> 16 & 1) == 0) {
         if (conn->inbound_unacked_ > 0) --conn->inbound_unacked_;
-        conn->Send(PubAck{PacketType::kPuback, packet_id, ReasonCode::kSuccess, {}});
+        conn->SendAck(PacketType::kPuback, packet_id);
       } else {
-        conn->Send(PubAck{PacketType::kPubrec, packet_id, ReasonCode::kSuccess, {}});
+        conn->SendAck(PacketType::kPubrec, packet_id);
       }
     };
   }
@@ -170,8 +172,11 @@ void Worker::HandlePubAck(Connection& c, const PubAck& p) {
         if (c.inbound_unacked_ > 0) --c.inbound_unacked_;
         if (s.persistent_ && ctx_.store) ctx_.store->DeleteQos2Inbound(s.client_id_, p.packet_id);
       }
-      c.Send(PubAck{PacketType::kPubcomp, p.packet_id,
-                    known ? ReasonCode::kSuccess : ReasonCode::kPacketIdentifierNotFound, {}});
+      if (known) {
+        c.SendAck(PacketType::kPubcomp, p.packet_id);
+      } else {
+        c.Send(PubAck{PacketType::kPubcomp, p.packet_id, ReasonCode::kPacketIdentifierNotFound, {}});
+      }
       return;
     }
     default:
@@ -185,7 +190,7 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
   Session& s = *c.session_;
   uint32_t sub_id = 0;
   if (!p.props.subscription_identifiers.empty()) sub_id = p.props.subscription_identifiers[0];
-  auto acl = ctx_.GetAcl();
+  const Acl* acl = CurrentAcl();
 
   Suback ack;
   ack.packet_id = p.packet_id;
@@ -294,13 +299,15 @@ bool Worker::RemoveSubscription(Session& s, const std::string& filter) {
 }
 
 void Worker::SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o) {
-  auto acl = ctx_.GetAcl();
+  const Acl* acl = CurrentAcl();
   for (const MessagePtr& m : ctx_.router.MatchRetained(filter, UnixNowMs())) {
     if (acl && !acl->CanReceive(s.username_, s.client_id_, m->topic)) continue;
     std::vector<uint32_t> ids;
     if (o.subscription_id != 0) ids.push_back(o.subscription_id);
     // Retained messages sent for a new subscription carry RETAIN 1 [MQTT-3.3.1-8].
-    s.Deliver(m, std::min(o.qos, m->qos), true, std::move(ids));
+    // Every one of them, however many: queued rather than dropped when they
+    // outgrow the output buffer or the queue, and sent as the client reads.
+    s.Deliver(m, std::min(o.qos, m->qos), true, std::move(ids), OverLimit::kQueue);
   }
 }
 

@@ -1,5 +1,6 @@
 // The life of a PUBLISH after it is accepted: retained store, route lookup,
 // delivery on this worker and batched hand-off to the others.
+#include <algorithm>
 #include <atomic>
 
 #include "core/broker_internal.h"
@@ -17,17 +18,42 @@ struct AckBarrier {
   std::function<void()> done;
 };
 
-void FinishBarrier(BrokerContext& ctx, const std::shared_ptr<AckBarrier>& b) {
-  Worker* from = b->from;
-  if (b->durable.load() && ctx.store) {
-    // The publisher hears back only after the commit [durable_store.h].
-    ctx.store->Sync([from, done = std::move(b->done)](const Status& st) mutable {
+// Runs `done` on `from`'s loop, after a store commit if the message was
+// written to the store: the publisher hears back only then [durable_store.h].
+void Acknowledge(BrokerContext& ctx, Worker* from, bool durable, std::function<void()> done) {
+  if (durable && ctx.store) {
+    ctx.store->Sync([from, done = std::move(done)](const Status& st) mutable {
       if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
       from->loop().Post(std::move(done));
     });
     return;
   }
-  from->loop().Post(std::move(b->done));
+  if (from->loop().IsLoopThread()) {
+    done();
+  } else {
+    from->loop().Post(std::move(done));
+  }
+}
+
+// One worker's part of a barrier is done.
+void Arrive(BrokerContext& ctx, const std::shared_ptr<AckBarrier>& b) {
+  if (b->remaining.fetch_sub(1) != 1) return;
+  Acknowledge(ctx, b->from, b->durable.load(), std::move(b->done));
+}
+
+// Runs `then` once every session of `full` has room in its queue again (or
+// lost its client). Sessions of one worker, on that worker's thread.
+void AfterQueuesDrain(const std::vector<Session*>& full, std::function<void()> then) {
+  struct Wait {
+    size_t left;
+    std::function<void()> then;
+  };
+  auto wait = std::make_shared<Wait>(Wait{full.size(), std::move(then)});
+  for (Session* s : full) {
+    s->WhenQueueHasRoom([wait] {
+      if (--wait->left == 0) wait->then();
+    });
+  }
 }
 
 }  // namespace
@@ -51,53 +77,68 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
   }
   if (targets.empty()) Inc(metrics.dropped_no_subscribers);
 
-  // Group the targets by owning worker.
-  std::vector<std::vector<RouteTarget>> by_worker(workers.size());
-  for (RouteTarget& t : targets) {
-    uint32_t w = t.worker < workers.size() ? t.worker : 0;
-    by_worker[w].push_back(std::move(t));
+  // Group the targets by owning worker. Most messages go to subscribers of
+  // one worker only; then `targets` is that worker's batch as it is.
+  auto owner = [&](const RouteTarget& t) { return t.worker < workers.size() ? t.worker : 0u; };
+  const bool one_worker =
+      std::all_of(targets.begin(), targets.end(),
+                  [&](const RouteTarget& t) { return owner(t) == owner(targets.front()); });
+  std::vector<std::vector<RouteTarget>> by_worker;
+  if (!one_worker) {
+    by_worker.resize(workers.size());
+    for (RouteTarget& t : targets) by_worker[owner(t)].push_back(std::move(t));
   }
+  // The targets on worker w; null if there are none.
+  auto batch_for = [&](size_t w) -> std::vector<RouteTarget>* {
+    if (!one_worker) return by_worker[w].empty() ? nullptr : &by_worker[w];
+    return !targets.empty() && owner(targets.front()) == w ? &targets : nullptr;
+  };
   int remote = 0;
   for (size_t w = 0; w < workers.size(); ++w) {
-    if (!by_worker[w].empty() && workers[w].get() != from) ++remote;
+    if (batch_for(w) != nullptr && workers[w].get() != from) ++remote;
   }
+  // The acknowledgement waits for every worker with targets; this thread's
+  // own part (local deliveries) counts as one more.
   std::shared_ptr<AckBarrier> barrier;
   if (done && remote > 0) {
     barrier = std::make_shared<AckBarrier>();
-    barrier->remaining = remote;
+    barrier->remaining = remote + 1;
     barrier->from = from;
     barrier->done = std::move(done);
   }
+  std::vector<Session*> full;
+  std::vector<Session*>* hold = (done || barrier) ? &full : nullptr;
   for (size_t w = 0; w < workers.size(); ++w) {
-    if (by_worker[w].empty()) continue;
+    std::vector<RouteTarget>* batch = batch_for(w);
+    if (batch == nullptr) continue;
     Worker* target = workers[w].get();
     if (target == from) {
       bool d = false;
-      target->DeliverBatch(message, by_worker[w], &d);
+      target->DeliverBatch(message, *batch, &d, hold);
       durable = durable || d;
       continue;
     }
-    target->loop().Post([this, target, message, batch = std::move(by_worker[w]), barrier] {
+    target->loop().Post([this, target, message, batch = std::move(*batch), barrier] {
       bool d = false;
-      target->DeliverBatch(message, batch, &d);
+      std::vector<Session*> held;
+      target->DeliverBatch(message, batch, &d, barrier ? &held : nullptr);
       if (!barrier) return;
       if (d) barrier->durable = true;
-      if (barrier->remaining.fetch_sub(1) == 1) FinishBarrier(*this, barrier);
+      if (held.empty()) return Arrive(*this, barrier);
+      AfterQueuesDrain(held, [this, barrier] { Arrive(*this, barrier); });
     });
   }
   if (barrier) {
     if (durable) barrier->durable = true;
+    if (full.empty()) return Arrive(*this, barrier);
+    AfterQueuesDrain(full, [this, barrier] { Arrive(*this, barrier); });
     return;
   }
   if (!done) return;
-  if (durable && store) {
-    store->Sync([from, done = std::move(done)](const Status& st) mutable {
-      if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
-      from->loop().Post(std::move(done));
-    });
-    return;
-  }
-  done();
+  if (full.empty()) return Acknowledge(*this, from, durable, std::move(done));
+  AfterQueuesDrain(full, [this, from, durable, done = std::move(done)]() mutable {
+    Acknowledge(*this, from, durable, std::move(done));
+  });
 }
 
 void Worker::RouteMessage(MessagePtr msg, std::function<void()> done) {
@@ -105,8 +146,8 @@ void Worker::RouteMessage(MessagePtr msg, std::function<void()> done) {
 }
 
 void Worker::DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>& targets,
-                          bool* durable) {
-  auto acl = ctx_.GetAcl();
+                          bool* durable, std::vector<Session*>* full) {
+  const Acl* acl = CurrentAcl();
   for (const RouteTarget& t : targets) {
     Session* s = FindSession(t.client_id);
     if (s == nullptr) continue;  // the session ended after the lookup
@@ -118,7 +159,13 @@ void Worker::DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>&
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13]: RETAIN is kept only for Retain As Published.
     uint8_t qos = std::min(msg->qos, t.qos);
     bool retain = t.retain_as_published && msg->retain;
-    if (s->Deliver(msg, qos, retain, t.subscription_ids)) *durable = true;
+    // A QoS 1/2 publisher is slowed down rather than its message dropped.
+    const bool hold = full != nullptr && qos > 0;
+    if (s->Deliver(msg, qos, retain, t.subscription_ids,
+                   hold ? OverLimit::kQueue : OverLimit::kDrop)) {
+      *durable = true;
+    }
+    if (hold && s->connection() != nullptr && s->QueueFull()) full->push_back(s);
   }
 }
 
@@ -154,6 +201,7 @@ void Worker::Restore(StoredSession stored) {
     if (m.state == StoredMessageState::kQueued || m.packet_id == 0) {
       out.state = StoredMessageState::kQueued;
       out.packet_id = 0;
+      if (out.qos == 0) ++s.queued_qos0_;
       s.queue_.push_back(std::move(out));
     } else {
       s.inflight_ids_[out.packet_id] = out.seq;

@@ -1,6 +1,7 @@
 // Session: the MQTT state of one client id, delivered to whether or not a
 // connection is attached. Lives on its owning worker's thread.
 #include <algorithm>
+#include <optional>
 
 #include "core/broker_internal.h"
 #include "core/log.h"
@@ -10,25 +11,52 @@ namespace ferry::core {
 Session::Session(Worker& worker, std::string client_id)
     : worker_(worker), client_id_(std::move(client_id)) {}
 
-Session::~Session() = default;
+Session::~Session() {
+  // Normally released when the client disconnected; never leave a publisher
+  // waiting for a session that is gone.
+  for (auto& fn : queue_waiters_) worker_.loop().Post(std::move(fn));
+}
+
+bool Session::QueueFull() const {
+  const uint32_t limit = worker_.ctx().options.max_queued_messages;
+  return limit != 0 && queue_.size() >= limit;
+}
+
+void Session::WhenQueueHasRoom(std::function<void()> fn) {
+  queue_waiters_.push_back(std::move(fn));
+}
+
+void Session::ReleaseQueueWaiters() {
+  std::vector<std::function<void()>> waiters;
+  waiters.swap(queue_waiters_);
+  for (auto& fn : waiters) fn();
+}
 
 bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
-                      std::vector<uint32_t> subscription_ids) {
+                      std::vector<uint32_t> subscription_ids, OverLimit over) {
   OutMessage m;
   m.msg = msg;
   m.qos = qos;
   m.retain = retain;
   m.subscription_ids = std::move(subscription_ids);
   Metrics& metrics = worker_.ctx().metrics;
-  if (conn_ != nullptr && conn_->state() == Connection::State::kConnected) {
+  const bool connected = conn_ != nullptr && conn_->state() == Connection::State::kConnected;
+  if (connected) {
     if (qos == 0) {
-      // A slow reader's backlog is bounded: QoS 0 beyond it is dropped.
-      if (conn_->PendingBytes() > worker_.ctx().options.max_output_buffer) {
-        Inc(metrics.dropped_slow_client);
-        return false;
+      // Queued QoS 0 messages (retained ones for a new subscription) go
+      // first: same topic, same QoS, same order [MQTT-4.6.0-5].
+      if (queued_qos0_ == 0) {
+        if (conn_->PendingBytes() <= worker_.ctx().options.max_output_buffer) {
+          SendPublish(m);
+          return false;
+        }
+        // A slow reader's backlog is bounded: QoS 0 beyond it is dropped.
+        if (over == OverLimit::kDrop) {
+          Inc(metrics.dropped_slow_client);
+          return false;
+        }
       }
-      SendPublish(m);
-      return false;
+      return Enqueue(std::move(m), over);
     }
     uint32_t window = std::min<uint32_t>(worker_.ctx().options.max_inflight,
                                          conn_->client_receive_max_);
@@ -49,12 +77,12 @@ bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
   } else if (qos == 0 && !(persistent_ && worker_.ctx().options.queue_qos0)) {
     return false;
   }
-  return Enqueue(std::move(m));
+  // Only a connected client drains its queue; an offline one keeps the limit.
+  return Enqueue(std::move(m), connected ? over : OverLimit::kDrop);
 }
 
-bool Session::Enqueue(OutMessage m) {
-  const BrokerOptions& opt = worker_.ctx().options;
-  if (opt.max_queued_messages != 0 && queue_.size() >= opt.max_queued_messages) {
+bool Session::Enqueue(OutMessage m, OverLimit over) {
+  if (over == OverLimit::kDrop && QueueFull()) {
     Inc(worker_.ctx().metrics.dropped_queue_full);
     FERRY_DEBUG("queue of '%s' full, dropping message on '%s'", client_id_.c_str(),
                 m.msg->topic.c_str());
@@ -67,6 +95,7 @@ bool Session::Enqueue(OutMessage m) {
     worker_.ctx().store->PutMessage(client_id_, StoredMessage{m.seq, m.qos, 0, m.state, m.msg});
     durable = true;
   }
+  if (m.qos == 0) ++queued_qos0_;
   queue_.push_back(std::move(m));
   return durable;
 }
@@ -84,7 +113,8 @@ void Session::SendPublish(OutMessage& m) {
   Connection& c = *conn_;
   const Message& msg = *m.msg;
   Metrics& metrics = worker_.ctx().metrics;
-  const uint64_t now = UnixNowMs();
+  // The clock is read only for a message that can expire.
+  const uint64_t now = msg.expiry_at_ms != 0 ? UnixNowMs() : 0;
   if (msg.expiry_at_ms != 0 && msg.expiry_at_ms <= now) {
     Inc(metrics.dropped_expired);
     m.packet_id = 0;
@@ -98,28 +128,36 @@ void Session::SendPublish(OutMessage& m) {
   p.topic = msg.topic;
   // The message's own properties are sent as they are unless this delivery
   // adds its own (remaining expiry, subscription identifiers, topic alias).
-  Properties extra;
+  std::optional<Properties> extra;  // built only when this delivery adds some
   uint16_t new_alias = 0;  // registered only once the packet is really sent
   if (IsV5(c.version_)) {
-    p.props = &msg.props;
+    // A message without properties (most are) encodes an empty property
+    // list without visiting every field. Message::props only ever holds the
+    // five properties that travel with a message (message.h).
+    const Properties& mp = msg.props;
+    const bool bare = !mp.payload_format_indicator && !mp.content_type && !mp.response_topic &&
+                      !mp.correlation_data && mp.user_properties.empty();
+    p.props = bare ? nullptr : &msg.props;
     bool alias = c.client_topic_alias_max_ > 0;
     if (msg.expiry_at_ms != 0 || !m.subscription_ids.empty() || alias) {
-      extra = msg.props;
-      p.props = &extra;
+      extra.emplace(msg.props);
+      p.props = &*extra;
+      if (msg.expiry_at_ms != 0) {
+        // [MQTT-3.3.2-6]: the expiry interval sent is what remains of it.
+        extra->message_expiry_interval =
+            static_cast<uint32_t>((msg.expiry_at_ms - now + 999) / 1000);
+      }
+      extra->subscription_identifiers = m.subscription_ids;
     }
-    if (msg.expiry_at_ms != 0) {
-      // [MQTT-3.3.2-6]: the expiry interval sent is what remains of it.
-      extra.message_expiry_interval = static_cast<uint32_t>((msg.expiry_at_ms - now + 999) / 1000);
-    }
-    extra.subscription_identifiers = m.subscription_ids;
     if (alias) {
-      auto it = c.out_aliases_.find(msg.topic);
-      if (it != c.out_aliases_.end()) {
-        extra.topic_alias = it->second;
+      auto& out_aliases = c.aliases().out;
+      auto it = out_aliases.find(msg.topic);
+      if (it != out_aliases.end()) {
+        extra->topic_alias = it->second;
         p.topic = {};  // the alias names the topic
-      } else if (c.out_aliases_.size() < c.client_topic_alias_max_) {
-        new_alias = static_cast<uint16_t>(c.out_aliases_.size() + 1);
-        extra.topic_alias = new_alias;
+      } else if (out_aliases.size() < c.client_topic_alias_max_) {
+        new_alias = static_cast<uint16_t>(out_aliases.size() + 1);
+        extra->topic_alias = new_alias;
       }
     }
   }
@@ -135,7 +173,7 @@ void Session::SendPublish(OutMessage& m) {
     m.packet_id = 0;
     return;
   }
-  if (new_alias != 0) c.out_aliases_.emplace(msg.topic, new_alias);
+  if (new_alias != 0) c.aliases().out.emplace(msg.topic, new_alias);
   if (m.qos > 0) m.state = StoredMessageState::kSent;
   Inc(metrics.publish_sent);
   Inc(metrics.publish_sent_qos[std::min<uint8_t>(m.qos, 2)]);
@@ -153,6 +191,7 @@ void Session::Pump() {
     if (m.qos == 0 && conn_->PendingBytes() > worker_.ctx().options.max_output_buffer) break;
     OutMessage out = std::move(m);
     queue_.pop_front();
+    if (out.qos == 0 && queued_qos0_ > 0) --queued_qos0_;
     SendPublish(out);
     if (out.qos == 0 || out.packet_id == 0) {
       if (store) store->DeleteMessage(client_id_, out.seq);
@@ -162,6 +201,7 @@ void Session::Pump() {
     inflight_ids_[out.packet_id] = out.seq;
     inflight_.emplace(out.seq, std::move(out));
   }
+  if (!queue_waiters_.empty() && !QueueFull()) ReleaseQueueWaiters();
 }
 
 void Session::ResendInflight() {
@@ -170,7 +210,7 @@ void Session::ResendInflight() {
   std::vector<uint64_t> gone;
   for (auto& [seq, m] : inflight_) {
     if (m.state == StoredMessageState::kReleased) {
-      conn_->Send(PubAck{PacketType::kPubrel, m.packet_id, ReasonCode::kSuccess, {}});
+      conn_->SendAck(PacketType::kPubrel, m.packet_id);
       continue;
     }
     uint16_t id = m.packet_id;
@@ -222,7 +262,7 @@ void Session::OnPubrec(const PubAck& ack) {
   if (persistent_ && worker_.ctx().store) {
     worker_.ctx().store->UpdateMessage(client_id_, m.seq, m.state, m.packet_id);
   }
-  conn_->Send(PubAck{PacketType::kPubrel, ack.packet_id, ReasonCode::kSuccess, {}});
+  conn_->SendAck(PacketType::kPubrel, ack.packet_id);
 }
 
 void Session::OnPubcomp(const PubAck& ack) {

@@ -137,6 +137,11 @@ class Result {
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
   // REQUIRES: !status.ok().
   Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
+  // Builds the value in place, e.g. Result<Packet>(std::in_place,
+  // std::in_place_type<Publish>), so that a large T is not moved.
+  template <typename... Args>
+  explicit Result(std::in_place_t, Args&&... args)
+      : value_(std::in_place, std::forward<Args>(args)...) {}
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }

@@ -26,6 +26,9 @@ Worker::Worker(BrokerContext& ctx, uint32_t index) : ctx_(ctx), index_(index) {
   flush_ = UvHandle<uv_check_t>::Make();
   uv_check_init(loop_.get(), flush_.get());
   flush_->data = this;
+  flush_before_poll_ = UvHandle<uv_prepare_t>::Make();
+  uv_prepare_init(loop_.get(), flush_before_poll_.get());
+  flush_before_poll_->data = this;
   housekeeping_ = UvHandle<uv_timer_t>::Make();
   uv_timer_init(loop_.get(), housekeeping_.get());
   housekeeping_->data = this;
@@ -37,11 +40,17 @@ Worker::~Worker() {
   session_ids_.clear();
   sessions_.clear();
   flush_.Reset();
+  flush_before_poll_.Reset();
   housekeeping_.Reset();
 }
 
 void Worker::Start() {
+  // Packets queued by reads and posted work go out after the poll (check);
+  // those queued by timers and write completions, which run before the poll,
+  // go out before the loop blocks in it (prepare), not at the next wake-up.
   uv_check_start(flush_.get(), [](uv_check_t* h) { static_cast<Worker*>(h->data)->FlushAll(); });
+  uv_prepare_start(flush_before_poll_.get(),
+                   [](uv_prepare_t* h) { static_cast<Worker*>(h->data)->FlushAll(); });
   uv_timer_start(
       housekeeping_.get(), [](uv_timer_t* t) { static_cast<Worker*>(t->data)->Housekeeping(); },
       kHousekeepingMs, kHousekeepingMs);
@@ -95,6 +104,33 @@ void Worker::MarkDirty(Connection& c) {
   dirty_.push_back(&c);
 }
 
+const Acl* Worker::CurrentAcl() {
+  // One relaxed-cost load per call instead of a mutex and a shared_ptr copy
+  // on a cache line every worker writes, for every message.
+  const uint64_t generation = ctx_.auth_generation.load(std::memory_order_acquire);
+  if (generation != acl_generation_) {
+    acl_ = ctx_.GetAcl();
+    acl_generation_ = generation;
+  }
+  return acl_.get();
+}
+
+void Worker::KeepOutputBuffer(std::string&& buffer) {
+  // A few buffers of ordinary size: enough for the connections written in
+  // one loop pass to take turns, without keeping a burst's worth of memory.
+  constexpr size_t kMaxKept = 16;
+  constexpr size_t kMaxCapacity = 1024 * 1024;
+  if (spare_output_.size() >= kMaxKept || buffer.capacity() > kMaxCapacity) return;
+  buffer.clear();
+  spare_output_.push_back(std::move(buffer));
+}
+
+void Worker::ReuseOutputBuffer(std::string& out) {
+  if (spare_output_.empty() || out.capacity() >= spare_output_.back().capacity()) return;
+  out.swap(spare_output_.back());
+  spare_output_.pop_back();
+}
+
 void Worker::FlushAll() {
   // One write per connection per loop pass, whatever number of packets.
   std::vector<Connection*> batch;
@@ -143,6 +179,7 @@ void Worker::DisconnectClient(Connection& c, ReasonCode reason, std::string_view
   if (s == nullptr) return;
   s->conn_ = nullptr;
   c.session_ = nullptr;
+  s->ReleaseQueueWaiters();  // publishers waiting on its queue wait no longer
   ctx_.metrics.clients_connected.fetch_sub(1, std::memory_order_relaxed);
   EndSessionWill(*s, &c);
 }
@@ -214,7 +251,9 @@ Session& Worker::AddSession(std::unique_ptr<Session> session) {
 
 void Worker::EraseSession(Session& s) {
   session_ids_.erase(s.client_id_);
-  sessions_.erase(s.client_id_);
+  // By iterator: the key is a view of the session's own client id.
+  auto it = sessions_.find(s.client_id_);
+  if (it != sessions_.end()) sessions_.erase(it);
 }
 
 void Worker::OnClosed(Connection& c) {
@@ -224,6 +263,7 @@ void Worker::OnClosed(Connection& c) {
   conns_.erase(c.id());
   if (shutting_down_ && conns_.empty()) {
     flush_.Reset();
+    flush_before_poll_.Reset();
     housekeeping_.Reset();
     loop_.Stop();
   }
@@ -308,6 +348,7 @@ void Worker::Shutdown() {
   }
   if (conns_.empty()) {
     flush_.Reset();
+    flush_before_poll_.Reset();
     housekeeping_.Reset();
     loop_.Stop();
   }

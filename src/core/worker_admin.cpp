@@ -110,8 +110,8 @@ Result<Json> WorkerAdmin::ClientDetail(Worker& w, const std::string& client_id) 
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   Json r = ClientRow(*s);
   const Connection* c = s->connection();
-  r["will"] = c != nullptr && c->will_.has_value();
-  r["pending_will"] = s->pending_will_.has_value();
+  r["will"] = c != nullptr && c->will_ != nullptr;
+  r["pending_will"] = s->pending_will_ != nullptr;
   Json subs = Json::array();
   for (const auto& [filter, o] : s->subscriptions_) subs.push_back(SubscriptionRow(client_id, filter, o));
   r["subscription_list"] = std::move(subs);

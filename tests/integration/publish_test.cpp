@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -523,6 +524,63 @@ TEST_F(SlowSubscriber, AStalledReaderDoesNotHoldUpOthers) {
   while (std::optional<Bytes> raw = stalled.ReadPacket(milliseconds(500))) kept += raw->size();
   EXPECT_LT(kept, kMessage * kMessages);
   EXPECT_TRUE(PingPong(stalled));
+}
+
+// ---------------------------------------------------------------------------
+// Input that arrives in pieces
+
+using SplitInput = PublishTest;
+
+// Packets are put together however their bytes arrive: one byte per write,
+// and a packet bigger than one read (ferryd reads into a 64 KB buffer per
+// worker) between small ones, in 1000-byte writes.
+TEST_F(SplitInput, PacketsArrivingAByteAtATimeOrLargerThanOneReadAreReassembled) {
+  for (MqttVersion v : kBothVersions) {
+    SCOPED_TRACE(VersionName(v));
+    RawClient sub;
+    Open(sub, v, std::string("split-sub-") + VersionName(v));
+    Subscribe(sub, v, {{"split/#", 0}});
+
+    RawClient pub;
+    ASSERT_TRUE(pub.Connect(port()));
+    int one = 1;
+    ASSERT_EQ(setsockopt(pub.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    wire::ConnectFields f;
+    f.version = v;
+    f.client_id = std::string("split-pub-") + VersionName(v);
+    const std::string big(200 * 1024, 'b');
+    Bytes head = wire::Connect(f);
+    const Bytes first = wire::Publish(v, PublishOf("split/a", "small 1", 1, 1));
+    head.insert(head.end(), first.begin(), first.end());
+    Bytes rest = wire::Publish(v, PublishOf("split/b", big, 1, 2));
+    const Bytes last = wire::Publish(v, PublishOf("split/c", "small 2", 1, 3));
+    rest.insert(rest.end(), last.begin(), last.end());
+    for (uint8_t b : head) ASSERT_TRUE(pub.Send(Bytes{b}));
+    for (size_t at = 0; at < rest.size(); at += 1000) {
+      const size_t n = std::min<size_t>(1000, rest.size() - at);
+      ASSERT_TRUE(pub.Send(Bytes(rest.begin() + at, rest.begin() + at + n)));
+    }
+
+    const std::optional<Bytes> connack = pub.ReadPacket();
+    ASSERT_TRUE(connack.has_value()) << pub.error();
+    ASSERT_EQ((*connack)[0], wire::kConnack << 4) << wire::Hex(*connack);
+    for (uint16_t id = 1; id <= 3; ++id) {
+      const std::optional<Bytes> raw = pub.ReadPacket();
+      ASSERT_TRUE(raw.has_value()) << pub.error();
+      const std::optional<AckFields> ack = ParseAck(v, *raw);
+      ASSERT_TRUE(ack.has_value() && ack->type == wire::kPuback) << wire::Hex(*raw);
+      EXPECT_EQ(ack->packet_id, id);
+    }
+    const std::vector<std::pair<std::string, std::string>> want = {
+        {"split/a", "small 1"}, {"split/b", big}, {"split/c", "small 2"}};
+    for (const auto& [topic, payload] : want) {
+      const std::optional<wire::ReceivedPublish> m = NextPublish(sub, v);
+      ASSERT_TRUE(m.has_value()) << "no " << topic;
+      EXPECT_EQ(m->topic, topic);
+      EXPECT_EQ(m->payload.size(), payload.size()) << topic;
+      EXPECT_TRUE(m->payload == payload) << topic;
+    }
+  }
 }
 
 }  // namespace

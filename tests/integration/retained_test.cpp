@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "support/mqtt_wire.h"
@@ -54,6 +57,51 @@ INSTANTIATE_TEST_SUITE_P(Versions, Retained,
 
 class RetainedV5 : public NodeTest<> {};
 class RetainedMany : public NodeTest<> {};
+
+// Publishes `count` retained QoS 1 messages with packet identifiers 1..count
+// in one burst (message i's topic and payload from message(i)), and waits
+// until each has its PUBACK.
+::testing::AssertionResult StoreRetainedBurst(
+    RawSession& pub, int count,
+    const std::function<std::pair<std::string, std::string>(int)>& message) {
+  Bytes burst;
+  for (int i = 1; i <= count; ++i) {
+    wire::PublishFields f;
+    std::tie(f.topic, f.payload) = message(i);
+    f.qos = 1;
+    f.retain = true;
+    f.packet_id = static_cast<uint16_t>(i);
+    const Bytes one = wire::Publish(pub.version(), f);
+    burst.insert(burst.end(), one.begin(), one.end());
+  }
+  if (auto sent = pub.Send(burst); !sent) return sent;
+  std::set<uint16_t> acked;
+  for (int i = 0; i < count; ++i) {
+    const std::optional<Bytes> ack = pub.ReadControl();
+    if (!ack) return ::testing::AssertionFailure() << "only " << acked.size() << " PUBACKs";
+    if (ack->size() != 4 || (*ack)[0] != wire::kPuback << 4) {
+      return ::testing::AssertionFailure() << "not a PUBACK: " << wire::Hex(*ack);
+    }
+    acked.insert(static_cast<uint16_t>((*ack)[2] << 8 | (*ack)[3]));
+  }
+  if (acked.size() != static_cast<size_t>(count)) {
+    return ::testing::AssertionFailure() << acked.size() << " distinct PUBACKs for " << count;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// A node whose output buffer and queues are far smaller than the retained
+// messages a `#` subscriber is owed.
+class RetainedBeyondLimits : public NodeTest<> {
+ protected:
+  static NodeOptions Small() {
+    NodeOptions o;
+    o.extra_config = "[mqtt]\nmax_output_buffer = 1KB\nmax_queued_messages = 10\n"
+                     "max_inflight = 2\n";
+    return o;
+  }
+  RetainedBeyondLimits() : NodeTest(Small()) {}
+};
 
 TEST_P(Retained, IsStoredReplacedAndDeletedByAnEmptyPayload) {
   PahoClient pub(port(), "store-pub", version());
@@ -212,27 +260,9 @@ TEST_F(RetainedMany, AThousandRetainedTopicsAllReachAHashSubscriber) {
   constexpr int kTopics = 1000;
   RawSession pub(port(), MqttVersion::kV311);
   ASSERT_TRUE(pub.Connect("bulk-pub"));
-  Bytes burst;
-  for (int i = 1; i <= kTopics; ++i) {
-    wire::PublishFields f;
-    f.topic = "bulk/" + std::to_string(i % 10) + "/" + std::to_string(i);
-    f.payload = std::to_string(i);
-    f.qos = 1;
-    f.retain = true;
-    f.packet_id = static_cast<uint16_t>(i);
-    const Bytes one = wire::Publish(MqttVersion::kV311, f);
-    burst.insert(burst.end(), one.begin(), one.end());
-  }
-  ASSERT_TRUE(pub.Send(burst));
-  std::set<uint16_t> acked;
-  for (int i = 0; i < kTopics; ++i) {
-    const std::optional<Bytes> ack = pub.ReadControl();
-    ASSERT_TRUE(ack.has_value()) << "only " << acked.size() << " PUBACKs";
-    ASSERT_EQ(ack->size(), 4u) << wire::Hex(*ack);
-    ASSERT_EQ((*ack)[0], wire::kPuback << 4) << wire::Hex(*ack);
-    acked.insert(static_cast<uint16_t>((*ack)[2] << 8 | (*ack)[3]));
-  }
-  EXPECT_EQ(acked.size(), static_cast<size_t>(kTopics));
+  ASSERT_TRUE(StoreRetainedBurst(pub, kTopics, [](int i) {
+    return std::pair("bulk/" + std::to_string(i % 10) + "/" + std::to_string(i), std::to_string(i));
+  }));
 
   RawSession sub(port(), MqttVersion::kV5);
   ASSERT_TRUE(sub.Connect("bulk-sub"));
@@ -246,6 +276,35 @@ TEST_F(RetainedMany, AThousandRetainedTopicsAllReachAHashSubscriber) {
     topics.insert(m->topic);
   }
   EXPECT_EQ(topics.size(), static_cast<size_t>(kTopics));
+}
+
+// Retained messages sent for a new subscription are a finite set the
+// subscriber asked for: they wait in its queue and go out as it reads, at QoS
+// 0 and QoS 1, instead of being dropped beyond max_output_buffer or
+// max_queued_messages as live traffic to a slow reader is.
+TEST_F(RetainedBeyondLimits, EveryRetainedMessageReachesANewSubscriber) {
+  constexpr int kTopics = 300;
+  RawSession pub(port(), MqttVersion::kV311);
+  ASSERT_TRUE(pub.Connect("big-pub"));
+  ASSERT_TRUE(StoreRetainedBurst(pub, kTopics, [](int i) {
+    return std::pair("big/" + std::to_string(i), std::to_string(i) + std::string(100, '.'));
+  }));
+  for (int qos : {0, 1}) {
+    RawSession sub(port(), MqttVersion::kV5);
+    ASSERT_TRUE(sub.Connect("big-sub-" + std::to_string(qos)));
+    ASSERT_EQ(sub.Subscribe({{"big/#", static_cast<uint8_t>(qos)}}),
+              (Codes{static_cast<uint8_t>(qos)}));
+    std::set<std::string> topics;
+    for (int i = 0; i < kTopics; ++i) {
+      const std::optional<wire::ReceivedPublish> m = sub.Receive();
+      ASSERT_TRUE(m.has_value()) << "QoS " << qos << ": only " << topics.size() << " arrived";
+      EXPECT_TRUE(m->retain);
+      EXPECT_EQ(m->qos, qos);
+      EXPECT_EQ(m->topic.substr(4) + std::string(100, '.'), m->payload);
+      topics.insert(m->topic);
+    }
+    EXPECT_EQ(topics.size(), static_cast<size_t>(kTopics)) << "QoS " << qos;
+  }
 }
 
 }  // namespace

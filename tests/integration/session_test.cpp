@@ -363,6 +363,44 @@ TEST_F(SessionBase, OfflineQueueIsBoundedAndDropsAreCounted) {
       "messages/dropped", [](const std::string& s) { return s == "15"; }, seconds(5)));
 }
 
+// A connected QoS 1 subscriber whose queue is full slows the publisher down
+// instead of losing its messages (etc/ferry.conf, max_queued_messages): the
+// publisher's PUBACKs wait until the subscriber has read enough, and every
+// message arrives, in order.
+TEST_P(SessionTest, AFullQueueOfAConnectedSubscriberHoldsBackThePublisherNotItsMessages) {
+  ASSERT_TRUE(StartNode("[mqtt]\nmax_queued_messages = 5\nmax_inflight = 1\n"));
+  RawClient sub;
+  ASSERT_TRUE(ConnectRaw(sub, port(), Clean(v(), Id("held-sub"))));
+  ASSERT_TRUE(SubscribeRaw(sub, v(), "held/t", 1));
+
+  RawClient pub;
+  ASSERT_TRUE(ConnectRaw(pub, port(), Clean(v(), Id("held-pub"))));
+  constexpr int kMessages = 20;
+  Bytes burst;
+  for (int i = 0; i < kMessages; ++i) {
+    wire::PublishFields f{"held/t", "m" + std::to_string(i), 1, false, false,
+                          static_cast<uint16_t>(i + 1), {}};
+    const Bytes one = wire::Publish(v(), f);
+    burst.insert(burst.end(), one.begin(), one.end());
+  }
+  ASSERT_TRUE(pub.Send(burst));
+  // One message in flight to the subscriber and five queued: the fifth fills
+  // the queue, so only the first five are acknowledged while it reads nothing.
+  for (int i = 1; i <= 5; ++i) {
+    wire::RawPacket ack;
+    ASSERT_TRUE(ExpectPacket(pub, wire::kPuback, &ack)) << "PUBACK " << i;
+  }
+  EXPECT_TRUE(ExpectNothingBeforePingresp(pub)) << "a PUBACK did not wait for the queue";
+
+  std::vector<wire::ReceivedPublish> got;
+  ASSERT_TRUE(ReceiveAndAck(sub, v(), kMessages, &got));
+  for (int i = 0; i < kMessages; ++i) EXPECT_EQ(got[i].payload, "m" + std::to_string(i));
+  for (int i = 6; i <= kMessages; ++i) {
+    ASSERT_TRUE(ExpectPacket(pub, wire::kPuback)) << "PUBACK " << i;
+  }
+  EXPECT_TRUE(ExpectNothingBeforePingresp(sub));
+}
+
 // MQTT 5.0 section 3.1.2.11.2: the session ends when the Session Expiry
 // Interval has passed after the network connection closed.
 TEST_F(SessionV5Test, SessionEndsWhenItsExpiryIntervalHasPassed) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,6 +117,54 @@ TEST(BenchOptions, HelpIsReportedAsSuch) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "help");
   EXPECT_NE(std::string(Usage()).find("--ifaddr"), std::string::npos);
+}
+
+// Every flag tokens in the usage text, e.g. "-c" and "--count" from
+// "  -c, --count N   clients (200)".
+std::set<std::string> FlagsInUsage() {
+  std::set<std::string> out;
+  const std::string text = Usage();
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool starts = text[i] == '-' && (i == 0 || text[i - 1] == ' ' || text[i - 1] == '\n' ||
+                                     text[i - 1] == ',' || text[i - 1] == '(');
+    if (!starts) continue;
+    size_t end = i;
+    while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) ||
+                                 text[end] == '-' || text[end] == '_')) {
+      ++end;
+    }
+    if (end > i + 1 && std::isalpha(static_cast<unsigned char>(text[i + 1 + (text[i + 1] == '-')]))) {
+      out.insert(text.substr(i, end - i));
+    }
+    i = end;
+  }
+  return out;
+}
+
+TEST(BenchOptions, UsageDocumentsEveryFlagAndNoOther) {
+  std::set<std::string> known;
+  for (std::string_view f : kValueFlags) known.insert(std::string(f));
+  for (std::string_view f : kSwitches) known.insert(std::string(f));
+  known.insert("--help");
+  const std::set<std::string> documented = FlagsInUsage();
+  for (const std::string& f : known) EXPECT_TRUE(documented.count(f)) << f << " is not in Usage()";
+  for (const std::string& f : documented) EXPECT_TRUE(known.count(f)) << f << " in Usage() is no flag";
+}
+
+TEST(BenchOptions, EveryListedFlagIsAccepted) {
+  for (std::string_view f : kSwitches) {
+    auto r = Parse({"pubsub", "-t", "a", std::string(f)});
+    if (f == "--exit-after-subscribe") r = Parse({"sub", "-t", "a", "-C", "false", std::string(f)});
+    EXPECT_TRUE(r.ok()) << f << ": " << r.status().message();
+  }
+  for (std::string_view f : kValueFlags) {
+    auto r = Parse({"pubsub", "-t", "a", std::string(f), "1"});
+    // A value of 1 is valid for every flag taking a number; the others only
+    // must not be unknown.
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().message().find("unknown flag"), std::string::npos) << f;
+    }
+  }
 }
 
 }  // namespace
