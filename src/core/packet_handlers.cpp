@@ -125,6 +125,9 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     if (p.props.message_expiry_interval) {
       msg->expiry_at_ms = msg->received_at_ms + uint64_t{*p.props.message_expiry_interval} * 1000;
     }
+    // A message forwarded by another node says which nodes it passed
+    // through (core/message.h); Route drops it if this node is among them.
+    if (!msg->props.user_properties.empty()) msg->path = NodePathOf(msg->props);
   }
 
   std::function<void()> done;
@@ -226,6 +229,15 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
     o.qos = std::min(t.qos, opt.max_qos);
     o.no_local = v5 && t.no_local;
     o.retain_as_published = v5 && t.retain_as_published;
+    if (c.bridge_ && !shared.value()) {
+      // A mosquitto-style bridge (protocol level | 0x80, 3.1.1) gets what a
+      // v5 bridge asks for with subscription options: what it published is
+      // not sent back to it, and RETAIN is kept as published so retained
+      // messages propagate (as eclipse/mosquitto src/subs.c does for
+      // is_bridge contexts).
+      o.no_local = true;
+      o.retain_as_published = true;
+    }
     o.retain_handling = v5 ? t.retain_handling : 0;
     o.subscription_id = sub_id;
     o.worker = index_;

@@ -1,7 +1,9 @@
 // The life of a PUBLISH after it is accepted: retained store, route lookup,
 // delivery on this worker and batched hand-off to the others.
+#include <algorithm>
 #include <atomic>
 
+#include "core/broker.h"
 #include "core/broker_internal.h"
 #include "core/log.h"
 
@@ -9,32 +11,60 @@ namespace ferry::core {
 
 namespace {
 
-// Tracks one acknowledgement that waits for deliveries on several workers.
+// One acknowledgement that waits for deliveries on several workers and for
+// route hooks. The routing thread holds one share itself until it has handed
+// the message to everyone, so the barrier cannot finish while the message is
+// still being dispatched (e.g. before a local delivery reported that it
+// wrote to the store).
 struct AckBarrier {
-  std::atomic<int> remaining;
+  std::atomic<int> remaining{1};
   std::atomic<bool> durable{false};
-  Worker* from;
+  Worker* from = nullptr;  // nullptr: `done` runs on the thread that finishes
   std::function<void()> done;
 };
 
-void FinishBarrier(BrokerContext& ctx, const std::shared_ptr<AckBarrier>& b) {
+// Runs `done` where the publisher wants it: on `from`'s loop, or right here.
+void Answer(Worker* from, std::function<void()> done) {
+  if (from != nullptr && !from->loop().IsLoopThread()) {
+    from->loop().Post(std::move(done));
+  } else {
+    done();
+  }
+}
+
+void ReleaseBarrier(BrokerContext& ctx, const std::shared_ptr<AckBarrier>& b) {
+  if (b->remaining.fetch_sub(1) != 1) return;
   Worker* from = b->from;
   if (b->durable.load() && ctx.store) {
     // The publisher hears back only after the commit [durable_store.h].
     ctx.store->Sync([from, done = std::move(b->done)](const Status& st) mutable {
       if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
-      from->loop().Post(std::move(done));
+      Answer(from, std::move(done));
     });
     return;
   }
-  from->loop().Post(std::move(b->done));
+  Answer(from, std::move(b->done));
+}
+
+bool PathNames(const std::vector<std::string>& path, std::string_view node) {
+  return std::find(path.begin(), path.end(), node) != path.end();
 }
 
 }  // namespace
 
 void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function<void()> done) {
+  if (!message->path.empty() && PathNames(message->path, options.node_name)) {
+    // It was forwarded by this node before and came back round a cycle of
+    // bridges: its subscribers here already have it.
+    Inc(metrics.dropped_loop);
+    FERRY_DEBUG("dropping message on '%s': it already passed through this node",
+                message->topic.c_str());
+    if (done) Answer(from, std::move(done));
+    return;
+  }
   std::vector<RouteTarget> targets;
-  router.Match(message->topic, message->origin_client, targets);
+  std::vector<HookTarget> hooks;
+  router.Match(message->topic, message->origin_client, targets, hooks);
   bool durable = false;
   if (message->retain) {
     // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes.
@@ -49,7 +79,7 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
       durable = true;
     }
   }
-  if (targets.empty()) Inc(metrics.dropped_no_subscribers);
+  if (targets.empty() && hooks.empty()) Inc(metrics.dropped_no_subscribers);
 
   // Group the targets by owning worker.
   std::vector<std::vector<RouteTarget>> by_worker(workers.size());
@@ -57,16 +87,19 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
     uint32_t w = t.worker < workers.size() ? t.worker : 0;
     by_worker[w].push_back(std::move(t));
   }
-  int remote = 0;
-  for (size_t w = 0; w < workers.size(); ++w) {
-    if (!by_worker[w].empty() && workers[w].get() != from) ++remote;
-  }
   std::shared_ptr<AckBarrier> barrier;
-  if (done && remote > 0) {
+  if (done) {
     barrier = std::make_shared<AckBarrier>();
-    barrier->remaining = remote;
     barrier->from = from;
     barrier->done = std::move(done);
+  }
+  for (HookTarget& h : hooks) {
+    RouteCompletion completion;
+    if (barrier) {
+      barrier->remaining.fetch_add(1);
+      completion = RouteCompletion([this, barrier] { ReleaseBarrier(*this, barrier); });
+    }
+    h.hook->OnRoute(message, h.tags, std::move(completion));
   }
   for (size_t w = 0; w < workers.size(); ++w) {
     if (by_worker[w].empty()) continue;
@@ -77,27 +110,18 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
       durable = durable || d;
       continue;
     }
+    if (barrier) barrier->remaining.fetch_add(1);
     target->loop().Post([this, target, message, batch = std::move(by_worker[w]), barrier] {
       bool d = false;
       target->DeliverBatch(message, batch, &d);
       if (!barrier) return;
       if (d) barrier->durable = true;
-      if (barrier->remaining.fetch_sub(1) == 1) FinishBarrier(*this, barrier);
+      ReleaseBarrier(*this, barrier);
     });
   }
-  if (barrier) {
-    if (durable) barrier->durable = true;
-    return;
-  }
-  if (!done) return;
-  if (durable && store) {
-    store->Sync([from, done = std::move(done)](const Status& st) mutable {
-      if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
-      from->loop().Post(std::move(done));
-    });
-    return;
-  }
-  done();
+  if (!barrier) return;
+  if (durable) barrier->durable = true;
+  ReleaseBarrier(*this, barrier);  // the routing thread's own share
 }
 
 void Worker::RouteMessage(MessagePtr msg, std::function<void()> done) {

@@ -1,0 +1,43 @@
+#include "core/message.h"
+
+#include <algorithm>
+
+namespace ferry::core {
+
+std::vector<std::string> ParseNodePath(std::string_view value) {
+  std::vector<std::string> path;
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string_view::npos) comma = value.size();
+    if (comma > pos) path.emplace_back(value.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  return path;
+}
+
+std::string FormatNodePath(const std::vector<std::string>& path) {
+  std::string out;
+  for (const std::string& node : path) {
+    if (!out.empty()) out += ',';
+    out += node;
+  }
+  return out;
+}
+
+std::vector<std::string> NodePathOf(const Properties& props) {
+  for (auto it = props.user_properties.rbegin(); it != props.user_properties.rend(); ++it) {
+    if (it->first == kNodePathProperty) return ParseNodePath(it->second);
+  }
+  return {};
+}
+
+void SetNodePath(Properties& props, const std::vector<std::string>& path) {
+  std::erase_if(props.user_properties,
+                [](const auto& kv) { return kv.first == kNodePathProperty; });
+  if (!path.empty()) {
+    props.user_properties.emplace_back(std::string(kNodePathProperty), FormatNodePath(path));
+  }
+}
+
+}  // namespace ferry::core
