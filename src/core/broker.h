@@ -71,6 +71,10 @@ class RouteCompletion {
   void Complete() {
     if (auto fn = std::exchange(fn_, nullptr)) fn();
   }
+  // The hook could not take the message (e.g. its disk stayed full until
+  // shutdown): the publisher is never acknowledged, so it sends the message
+  // again after it reconnects. Any thread; no-op once completed.
+  void Abandon() { fn_ = nullptr; }
 
  private:
   std::function<void()> fn_;
