@@ -159,6 +159,10 @@ bool BridgeQueue::WriteGroup(Pending& group, uint64_t head, Status* error) {
     return false;
   }
   pending_writes_.fetch_sub(group.messages.size(), std::memory_order_relaxed);
+  {
+    std::lock_guard lock(mu_);
+    last_error_.clear();
+  }
   for (core::RouteCompletion& w : group.waiters) w.Complete();
   group = Pending{};
   return true;
@@ -203,10 +207,6 @@ void BridgeQueue::Run() {
     if (!group.messages.empty() || head > written_head || options_.log.max_age.count() > 0) {
       if (WriteGroup(group, head, &error)) {
         written_head = std::max(head, log_->head());
-        if (failing) {
-          std::lock_guard lock(mu_);
-          last_error_.clear();
-        }
         failing = false;
         backoff_.Reset();
       } else {
