@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "bridge/bridge.h"
 #include "core/auth.h"
 #include "core/broker.h"
 #include "core/config.h"
@@ -23,6 +24,7 @@ extern char** environ;
 
 namespace {
 
+using ferry::bridge::BridgeSet;
 using ferry::core::Broker;
 using ferry::core::Config;
 using ferry::core::Loop;
@@ -107,12 +109,20 @@ int RunPasswd(const Args& args) {
   return 0;
 }
 
+// Sections other modules own.
+constexpr std::string_view kModuleSections[] = {"bridge."};
+
+// The config file with every module's sections checked.
 ferry::Result<Config> Load(const std::string& path) {
-  return ferry::core::LoadConfig(path, environ);
+  auto config = ferry::core::LoadConfig(path, environ, kModuleSections);
+  if (!config.ok()) return config;
+  if (ferry::Status st = BridgeSet::Check(*config); !st.ok()) return st;
+  return config;
 }
 
-// Applies a config reloaded on SIGHUP: log level, password and ACL files.
-void Reload(Broker& broker, const std::string& path) {
+// Applies a config reloaded on SIGHUP: log level, password and ACL files,
+// bridges.
+void Reload(Broker& broker, BridgeSet& bridges, const std::string& path) {
   auto config = Load(path);
   if (!config.ok()) {
     FERRY_ERROR("reload of %s failed, keeping the running config:\n%s", path.c_str(),
@@ -121,6 +131,7 @@ void Reload(Broker& broker, const std::string& path) {
   }
   ferry::core::SetLogLevel(config->log.level);
   ferry::Status st = broker.Reload(ferry::core::BrokerOptionsFromConfig(*config));
+  if (st.ok()) st = bridges.Reload(*config);
   if (!st.ok()) {
     FERRY_ERROR("reload failed, keeping the running files: %s", st.ToString().c_str());
     return;
@@ -166,6 +177,15 @@ int main(int argc, char** argv) {
     FERRY_ERROR("cannot start: %s", st.ToString().c_str());
     return 1;
   }
+  auto bridges = BridgeSet::Create(*config, **broker);
+  ferry::Status bridges_started =
+      bridges.ok() ? (*bridges)->Start(loop) : bridges.status();
+  if (!bridges_started.ok()) {
+    FERRY_ERROR("cannot start: %s", bridges_started.ToString().c_str());
+    (*broker)->Shutdown([&] { loop.Stop(); });
+    loop.Run();
+    return 1;
+  }
   std::string ready = "ready node=" + (*broker)->node_name();
   for (const auto& l : (*broker)->listeners()) {
     bool v6 = l.host.find(':') != std::string::npos;
@@ -177,6 +197,7 @@ int main(int argc, char** argv) {
 #endif
 
   Broker& b = **broker;
+  BridgeSet& bs = **bridges;
   const std::string config_path = args.config;
   std::vector<UvHandle<uv_signal_t>> signals;
   bool stopping = false;
@@ -186,14 +207,18 @@ int main(int argc, char** argv) {
 #ifdef FERRY_HAVE_SYSTEMD
     sd_notify(0, "STOPPING=1");
 #endif
-    b.Shutdown([&] {
-      signals.clear();
-      loop.Stop();
+    // Bridges first: they say goodbye upstream and write their queues while
+    // the node still routes.
+    bs.Shutdown([&] {
+      b.Shutdown([&] {
+        signals.clear();
+        loop.Stop();
+      });
     });
   };
   std::function<void(int)> handler = [&](int signum) {
     if (signum == SIGHUP) {
-      Reload(b, config_path);
+      Reload(b, bs, config_path);
     } else {
       FERRY_INFO("received %s", strsignal(signum));
       on_stop();

@@ -139,28 +139,35 @@ void Outbox::Done(uint64_t seq) {
   MarkDone(seq);
 }
 
-void Outbox::Requeue() {
+void Outbox::OnLinkDown() {
+  link_up_ = false;
+  std::erase_if(unsent_, [&](const QueuedMessage& m) {
+    if (m.seq != 0) return false;
+    ++dropped_volatile_;
+    memory_bytes_ -= std::min(memory_bytes_, m.bytes());
+    return true;
+  });
+  volatile_unsent_ = 0;
+}
+
+void Outbox::OnLinkUp(const std::set<uint64_t>& keep_inflight) {
+  link_up_ = true;
   // In flight messages all came from the front of `unsent_`, so they go back
-  // there in seq order; unsent ones that never entered the log are dropped,
-  // since the link they waited for is gone.
+  // there in seq order.
   std::deque<QueuedMessage> again;
-  for (auto& [seq, m] : inflight_) {
-    if (seq >= head_) {
-      again.push_back(std::move(m));
-    } else {
-      memory_bytes_ -= std::min(memory_bytes_, m.bytes());  // trimmed meanwhile
-    }
-  }
-  inflight_.clear();
-  for (QueuedMessage& m : unsent_) {
-    if (m.seq == 0) {
-      ++dropped_volatile_;
-      memory_bytes_ -= std::min(memory_bytes_, m.bytes());
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    if (keep_inflight.contains(it->first)) {
+      ++it;
       continue;
     }
-    again.push_back(std::move(m));
+    if (it->first >= head_) {
+      again.push_back(std::move(it->second));
+    } else {
+      memory_bytes_ -= std::min(memory_bytes_, it->second.bytes());  // trimmed meanwhile
+    }
+    it = inflight_.erase(it);
   }
-  volatile_unsent_ = 0;
+  for (QueuedMessage& m : unsent_) again.push_back(std::move(m));
   unsent_ = std::move(again);
 }
 

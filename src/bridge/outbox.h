@@ -66,12 +66,13 @@ class Outbox {
   size_t inflight_count() const { return inflight_.size(); }
   // The upstream took message `seq` (or it was given up): it is done.
   void Done(uint64_t seq);
-  // The link went down: everything in flight is unsent again, in order;
-  // unsent messages that never entered the log are dropped.
-  void Requeue();
-  // The link is down: messages that never entered the log are dropped as
-  // they arrive.
-  void SetLinkUp(bool up) { link_up_ = up; }
+  // The link went down: unsent messages that never entered the log are
+  // dropped (and counted), and so are those that arrive until OnLinkUp.
+  void OnLinkDown();
+  // A link is up. In flight messages are sent again as new, in order,
+  // except those in `keep_inflight` (the upstream resumed the session and
+  // they are resent as they were, see UpstreamSession::InflightForResend).
+  void OnLinkUp(const std::set<uint64_t>& keep_inflight = {});
 
   // ---- Loading.
 

@@ -2,7 +2,6 @@
 #include "bridge/queue.h"
 
 #include <algorithm>
-#include <sys/time.h>
 
 namespace ferry::bridge {
 
@@ -11,12 +10,6 @@ namespace {
 using ferry::Result;
 using ferry::Status;
 using std::chrono::milliseconds;
-
-uint64_t SystemNowMs() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
-}
 
 // How often an idle storage thread checks max_age.
 milliseconds AgeCheckInterval(milliseconds max_age) {
@@ -47,7 +40,7 @@ BridgeQueue::BridgeQueue(Options options, std::unique_ptr<QueueLog> log)
 
 BridgeQueue::~BridgeQueue() { Stop(); }
 
-uint64_t BridgeQueue::NowMs() const { return options_.now_ms ? options_.now_ms() : SystemNowMs(); }
+uint64_t BridgeQueue::NowMs() const { return options_.now_ms ? options_.now_ms() : core::UnixNowMs(); }
 
 void BridgeQueue::Notify() {
   if (notified_ || !options_.notify) return;

@@ -1,18 +1,11 @@
 #include "bridge/upstream_session.h"
 
-#include <sys/time.h>
-
 #include <algorithm>
 
 namespace ferry::bridge {
 
 namespace {
 
-uint64_t UnixNowMs() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
-}
 
 using core::PacketType;
 using core::ProtocolVersion;
@@ -263,7 +256,7 @@ bool UpstreamSession::EncodePublish(const OutgoingPublish& p, uint16_t packet_id
       if (with_path) core::SetNodePath(props, *p.path);
       if (m.expiry_at_ms != 0) {
         // [MQTT-3.3.2-6]: what remains of the expiry interval.
-        const uint64_t now = UnixNowMs();
+        const uint64_t now = core::UnixNowMs();
         props.message_expiry_interval =
             static_cast<uint32_t>(m.expiry_at_ms > now ? (m.expiry_at_ms - now + 999) / 1000 : 1);
       }

@@ -1,8 +1,16 @@
 #include "core/message.h"
 
+#include <sys/time.h>
+
 #include <algorithm>
 
 namespace ferry::core {
+
+uint64_t UnixNowMs() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
+}
 
 std::vector<std::string> ParseNodePath(std::string_view value) {
   std::vector<std::string> path;

@@ -51,6 +51,10 @@ struct Message {
 
 using MessagePtr = std::shared_ptr<const Message>;
 
+// The wall clock in Unix milliseconds, the unit of received_at_ms and
+// expiry_at_ms.
+uint64_t UnixNowMs();
+
 // The user property that carries Message::path between nodes.
 inline constexpr std::string_view kNodePathProperty = "ferry-path";
 // A ferry bridge names its own node in a v5 CONNECT with this user

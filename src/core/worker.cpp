@@ -1,18 +1,11 @@
 // Worker: one thread, one libuv loop, the connections it accepted and the
 // sessions whose client ids hash to it.
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "core/broker_internal.h"
 #include "core/log.h"
 
 namespace ferry::core {
-
-uint64_t UnixNowMs() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
-}
 
 namespace {
 constexpr uint64_t kHousekeepingMs = 500;

@@ -59,7 +59,7 @@ class OutboxTest : public ::testing::Test {
 
 TEST_F(OutboxTest, ArrivalsGoOutInOrderAndAcksMoveTheHead) {
   Outbox o(1, 1, 1 << 20);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   Arrive(o, 1, 5);
   EXPECT_EQ(o.queued(), 5u);
   EXPECT_EQ(SendAll(o), Range(1, 5));
@@ -81,7 +81,7 @@ TEST_F(OutboxTest, ArrivalsGoOutInOrderAndAcksMoveTheHead) {
 TEST_F(OutboxTest, SpillsBeyondItsBudgetAndLoadsBackInOrder) {
   // Each message costs about 64 + 6 + 500 bytes; the budget holds ~3.
   Outbox o(1, 1, 1800);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   Arrive(o, 1, 10, 500);
   EXPECT_TRUE(o.spilled());
   EXPECT_LT(o.memory_bytes(), 2400u);
@@ -96,7 +96,7 @@ TEST_F(OutboxTest, SpillsBeyondItsBudgetAndLoadsBackInOrder) {
 TEST_F(OutboxTest, AfterARestartTheWholeQueueIsLoadedFromTheHead) {
   disk_ = Messages(1, 20);
   Outbox o(8, 21, 1 << 20);  // 1..7 were done before the restart
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   EXPECT_TRUE(o.spilled());
   EXPECT_EQ(o.queued(), 13u);
   EXPECT_TRUE(SendAll(o).empty());
@@ -107,7 +107,7 @@ TEST_F(OutboxTest, SeqsTheLogNoLongerHasAreDone) {
   disk_ = Messages(1, 10);
   disk_.erase(disk_.begin() + 3, disk_.begin() + 6);  // 4, 5, 6 lost
   Outbox o(1, 11, 1 << 20);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   std::vector<uint64_t> sent = Drain(o);
   EXPECT_EQ(sent, (std::vector<uint64_t>{1, 2, 3, 7, 8, 9, 10}));
   EXPECT_EQ(o.head(), 11u);
@@ -117,7 +117,7 @@ TEST_F(OutboxTest, SeqsTheLogNoLongerHasAreDone) {
 // may not be on disk when the load reads: it must not be taken for lost.
 TEST_F(OutboxTest, AnArrivalRacingALoadIsNotMistakenForLost) {
   Outbox o(1, 1, 1800);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   Arrive(o, 1, 6, 500);  // spills after ~3
   for (uint64_t seq : SendAll(o)) o.Done(seq);
   auto want = o.WantLoad();
@@ -137,17 +137,30 @@ TEST_F(OutboxTest, AnArrivalRacingALoadIsNotMistakenForLost) {
 
 TEST_F(OutboxTest, ALostLinkSendsEverythingInFlightAgainInOrder) {
   Outbox o(1, 1, 1 << 20);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   Arrive(o, 1, 6);
   EXPECT_EQ(SendAll(o), Range(1, 6));
   o.Done(2);
-  o.Requeue();
+  o.OnLinkDown();
+  o.OnLinkUp();
   EXPECT_EQ(SendAll(o), (std::vector<uint64_t>{1, 3, 4, 5, 6}));
+}
+
+TEST_F(OutboxTest, AResumedSessionKeepsWhatItResendsItself) {
+  Outbox o(1, 1, 1 << 20);
+  o.OnLinkUp();
+  Arrive(o, 1, 4);
+  EXPECT_EQ(SendAll(o), Range(1, 4));
+  o.OnLinkDown();
+  o.OnLinkUp({1, 3});
+  EXPECT_EQ(o.inflight_count(), 2u);
+  EXPECT_NE(o.InFlight(3), nullptr);
+  EXPECT_EQ(SendAll(o), (std::vector<uint64_t>{2, 4}));
 }
 
 TEST_F(OutboxTest, TrimmedMessagesAreDroppedCountedAndNotSent) {
   Outbox o(1, 1, 1 << 20);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   Arrive(o, 1, 10);
   std::vector<uint64_t> first = {o.TakeNext().seq, o.TakeNext().seq};  // 1, 2 in flight
   o.Done(3);  // cannot be: 3 is unsent; acts as done-above-head
@@ -161,7 +174,7 @@ TEST_F(OutboxTest, TrimmedMessagesAreDroppedCountedAndNotSent) {
 
 TEST_F(OutboxTest, ExpiredMessagesAreSkippedAndCounted) {
   Outbox o(1, 1, 1 << 20);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   auto ms = Messages(1, 3);
   ms[0].enqueued_ms = kNow - 10'000;  // older than max age
   auto m = std::make_shared<core::Message>(*ms[1].message);
@@ -180,16 +193,17 @@ TEST_F(OutboxTest, MessagesOutsideTheLogGoOnlyOverALiveLink) {
   auto v = Message(0, "v", "x", 0);
   o.OnArrived({v});  // link down
   EXPECT_EQ(o.dropped_volatile(), 1u);
-  o.SetLinkUp(true);
+  o.OnLinkUp();
   Arrive(o, 1, 1);
   o.OnArrived({v});
   Arrive(o, 2, 1);
   EXPECT_EQ(o.queued(), 3u);
   EXPECT_EQ(SendAll(o), (std::vector<uint64_t>{1, 0, 2}));
-  o.Requeue();
+  o.OnLinkDown();
+  o.OnLinkUp();
   EXPECT_EQ(SendAll(o), (std::vector<uint64_t>{1, 2}));
   o.OnArrived({v});
-  o.Requeue();  // unsent, lost with the link
+  o.OnLinkDown();  // unsent, lost with the link
   EXPECT_EQ(o.dropped_volatile(), 2u);
 }
 
