@@ -5,15 +5,19 @@
 FERRY_BUILD_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libuv1-dev libinih-dev libsqlite3-dev libssl-dev libsystemd-dev
+  nlohmann-json3-dev libcurl4-openssl-dev
 )
 # What the tests need on top: GoogleTest, the client libraries and tools the
 # integration tests talk to ferryd with, and clang with its sanitizer and
-# libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14).
+# libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14);
+# promtool (prometheus) checks /metrics, iproute2 sets up the network
+# namespace of the admin access test.
 FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmosquitto-dev mosquitto mosquitto-clients
   clang libclang-rt-14-dev llvm-14
+  prometheus iproute2
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -1,8 +1,9 @@
 // ferryd: parse flags, load the config, wire the modules, run the loops.
 #include <signal.h>
-#include <termios.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,11 +11,14 @@
 #include <string>
 
 #include "bridge/bridge.h"
-#include "core/auth.h"
+#include "core/passwd_tool.h"
+#include "core/admin.h"
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "ctl/admin_config.h"
+#include "ctl/admin_server.h"
 
 #ifdef FERRY_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -74,69 +78,69 @@ bool ParseArgs(int argc, char** argv, Args* args) {
   return true;
 }
 
-bool ReadPassword(std::string* out) {
-  if (!isatty(STDIN_FILENO)) return static_cast<bool>(std::getline(std::cin, *out));
-  termios old{};
-  tcgetattr(STDIN_FILENO, &old);
-  termios quiet = old;
-  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-  std::string again;
-  std::fputs("Password: ", stderr);
-  bool ok = static_cast<bool>(std::getline(std::cin, *out));
-  std::fputs("\nReenter password: ", stderr);
-  ok = ok && static_cast<bool>(std::getline(std::cin, again));
-  std::fputs("\n", stderr);
-  tcsetattr(STDIN_FILENO, TCSANOW, &old);
-  if (ok && *out != again) {
-    std::fputs("ferryd: passwords do not match\n", stderr);
-    return false;
-  }
-  return ok;
-}
+// Sections other modules own: the core leaves them to their readers.
+constexpr std::string_view kModuleSections[] = {ferry::ctl::kAdminSection, "bridge."};
 
-int RunPasswd(const Args& args) {
-  std::string password;
-  if (!ReadPassword(&password) || password.empty()) {
-    std::fputs("ferryd: no password given\n", stderr);
-    return 1;
-  }
-  ferry::Status st = ferry::core::SetPassword(args.passwd_file, args.passwd_user, password);
-  if (!st.ok()) {
-    std::fprintf(stderr, "ferryd: %s\n", st.ToString().c_str());
-    return 1;
-  }
-  return 0;
-}
+struct Loaded {
+  Config config;
+  ferry::ctl::AdminConfig admin;
+};
 
-// Sections other modules own.
-constexpr std::string_view kModuleSections[] = {"bridge."};
-
-// The config file with every module's sections checked.
-ferry::Result<Config> Load(const std::string& path) {
+// The core's sections, [admin] and [bridge.NAME], every error of them
+// reported together.
+ferry::Result<Loaded> Load(const std::string& path) {
   auto config = ferry::core::LoadConfig(path, environ, kModuleSections);
-  if (!config.ok()) return config;
-  if (ferry::Status st = BridgeSet::Check(*config); !st.ok()) return st;
-  return config;
+  if (!config.ok()) return config.status();
+  ferry::core::ConfigErrors errors;
+  ferry::ctl::AdminConfig admin = ferry::ctl::ReadAdminConfig(config->raw, errors);
+  std::string problems = errors.empty() ? "" : errors.ToStatus().message();
+  if (ferry::Status st = BridgeSet::Check(*config); !st.ok()) {
+    problems += (problems.empty() ? "" : "\n") + st.message();
+  }
+  if (!problems.empty()) return ferry::Status::InvalidArgument(problems);
+  return Loaded{std::move(config).value(), std::move(admin)};
 }
 
-// Applies a config reloaded on SIGHUP: log level, password and ACL files,
-// bridges.
-void Reload(Broker& broker, BridgeSet& bridges, const std::string& path) {
-  auto config = Load(path);
-  if (!config.ok()) {
+// Applies a config reloaded on SIGHUP or by `ferryctl reload`: log level,
+// password and ACL files, bridges. Errors keep the running config.
+ferry::Status Reload(Broker& broker, BridgeSet& bridges, const std::string& path) {
+  auto loaded = Load(path);
+  if (!loaded.ok()) {
     FERRY_ERROR("reload of %s failed, keeping the running config:\n%s", path.c_str(),
-                config.status().message().c_str());
-    return;
+                loaded.status().message().c_str());
+    // One line for ferryctl: the config's errors joined by "; ".
+    std::string errors = loaded.status().message();
+    for (size_t nl; (nl = errors.find('\n')) != std::string::npos;) errors.replace(nl, 1, "; ");
+    return ferry::Status::IoError("reload of " + path + " failed, keeping the running config: " +
+                                  errors);
   }
-  ferry::core::SetLogLevel(config->log.level);
-  ferry::Status st = broker.Reload(ferry::core::BrokerOptionsFromConfig(*config));
-  if (st.ok()) st = bridges.Reload(*config);
+  ferry::core::SetLogLevel(loaded->config.log.level);
+  ferry::Status st = broker.Reload(ferry::core::BrokerOptionsFromConfig(loaded->config));
+  if (st.ok()) st = bridges.Reload(loaded->config);
   if (!st.ok()) {
     FERRY_ERROR("reload failed, keeping the running files: %s", st.ToString().c_str());
-    return;
+    return ferry::Status::IoError("reload failed, keeping the running files: " + st.ToString());
   }
   FERRY_INFO("reloaded %s", path.c_str());
+  return ferry::Status::Ok();
+}
+
+// Commands of ferryd itself, beside those of the modules.
+ferry::Status RegisterNodeCommands(ferry::core::AdminRegistry& registry, Broker& broker,
+                                   BridgeSet& bridges, const std::string& config_path) {
+  ferry::core::AdminCommand reload;
+  reload.path = "reload";
+  reload.summary =
+      "re-read the config file, as SIGHUP does (log level, password and ACL files, bridges)";
+  reload.access = ferry::core::AdminAccess::kWrite;
+  reload.handler = [&broker, &bridges, config_path](const ferry::core::AdminRequest&,
+                                                    ferry::core::AdminDone done) {
+    ferry::Status st = Reload(broker, bridges, config_path);
+    if (!st.ok()) return done(ferry::core::AdminResult::Error(st));
+    done(ferry::core::AdminResult::Value(ferry::core::Json{{"reloaded", config_path}},
+                                         "Reloaded " + config_path + "\n"));
+  };
+  return registry.Register(std::move(reload));
 }
 
 }  // namespace
@@ -148,14 +152,17 @@ int main(int argc, char** argv) {
     std::printf("ferryd %s\n", FERRY_VERSION);
     return 0;
   }
-  if (!args.passwd_file.empty()) return RunPasswd(args);
+  if (!args.passwd_file.empty()) {
+    return ferry::core::RunPasswdCommand("ferryd", args.passwd_file, args.passwd_user);
+  }
 
-  auto config = Load(args.config);
-  if (!config.ok()) {
+  auto loaded = Load(args.config);
+  if (!loaded.ok()) {
     std::fprintf(stderr, "ferryd: invalid configuration:\n%s\n",
-                 config.status().message().c_str());
+                 loaded.status().message().c_str());
     return 1;
   }
+  Config* config = &loaded->config;
   if (args.check_config) {
     std::printf("%s: configuration OK\n", args.config.c_str());
     return 0;
@@ -173,31 +180,68 @@ int main(int argc, char** argv) {
     return 1;
   }
   Loop loop;
-  if (ferry::Status st = (*broker)->Start(loop); !st.ok()) {
+  Broker& b = **broker;
+  // The admin interface is bound before the broker starts (a bind error
+  // stops the node before any client connects); it serves once the loop runs.
+  ferry::core::AdminRegistry registry(loop);
+  ferry::Status registered = b.RegisterAdminCommands(registry);
+  if (!registered.ok()) {
+    FERRY_ERROR("cannot start: %s", registered.ToString().c_str());
+    return 1;
+  }
+  BridgeSet* bridge_set = nullptr;  // set once the broker runs
+  const ferry::ctl::AdminConfig& ac = loaded->admin;
+  ferry::ctl::AdminServerOptions admin_options;
+  admin_options.socket_path = ac.socket_path;
+  admin_options.http_enabled = ac.http_enabled;
+  admin_options.http_host = ac.http_host;
+  admin_options.http_port = ac.http_port;
+  admin_options.http_token = ac.http_token;
+  admin_options.idle_timeout = ac.idle_timeout;
+  admin_options.healthy = [&b] { return b.AcceptingConnections(); };
+  admin_options.metrics = [&b, &bridge_set] {
+    return b.PrometheusMetrics() + (bridge_set ? bridge_set->PrometheusMetrics() : "");
+  };
+  if (::mkdir(config->node.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {
+    FERRY_ERROR("cannot create data_dir '%s': %s", config->node.data_dir.c_str(),
+                std::strerror(errno));
+    return 1;
+  }
+  auto admin = ferry::ctl::AdminServer::Start(loop, registry, std::move(admin_options));
+  if (!admin.ok()) {
+    FERRY_ERROR("cannot start: %s", admin.status().ToString().c_str());
+    return 1;
+  }
+  std::unique_ptr<ferry::ctl::AdminServer> admin_server = std::move(admin).value();
+  if (ferry::Status st = b.Start(loop); !st.ok()) {
     FERRY_ERROR("cannot start: %s", st.ToString().c_str());
     return 1;
   }
-  auto bridges = BridgeSet::Create(*config, **broker);
-  ferry::Status bridges_started =
-      bridges.ok() ? (*bridges)->Start(loop) : bridges.status();
-  if (!bridges_started.ok()) {
-    FERRY_ERROR("cannot start: %s", bridges_started.ToString().c_str());
-    (*broker)->Shutdown([&] { loop.Stop(); });
+  // Bridges open their queues and plug into the running broker.
+  auto bridges = BridgeSet::Create(*config, b);
+  ferry::Status started = bridges.ok() ? (*bridges)->RegisterAdminCommands(registry) : bridges.status();
+  if (started.ok()) started = RegisterNodeCommands(registry, b, **bridges, args.config);
+  if (started.ok()) started = (*bridges)->Start(loop);
+  if (!started.ok()) {
+    FERRY_ERROR("cannot start: %s", started.ToString().c_str());
+    admin_server.reset();
+    b.Shutdown([&] { loop.Stop(); });
     loop.Run();
     return 1;
   }
-  std::string ready = "ready node=" + (*broker)->node_name();
-  for (const auto& l : (*broker)->listeners()) {
+  BridgeSet& bs = **bridges;
+  bridge_set = &bs;
+  std::string ready = "ready node=" + b.node_name();
+  for (const auto& l : b.listeners()) {
     bool v6 = l.host.find(':') != std::string::npos;
     ready += " " + l.id + "=" + (v6 ? "[" + l.host + "]" : l.host) + ":" + std::to_string(l.port);
   }
+  if (!admin_server->http_address().empty()) ready += " admin.http=" + admin_server->http_address();
   FERRY_INFO("ferryd %s %s", FERRY_VERSION, ready.c_str());
 #ifdef FERRY_HAVE_SYSTEMD
   sd_notify(0, "READY=1");
 #endif
 
-  Broker& b = **broker;
-  BridgeSet& bs = **bridges;
   const std::string config_path = args.config;
   std::vector<UvHandle<uv_signal_t>> signals;
   bool stopping = false;
@@ -207,6 +251,8 @@ int main(int argc, char** argv) {
 #ifdef FERRY_HAVE_SYSTEMD
     sd_notify(0, "STOPPING=1");
 #endif
+    admin_server.reset();  // ferryctl sessions end before the clients do
+    bridge_set = nullptr;
     // Bridges first: they say goodbye upstream and write their queues while
     // the node still routes.
     bs.Shutdown([&] {
@@ -218,7 +264,7 @@ int main(int argc, char** argv) {
   };
   std::function<void(int)> handler = [&](int signum) {
     if (signum == SIGHUP) {
-      Reload(b, bs, config_path);
+      (void)Reload(b, bs, config_path);
     } else {
       FERRY_INFO("received %s", strsignal(signum));
       on_stop();

@@ -35,6 +35,7 @@
 #include "core/status.h"
 
 namespace ferry::core {
+class AdminRegistry;
 class Broker;
 class Loop;
 struct Config;
@@ -104,6 +105,16 @@ class BridgeSet {
 
   // A snapshot of every bridge, in name order.
   std::vector<BridgeStats> Stats() const;
+
+  // Per-bridge metrics in the Prometheus text exposition format (state,
+  // queue, traffic, drops by reason), to append to the node's /metrics.
+  std::string PrometheusMetrics() const;
+
+  // Registers the `bridges ...` commands of ferryctl and the HTTP admin API
+  // (list, show, start, stop, forwards, subscriptions, add-forward,
+  // del-forward, add-subscription, del-subscription). Main loop, after
+  // Create. Errors: a command path already registered.
+  ferry::Status RegisterAdminCommands(core::AdminRegistry& registry);
 
  private:
   class Impl;

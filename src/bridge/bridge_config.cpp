@@ -165,6 +165,7 @@ const char* StartModeName(StartMode m) { return kStartModes[static_cast<size_t>(
 const char* QueueSyncName(QueueSync s) { return kQueueSyncs[static_cast<size_t>(s)].data(); }
 
 std::string UpstreamAddress::ToString() const {
+  if (!node.empty() && !tls) return node + ":" + std::to_string(port);
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return (tls ? "mqtts://" : "") + h + ":" + std::to_string(port);
 }
@@ -186,6 +187,20 @@ ferry::Result<UpstreamAddress> ParseUpstreamAddress(std::string_view text) {
                                           "' (expected mqtt:// or mqtts://)");
   }
   if (url && !rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  // name@host:port names the ferry node expected at host:port.
+  std::string node;
+  if (!url) {
+    if (size_t at = rest.find('@'); at != std::string_view::npos) {
+      std::string_view name = rest.substr(0, at);
+      if (name.empty() || !IsBridgeName(name)) {
+        return ferry::Status::InvalidArgument("bad node name in '" + std::string(text) + "'");
+      }
+      rest.remove_prefix(at + 1);
+      size_t colon = rest.rfind(':');
+      node = std::string(name) + "@" +
+             std::string(colon == std::string_view::npos ? rest : rest.substr(0, colon));
+    }
+  }
   // With a URL the port is optional; host:port needs it.
   bool has_port = false;
   if (!rest.empty() && rest.front() == '[') {
@@ -220,6 +235,7 @@ ferry::Result<UpstreamAddress> ParseUpstreamAddress(std::string_view text) {
   }
   a.host = hp->host;
   a.port = hp->port;
+  a.node = std::move(node);
   return a;
 }
 

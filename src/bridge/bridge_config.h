@@ -35,13 +35,18 @@ struct UpstreamAddress {
   std::string host;  // name or IP address (IPv6 without brackets)
   uint16_t port = 1883;
   bool tls = false;
+  // The ferry node expected there ("hub@10.0.0.1"), when the address was
+  // written as NODE:port (name@host:port); "" otherwise.
+  std::string node;
 
-  // "mqtts://host:port" for TLS, "host:port" otherwise ("[::1]:1883").
+  // "mqtts://host:port" for TLS, "name@host:port" when a node is named,
+  // "host:port" otherwise ("[::1]:1883").
   std::string ToString() const;
   bool operator==(const UpstreamAddress&) const = default;
 };
 
-// Parses "host:port", "[v6]:port", "mqtt://host[:port]" (port 1883) or
+// Parses "host:port", "[v6]:port", "name@host:port" (a ferry node's name and
+// its port, as ferryctl's TARGET), "mqtt://host[:port]" (port 1883) or
 // "mqtts://host[:port]" (port 8883, TLS).
 ferry::Result<UpstreamAddress> ParseUpstreamAddress(std::string_view text);
 

@@ -204,10 +204,20 @@ void BridgeLink::UnregisterHooks() {
   registered_.clear();
 }
 
+std::vector<TopicRule> BridgeLink::Rules(bool forward) const {
+  std::lock_guard lock(stats_mu_);
+  return forward ? config_.forward : config_.subscribe;
+}
+
 void BridgeLink::SetRules(std::vector<TopicRule> forward, std::vector<TopicRule> subscribe) {
   const bool subscriptions_changed = subscribe != config_.subscribe;
-  config_.forward = std::move(forward);
-  config_.subscribe = std::move(subscribe);
+  UnregisterHooks();  // tags are indexes into the old rules
+  {
+    // Other threads read the rules through Rules() and Stats().
+    std::lock_guard lock(stats_mu_);
+    config_.forward = std::move(forward);
+    config_.subscribe = std::move(subscribe);
+  }
   hook_->SetRules(config_.forward);
   if (running()) RegisterHooks();
   {

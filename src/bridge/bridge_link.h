@@ -81,6 +81,8 @@ class BridgeLink : public Transport::Handler {
 
   const BridgeConfig& config() const { return config_; }
   bool runtime() const { return runtime_; }
+  // From now on the bridge is kept in data_dir/bridges.conf.
+  void set_runtime() { runtime_ = true; }
   bool running() const { return state_ != State::kStopped; }
 
   // Loop thread.
@@ -101,6 +103,8 @@ class BridgeLink : public Transport::Handler {
 
   // Any thread.
   BridgeStats Stats() const;
+  // The forward (or subscribe) rules as they are now.
+  std::vector<TopicRule> Rules(bool forward) const;
 
   // Transport::Handler.
   void OnConnected(const std::string& peer) override;
@@ -141,7 +145,7 @@ class BridgeLink : public Transport::Handler {
   BridgeConfig config_;
   std::shared_ptr<SSL_CTX> tls_;
   BridgeContext& ctx_;
-  const bool runtime_;
+  bool runtime_;
   const std::string identity_;  // route hook owner and origin of pulled messages
   std::shared_ptr<BridgeQueue> queue_;
   std::shared_ptr<BridgeCounters> counters_;

@@ -1,14 +1,15 @@
 // BridgeSet: the bridges of a node, their thread, housekeeping, reload and
-// the runtime file.
+// the runtime file data_dir/bridges.conf.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <map>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <set>
-#include <thread>
 
-#include "bridge/bridge.h"
-#include "bridge/bridge_link.h"
+#include "bridge/bridge_set_impl.h"
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -58,171 +59,242 @@ bool SameConfig(const BridgeConfig& a, const BridgeConfig& b, const std::string&
   return RenderBridgeSection(a, node) == RenderBridgeSection(b, node);
 }
 
+// Writes `text` to `path` so that a crash leaves the old file or the new
+// one, never half of one: a temporary file, fsync, rename.
+Status WriteFileAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out.good()) return Status::IoError("cannot write " + tmp);
+  }
+  if (FILE* f = std::fopen(tmp.c_str(), "r")) {
+    ::fsync(fileno(f));
+    std::fclose(f);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return Status::IoError("cannot rename " + tmp + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-class BridgeSet::Impl {
- public:
-  Impl(core::Broker& broker, std::string node_name, std::string data_dir)
-      : gate_(std::make_shared<LoopGate>(loop_)),
-        ctx_{broker, loop_, gate_, std::move(node_name), std::move(data_dir),
-             [this](const std::string& name) { return Find(name); }} {}
+BridgeSet::Impl::Impl(core::Broker& broker, std::string node_name, std::string data_dir)
+    : gate_(std::make_shared<LoopGate>(loop_)),
+      ctx_{broker, loop_, gate_, std::move(node_name), std::move(data_dir),
+           [this](const std::string& name) { return Find(name); }} {}
 
-  ~Impl() {
-    if (thread_.joinable()) {
-      // Shutdown() was not run to the end: stop the loop now.
-      loop_.Post([this] { StopAll(); });
-      thread_.join();
-    }
-    for (auto& [name, link] : links_) link->StopQueue();
-  }
-
-  BridgeLink* Find(const std::string& name) {
-    auto it = links_.find(name);
-    return it == links_.end() ? nullptr : it->second.get();
-  }
-
-  Status Add(PreparedConfig prepared, bool runtime) {
-    std::string name = prepared.config.name;
-    auto link = BridgeLink::Create(std::move(prepared), ctx_, runtime);
-    if (!link.ok()) return link.status();
-    std::lock_guard lock(links_mu_);
-    links_[name] = std::move(link).value();
-    return Status::Ok();
-  }
-
-  Status Start(core::Loop& main_loop) {
-    main_loop_ = &main_loop;
-    housekeeping_ = core::UvHandle<uv_timer_t>::Make();
-    uv_timer_init(loop_.get(), housekeeping_.get());
-    housekeeping_->data = this;
-    uv_timer_start(housekeeping_.get(), [](uv_timer_t* t) {
-      static_cast<Impl*>(t->data)->Housekeeping();
-    }, kHousekeepingMs, kHousekeepingMs);
-    thread_ = std::thread([this] {
-      loop_.Run();
-      FERRY_DEBUG("bridge thread stopped");
-    });
-    loop_.Post([this] {
-      for (auto& [name, link] : links_) {
-        if (link->config().start != StartMode::kManual) link->Start();
-      }
-    });
-    return Status::Ok();
-  }
-
-  void Housekeeping() {
-    const uint64_t now = loop_.Now();
-    for (auto& [name, link] : links_) link->Housekeeping(now);
-  }
-
-  // Loop thread: every link stops, then the loop ends once their sockets
-  // are closed.
-  void StopAll() {
-    for (auto& [name, link] : links_) link->Stop();
-    housekeeping_.Reset();
-    loop_.Stop();
-  }
-
-  void Shutdown(std::function<void()> done) {
-    if (!thread_.joinable()) {
-      main_loop_->Post(std::move(done));
-      return;
-    }
+BridgeSet::Impl::~Impl() {
+  if (thread_.joinable()) {
+    // Shutdown() was not run to the end: stop the loop now.
     loop_.Post([this] { StopAll(); });
-    // Joining blocks, so it happens off the main loop.
-    std::thread([this, done = std::move(done)]() mutable {
-      thread_.join();
-      gate_->Close();
-      for (auto& [name, link] : links_) link->StopQueue();
-      main_loop_->Post(std::move(done));
-    }).detach();
+    thread_.join();
   }
+  gate_->Close();
+  for (auto& [name, link] : links_) link->StopQueue();
+}
 
-  // Loop thread: replaces, adds and removes file bridges as `wanted` says.
-  void Apply(std::vector<PreparedConfig> wanted) {
-    std::set<std::string> keep;
-    for (PreparedConfig& p : wanted) {
-      keep.insert(p.config.name);
-      BridgeLink* old = Find(p.config.name);
-      if (old != nullptr && old->runtime()) continue;  // runtime bridges win
-      if (old != nullptr && SameConfig(old->config(), p.config, ctx_.node_name)) continue;
-      Replace(p.config.name, std::move(p));
-    }
-    std::vector<std::string> gone;
+BridgeLink* BridgeSet::Impl::Find(const std::string& name) {
+  auto it = links_.find(name);
+  return it == links_.end() ? nullptr : it->second.get();
+}
+
+Status BridgeSet::Impl::Add(PreparedConfig prepared, bool runtime) {
+  std::string name = prepared.config.name;
+  auto link = BridgeLink::Create(std::move(prepared), ctx_, runtime);
+  if (!link.ok()) return link.status();
+  std::lock_guard lock(links_mu_);
+  links_[name] = std::move(link).value();
+  return Status::Ok();
+}
+
+Status BridgeSet::Impl::Start(core::Loop& main_loop) {
+  main_loop_ = &main_loop;
+  housekeeping_ = core::UvHandle<uv_timer_t>::Make();
+  uv_timer_init(loop_.get(), housekeeping_.get());
+  housekeeping_->data = this;
+  uv_timer_start(housekeeping_.get(), [](uv_timer_t* t) {
+    static_cast<Impl*>(t->data)->Housekeeping();
+  }, kHousekeepingMs, kHousekeepingMs);
+  thread_ = std::thread([this] {
+    loop_.Run();
+    FERRY_DEBUG("bridge thread stopped");
+  });
+  loop_.Post([this] {
     for (auto& [name, link] : links_) {
-      if (!link->runtime() && !keep.contains(name)) gone.push_back(name);
+      if (link->config().start != StartMode::kManual) link->Start();
     }
-    for (const std::string& name : gone) {
-      FERRY_INFO("bridge %s: removed from the config", name.c_str());
-      Replace(name, std::nullopt);
-    }
-  }
+  });
+  return Status::Ok();
+}
 
-  // Loop thread: stops and removes the link `name` (if any) and, if
-  // `replacement` is set, creates and starts a new one in its place. The
-  // old queue is stopped and the new one opened on the thread pool, in that
-  // order, since both use the same directory.
-  void Replace(const std::string& name, std::optional<PreparedConfig> replacement) {
-    std::unique_ptr<BridgeLink> old;
-    if (BridgeLink* link = Find(name)) {
-      link->Stop();
-      std::lock_guard lock(links_mu_);
-      old = std::move(links_[name]);
-      links_.erase(name);
-    }
-    struct Work {
-      uv_work_t req;
-      Impl* self;
-      std::string name;
-      std::unique_ptr<BridgeLink> old;
-      std::optional<PreparedConfig> replacement;
-      Result<std::unique_ptr<BridgeLink>> created = Status::Unavailable("not created");
-    };
-    auto* w = new Work{{}, this, name, std::move(old), std::move(replacement)};
-    w->req.data = w;
-    uv_queue_work(
-        loop_.get(), &w->req,
-        [](uv_work_t* req) {
-          auto* w = static_cast<Work*>(req->data);
-          if (w->old) w->old->StopQueue();
-          if (w->replacement) w->created = BridgeLink::Create(std::move(*w->replacement), w->self->ctx_, false);
-        },
-        [](uv_work_t* req, int) {
-          std::unique_ptr<Work> w(static_cast<Work*>(req->data));
-          if (!w->replacement) return;
-          if (!w->created.ok()) {
-            FERRY_ERROR("bridge %s: %s", w->name.c_str(), w->created.status().ToString().c_str());
-            return;
-          }
-          Impl* self = w->self;
-          BridgeLink* link = w->created.value().get();
-          {
-            std::lock_guard lock(self->links_mu_);
-            self->links_[w->name] = std::move(w->created).value();
-          }
-          FERRY_INFO("bridge %s: (re)configured", w->name.c_str());
-          if (link->config().start != StartMode::kManual) link->Start();
-        });
-  }
+void BridgeSet::Impl::Housekeeping() {
+  const uint64_t now = loop_.Now();
+  for (auto& [name, link] : links_) link->Housekeeping(now);
+}
 
-  std::vector<BridgeStats> Stats() const {
+void BridgeSet::Impl::StopAll() {
+  for (auto& [name, link] : links_) link->Stop();
+  housekeeping_.Reset();
+  loop_.Stop();  // Run() returns once the links' sockets are closed
+}
+
+void BridgeSet::Impl::Shutdown(std::function<void()> done) {
+  if (!thread_.joinable()) {
+    main_loop_->Post(std::move(done));
+    return;
+  }
+  loop_.Post([this] { StopAll(); });
+  // Joining blocks, so it happens off the main loop.
+  std::thread([this, done = std::move(done)]() mutable {
+    thread_.join();
+    gate_->Close();
+    for (auto& [name, link] : links_) link->StopQueue();
+    main_loop_->Post(std::move(done));
+  }).detach();
+}
+
+std::vector<BridgeStats> BridgeSet::Impl::Stats() const {
+  std::lock_guard lock(links_mu_);
+  std::vector<BridgeStats> out;
+  for (const auto& [name, link] : links_) out.push_back(link->Stats());
+  return out;
+}
+
+void BridgeSet::Impl::RunOp(std::function<void(std::function<void()>)> op) {
+  ops_.push_back(std::move(op));
+  RunNextOp();
+}
+
+void BridgeSet::Impl::RunNextOp() {
+  if (op_running_ || ops_.empty()) return;
+  op_running_ = true;
+  auto op = std::move(ops_.front());
+  ops_.pop_front();
+  // `finished` may be called inside `op` or later from a callback; the next
+  // op starts on a later turn either way.
+  op([this] {
+    loop_.Post([this] {
+      op_running_ = false;
+      RunNextOp();
+    });
+  });
+}
+
+void BridgeSet::Impl::Apply(std::vector<BridgeConfig> wanted, std::function<void()> finished) {
+  std::set<std::string> keep;
+  auto pending = std::make_shared<size_t>(1);
+  auto one_done = [pending, finished](Status s) {
+    if (!s.ok()) FERRY_ERROR("bridge reload: %s", s.ToString().c_str());
+    if (--*pending == 0) finished();
+  };
+  for (BridgeConfig& c : wanted) {
+    keep.insert(c.name);
+    BridgeLink* old = Find(c.name);
+    if (old != nullptr && old->runtime()) continue;  // runtime bridges win
+    if (old != nullptr && SameConfig(old->config(), c, ctx_.node_name)) continue;
+    const bool start = c.start != StartMode::kManual;
+    FERRY_INFO("bridge %s: %s by the config", c.name.c_str(), old != nullptr ? "changed" : "added");
+    ++*pending;
+    const std::string name = c.name;
+    Replace(name, std::move(c), /*runtime=*/false, start, one_done);
+  }
+  std::vector<std::string> gone;
+  for (auto& [name, link] : links_) {
+    if (!link->runtime() && !keep.contains(name)) gone.push_back(name);
+  }
+  for (const std::string& name : gone) {
+    FERRY_INFO("bridge %s: removed from the config", name.c_str());
+    ++*pending;
+    Replace(name, std::nullopt, false, false, one_done);
+  }
+  one_done(Status::Ok());
+}
+
+void BridgeSet::Impl::Replace(const std::string& name, std::optional<BridgeConfig> replacement,
+                              bool runtime, bool start, Done done) {
+  std::unique_ptr<BridgeLink> old;
+  if (BridgeLink* link = Find(name)) {
+    link->Stop();
     std::lock_guard lock(links_mu_);
-    std::vector<BridgeStats> out;
-    for (const auto& [name, link] : links_) out.push_back(link->Stats());
-    return out;
+    old = std::move(links_[name]);
+    links_.erase(name);
   }
+  struct Work {
+    uv_work_t req;
+    Impl* self;
+    std::string name;
+    std::unique_ptr<BridgeLink> old;
+    std::optional<BridgeConfig> replacement;
+    bool runtime;
+    bool start;
+    Done done;
+    Result<std::unique_ptr<BridgeLink>> created = Status::Unavailable("not created");
+  };
+  auto* w = new Work{{}, this, name, std::move(old), std::move(replacement), runtime, start,
+                     std::move(done)};
+  w->req.data = w;
+  // The old queue must be closed before the new one opens the directory;
+  // both, and reading the new config's files, are disk work.
+  uv_queue_work(
+      loop_.get(), &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<Work*>(req->data);
+        if (w->old) w->old->StopQueue();
+        if (!w->replacement) return;
+        auto prepared = PrepareConfig(std::move(*w->replacement));
+        if (!prepared.ok()) {
+          w->created = prepared.status();
+          return;
+        }
+        w->created = BridgeLink::Create(std::move(prepared).value(), w->self->ctx_, w->runtime);
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<Work> w(static_cast<Work*>(req->data));
+        if (!w->replacement) return w->done(Status::Ok());
+        if (!w->created.ok()) return w->done(w->created.status());
+        Impl* self = w->self;
+        BridgeLink* link = w->created.value().get();
+        {
+          std::lock_guard lock(self->links_mu_);
+          self->links_[w->name] = std::move(w->created).value();
+        }
+        if (w->start) link->Start();
+        w->done(Status::Ok());
+      });
+}
 
-  core::Loop loop_;
-  std::shared_ptr<LoopGate> gate_;
-  BridgeContext ctx_;
-  // Changed on the loop thread (before Start: the creating thread); read by
-  // Stats() from any thread under links_mu_.
-  mutable std::mutex links_mu_;
-  std::map<std::string, std::unique_ptr<BridgeLink>> links_;
-  std::thread thread_;
-  core::UvHandle<uv_timer_t> housekeeping_;
-  core::Loop* main_loop_ = nullptr;
-};
+void BridgeSet::Impl::PersistRuntime(Done done) {
+  std::string text =
+      "# Bridges created or changed with ferryctl. Written by ferryd; edit\n"
+      "# [bridge.NAME] sections in ferry.conf instead. A bridge here replaces\n"
+      "# the one of the same name in ferry.conf.\n";
+  for (const auto& [name, link] : links_) {
+    if (link->runtime()) text += "\n" + RenderBridgeSection(link->config(), ctx_.node_name);
+  }
+  struct Work {
+    uv_work_t req;
+    std::string path;
+    std::string text;
+    Done done;
+    Status status;
+  };
+  auto* w = new Work{{}, RuntimeFile(ctx_.data_dir), std::move(text), std::move(done), {}};
+  w->req.data = w;
+  uv_queue_work(
+      loop_.get(), &w->req,
+      [](uv_work_t* req) {
+        auto* w = static_cast<Work*>(req->data);
+        w->status = WriteFileAtomically(w->path, w->text);
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<Work> w(static_cast<Work*>(req->data));
+        if (!w->status.ok()) FERRY_ERROR("bridges: %s", w->status.ToString().c_str());
+        w->done(w->status);
+      });
+}
 
 Status BridgeSet::Check(const core::Config& config) {
   auto all = ReadAll(config);
@@ -250,15 +322,19 @@ Status BridgeSet::Start(core::Loop& main_loop) { return impl_->Start(main_loop);
 Status BridgeSet::Reload(const core::Config& config) {
   auto all = ReadAll(config);
   if (!all.ok()) return all.status();
-  std::vector<PreparedConfig> wanted;
+  std::vector<BridgeConfig> wanted;
   for (auto& [c, runtime] : all.value()) {
     if (runtime) continue;
-    auto prepared = PrepareConfig(std::move(c));
+    // Check the files it names now, so that a bad one fails the reload.
+    auto prepared = PrepareConfig(c);
     if (!prepared.ok()) return prepared.status();
-    wanted.push_back(std::move(prepared).value());
+    wanted.push_back(std::move(c));
   }
-  impl_->loop_.Post([impl = impl_.get(), wanted = std::move(wanted)]() mutable {
-    impl->Apply(std::move(wanted));
+  Impl* impl = impl_.get();
+  impl->loop_.Post([impl, wanted = std::move(wanted)]() mutable {
+    impl->RunOp([impl, wanted = std::move(wanted)](std::function<void()> finished) mutable {
+      impl->Apply(std::move(wanted), std::move(finished));
+    });
   });
   return Status::Ok();
 }
@@ -266,5 +342,7 @@ Status BridgeSet::Reload(const core::Config& config) {
 void BridgeSet::Shutdown(std::function<void()> done) { impl_->Shutdown(std::move(done)); }
 
 std::vector<BridgeStats> BridgeSet::Stats() const { return impl_->Stats(); }
+
+std::string BridgeSet::PrometheusMetrics() const { return BridgePrometheusMetrics(Stats()); }
 
 }  // namespace ferry::bridge

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -75,6 +76,9 @@ class Broker::Acceptor {
       bound_port = ntohs(a->sin_port);
     }
     *bound = BoundListener{id_, host, bound_port};
+    // Binding again (ferryctl listeners start) reuses the port, even one
+    // that was chosen by the system for port 0.
+    options_.port = bound_port;
     poll_ = UvHandle<uv_poll_t>::Make();
     uv_poll_init(loop_.get(), poll_.get(), fd_);
     poll_->data = this;
@@ -91,6 +95,10 @@ class Broker::Acceptor {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+
+  bool running() const { return fd_ >= 0; }
+  const std::string& id() const { return id_; }
+  uint32_t max_connections() const { return options_.max_connections; }
 
  private:
   void Resume() {
@@ -243,6 +251,7 @@ Status Broker::Start(Loop& main_loop) {
     acceptors_.push_back(std::move(acceptor));
   }
   for (auto& w : ctx_->workers) w->Start();
+  started_ = true;
 
   if (opt.sys_interval_ms > 0) {
     sys_timer_ = UvHandle<uv_timer_t>::Make();
@@ -276,6 +285,49 @@ bool Broker::RemoveHookFilter(std::string_view owner, std::string_view filter, u
 void Broker::Publish(MessagePtr message, std::function<void()> done) {
   Inc(ctx_->metrics.publish_received);
   ctx_->Route(message, nullptr, std::move(done));
+}
+
+bool Broker::AcceptingConnections() const {
+  return started_ &&
+         std::any_of(acceptors_.begin(), acceptors_.end(), [](const auto& a) { return a->running(); });
+}
+
+std::vector<ListenerStatus> Broker::ListenerStatuses() const {
+  std::vector<ListenerStatus> out;
+  for (size_t i = 0; i < acceptors_.size(); ++i) {
+    ListenerStatus s;
+    s.bound = bound_[i];
+    auto it = ctx_->listener_connections.find(acceptors_[i]->id());
+    if (it != ctx_->listener_connections.end()) s.connections = it->second.load();
+    s.max_connections = acceptors_[i]->max_connections();
+    s.running = acceptors_[i]->running();
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Status Broker::StopListener(std::string_view id) {
+  for (auto& a : acceptors_) {
+    if (a->id() != id) continue;
+    if (!a->running()) return Status::InvalidArgument("listener " + std::string(id) + " is not running");
+    a->Stop();
+    FERRY_INFO("listener %s stopped", a->id().c_str());
+    return Status::Ok();
+  }
+  return Status::NotFound("no listener '" + std::string(id) + "'");
+}
+
+Status Broker::StartListener(std::string_view id) {
+  for (size_t i = 0; i < acceptors_.size(); ++i) {
+    Acceptor& a = *acceptors_[i];
+    if (a.id() != id) continue;
+    if (a.running()) return Status::InvalidArgument("listener " + std::string(id) + " is already running");
+    if (Status st = a.Bind(&bound_[i]); !st.ok()) return st;
+    FERRY_INFO("listener %s started on %s:%u", a.id().c_str(), bound_[i].host.c_str(),
+               bound_[i].port);
+    return Status::Ok();
+  }
+  return Status::NotFound("no listener '" + std::string(id) + "'");
 }
 
 void Broker::PublishSys() {

@@ -99,6 +99,7 @@ class RouteHook {
                        RouteCompletion done) = 0;
 };
 
+class AdminRegistry;
 struct BrokerContext;
 struct Metrics;
 
@@ -107,6 +108,14 @@ struct BoundListener {
   std::string id;
   std::string host;
   uint16_t port = 0;
+};
+
+// A listener as `ferryctl listeners` shows it.
+struct ListenerStatus {
+  BoundListener bound;            // the address it has (or last had) bound
+  uint32_t connections = 0;       // open connections accepted through it
+  uint32_t max_connections = 0;   // 0 = unlimited
+  bool running = false;           // accepting new connections
 };
 
 class Broker {
@@ -160,6 +169,24 @@ class Broker {
   // this node is dropped and `done` runs at once.
   // REQUIRES: message->topic is a valid topic name.
   void Publish(MessagePtr message, std::function<void()> done);
+  // ---- admin (core/broker_admin.cpp); main loop, after Start().
+
+  // Registers the node's own commands in `registry`: status, broker,
+  // clients, subscriptions, routes, retained, listeners, log. Errors: a
+  // command already registered under one of those paths.
+  Status RegisterAdminCommands(AdminRegistry& registry);
+  // True while the node accepts MQTT connections: started, not shutting
+  // down, and at least one listener running.
+  bool AcceptingConnections() const;
+  // The node's metrics in the Prometheus text exposition format (0.0.4).
+  std::string PrometheusMetrics() const;
+
+  std::vector<ListenerStatus> ListenerStatuses() const;
+  // Stops accepting on listener `id` (its connected clients stay), or binds
+  // it again on the address it had. Errors: NotFound for an unknown id;
+  // InvalidArgument if it is already stopped or running; the bind error.
+  Status StopListener(std::string_view id);
+  Status StartListener(std::string_view id);
 
  private:
   explicit Broker(BrokerOptions options);
@@ -167,6 +194,7 @@ class Broker {
   void PublishSys();
 
   std::unique_ptr<BrokerContext> ctx_;
+  bool started_ = false;
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<BoundListener> bound_;
   Loop* main_loop_ = nullptr;

@@ -222,6 +222,8 @@ class Connection {
 
 class Worker {
  public:
+  friend class WorkerAdmin;  // admin introspection, worker_admin.cpp
+
   Worker(BrokerContext& ctx, uint32_t index);
   ~Worker();
 
@@ -267,6 +269,11 @@ class Worker {
   void HandleDisconnect(Connection& c, const Disconnect& p);
   void HandleAuth(Connection& c, const Auth& p);
   void SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o);
+  // Adds or replaces a subscription of `s` (router, session, store); true if
+  // it is new. REQUIRES: `filter` was validated; o.worker is this worker.
+  bool AddSubscription(Session& s, const std::string& filter, const SubscriptionOptions& o);
+  // Removes one; true if it existed.
+  bool RemoveSubscription(Session& s, const std::string& filter);
   void EndSessionWill(Session& s, Connection* c);
   void PublishWill(const Will& will, const std::string& client_id);
   void StoreSession(Session& s);

@@ -250,7 +250,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     auto owned = std::make_unique<Session>(*this, p.client_id);
     s = owned.get();
     sessions_.emplace(p.client_id, std::move(owned));
-    ctx_.metrics.sessions.fetch_add(1, std::memory_order_relaxed);
+    IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
   }
   s->conn_ = &c;
   c.session_ = s;
@@ -286,7 +286,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
   }
   c.state_ = Connection::State::kConnected;
   c.Send(ack);
-  ctx_.metrics.clients_connected.fetch_add(1, std::memory_order_relaxed);
+  IncGauge(ctx_.metrics.clients_connected, ctx_.metrics.clients_connected_max);
   FERRY_DEBUG("%s connected (v%d, clean start %d, keep alive %u, expiry %u, session present %d)",
               c.Describe().c_str(), static_cast<int>(p.version), p.clean_start, c.keepalive_s_,
               expiry, session_present);

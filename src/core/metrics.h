@@ -1,4 +1,8 @@
 // Node-wide counters. Any thread updates them with relaxed atomics.
+//
+// A gauge that ferryctl reports with its maximum keeps a high-water mark
+// beside it (`*_max`), raised with RaiseMax after each increment: the most
+// the gauge has been since the node started.
 #pragma once
 
 #include <atomic>
@@ -6,16 +10,30 @@
 
 namespace ferry::core {
 
+// Raises `max` to `value` if it is lower. Any thread.
+template <typename T>
+inline void RaiseMax(std::atomic<T>& max, T value) {
+  T seen = max.load(std::memory_order_relaxed);
+  while (seen < value && !max.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
 struct Metrics {
   std::atomic<uint64_t> connections_total{0};
   std::atomic<int64_t> clients_connected{0};
+  std::atomic<int64_t> clients_connected_max{0};
   std::atomic<int64_t> sessions{0};
+  std::atomic<int64_t> sessions_max{0};
   std::atomic<uint64_t> messages_received{0};
   std::atomic<uint64_t> messages_sent{0};
   std::atomic<uint64_t> bytes_received{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> publish_received{0};
   std::atomic<uint64_t> publish_sent{0};
+  // PUBLISH packets by QoS: received as the publisher sent them, sent at the
+  // QoS of each delivery.
+  std::atomic<uint64_t> publish_received_qos[3] = {0, 0, 0};
+  std::atomic<uint64_t> publish_sent_qos[3] = {0, 0, 0};
   std::atomic<uint64_t> dropped_queue_full{0};
   std::atomic<uint64_t> dropped_slow_client{0};
   std::atomic<uint64_t> dropped_expired{0};
@@ -34,6 +52,11 @@ struct Metrics {
 
 inline void Inc(std::atomic<uint64_t>& c, uint64_t n = 1) {
   c.fetch_add(n, std::memory_order_relaxed);
+}
+
+// Adds one to a gauge and raises its high-water mark.
+inline void IncGauge(std::atomic<int64_t>& gauge, std::atomic<int64_t>& max) {
+  RaiseMax(max, gauge.fetch_add(1, std::memory_order_relaxed) + 1);
 }
 
 }  // namespace ferry::core

@@ -54,6 +54,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   const BrokerOptions& opt = ctx_.options;
   const bool v5 = IsV5(c.version_);
   Inc(ctx_.metrics.publish_received);
+  Inc(ctx_.metrics.publish_received_qos[std::min<uint8_t>(p.qos, 2)]);
   if (p.qos > opt.max_qos) {
     return DisconnectClient(c, ReasonCode::kQosNotSupported, "QoS not supported");
   }
@@ -241,14 +242,7 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
     o.retain_handling = v5 ? t.retain_handling : 0;
     o.subscription_id = sub_id;
     o.worker = index_;
-    bool is_new = ctx_.router.Subscribe(c.client_id_, t.filter, o);
-    s.subscriptions_[t.filter] = o;
-    if (s.persistent_ && ctx_.store) {
-      ctx_.store->PutSubscription(s.client_id_,
-                                  StoredSubscription{t.filter, o.qos, o.no_local,
-                                                     o.retain_as_published, o.retain_handling,
-                                                     o.subscription_id});
-    }
+    bool is_new = AddSubscription(s, t.filter, o);
     ack.reasons.push_back(static_cast<ReasonCode>(o.qos));
     // Shared subscriptions get no retained messages (MQTT 5.0 section 4.8.2).
     if (!shared.value()) {
@@ -264,6 +258,24 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
     if (o.retain_handling == 2 || (o.retain_handling == 1 && existed[i])) continue;
     SendRetained(s, added[i].first, o);
   }
+}
+
+bool Worker::AddSubscription(Session& s, const std::string& filter, const SubscriptionOptions& o) {
+  bool is_new = ctx_.router.Subscribe(s.client_id_, filter, o);
+  s.subscriptions_[filter] = o;
+  if (s.persistent_ && ctx_.store) {
+    ctx_.store->PutSubscription(
+        s.client_id_, StoredSubscription{filter, o.qos, o.no_local, o.retain_as_published,
+                                         o.retain_handling, o.subscription_id});
+  }
+  return is_new;
+}
+
+bool Worker::RemoveSubscription(Session& s, const std::string& filter) {
+  bool existed = ctx_.router.Unsubscribe(s.client_id_, filter);
+  s.subscriptions_.erase(filter);
+  if (existed && s.persistent_ && ctx_.store) ctx_.store->DeleteSubscription(s.client_id_, filter);
+  return existed;
 }
 
 void Worker::SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o) {
@@ -282,9 +294,7 @@ void Worker::HandleUnsubscribe(Connection& c, Unsubscribe&& p) {
   Unsuback ack;
   ack.packet_id = p.packet_id;
   for (const std::string& filter : p.filters) {
-    bool existed = ctx_.router.Unsubscribe(c.client_id_, filter);
-    s.subscriptions_.erase(filter);
-    if (existed && s.persistent_ && ctx_.store) ctx_.store->DeleteSubscription(s.client_id_, filter);
+    bool existed = RemoveSubscription(s, filter);
     ack.reasons.push_back(existed ? ReasonCode::kSuccess : ReasonCode::kNoSubscriptionExisted);
   }
   c.Send(ack);  // [MQTT-3.10.4-4]

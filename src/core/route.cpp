@@ -185,7 +185,7 @@ void Worker::Restore(StoredSession stored) {
     }
   }
   for (uint16_t id : stored.qos2_inbound) s.qos2_inbound_.insert(id);
-  ctx_.metrics.sessions.fetch_add(1, std::memory_order_relaxed);
+  IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
   sessions_.emplace(s.client_id_, std::move(owned));
 }
 

@@ -1,17 +1,26 @@
 #include "core/router.h"
 
 #include <algorithm>
+#include <map>
 
+#include "core/metrics.h"
 #include "core/topic.h"
 
 namespace ferry::core {
+
+void Router::RaiseSubscriptionMaxima() {
+  RaiseMax(subscriptions_max_, subs_.size() + shared_count_);
+  RaiseMax(routes_max_, subs_.filter_count() + shared_.size());
+}
 
 bool Router::Subscribe(std::string_view client_id, std::string_view filter,
                        const SubscriptionOptions& options) {
   auto shared = ParseSharedFilter(filter);
   std::unique_lock lock(mu_);
   if (!shared.ok() || !shared.value().has_value()) {
-    return subs_.Insert(filter, client_id, options);
+    bool added = subs_.Insert(filter, client_id, options);
+    RaiseSubscriptionMaxima();
+    return added;
   }
   const SharedFilter& sf = *shared.value();
   std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
@@ -28,6 +37,7 @@ bool Router::Subscribe(std::string_view client_id, std::string_view filter,
   }
   members.emplace_back(std::string(client_id), options);
   ++shared_count_;
+  RaiseSubscriptionMaxima();
   return true;
 }
 
@@ -153,10 +163,49 @@ size_t Router::subscription_count() const {
   return subs_.size() + shared_count_;
 }
 
+size_t Router::route_count() const {
+  std::shared_lock lock(mu_);
+  return subs_.filter_count() + shared_.size();
+}
+
+std::vector<Router::RouteInfo> Router::Routes(std::string_view after, size_t max) const {
+  // The `max` smallest filters after `after`: once the map is full, a filter
+  // above its largest key is skipped and one below evicts the largest. An
+  // evicted filter is above every key kept from then on, so it never comes
+  // back with a partial count.
+  std::map<std::string, size_t, std::less<>> page;
+  auto add = [&](std::string_view filter, size_t n) {
+    if (max == 0 || filter <= after) return;
+    if (auto it = page.find(filter); it != page.end()) {
+      it->second += n;
+      return;
+    }
+    if (page.size() >= max) {
+      if (filter > page.rbegin()->first) return;
+      page.erase(std::prev(page.end()));
+    }
+    page.emplace(std::string(filter), n);
+  };
+  std::shared_lock lock(mu_);
+  subs_.ForEach([&](std::string_view filter, std::string_view, const SubscriptionOptions&) {
+    add(filter, 1);
+  });
+  shared_.ForEach([&](std::string_view filter, std::string_view group,
+                      const std::shared_ptr<SharedGroup>& g) {
+    add("$share/" + std::string(group) + "/" + std::string(filter), g->members.size());
+  });
+  std::vector<RouteInfo> out;
+  out.reserve(page.size());
+  for (auto& [filter, n] : page) out.push_back(RouteInfo{filter, n});
+  return out;
+}
+
 int Router::SetRetained(const MessagePtr& message) {
   std::lock_guard lock(retained_mu_);
   if (message->payload.empty()) return retained_.Erase(message->topic) ? -1 : 0;
-  return retained_.Set(message->topic, message) ? 1 : 0;
+  bool added = retained_.Set(message->topic, message);
+  RaiseMax(retained_max_, retained_.size());
+  return added ? 1 : 0;
 }
 
 std::vector<MessagePtr> Router::MatchRetained(std::string_view filter,

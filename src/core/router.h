@@ -84,6 +84,24 @@ class Router {
   size_t hook_filter_count() const;
 
   size_t subscription_count() const;
+  // Routes: distinct topic filters with at least one subscriber; each group
+  // of a shared subscription ("$share/g/f") is one route.
+  size_t route_count() const;
+
+  struct RouteInfo {
+    std::string filter;  // as subscribed, "$share/g/f" for a shared group
+    size_t subscribers = 0;
+  };
+  // Up to `max` routes whose filters sort after `after`, in order; a caller
+  // pages through all routes by passing the last filter it got. Costs one
+  // walk of the trie per call, and memory for `max` routes only.
+  std::vector<RouteInfo> Routes(std::string_view after, size_t max) const;
+
+  // High-water marks of subscription_count(), route_count() and
+  // retained_count() since the router was created.
+  size_t subscription_count_max() const { return subscriptions_max_.load(std::memory_order_relaxed); }
+  size_t route_count_max() const { return routes_max_.load(std::memory_order_relaxed); }
+  size_t retained_count_max() const { return retained_max_.load(std::memory_order_relaxed); }
 
   // Retained messages [MQTT-3.3.1-5..7]. An empty payload deletes.
   // Returns +1 if a message was added, -1 if one was removed, 0 if replaced/no-op.
@@ -117,6 +135,13 @@ class Router {
   SubscriptionTrie<HookFilter> hooks_;                   // guarded by mu_
   SubscriptionTrie<std::shared_ptr<SharedGroup>> shared_;  // by group name; guarded by mu_
   size_t shared_count_ = 0;                              // guarded by mu_
+
+  // Raises the high-water marks; called with mu_ held.
+  void RaiseSubscriptionMaxima();
+
+  std::atomic<size_t> subscriptions_max_{0};
+  std::atomic<size_t> routes_max_{0};
+  std::atomic<size_t> retained_max_{0};
 
   mutable std::mutex retained_mu_;
   RetainedTrie<MessagePtr> retained_;  // guarded by retained_mu_

@@ -138,6 +138,7 @@ void Session::SendPublish(OutMessage& m) {
   if (new_alias != 0) c.out_aliases_.emplace(msg.topic, new_alias);
   if (m.qos > 0) m.state = StoredMessageState::kSent;
   Inc(metrics.publish_sent);
+  Inc(metrics.publish_sent_qos[std::min<uint8_t>(m.qos, 2)]);
   c.SendPublish(p);
 }
 

@@ -56,6 +56,7 @@ NodeProcess::NodeProcess(NodeOptions options) : options_(std::move(options)) {
   config_.Set("listener.tcp.default", "bind", "127.0.0.1:0");
   config_.Set("mqtt", "allow_anonymous", "true");
   config_.Set("sys", "interval", "0");
+  config_.Set("admin", "http_bind", "127.0.0.1:0");
   if (auto merged = config_.Merge(options_.extra_config); !merged) {
     config_error_ = merged.message();
   }

@@ -15,6 +15,7 @@
 //   [listener.tcp.default]  bind = 127.0.0.1:0
 //   [mqtt]  allow_anonymous = true
 //   [sys]   interval = 0
+//   [admin] http_bind = 127.0.0.1:0   (the socket is <dir>/data/ferry.sock)
 //
 // A NodeProcess destroyed while ferryd runs kills it; one whose ferryd exited
 // on its own (a crash) records a test failure. If the test has failed by the
@@ -136,6 +137,10 @@ class NodeProcess {
   std::string data_dir() const { return dir_.File("data"); }
   std::string config_path() const { return dir_.File("ferry.conf"); }
   std::string log_path() const { return dir_.File("ferryd.log"); }
+  // The admin socket (unless the test set [admin] socket) and HTTP API port
+  // (the ready line's admin.http; 0 and a failure if there was none).
+  std::string admin_socket() const { return data_dir() + "/ferry.sock"; }
+  uint16_t admin_http_port() const { return port("admin.http"); }
 
  private:
   ::testing::AssertionResult WaitReady();

@@ -153,7 +153,7 @@ ChildProcess::~ChildProcess() { Kill(); }
     if (devnull >= 0) close(devnull);
     return ::testing::AssertionFailure() << "spawn setup failed: " << std::strerror(e);
   }
-  const ChildFds fds{devnull, options.stdout_fd >= 0 ? options.stdout_fd : devnull,
+  const ChildFds fds{options.stdin_fd >= 0 ? options.stdin_fd : devnull, options.stdout_fd >= 0 ? options.stdout_fd : devnull,
                      options.stderr_fd >= 0 ? options.stderr_fd : devnull, exec_pipe[1]};
   const pid_t parent = getpid();
   const pid_t pid = fork();
@@ -231,6 +231,13 @@ RunningCommand::~RunningCommand() {
 }
 
 ::testing::AssertionResult RunningCommand::Start(const std::vector<std::string>& argv) {
+  return Start(argv, {}, {}, {});
+}
+
+::testing::AssertionResult RunningCommand::Start(
+    const std::vector<std::string>& argv,
+    const std::vector<std::pair<std::string, std::string>>& env,
+    const std::vector<std::string>& unset_env_prefixes, std::string_view input) {
   if (out_fd_ >= 0) return ::testing::AssertionFailure() << "command already started";
   out_fd_ = memfd_create("ferry-cmd-stdout", MFD_CLOEXEC);
   err_fd_ = memfd_create("ferry-cmd-stderr", MFD_CLOEXEC);
@@ -239,9 +246,23 @@ RunningCommand::~RunningCommand() {
   }
   SpawnOptions options;
   options.argv = argv;
+  options.env = env;
+  options.unset_env_prefixes = unset_env_prefixes;
   options.stdout_fd = out_fd_;
   options.stderr_fd = err_fd_;
-  if (auto started = child_.Start(options); !started) {
+  int in_fd = -1;
+  if (!input.empty()) {
+    in_fd = memfd_create("ferry-cmd-stdin", MFD_CLOEXEC);
+    if (in_fd < 0 || write(in_fd, input.data(), input.size()) != static_cast<ssize_t>(input.size()) ||
+        lseek(in_fd, 0, SEEK_SET) != 0) {
+      if (in_fd >= 0) close(in_fd);
+      return ::testing::AssertionFailure() << "cannot prepare stdin: " << std::strerror(errno);
+    }
+    options.stdin_fd = in_fd;
+  }
+  auto started = child_.Start(options);
+  if (in_fd >= 0) close(in_fd);
+  if (!started) {
     return ::testing::AssertionFailure() << Join(argv) << ": " << started.message();
   }
   return ::testing::AssertionSuccess();
@@ -295,6 +316,21 @@ CommandResult RunningCommand::Collect(bool timed_out) {
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   RunningCommand command;
   if (auto started = command.Start(argv); !started) {
+    CommandResult r;
+    r.status.exited = true;
+    r.status.code = 127;
+    r.err = started.message();
+    return r;
+  }
+  return command.Wait(timeout);
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::pair<std::string, std::string>>& env,
+                         const std::vector<std::string>& unset_env_prefixes,
+                         std::string_view input, std::chrono::milliseconds timeout) {
+  RunningCommand command;
+  if (auto started = command.Start(argv, env, unset_env_prefixes, input); !started) {
     CommandResult r;
     r.status.exited = true;
     r.status.code = 127;

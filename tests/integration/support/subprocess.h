@@ -43,6 +43,7 @@ struct SpawnOptions {
   // Inherited variables whose names start with one of these are removed
   // (before `env` is applied), so the test's own environment cannot leak in.
   std::vector<std::string> unset_env_prefixes;
+  int stdin_fd = -1;   // becomes the child's fd 0; -1 means /dev/null
   int stdout_fd = -1;  // becomes the child's fd 1; -1 means /dev/null
   int stderr_fd = -1;  // becomes the child's fd 2; -1 means /dev/null
 };
@@ -104,6 +105,12 @@ class RunningCommand {
   RunningCommand& operator=(const RunningCommand&) = delete;
 
   ::testing::AssertionResult Start(const std::vector<std::string>& argv);
+  // With `env` set on top of the test's environment (variables starting with
+  // one of `unset_env_prefixes` removed first) and `input` as standard input.
+  ::testing::AssertionResult Start(const std::vector<std::string>& argv,
+                                   const std::vector<std::pair<std::string, std::string>>& env,
+                                   const std::vector<std::string>& unset_env_prefixes,
+                                   std::string_view input);
 
   std::string Stdout() const;
   std::string Stderr() const;
@@ -132,6 +139,13 @@ class RunningCommand {
 
 // Runs `argv` to completion, killing it at `timeout`.
 CommandResult RunCommand(const std::vector<std::string>& argv,
+                         std::chrono::milliseconds timeout = kDefaultTimeout);
+
+// The same with an environment and standard input (see RunningCommand::Start).
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::pair<std::string, std::string>>& env,
+                         const std::vector<std::string>& unset_env_prefixes,
+                         std::string_view input,
                          std::chrono::milliseconds timeout = kDefaultTimeout);
 
 // Starts `argv` in the background. Returns nullptr (after recording a gtest

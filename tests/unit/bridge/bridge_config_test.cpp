@@ -36,7 +36,7 @@ TEST(BridgeConfig, MinimalSectionTakesTheDefaults) {
   BridgeConfig c = LoadOne("[bridge.cloud]\naddress = 10.0.0.1:1883\nforward = sensor/#\n");
   EXPECT_EQ(c.name, "cloud");
   ASSERT_EQ(c.addresses.size(), 1u);
-  EXPECT_EQ(c.addresses[0], (UpstreamAddress{"10.0.0.1", 1883, false}));
+  EXPECT_EQ(c.addresses[0], (UpstreamAddress{"10.0.0.1", 1883, false, ""}));
   EXPECT_EQ(c.clientid, "cloud.edge1@10.0.0.5");
   EXPECT_EQ(c.notification_topic, "$SYS/brokers/edge1@10.0.0.5/bridges/cloud/state");
   EXPECT_EQ(c.proto_ver, 5);
@@ -53,11 +53,16 @@ TEST(BridgeConfig, AddressesInOrderWithUrlsAndTls) {
       "[bridge.b]\naddress = mqtts://hub.example.com, mqtt://10.0.0.2, [::1]:1884, "
       "mqtts://h:9000\nforward = a\n");
   ASSERT_EQ(c.addresses.size(), 4u);
-  EXPECT_EQ(c.addresses[0], (UpstreamAddress{"hub.example.com", 8883, true}));
-  EXPECT_EQ(c.addresses[1], (UpstreamAddress{"10.0.0.2", 1883, false}));
-  EXPECT_EQ(c.addresses[2], (UpstreamAddress{"::1", 1884, false}));
-  EXPECT_EQ(c.addresses[3], (UpstreamAddress{"h", 9000, true}));
+  EXPECT_EQ(c.addresses[0], (UpstreamAddress{"hub.example.com", 8883, true, ""}));
+  EXPECT_EQ(c.addresses[1], (UpstreamAddress{"10.0.0.2", 1883, false, ""}));
+  EXPECT_EQ(c.addresses[2], (UpstreamAddress{"::1", 1884, false, ""}));
+  EXPECT_EQ(c.addresses[3], (UpstreamAddress{"h", 9000, true, ""}));
   EXPECT_EQ(c.addresses[2].ToString(), "[::1]:1884");
+  auto named = ParseUpstreamAddress("ferry2@127.0.0.1:2883");
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(*named, (UpstreamAddress{"127.0.0.1", 2883, false, "ferry2@127.0.0.1"}));
+  EXPECT_EQ(named->ToString(), "ferry2@127.0.0.1:2883");
+  EXPECT_FALSE(ParseUpstreamAddress("bad name@h:1").ok());
   EXPECT_EQ(c.addresses[0].ToString(), "mqtts://hub.example.com:8883");
 }
 
@@ -123,7 +128,7 @@ TEST(BridgeConfig, EnvironmentOverridesApply) {
   ASSERT_TRUE(raw.ok());
   auto r = ReadBridgeConfigs(raw.value(), kNode);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->at(0).addresses[0], (UpstreamAddress{"10.9.9.9", 1999, false}));
+  EXPECT_EQ(r->at(0).addresses[0], (UpstreamAddress{"10.9.9.9", 1999, false, ""}));
 }
 
 TEST(BridgeConfig, RenderedSectionReadsBackEqual) {

@@ -50,8 +50,12 @@ std::string ReadAll(const std::string& path) {
 
 // ------------------------------------------------------------ shipped file
 
+// Sections the shipped file has for other modules (ctl/admin_config.h reads
+// [admin]; tests/unit/ctl checks it).
+constexpr std::string_view kModuleSections[] = {"admin"};
+
 TEST(ShippedConfig, LoadsAsIs) {
-  Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/ferry.conf", nullptr);
+  Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/ferry.conf", nullptr, kModuleSections);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->listeners.size(), 1u);
   EXPECT_EQ(r->listeners[0].name, "default");
@@ -62,7 +66,7 @@ TEST(ShippedConfig, LoadsAsIs) {
 }
 
 TEST(ShippedConfig, ActiveValuesEqualTheDefaults) {
-  Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/ferry.conf", nullptr);
+  Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/ferry.conf", nullptr, kModuleSections);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->node, NodeConfig{});
   EXPECT_EQ(r->log, LogConfig{});

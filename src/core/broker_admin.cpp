@@ -1,0 +1,600 @@
+// The node's own admin commands (Broker::RegisterAdminCommands) and its
+// Prometheus metrics. Commands that concern clients run on the worker that
+// owns the client (Hash(client id) % workers) and answer from there; listings
+// walk the workers one page at a time (core/worker_admin.h).
+#include <algorithm>
+#include <cctype>
+
+#include "core/admin.h"
+#include "core/broker.h"
+#include "core/broker_internal.h"
+#include "core/log.h"
+#include "core/topic.h"
+#include "core/version.h"
+#include "core/worker_admin.h"
+
+// Commands are written with designated initializers, leaving out the fields
+// they do not need; g++ 12 warns about exactly that (GCC bug 96868).
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace ferry::core {
+
+namespace {
+
+constexpr uint64_t kNoLimit = UINT64_MAX;
+
+// Pages through every worker in turn. `page` runs on the worker's loop and
+// returns up to `max` rows after the cursor, setting *exhausted when that
+// worker has no more. Stops after `limit` rows.
+using WorkerPageFn =
+    std::function<Json(Worker&, WorkerAdmin::Cursor&, size_t max, bool* exhausted)>;
+
+AdminPageSource AcrossWorkers(BrokerContext& ctx, uint64_t limit, WorkerPageFn page) {
+  struct State {
+    size_t worker = 0;
+    WorkerAdmin::Cursor cursor;
+    uint64_t remaining;
+  };
+  auto state = std::make_shared<State>();
+  state->remaining = limit;
+  return [&ctx, state, page = std::move(page)](size_t max_rows, AdminPageDone done) {
+    size_t max = static_cast<size_t>(std::min<uint64_t>(max_rows, state->remaining));
+    if (state->worker >= ctx.workers.size() || max == 0) {
+      done(AdminPage{});
+      return;
+    }
+    Worker& w = *ctx.workers[state->worker];
+    w.loop().Post([&ctx, &w, state, page, max, done = std::move(done)] {
+      bool exhausted = false;
+      AdminPage p;
+      p.rows = page(w, state->cursor, max, &exhausted);
+      state->remaining -= p.rows.size();
+      if (exhausted) {
+        ++state->worker;
+        state->cursor = {};
+      }
+      p.last = state->worker >= ctx.workers.size() || state->remaining == 0;
+      done(std::move(p));
+    });
+  };
+}
+
+// One page holding every row of `rows`.
+AdminPageSource OnePage(Json rows) {
+  return [rows = std::move(rows)](size_t, AdminPageDone done) {
+    AdminPage p;
+    p.rows = rows;
+    done(std::move(p));
+  };
+}
+
+// Runs `fn` on the worker that owns `client_id` and answers with its result.
+void OnOwner(BrokerContext& ctx, const std::string& client_id, AdminDone done,
+             std::function<AdminResult(Worker&)> fn) {
+  Worker& w = *ctx.workers[ctx.OwnerOf(client_id)];
+  w.loop().Post([&w, done = std::move(done), fn = std::move(fn)] { done(fn(w)); });
+}
+
+AdminResult FromJson(Result<Json> r) {
+  return r.ok() ? AdminResult::Value(std::move(r).value()) : AdminResult::Error(r.status());
+}
+
+std::string Duration(uint64_t s) {
+  std::string out;
+  if (s >= 86400) out += std::to_string(s / 86400) + "d ";
+  if (s >= 3600) out += std::to_string(s / 3600 % 24) + "h ";
+  if (s >= 60) out += std::to_string(s / 60 % 60) + "m ";
+  return out + std::to_string(s % 60) + "s";
+}
+
+Json Gauge(uint64_t count, uint64_t max) { return Json{{"count", count}, {"max", max}}; }
+
+// A retained message's payload as text when it is UTF-8, else base64.
+Json Payload(const std::string& payload) {
+  if (IsValidMqttUtf8(payload)) return Json{{"payload", payload}, {"encoding", "utf-8"}};
+  static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < payload.size(); i += 3) {
+    uint32_t v = (uint8_t(payload[i]) << 16) | (uint8_t(payload[i + 1]) << 8) | uint8_t(payload[i + 2]);
+    out += {kB64[v >> 18], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], kB64[v & 63]};
+  }
+  if (i + 1 == payload.size()) {
+    uint32_t v = uint8_t(payload[i]) << 16;
+    out += {kB64[v >> 18], kB64[(v >> 12) & 63], '=', '='};
+  } else if (i + 2 == payload.size()) {
+    uint32_t v = (uint8_t(payload[i]) << 16) | (uint8_t(payload[i + 1]) << 8);
+    out += {kB64[v >> 18], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], '='};
+  }
+  return Json{{"payload", out}, {"encoding", "base64"}};
+}
+
+Json RetainedRow(const Message& m) {
+  return Json{{"topic", m.topic},
+              {"qos", m.qos},
+              {"size", m.payload.size()},
+              {"received_at", IsoTime(m.received_at_ms)},
+              {"expires_at", m.expiry_at_ms != 0 ? Json(IsoTime(m.expiry_at_ms)) : Json(nullptr)}};
+}
+
+Result<uint8_t> ParseQos(const std::string& text) {
+  if (text == "0" || text == "1" || text == "2") return static_cast<uint8_t>(text[0] - '0');
+  return Status::InvalidArgument("QOS must be 0, 1 or 2, got '" + text + "'");
+}
+
+Status CheckFilter(const std::string& filter) {
+  if (Status st = ValidateTopicFilter(filter); !st.ok()) {
+    return Status::InvalidArgument("bad topic filter '" + filter + "': " + st.message());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
+  BrokerContext& ctx = *ctx_;
+  std::vector<AdminCommand> commands;
+  auto add = [&](AdminCommand c) { commands.push_back(std::move(c)); };
+  const AdminOption limit{"limit", "N", "list at most N rows"};
+
+  add({.path = "status",
+       .summary = "whether the node is running, and its version",
+       .handler = [this](const AdminRequest&, AdminDone done) {
+         const std::string& node = node_name();
+         std::string text = "Node '" + node + "' is started\nferry " FERRY_VERSION " is running\n";
+         done(AdminResult::Value(Json{{"node", node},
+                                      {"status", "started"},
+                                      {"version", FERRY_VERSION},
+                                      {"accepting_connections", AcceptingConnections()}},
+                                 std::move(text)));
+       }});
+
+  add({.path = "broker",
+       .summary = "version, uptime, node name and workers",
+       .handler = [&ctx](const AdminRequest&, AdminDone done) {
+         uint64_t up = (UnixNowMs() - ctx.started_unix_ms) / 1000;
+         done(AdminResult::Value(Json{{"node", ctx.options.node_name},
+                                      {"version", FERRY_VERSION},
+                                      {"sysdescr", "ferry MQTT broker"},
+                                      {"started_at", IsoTime(ctx.started_unix_ms)},
+                                      {"uptime", Duration(up)},
+                                      {"uptime_s", up},
+                                      {"workers", ctx.workers.size()}}));
+       }});
+
+  add({.path = "broker stats",
+       .summary = "connections, sessions, subscriptions, routes, retained: count and max",
+       .help = "max is the high-water mark since the node started.",
+       .handler = [&ctx](const AdminRequest&, AdminDone done) {
+         const Metrics& m = ctx.metrics;
+         const Router& r = ctx.router;
+         done(AdminResult::Value(Json{
+             {"connections", Gauge(m.clients_connected.load(), m.clients_connected_max.load())},
+             {"sessions", Gauge(m.sessions.load(), m.sessions_max.load())},
+             {"subscriptions", Gauge(r.subscription_count(), r.subscription_count_max())},
+             {"routes", Gauge(r.route_count(), r.route_count_max())},
+             {"retained", Gauge(r.retained_count(), r.retained_count_max())}}));
+       }});
+
+  add({.path = "broker metrics",
+       .summary = "messages and bytes in and out, drops by reason, counts per QoS",
+       .handler = [&ctx](const AdminRequest&, AdminDone done) {
+         const Metrics& m = ctx.metrics;
+         Json messages{{"received", m.publish_received.load()},
+                       {"sent", m.publish_sent.load()},
+                       {"dropped", m.dropped_total()}};
+         for (int q = 0; q < 3; ++q) {
+           messages["received_qos" + std::to_string(q)] = m.publish_received_qos[q].load();
+         }
+         for (int q = 0; q < 3; ++q) {
+           messages["sent_qos" + std::to_string(q)] = m.publish_sent_qos[q].load();
+         }
+         done(AdminResult::Value(Json{
+             {"messages", std::move(messages)},
+             {"dropped",
+              {{"queue_full", m.dropped_queue_full.load()},
+               {"slow_client", m.dropped_slow_client.load()},
+               {"expired", m.dropped_expired.load()},
+               {"too_large", m.dropped_too_large.load()},
+               {"not_authorized", m.dropped_not_authorized.load()},
+               {"no_subscribers", m.dropped_no_subscribers.load()},
+               {"loop", m.dropped_loop.load()}}},
+             {"bytes", {{"received", m.bytes_received.load()}, {"sent", m.bytes_sent.load()}}},
+             {"packets",
+              {{"received", m.messages_received.load()}, {"sent", m.messages_sent.load()}}},
+             {"connections", {{"accepted", m.connections_total.load()}}},
+             {"protocol_errors", m.protocol_errors.load()}}));
+       }});
+
+  add({.path = "clients list",
+       .options = {limit,
+                   {"username", "U", "only clients that logged in as U"},
+                   {"connected", "", "only clients connected now (not offline sessions)"}},
+       .summary = "clients and their sessions, connected or not",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         auto n = req.UintOption("limit", kNoLimit, kNoLimit);
+         if (!n.ok()) return done(AdminResult::Error(n.status()));
+         WorkerAdmin::ClientFilter filter;
+         filter.username = req.Option("username");
+         filter.connected_only = req.HasOption("connected");
+         done(AdminResult::List(
+             {{"client_id", "CLIENT ID"},
+              {"username", "USERNAME"},
+              {"connected", "CONNECTED"},
+              {"peer", "PEER"},
+              {"protocol", "PROTOCOL"},
+              {"subscriptions", "SUBS"},
+              {"queued", "QUEUED"}},
+             AcrossWorkers(ctx, n.value(),
+                           [filter](Worker& w, WorkerAdmin::Cursor& c, size_t max, bool* ex) {
+                             return WorkerAdmin::ClientRows(w, c, max, filter, ex);
+                           })));
+       }});
+
+  add({.path = "clients show",
+       .args = "ID",
+       .summary = "one client in detail, with its subscriptions",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         std::string id = req.Arg("ID");
+         OnOwner(ctx, id, std::move(done),
+                 [id](Worker& w) { return FromJson(WorkerAdmin::ClientDetail(w, id)); });
+       }});
+
+  add({.path = "clients kick",
+       .args = "ID",
+       .summary = "disconnect a client (v5 clients get DISCONNECT 0x98, administrative action)",
+       .access = AdminAccess::kWrite,
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         std::string id = req.Arg("ID");
+         OnOwner(ctx, id, std::move(done), [id](Worker& w) {
+           Status st = WorkerAdmin::Kick(w, id);
+           if (!st.ok()) return AdminResult::Error(st);
+           return AdminResult::Value(Json{{"client_id", id}, {"kicked", true}},
+                                     "Client '" + id + "' kicked\n");
+         });
+       }});
+
+  add({.path = "subscriptions list",
+       .options = {limit},
+       .summary = "every subscription of every session",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         auto n = req.UintOption("limit", kNoLimit, kNoLimit);
+         if (!n.ok()) return done(AdminResult::Error(n.status()));
+         done(AdminResult::List(
+             {{"client_id", "CLIENT ID"}, {"filter", "TOPIC FILTER"}, {"qos", "QOS"}},
+             AcrossWorkers(ctx, n.value(), &WorkerAdmin::SubscriptionRows)));
+       }});
+
+  add({.path = "subscriptions show",
+       .args = "ID",
+       .summary = "the subscriptions of one client",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         std::string id = req.Arg("ID");
+         OnOwner(ctx, id, std::move(done),
+                 [id](Worker& w) { return FromJson(WorkerAdmin::SubscriptionsOf(w, id)); });
+       }});
+
+  add({.path = "subscriptions add",
+       .args = "ID FILTER QOS",
+       .summary = "subscribe a client's session to FILTER, as its own SUBSCRIBE would",
+       .help = "The subscription is kept with the session (on disk if the session is persistent)\n"
+               "and retained messages matching FILTER are sent to the client.",
+       .access = AdminAccess::kWrite,
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         auto qos = ParseQos(req.Arg("QOS"));
+         if (!qos.ok()) return done(AdminResult::Error(qos.status()));
+         std::string id = req.Arg("ID"), filter = req.Arg("FILTER");
+         OnOwner(ctx, id, std::move(done), [id, filter, q = qos.value()](Worker& w) {
+           return FromJson(WorkerAdmin::AddSubscription(w, id, filter, q));
+         });
+       }});
+
+  add({.path = "subscriptions del",
+       .args = "ID FILTER",
+       .summary = "remove one subscription of a client's session",
+       .access = AdminAccess::kWrite,
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         std::string id = req.Arg("ID"), filter = req.Arg("FILTER");
+         OnOwner(ctx, id, std::move(done), [id, filter](Worker& w) {
+           Status st = WorkerAdmin::DeleteSubscription(w, id, filter);
+           if (!st.ok()) return AdminResult::Error(st);
+           return AdminResult::Value(Json{{"client_id", id}, {"filter", filter}, {"deleted", true}});
+         });
+       }});
+
+  add({.path = "routes list",
+       .options = {limit},
+       .summary = "topic filters with subscribers on this node",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         auto n = req.UintOption("limit", kNoLimit, kNoLimit);
+         if (!n.ok()) return done(AdminResult::Error(n.status()));
+         struct State {
+           std::string after;
+           uint64_t remaining;
+         };
+         auto state = std::make_shared<State>(State{"", n.value()});
+         done(AdminResult::List(
+             {{"topic", "TOPIC FILTER"}, {"node", "NODE"}, {"subscribers", "SUBSCRIBERS"}},
+             [&ctx, state](size_t max_rows, AdminPageDone page_done) {
+               size_t max = static_cast<size_t>(std::min<uint64_t>(max_rows, state->remaining));
+               AdminPage p;
+               for (auto& r : ctx.router.Routes(state->after, max)) {
+                 p.rows.push_back(Json{{"topic", r.filter},
+                                       {"node", ctx.options.node_name},
+                                       {"subscribers", r.subscribers}});
+                 state->after = r.filter;
+               }
+               state->remaining -= p.rows.size();
+               p.last = p.rows.size() < max || state->remaining == 0;
+               page_done(std::move(p));
+             }));
+       }});
+
+  add({.path = "routes show",
+       .args = "TOPIC",
+       .summary = "where a PUBLISH to topic name TOPIC goes: the subscribers it matches",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         const std::string& topic = req.Arg("TOPIC");
+         if (Status st = ValidateTopicName(topic); !st.ok()) {
+           return done(AdminResult::Error(
+               Status::InvalidArgument("bad topic name '" + topic + "': " + st.message())));
+         }
+         std::vector<RouteTarget> targets;
+         ctx.router.Match(topic, "", targets);
+         if (targets.empty()) {
+           return done(AdminResult::Error(Status::NotFound("no route for '" + topic + "'")));
+         }
+         Json subs = Json::array();
+         for (const RouteTarget& t : targets) {
+           subs.push_back(Json{{"client_id", t.client_id}, {"qos", t.qos}});
+         }
+         done(AdminResult::Value(Json{{"topic", topic},
+                                      {"node", ctx.options.node_name},
+                                      {"subscribers", std::move(subs)}}));
+       }});
+
+  add({.path = "retained list",
+       .args = "[FILTER]",
+       .options = {limit},
+       .summary = "retained messages (all of them, or those matching FILTER)",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         auto n = req.UintOption("limit", kNoLimit, kNoLimit);
+         if (!n.ok()) return done(AdminResult::Error(n.status()));
+         std::vector<MessagePtr> all;
+         if (req.HasArg("FILTER")) {
+           if (Status st = CheckFilter(req.Arg("FILTER")); !st.ok()) {
+             return done(AdminResult::Error(st));
+           }
+           all = ctx.router.MatchRetained(req.Arg("FILTER"), UnixNowMs());
+         } else {
+           all = ctx.router.AllRetained();
+         }
+         // A snapshot of pointers to messages the router already holds; rows
+         // are built one page at a time.
+         std::sort(all.begin(), all.end(),
+                   [](const MessagePtr& a, const MessagePtr& b) { return a->topic < b->topic; });
+         if (all.size() > n.value()) all.resize(n.value());
+         auto snapshot = std::make_shared<std::vector<MessagePtr>>(std::move(all));
+         auto next = std::make_shared<size_t>(0);
+         done(AdminResult::List(
+             {{"topic", "TOPIC"}, {"qos", "QOS"}, {"size", "SIZE"}, {"received_at", "RECEIVED"}},
+             [snapshot, next](size_t max, AdminPageDone page_done) {
+               AdminPage p;
+               for (; *next < snapshot->size() && p.rows.size() < max; ++*next) {
+                 p.rows.push_back(RetainedRow(*(*snapshot)[*next]));
+               }
+               p.last = *next >= snapshot->size();
+               page_done(std::move(p));
+             }));
+       }});
+
+  add({.path = "retained show",
+       .args = "TOPIC",
+       .summary = "one retained message, with its payload",
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         const std::string& topic = req.Arg("TOPIC");
+         if (Status st = ValidateTopicName(topic); !st.ok()) {
+           return done(AdminResult::Error(
+               Status::InvalidArgument("bad topic name '" + topic + "': " + st.message())));
+         }
+         for (const MessagePtr& m : ctx.router.MatchRetained(topic, UnixNowMs())) {
+           if (m->topic != topic) continue;
+           Json row = RetainedRow(*m);
+           row.update(Payload(m->payload));
+           return done(AdminResult::Value(std::move(row)));
+         }
+         done(AdminResult::Error(Status::NotFound("no retained message on '" + topic + "'")));
+       }});
+
+  add({.path = "retained clean",
+       .args = "[FILTER]",
+       .summary = "delete retained messages (all of them, or those matching FILTER)",
+       .access = AdminAccess::kWrite,
+       .handler = [&ctx](const AdminRequest& req, AdminDone done) {
+         std::vector<MessagePtr> doomed;
+         if (req.HasArg("FILTER")) {
+           if (Status st = CheckFilter(req.Arg("FILTER")); !st.ok()) {
+             return done(AdminResult::Error(st));
+           }
+           doomed = ctx.router.MatchRetained(req.Arg("FILTER"), UINT64_MAX);
+         } else {
+           doomed = ctx.router.AllRetained();
+         }
+         for (const MessagePtr& m : doomed) {
+           auto empty = std::make_shared<Message>();
+           empty->topic = m->topic;
+           ctx.router.SetRetained(empty);
+           if (ctx.store) ctx.store->DeleteRetained(m->topic);
+         }
+         FERRY_INFO("%zu retained messages deleted by an administrator", doomed.size());
+         done(AdminResult::Value(Json{{"deleted", doomed.size()}},
+                                 std::to_string(doomed.size()) + " retained messages deleted\n"));
+       }});
+
+  add({.path = "listeners",
+       .summary = "listeners: address, connections, maximum, running",
+       .handler = [this](const AdminRequest&, AdminDone done) {
+         Json rows = Json::array();
+         for (const ListenerStatus& l : ListenerStatuses()) {
+           bool v6 = l.bound.host.find(':') != std::string::npos;
+           rows.push_back(Json{{"id", l.bound.id},
+                               {"bind", (v6 ? "[" + l.bound.host + "]" : l.bound.host) + ":" +
+                                            std::to_string(l.bound.port)},
+                               {"connections", l.connections},
+                               {"max_connections", l.max_connections},
+                               {"running", l.running}});
+         }
+         done(AdminResult::List({{"id", "ID"},
+                                 {"bind", "BIND"},
+                                 {"connections", "CONNECTIONS"},
+                                 {"max_connections", "MAX"},
+                                 {"running", "RUNNING"}},
+                                OnePage(std::move(rows))));
+       }});
+
+  auto listener_action = [this](std::string verb) {
+    return [this, verb](const AdminRequest& req, AdminDone done) {
+      const std::string& id = req.Arg("ID");
+      Status st;
+      if (verb == "stop" || verb == "restart") st = StopListener(id);
+      if (verb == "restart" && !st.ok() && st.code() == Status::Code::kInvalidArgument) {
+        st = Status::Ok();  // restarting a stopped listener starts it
+      }
+      if (st.ok() && verb != "stop") st = StartListener(id);
+      if (!st.ok()) return done(AdminResult::Error(st));
+      std::string past = verb == "stop" ? "stopped" : verb + "ed";
+      done(AdminResult::Value(Json{{"id", id}, {verb == "stop" ? "stopped" : "running", true}},
+                              "Listener " + id + " " + past + "\n"));
+    };
+  };
+  add({.path = "listeners stop",
+       .args = "ID",
+       .summary = "stop accepting connections on a listener (connected clients stay)",
+       .access = AdminAccess::kWrite,
+       .handler = listener_action("stop")});
+  add({.path = "listeners start",
+       .args = "ID",
+       .summary = "accept connections on a stopped listener again, on the same address",
+       .access = AdminAccess::kWrite,
+       .handler = listener_action("start")});
+  add({.path = "listeners restart",
+       .args = "ID",
+       .summary = "stop and start a listener",
+       .access = AdminAccess::kWrite,
+       .handler = listener_action("restart")});
+
+  add({.path = "log level",
+       .args = "[LEVEL]",
+       .summary = "show the log level, or set it: error, warn, info, debug, trace",
+       .help = "A level set here lasts until the node restarts or reloads its config.",
+       .access = AdminAccess::kWrite,
+       .handler = [](const AdminRequest& req, AdminDone done) {
+         if (req.HasArg("LEVEL")) {
+           LogLevel level;
+           if (!ParseLogLevel(req.Arg("LEVEL"), &level)) {
+             return done(AdminResult::Error(Status::InvalidArgument(
+                 "LEVEL must be error, warn, info, debug or trace, got '" + req.Arg("LEVEL") +
+                 "'")));
+           }
+           SetLogLevel(level);
+           FERRY_INFO("log level set to %s by an administrator", LogLevelName(level));
+         }
+         // As the config spells it: "info", not the log line's "INFO".
+         std::string name = LogLevelName(GetLogLevel());
+         for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+         done(AdminResult::Value(Json{{"level", name}}, name + "\n"));
+       }});
+
+  for (AdminCommand& c : commands) {
+    if (Status st = registry.Register(std::move(c)); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+std::string Broker::PrometheusMetrics() const {
+  const Metrics& m = ctx_->metrics;
+  const Router& r = ctx_->router;
+  std::string out;
+  auto metric = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  auto value = [&](const char* name, const std::string& labels, uint64_t v) {
+    out += name;
+    if (!labels.empty()) out += "{" + labels + "}";
+    out += " " + std::to_string(v) + "\n";
+  };
+  auto one = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    metric(name, type, help);
+    value(name, "", v);
+  };
+  // Label values escape backslash, double quote and newline.
+  std::string node;
+  for (char c : ctx_->options.node_name) {
+    if (c == '\\' || c == '"') node += '\\';
+    node += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  metric("ferry_info", "gauge", "Node name and version; always 1.");
+  out += "ferry_info{node=\"" + node + "\",version=\"" FERRY_VERSION "\"} 1\n";
+  one("ferry_uptime_seconds", "gauge", "Seconds since the node started.",
+      (UnixNowMs() - ctx_->started_unix_ms) / 1000);
+  one("ferry_workers", "gauge", "I/O worker threads.", ctx_->workers.size());
+  auto gauge = [&](const char* name, const char* help, int64_t v) {
+    one(name, "gauge", help, static_cast<uint64_t>(std::max<int64_t>(v, 0)));
+  };
+  gauge("ferry_connections", "Clients connected now.", m.clients_connected.load());
+  gauge("ferry_connections_max", "Most clients connected at once since start.",
+        m.clients_connected_max.load());
+  gauge("ferry_sessions", "Sessions, connected or not.", m.sessions.load());
+  gauge("ferry_sessions_max", "Most sessions at once since start.", m.sessions_max.load());
+  one("ferry_subscriptions", "gauge", "Subscriptions.", r.subscription_count());
+  one("ferry_subscriptions_max", "gauge", "Most subscriptions at once since start.",
+      r.subscription_count_max());
+  one("ferry_routes", "gauge", "Distinct topic filters with subscribers.", r.route_count());
+  one("ferry_routes_max", "gauge", "Most routes at once since start.", r.route_count_max());
+  one("ferry_retained_messages", "gauge", "Retained messages.", r.retained_count());
+  one("ferry_retained_messages_max", "gauge", "Most retained messages at once since start.",
+      r.retained_count_max());
+  one("ferry_connections_accepted_total", "counter", "Connections accepted.",
+      m.connections_total.load());
+  metric("ferry_messages_received_total", "counter", "PUBLISH packets received, by QoS.");
+  for (int q = 0; q < 3; ++q) {
+    value("ferry_messages_received_total", "qos=\"" + std::to_string(q) + "\"",
+          m.publish_received_qos[q].load());
+  }
+  metric("ferry_messages_sent_total", "counter", "PUBLISH packets sent, by QoS.");
+  for (int q = 0; q < 3; ++q) {
+    value("ferry_messages_sent_total", "qos=\"" + std::to_string(q) + "\"",
+          m.publish_sent_qos[q].load());
+  }
+  metric("ferry_messages_dropped_total", "counter", "Messages dropped, by reason.");
+  const std::pair<const char*, uint64_t> drops[] = {
+      {"queue_full", m.dropped_queue_full.load()},
+      {"slow_client", m.dropped_slow_client.load()},
+      {"expired", m.dropped_expired.load()},
+      {"too_large", m.dropped_too_large.load()},
+      {"not_authorized", m.dropped_not_authorized.load()},
+      {"no_subscribers", m.dropped_no_subscribers.load()},
+      {"loop", m.dropped_loop.load()}};
+  for (const auto& [reason, v] : drops) {
+    value("ferry_messages_dropped_total", std::string("reason=\"") + reason + "\"", v);
+  }
+  one("ferry_packets_received_total", "counter", "MQTT packets received.",
+      m.messages_received.load());
+  one("ferry_packets_sent_total", "counter", "MQTT packets sent.", m.messages_sent.load());
+  one("ferry_bytes_received_total", "counter", "Bytes received from clients.",
+      m.bytes_received.load());
+  one("ferry_bytes_sent_total", "counter", "Bytes sent to clients.", m.bytes_sent.load());
+  one("ferry_protocol_errors_total", "counter", "Connections closed for a protocol error.",
+      m.protocol_errors.load());
+  metric("ferry_listener_connections", "gauge", "Open connections per listener.");
+  for (const ListenerStatus& l : ListenerStatuses()) {
+    value("ferry_listener_connections", "listener=\"" + l.bound.id + "\"", l.connections);
+  }
+  metric("ferry_listener_up", "gauge", "1 while the listener accepts connections.");
+  for (const ListenerStatus& l : ListenerStatuses()) {
+    value("ferry_listener_up", "listener=\"" + l.bound.id + "\"", l.running ? 1 : 0);
+  }
+  return out;
+}
+
+}  // namespace ferry::core
