@@ -25,37 +25,49 @@ constexpr uint64_t kNoLimit = UINT64_MAX;
 
 // Pages through every worker in turn. `page` runs on the worker's loop and
 // returns up to `max` rows after the cursor, setting *exhausted when that
-// worker has no more. Stops after `limit` rows.
+// worker has no more. A page that one worker cannot fill goes on to the
+// next, so a short listing arrives as one page (and one table). Stops after
+// `limit` rows.
 using WorkerPageFn =
     std::function<Json(Worker&, WorkerAdmin::Cursor&, size_t max, bool* exhausted)>;
 
-AdminPageSource AcrossWorkers(BrokerContext& ctx, uint64_t limit, WorkerPageFn page) {
-  struct State {
-    size_t worker = 0;
-    WorkerAdmin::Cursor cursor;
-    uint64_t remaining;
-  };
-  auto state = std::make_shared<State>();
-  state->remaining = limit;
-  return [&ctx, state, page = std::move(page)](size_t max_rows, AdminPageDone done) {
-    size_t max = static_cast<size_t>(std::min<uint64_t>(max_rows, state->remaining));
-    if (state->worker >= ctx.workers.size() || max == 0) {
-      done(AdminPage{});
-      return;
+struct WorkerListing {
+  BrokerContext& ctx;
+  WorkerPageFn page;
+  size_t worker = 0;
+  WorkerAdmin::Cursor cursor;
+  uint64_t remaining;
+
+  // Fills `p` up to `max` rows from the current worker onwards, then
+  // answers. Runs on the current worker's loop.
+  static void Fill(std::shared_ptr<WorkerListing> self, size_t max, AdminPage p,
+                   AdminPageDone done) {
+    if (self->worker >= self->ctx.workers.size() || p.rows.size() >= max) {
+      p.last = self->worker >= self->ctx.workers.size() || self->remaining == 0;
+      return done(std::move(p));
     }
-    Worker& w = *ctx.workers[state->worker];
-    w.loop().Post([&ctx, &w, state, page, max, done = std::move(done)] {
+    Worker& w = *self->ctx.workers[self->worker];
+    w.loop().Post([self, &w, max, p = std::move(p), done = std::move(done)]() mutable {
       bool exhausted = false;
-      AdminPage p;
-      p.rows = page(w, state->cursor, max, &exhausted);
-      state->remaining -= p.rows.size();
+      Json rows = self->page(w, self->cursor, max - p.rows.size(), &exhausted);
+      self->remaining -= rows.size();
+      for (Json& row : rows) p.rows.push_back(std::move(row));
       if (exhausted) {
-        ++state->worker;
-        state->cursor = {};
+        ++self->worker;
+        self->cursor = {};
       }
-      p.last = state->worker >= ctx.workers.size() || state->remaining == 0;
-      done(std::move(p));
+      if (self->remaining == 0) self->worker = self->ctx.workers.size();
+      Fill(self, max, std::move(p), std::move(done));
     });
+  }
+};
+
+AdminPageSource AcrossWorkers(BrokerContext& ctx, uint64_t limit, WorkerPageFn page) {
+  auto listing = std::make_shared<WorkerListing>(WorkerListing{ctx, std::move(page), 0, {}, limit});
+  return [listing](size_t max_rows, AdminPageDone done) {
+    size_t max = static_cast<size_t>(std::min<uint64_t>(max_rows, listing->remaining));
+    if (max == 0) listing->worker = listing->ctx.workers.size();
+    WorkerListing::Fill(listing, max, AdminPage{}, std::move(done));
   };
 }
 

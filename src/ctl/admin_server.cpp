@@ -94,6 +94,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
 
   Status Open(uv_stream_t* listener) {
     stream_ = new AnyStream();
+    handle_ = reinterpret_cast<uv_handle_t*>(stream_);
     uv_stream_t* s = stream();
     if (http_) {
       uv_tcp_init(server_.loop_.get(), &stream_->tcp);
@@ -140,9 +141,10 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     });
   }
 
-  // The server is going away: nothing may call back into it.
+  // The server is going away: nothing may call back into it, including
+  // the close callback of a stream that is already closing.
   void Detach() {
-    if (stream_ != nullptr) stream()->data = nullptr;
+    if (handle_ != nullptr) handle_->data = nullptr;
     Close();
   }
 
@@ -505,7 +507,10 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
 
   AdminServer& server_;
   const bool http_;
-  AnyStream* stream_ = nullptr;
+  AnyStream* stream_ = nullptr;  // null once closing
+  // The stream's handle until its close callback, which frees this
+  // connection; so valid whenever the connection is still in the server's map.
+  uv_handle_t* handle_ = nullptr;
   core::UvHandle<uv_timer_t> timer_;
   char read_buf_[16 * 1024];
   std::string in_;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <regex>
 #include <set>
@@ -553,6 +554,34 @@ TEST_F(Ctl, BadArgumentsPrintUsage) {
   r = FerryctlRaw({"-c", "/nonexistent.conf", "status"});
   EXPECT_EQ(r.status.code, 2);
   EXPECT_NE(r.err.find("/nonexistent.conf: cannot open"), std::string::npos) << r.err;
+}
+
+// etc/bash_completion.d/ferryctl asks the node for its commands and ids.
+TEST_F(Ctl, BashCompletionAsksTheNode) {
+  PahoClient c(node_.port(), "complete-me", MqttVersion::kV311);
+  ASSERT_TRUE(c.Connect());
+  const std::string bin_dir = FerryctlBinary().substr(0, FerryctlBinary().rfind('/'));
+  auto complete = [&](const std::string& line) {
+    // COMP_WORDS from `line`, plus an empty word to complete when it ends in
+    // a space; prints the candidates one per line.
+    const std::string script =
+        "source " FERRY_SOURCE_DIR "/etc/bash_completion.d/ferryctl\n"
+        "read -ra COMP_WORDS <<< \"$1\"\n"
+        "[[ $1 == *' ' ]] && COMP_WORDS+=('')\n"
+        "COMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n"
+        "_ferryctl\n"
+        "printf '%s\\n' \"${COMPREPLY[@]}\"\n";
+    CommandResult r = RunCommand({"bash", "-c", script, "_", line},
+                                 {{"PATH", bin_dir + ":" + std::getenv("PATH")}}, {"FERRY_"}, {});
+    EXPECT_TRUE(r.Succeeded()) << r.ToString();
+    return r.out;
+  };
+  const std::string conf = "ferryctl -c " + node_.config_path() + " ";
+  EXPECT_EQ(complete(conf + "clients "), "kick\nlist\nshow\n");
+  EXPECT_EQ(complete(conf + "clients kick "), "complete-me\n");
+  EXPECT_EQ(complete(conf + "listeners stop "), "tcp.default\n");
+  EXPECT_EQ(complete(conf + "broker s"), "stats\n");
+  EXPECT_NE(complete(conf).find("subscriptions\n"), std::string::npos);
 }
 
 // ---------------------------------------------------------------- the socket

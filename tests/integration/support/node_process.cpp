@@ -198,7 +198,12 @@ void NodeProcess::Kill() {
 void NodeProcess::PinPorts() {
   for (const auto& [name, ep] : endpoints_) {
     const std::string host = ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host;
-    config_.Set("listener." + name, "bind", host + ":" + std::to_string(ep.port));
+    const std::string bind = host + ":" + std::to_string(ep.port);
+    if (name == "admin.http") {
+      config_.Set("admin", "http_bind", bind);
+    } else {
+      config_.Set("listener." + name, "bind", bind);
+    }
   }
 }
 

@@ -103,8 +103,8 @@ class NodeProcess {
   // had (see PinPorts()).
   ::testing::AssertionResult Restart(Ports ports = Ports::kFresh);
 
-  // Rewrites the bind of every listener in the last ready line to the port it
-  // was bound to, so the next Start() reuses it. (Another process could take
+  // Rewrites the bind of every listener in the last ready line (the admin
+  // HTTP API's too) to the port it was bound to, so the next Start() reuses it. (Another process could take
   // the port while ferryd is down; Start() then fails and says so.)
   void PinPorts();
 

@@ -314,15 +314,7 @@ CommandResult RunningCommand::Collect(bool timed_out) {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
-  RunningCommand command;
-  if (auto started = command.Start(argv); !started) {
-    CommandResult r;
-    r.status.exited = true;
-    r.status.code = 127;
-    r.err = started.message();
-    return r;
-  }
-  return command.Wait(timeout);
+  return RunCommand(argv, {}, {}, {}, timeout);
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv,
