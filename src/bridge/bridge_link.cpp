@@ -315,6 +315,7 @@ void BridgeLink::OnData(std::span<const uint8_t> bytes) {
   }
   if (state_ == State::kConnected) Pump();
   Flush();
+  UpdateStats();
 }
 
 void BridgeLink::OnClosed(const Status& why) {
