@@ -134,17 +134,17 @@ void BridgeQueue::Stop() {
 }
 
 bool BridgeQueue::WriteGroup(Pending& group, uint64_t head, Status* error) {
-  uint64_t incoming = 0;
-  for (const QueuedMessage& m : group.messages) incoming += m.bytes();
-  QueueLog::Trimmed t = log_->Trim(NowMs(), incoming);
+  Status s = log_->Append(group.messages, std::max(head, log_->head()));
+  if (s.ok() && options_.sync == QueueSync::kFsync) s = log_->Sync();
+  // The bounds are kept after each group, so a group larger than what was
+  // free still leaves the log within max_bytes: its oldest segments go.
+  QueueLog::Trimmed t = log_->Trim(NowMs(), 0);
   if (t.dropped > 0) {
     dropped_trim_.fetch_add(t.dropped, std::memory_order_relaxed);
     std::lock_guard lock(mu_);
     events_.trimmed_head = std::max(events_.trimmed_head, t.head);
     Notify();
   }
-  Status s = log_->Append(group.messages, std::max(head, t.head));
-  if (s.ok() && options_.sync == QueueSync::kFsync) s = log_->Sync();
   bytes_ = log_->bytes();
   if (!s.ok()) {
     write_errors_.fetch_add(1, std::memory_order_relaxed);
