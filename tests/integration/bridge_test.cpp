@@ -3,6 +3,7 @@
 // and how a node treats a mosquitto-style bridge connecting to it.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <map>
 #include <string>
 
@@ -250,6 +251,51 @@ TEST(Bridge, AMosquittoStyleBridgeGetsNoLocalAndRetainAsPublished) {
   ASSERT_TRUE(ReadPublish(bridge, MqttVersion::kV311, &got));
   EXPECT_EQ(got.topic, "b/other");  // not b/own
   EXPECT_TRUE(got.retain);          // kept as published [MQTT-3.3.1-12 for bridges]
+}
+
+// start = lazy: no link until a message waits, and none again once idle.
+TEST(Bridge, LazyConnectsForQueuedMessagesAndDisconnectsWhenIdle) {
+  NodeProcess up(Node("up"));
+  ASSERT_TRUE(up.Start());
+  NodeProcess edge(Node("edge", BridgeSection("up", AddressOf(up),
+                                              {"forward = l/#", "start = lazy",
+                                               "idle_timeout = 300ms"})));
+  ASSERT_TRUE(edge.Start());
+  ASSERT_TRUE(WaitBridgeState(edge, "up", "idle"));
+  EXPECT_EQ(BridgeShow(edge, "up").value_or(Json())["connects"], 0);
+  RawClient sub;
+  ASSERT_TRUE(ConnectRaw(sub, up.port(), Clean(MqttVersion::kV5, "up-sub")));
+  ASSERT_TRUE(SubscribeRaw(sub, MqttVersion::kV5, "l/#", 1));
+  ASSERT_TRUE(PublishOne(edge.port(), MqttVersion::kV5, "l/1", "wake up"));
+  std::vector<wire::ReceivedPublish> got;
+  ASSERT_TRUE(ReceiveAndAck(sub, MqttVersion::kV5, 1, &got));
+  EXPECT_EQ(got[0].payload, "wake up");
+  EXPECT_TRUE(WaitBridge(edge, "up", [](const Json& j) {
+    return j["state"] == "idle" && j["connects"] == 1;
+  }, "idle again after one connection"));
+}
+
+// SIGHUP adds, changes and removes bridges of the config file.
+TEST(Bridge, ReloadAddsChangesAndRemovesBridges) {
+  NodeProcess up(Node("up"));
+  ASSERT_TRUE(up.Start());
+  NodeProcess edge(Node("edge"));
+  ASSERT_TRUE(edge.Start());
+  edge.config().Merge(BridgeSection("hot", AddressOf(up), {"forward = x/#"}));
+  ASSERT_TRUE(WriteFile(edge.config_path(), edge.config().Render()));
+  ASSERT_TRUE(edge.Signal(SIGHUP));
+  ASSERT_TRUE(WaitBridgeState(edge, "hot", "connected"));
+  edge.config().Set("bridge.hot", "forward", "y/#");
+  ASSERT_TRUE(WriteFile(edge.config_path(), edge.config().Render()));
+  ASSERT_TRUE(edge.Signal(SIGHUP));
+  ASSERT_TRUE(WaitBridge(edge, "hot", [](const Json& j) {
+    return j["forward"].size() == 1 && j["forward"][0] == "y/# 1" && j["state"] == "connected";
+  }, "the new rule"));
+  edge.config().Erase("bridge.hot", "address");
+  ASSERT_TRUE(WriteFile(edge.config_path(), edge.config().Render()));
+  ASSERT_TRUE(edge.Signal(SIGHUP));  // a bad config: the running one stays
+  EXPECT_TRUE(edge.WaitForLog("missing required key 'address'"));
+  EXPECT_TRUE(BridgeShow(edge, "hot").has_value());
 }
 
 }  // namespace
