@@ -190,6 +190,11 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
              config_.proto_ver == 5 ? "MQTT 5.0" : "MQTT 3.1.1",
              c.session_present ? "resumed" : "new",
              static_cast<unsigned long long>(outbox_.queued()));
+  const UpstreamAddress& address = config_.addresses[address_index_];
+  if (!address.node.empty() && !c.upstream_node.empty() && address.node != c.upstream_node) {
+    FERRY_WARN("bridge %s: expected node %s at %s, found %s", config_.name.c_str(),
+               address.node.c_str(), address.ToString().c_str(), c.upstream_node.c_str());
+  }
   // What the upstream still holds in flight for us goes again as it was
   // [MQTT-4.4.0-1]; everything else goes again from the queue, in order.
   std::set<uint64_t> resent;

@@ -140,6 +140,33 @@ std::array<uint32_t, 256> MakeCrcTable() {
   return table;
 }
 
+uint32_t Crc32cTable(std::string_view data, uint32_t crc) {
+  static const std::array<uint32_t, 256> kTable = MakeCrcTable();
+  for (unsigned char ch : data) crc = kTable[(crc ^ ch) & 0xFF] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+// The SSE 4.2 CRC32 instruction computes exactly CRC-32C, 8 bytes at a time:
+// an order of magnitude faster than the table, which matters because every
+// queued message is checksummed.
+__attribute__((target("sse4.2"))) uint32_t Crc32cHardware(std::string_view data, uint32_t crc) {
+  const char* p = data.data();
+  size_t n = data.size();
+  uint64_t c = crc;
+  while (n >= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+    p += 8;
+    n -= 8;
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) c32 = __builtin_ia32_crc32qi(c32, static_cast<unsigned char>(*p++));
+  return c32;
+}
+#endif
+
 }  // namespace
 
 QueueEnv* QueueEnv::Default() {
@@ -148,10 +175,11 @@ QueueEnv* QueueEnv::Default() {
 }
 
 uint32_t Crc32c(std::string_view data, uint32_t crc) {
-  static const std::array<uint32_t, 256> kTable = MakeCrcTable();
-  crc = ~crc;
-  for (unsigned char ch : data) crc = kTable[(crc ^ ch) & 0xFF] ^ (crc >> 8);
-  return ~crc;
+#if defined(__x86_64__)
+  static const bool kHardware = __builtin_cpu_supports("sse4.2");
+  if (kHardware) return ~Crc32cHardware(data, ~crc);
+#endif
+  return ~Crc32cTable(data, ~crc);
 }
 
 }  // namespace ferry::bridge

@@ -61,34 +61,43 @@ uint64_t ParseSegmentName(const std::string& name) {
   return v;
 }
 
-void AppendRecord(std::string& out, std::string_view body) {
-  PutU32(out, static_cast<uint32_t>(body.size()));
-  PutU32(out, Crc32c(body));
-  out.append(body);
+// Reserves a record header, lets `body` append the body after it, then
+// fills in its length and checksum: no copy of the body.
+template <typename Body>
+void AppendRecord(std::string& out, Body&& body) {
+  const size_t header = out.size();
+  out.append(kRecordHeaderBytes, '\0');
+  body(out);
+  const std::string_view written(out.data() + header + kRecordHeaderBytes,
+                                 out.size() - header - kRecordHeaderBytes);
+  std::string fields;
+  PutU32(fields, static_cast<uint32_t>(written.size()));
+  PutU32(fields, Crc32c(written));
+  out.replace(header, kRecordHeaderBytes, fields);
 }
 
-void AppendMessageRecord(std::string& out, const QueuedMessage& m, std::string& scratch) {
-  const core::Message& msg = *m.message;
-  scratch.clear();
-  scratch.push_back(static_cast<char>(kMessageRecord));
-  PutU64(scratch, m.seq);
-  PutU64(scratch, m.enqueued_ms);
-  PutU64(scratch, msg.expiry_at_ms);
-  scratch.push_back(static_cast<char>(msg.qos));
-  core::PublishView p;
-  p.topic = msg.topic;
-  p.payload = msg.payload;
-  p.retain = msg.retain;
-  p.props = &msg.props;
-  core::EncodePublish(p, core::ProtocolVersion::kV5, scratch);
-  AppendRecord(out, scratch);
+void AppendMessageRecord(std::string& out, const QueuedMessage& m) {
+  AppendRecord(out, [&](std::string& body) {
+    const core::Message& msg = *m.message;
+    body.push_back(static_cast<char>(kMessageRecord));
+    PutU64(body, m.seq);
+    PutU64(body, m.enqueued_ms);
+    PutU64(body, msg.expiry_at_ms);
+    body.push_back(static_cast<char>(msg.qos));
+    core::PublishView p;
+    p.topic = msg.topic;
+    p.payload = msg.payload;
+    p.retain = msg.retain;
+    p.props = &msg.props;
+    core::EncodePublish(p, core::ProtocolVersion::kV5, body);
+  });
 }
 
 void AppendHeadRecord(std::string& out, uint64_t head) {
-  std::string body;
-  body.push_back(static_cast<char>(kHeadRecord));
-  PutU64(body, head);
-  AppendRecord(out, body);
+  AppendRecord(out, [&](std::string& body) {
+    body.push_back(static_cast<char>(kHeadRecord));
+    PutU64(body, head);
+  });
 }
 
 // Decodes a message record body (after the type byte was checked).
@@ -384,7 +393,6 @@ Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t hea
   };
 
   head_ = std::max(head_, head);
-  std::string scratch;
   buffer_.clear();
   for (const QueuedMessage& m : messages) {
     Segment* seg = &segments_.back();
@@ -395,7 +403,7 @@ Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t hea
       if (Status s = StartSegment(m.seq); !s.ok()) return rollback(s);
       seg = &segments_.back();
     }
-    AppendMessageRecord(buffer_, m, scratch);
+    AppendMessageRecord(buffer_, m);
     seg->last_seq = m.seq;
     ++seg->messages;
     seg->newest_ms = std::max(seg->newest_ms, m.enqueued_ms);

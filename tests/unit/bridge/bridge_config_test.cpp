@@ -216,5 +216,18 @@ TEST(ShippedConfig, ExampleBridgeSectionLoads) {
   EXPECT_EQ(r->size(), 1u);
 }
 
+// The example configs load and their bridges are valid.
+TEST(ExampleConfigs, LoadWithTheirBridges) {
+  constexpr std::string_view kModules[] = {"admin", "bridge."};
+  for (const char* name : {"edge.conf", "chain/node1.conf", "chain/node2.conf", "chain/node3.conf"}) {
+    const std::string path = std::string(FERRY_SOURCE_DIR "/etc/examples/") + name;
+    auto config = core::LoadConfig(path, nullptr, kModules);
+    ASSERT_TRUE(config.ok()) << path << ": " << config.status().ToString();
+    auto bridges = ReadBridgeConfigs(config->raw, config->node.name);
+    ASSERT_TRUE(bridges.ok()) << path << ": " << bridges.status().ToString();
+    EXPECT_EQ(bridges->size(), std::string_view(name) == "chain/node3.conf" ? 0u : 1u) << path;
+  }
+}
+
 }  // namespace
 }  // namespace ferry::bridge

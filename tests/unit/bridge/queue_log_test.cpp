@@ -335,6 +335,15 @@ TEST_F(QueueLogTest, FixtureWrittenFromTheDocumentedFormatRecovers) {
   EXPECT_EQ(log->next_seq(), 4u);
 }
 
+TEST(Crc32c, MatchesTheStandardCheckValueAndContinues) {
+  // The CRC-32C check value (RFC 3720, Castagnoli).
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+  EXPECT_EQ(Crc32c("6789", Crc32c("12345")), 0xE3069283u);
+  std::string long_text(1000, 'a');
+  EXPECT_EQ(Crc32c(long_text.substr(500), Crc32c(long_text.substr(0, 500))), Crc32c(long_text));
+}
+
 TEST_F(QueueLogTest, SyncReachesTheFile) {
   auto log = Open();
   ASSERT_TRUE(log->Append(Messages(1, 1), 1).ok());
