@@ -103,7 +103,8 @@ void UpstreamSession::HandlePacket(core::Packet&& packet, std::vector<UpstreamEv
     case PacketType::kSuback: {
       auto& ack = std::get<core::Suback>(packet);
       subscribe_ids_.erase(ack.packet_id);
-      events.emplace_back(std::in_place_type<upstream::Subscribed>, ack.packet_id, ack.reasons);
+      upstream::Subscribed e{ack.packet_id, ack.reasons};
+      events.emplace_back(std::move(e));
       return;
     }
     case PacketType::kUnsuback:
@@ -113,8 +114,8 @@ void UpstreamSession::HandlePacket(core::Packet&& packet, std::vector<UpstreamEv
       return;
     case PacketType::kDisconnect: {
       auto& d = std::get<core::Disconnect>(packet);
-      events.emplace_back(std::in_place_type<upstream::ServerDisconnect>, d.reason,
-                          d.props.reason_string.value_or(""));
+      upstream::ServerDisconnect e{d.reason, d.props.reason_string.value_or("")};
+      events.emplace_back(std::move(e));
       return;
     }
     default:
@@ -132,8 +133,8 @@ void UpstreamSession::OnConnack(core::Connack&& ack, std::vector<UpstreamEvent>&
   }
   connack_pending_ = false;
   if (ack.reason != ReasonCode::kSuccess) {
-    events.emplace_back(std::in_place_type<upstream::Refused>, ack.reason,
-                        ack.props.reason_string.value_or(""));
+    upstream::Refused e{ack.reason, ack.props.reason_string.value_or("")};
+    events.emplace_back(std::move(e));
     return;
   }
   connected_ = true;
@@ -153,7 +154,7 @@ void UpstreamSession::OnConnack(core::Connack&& ack, std::vector<UpstreamEvent>&
   for (const auto& [key, value] : ack.props.user_properties) {
     if (key == core::kNodeNameProperty) c.upstream_node = value;
   }
-  events.emplace_back(std::in_place_type<upstream::Connected>, std::move(c));
+  events.emplace_back(std::move(c));
 }
 
 void UpstreamSession::OnPublish(core::Publish&& p, std::vector<UpstreamEvent>& events,
@@ -178,7 +179,8 @@ void UpstreamSession::OnPublish(core::Publish&& p, std::vector<UpstreamEvent>& e
     }
     inbound_.push_back(Inbound{p.packet_id, p.qos});
   }
-  events.emplace_back(std::in_place_type<upstream::Message>, std::move(p));
+  upstream::Message e{std::move(p)};
+  events.emplace_back(std::move(e));
 }
 
 void UpstreamSession::OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>& events,
@@ -200,7 +202,8 @@ void UpstreamSession::OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>&
   }
   OutState& st = it->second;
   auto complete = [&](ReasonCode reason) {
-    events.emplace_back(std::in_place_type<upstream::Published>, st.token, reason);
+    upstream::Published e{st.token, reason};
+    events.emplace_back(std::move(e));
     std::erase_if(inflight_order_, [&](const auto& kv) { return kv.second == ack.packet_id; });
     inflight_.erase(it);
   };
