@@ -23,7 +23,7 @@
 # file); mosquitto's with persistence off, as bench/run.sh runs it.
 #
 # Needs: ferryd, ferry-bench and ferry-queue-bench built (cmake --build build
-# --target ferryd ferry-bench ferry-queue-bench), /usr/sbin/mosquitto, jq,
+# --target ferryd ferry-bench ferry-queue-bench), /usr/sbin/mosquitto,
 # python3. Only processes this script
 # started are stopped, by their PID.
 set -euo pipefail
@@ -58,7 +58,7 @@ MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
 for bin in "$FERRYD" "$BENCH" "$MOSQUITTO"; do
   [[ -x "$bin" ]] || { echo "bridge.sh: $bin not found; build with: cmake --build $build --target ferryd ferry-bench" >&2; exit 2; }
 done
-command -v jq >/dev/null || { echo "bridge.sh: jq is needed" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "bridge.sh: python3 is needed" >&2; exit 2; }
 NICE_CMD=""
 if [[ -n "${NICE:-}" ]]; then
   if nice -n "$NICE" true 2>/dev/null && [[ "$(nice -n "$NICE" nice)" == "$NICE" ]]; then

@@ -11,13 +11,14 @@ FERRY_BUILD_PACKAGES=(
 # integration tests talk to ferryd with, and clang with its sanitizer and
 # libFuzzer runtimes (libclang-rt-14-dev) and symbolizer (llvm-14);
 # promtool (prometheus) checks /metrics, iproute2 sets up the network
-# namespace of the admin access test.
+# namespace of the admin access test; the bridge tests run Debian's mosquitto
+# as an upstream and make TLS certificates with the openssl tool.
 FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmosquitto-dev mosquitto mosquitto-clients
   clang libclang-rt-14-dev llvm-14
-  prometheus iproute2
+  prometheus iproute2 openssl
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

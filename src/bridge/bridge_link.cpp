@@ -447,11 +447,11 @@ void BridgeLink::StartProbe() {
 }
 
 void BridgeLink::OnProbeResult(bool reachable) {
-  // The probe object is finished; delete it on a later turn, not inside its
-  // own callback.
-  Probe* done = probe_;
+  // The probe object is finished; it goes on a later turn, not inside its
+  // own callback (and with the posted task, should the loop stop first).
+  std::shared_ptr<Probe> done(probe_);
   probe_ = nullptr;
-  ctx_.loop.Post([done] { delete done; });
+  ctx_.loop.Post([done] {});
   if (!reachable || state_ != State::kConnected || address_index_ == 0) return;
   FERRY_INFO("bridge %s: first address %s answers again; moving back to it",
              config_.name.c_str(), config_.addresses[0].ToString().c_str());

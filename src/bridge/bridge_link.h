@@ -80,7 +80,7 @@ class BridgeLink : public Transport::Handler {
   ~BridgeLink() override;
 
   const BridgeConfig& config() const { return config_; }
-  bool runtime() const { return runtime_; }
+  bool runtime() const { return runtime_.load(); }
   // From now on the bridge is kept in data_dir/bridges.conf.
   void set_runtime() { runtime_ = true; }
   bool running() const { return state_ != State::kStopped; }
@@ -145,7 +145,7 @@ class BridgeLink : public Transport::Handler {
   BridgeConfig config_;
   std::shared_ptr<SSL_CTX> tls_;
   BridgeContext& ctx_;
-  bool runtime_;
+  std::atomic<bool> runtime_;  // read by Stats() on other threads
   const std::string identity_;  // route hook owner and origin of pulled messages
   std::shared_ptr<BridgeQueue> queue_;
   std::shared_ptr<BridgeCounters> counters_;
