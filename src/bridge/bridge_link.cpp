@@ -265,8 +265,8 @@ void BridgeLink::Stop() {
     delete probe_;
     probe_ = nullptr;
   }
+  // Disconnect published "0" if the link was up; otherwise it already was.
   SetState(State::kStopped);
-  PublishLocalState(false);
   UpdateStats();
 }
 
