@@ -59,14 +59,7 @@ for bin in "$FERRYD" "$BENCH" "$MOSQUITTO"; do
   [[ -x "$bin" ]] || { echo "bridge.sh: $bin not found; build with: cmake --build $build --target ferryd ferry-bench" >&2; exit 2; }
 done
 command -v python3 >/dev/null || { echo "bridge.sh: python3 is needed" >&2; exit 2; }
-NICE_CMD=""
-if [[ -n "${NICE:-}" ]]; then
-  if nice -n "$NICE" true 2>/dev/null && [[ "$(nice -n "$NICE" nice)" == "$NICE" ]]; then
-    NICE_CMD="nice -n $NICE"
-  else
-    echo "bridge.sh: cannot run at niceness $NICE here; running at the default" >&2
-  fi
-fi
+set_nice "${NICE:-}" bridge.sh
 
 if [[ $quick == 1 ]]; then
   : "${reps:=1}"; COUNT=50000; LAT_S=3
@@ -81,8 +74,10 @@ WORK="$(mktemp -d /tmp/ferry-bench-bridge.XXXXXX)"
 PIDS=()
 cleanup() {
   local p
-  for p in "${PIDS[@]}"; do stop_pid "$p"; done
+  # FERRY_PID too: a ferryd that failed to start is not in PIDS yet.
+  for p in "${PIDS[@]}" "$FERRY_PID"; do stop_pid "$p"; done
   PIDS=()
+  FERRY_PID=""
 }
 trap 'cleanup; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "$WORK"' EXIT
 RESULTS="$WORK/results.tsv"  # scenario broker rep json
@@ -92,33 +87,15 @@ wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 
 # start_ferry_node DIR NAME EXTRA_INI: sets NODE_PID, NODE_PORT.
 start_ferry_node() {
-  local dir="$1" name="$2" extra="${3:-}"
-  rm -rf "$dir"; mkdir -p "$dir/data"
-  cat > "$dir/ferry.conf" <<EOF
-[node]
-name = $name@127.0.0.1
-data_dir = $dir/data
-workers = 2
-[log]
-level = info
-[listener.tcp.default]
-bind = 127.0.0.1:0
-[admin]
+  start_ferry "$1" 2 "[admin]
 http_bind =
-[sys]
-interval = 0
 [mqtt]
 max_inflight = $WINDOW
 max_queued_messages = 0
-$extra
-EOF
-  $NICE_CMD "$FERRYD" -c "$dir/ferry.conf" 2> "$dir/ferry.log" &
-  NODE_PID=$!
+${3:-}" "$2"
+  NODE_PID=$FERRY_PID
+  NODE_PORT=$FERRY_PORT
   PIDS+=("$NODE_PID")
-  if ! wait_until 10 grep -q ' ready node=' "$dir/ferry.log"; then
-    echo "ferryd did not start; its log:" >&2; cat "$dir/ferry.log" >&2; return 1
-  fi
-  NODE_PORT=$(grep -o 'tcp.default=[^ ]*' "$dir/ferry.log" | head -1 | sed 's/.*://')
 }
 
 # start_mosquitto_node DIR [BRIDGE_TO_PORT]: sets NODE_PID, NODE_PORT.
@@ -309,6 +286,11 @@ durable queue (\`queue_sync = write\`), 2 workers per node; mosquitto: its
 \`connection\` bridge, persistence off. Both: in-flight window $WINDOW.
 
 $table
+EOF
+)
+if [[ -n "$queue_table" ]]; then
+  report+=$(cat <<EOF
+
 
 The bridge queue's store on this machine's disk (\`ferry-queue-bench --messages $COUNT\`,
 64-byte payloads in groups of 256, each group also marking the previous one
@@ -318,6 +300,7 @@ synchronous=NORMAL for write, FULL for fsync) doing the same.
 $queue_table
 EOF
 )
+fi
 echo "$report"
 if [[ "$out" != "-" ]]; then
   if [[ -f "$out" ]] && grep -q '^## Notes' "$out"; then

@@ -317,6 +317,48 @@ Status BridgeSet::RegisterAdminCommands(core::AdminRegistry& registry) {
          done(AdminResult::Error(Status::NotFound("no bridge '" + req.Arg("NAME") + "'")));
        }});
 
+  // `bridges start` and `bridges stop`: TARGET alone names a bridge; with
+  // FILTER, TARGET is an upstream and FILTER a forward rule to it.
+  auto start_stop = [impl, on_bridges, node](bool start) {
+    return [impl, on_bridges, node, start](const AdminRequest& req, AdminDone done) {
+      const std::string target = req.Arg("TARGET");
+      const std::string verb = start ? "started" : "stopped";
+      auto answer = [done, verb](std::function<void()> finished) {
+        return [done, verb, finished](Result<std::string> r) {
+          Json j{{verb, true}};
+          if (r.ok() && !r.value().empty()) j["name"] = r.value();
+          done(r.ok() ? AdminResult::Value(std::move(j), "bridge is " + verb + ".\n")
+                      : AdminResult::Error(r.status()));
+          finished();
+        };
+      };
+      if (!req.HasArg("FILTER")) {
+        return on_bridges([impl, target, start, answer](std::function<void()> finished) {
+          auto named = [reply = answer(finished)](Status s) {
+            reply(s.ok() ? Result<std::string>(std::string()) : Result<std::string>(s));
+          };
+          start ? impl->StartNamed(target, named) : impl->StopNamed(target, named);
+        });
+      }
+      auto address = ParseUpstreamAddress(target);
+      if (!address.ok()) {
+        return done(AdminResult::Error(Status::InvalidArgument("TARGET: " + address.status().message())));
+      }
+      if (!start) {
+        return on_bridges([impl, address = address.value(), filter = req.Arg("FILTER"),
+                           answer](std::function<void()> finished) {
+          impl->StopAdHoc(address, filter, answer(finished));
+        });
+      }
+      auto rule = RuleFrom(req, req.Arg("FILTER"), node);
+      if (!rule.ok()) return done(AdminResult::Error(rule.status()));
+      Impl::AdHoc request{address.value(), rule.value(), req.Option("name").value_or("")};
+      on_bridges([impl, request, answer](std::function<void()> finished) {
+        impl->StartAdHoc(request, answer(finished));
+      });
+    };
+  };
+
   commands.push_back(
       {.path = "bridges start",
        .args = "TARGET [FILTER]",
@@ -329,33 +371,7 @@ Status BridgeSet::RegisterAdminCommands(core::AdminRegistry& registry) {
                "FILTER are forwarded there, by a bridge created for TARGET if there is\n"
                "none yet. Such bridges are kept in data_dir/bridges.conf.",
        .access = core::AdminAccess::kWrite,
-       .handler = [impl, on_bridges, node](const AdminRequest& req, AdminDone done) {
-         const std::string target = req.Arg("TARGET");
-         if (!req.HasArg("FILTER")) {
-           return on_bridges([impl, target, done](std::function<void()> finished) {
-             impl->StartNamed(target, [done, finished](Status s) {
-               done(s.ok() ? AdminResult::Value(Json{{"started", true}}, "bridge is started.\n")
-                           : AdminResult::Error(s));
-               finished();
-             });
-           });
-         }
-         auto address = ParseUpstreamAddress(target);
-         if (!address.ok()) {
-           return done(AdminResult::Error(Status::InvalidArgument("TARGET: " + address.status().message())));
-         }
-         auto rule = RuleFrom(req, req.Arg("FILTER"), node);
-         if (!rule.ok()) return done(AdminResult::Error(rule.status()));
-         Impl::AdHoc request{address.value(), rule.value(), req.Option("name").value_or("")};
-         on_bridges([impl, request, done](std::function<void()> finished) {
-           impl->StartAdHoc(request, [done, finished](Result<std::string> r) {
-             done(r.ok() ? AdminResult::Value(Json{{"started", true}, {"name", r.value()}},
-                                              "bridge is started.\n")
-                         : AdminResult::Error(r.status()));
-             finished();
-           });
-         });
-       }});
+       .handler = start_stop(true)});
 
   commands.push_back(
       {.path = "bridges stop",
@@ -365,31 +381,7 @@ Status BridgeSet::RegisterAdminCommands(core::AdminRegistry& registry) {
                "With FILTER, the rule forwarding FILTER to TARGET goes; a bridge left\n"
                "without rules is removed.",
        .access = core::AdminAccess::kWrite,
-       .handler = [impl, on_bridges](const AdminRequest& req, AdminDone done) {
-         const std::string target = req.Arg("TARGET");
-         if (!req.HasArg("FILTER")) {
-           return on_bridges([impl, target, done](std::function<void()> finished) {
-             impl->StopNamed(target, [done, finished](Status s) {
-               done(s.ok() ? AdminResult::Value(Json{{"stopped", true}}, "bridge is stopped.\n")
-                           : AdminResult::Error(s));
-               finished();
-             });
-           });
-         }
-         auto address = ParseUpstreamAddress(target);
-         if (!address.ok()) {
-           return done(AdminResult::Error(Status::InvalidArgument("TARGET: " + address.status().message())));
-         }
-         const std::string filter = req.Arg("FILTER");
-         on_bridges([impl, address = address.value(), filter, done](std::function<void()> finished) {
-           impl->StopAdHoc(address, filter, [done, finished](Result<std::string> r) {
-             done(r.ok() ? AdminResult::Value(Json{{"stopped", true}, {"name", r.value()}},
-                                              "bridge is stopped.\n")
-                         : AdminResult::Error(r.status()));
-             finished();
-           });
-         });
-       }});
+       .handler = start_stop(false)});
 
   for (bool forward : {true, false}) {
     const std::string noun = forward ? "forward" : "subscription";

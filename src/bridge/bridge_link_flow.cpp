@@ -256,16 +256,8 @@ void BridgeLink::OnUpstreamMessage(core::Publish&& p) {
   msg->retain = p.retain && !config_.strip_retain;
   msg->received_at_ms = core::UnixNowMs();
   msg->origin_client = identity_;
-  msg->props.payload_format_indicator = p.props.payload_format_indicator;
-  msg->props.content_type = std::move(p.props.content_type);
-  msg->props.response_topic = std::move(p.props.response_topic);
-  msg->props.correlation_data = std::move(p.props.correlation_data);
-  msg->props.user_properties = std::move(p.props.user_properties);
-  if (p.props.message_expiry_interval) {
-    msg->expiry_at_ms = msg->received_at_ms + uint64_t{*p.props.message_expiry_interval} * 1000;
-  }
+  core::TakeMessageProperties(std::move(p.props), *msg);
   // The path so far, and the upstream that handed the message to us.
-  msg->path = core::NodePathOf(msg->props);
   if (!upstream_node_.empty()) msg->path.push_back(upstream_node_);
   core::SetNodePath(msg->props, msg->path);
   if (std::find(msg->path.begin(), msg->path.end(), ctx_.node_name) != msg->path.end() ||

@@ -12,6 +12,20 @@ uint64_t UnixNowMs() {
   return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
 }
 
+void TakeMessageProperties(Properties&& from, Message& m) {
+  m.props.payload_format_indicator = from.payload_format_indicator;
+  m.props.content_type = std::move(from.content_type);
+  m.props.response_topic = std::move(from.response_topic);
+  m.props.correlation_data = std::move(from.correlation_data);
+  m.props.user_properties = std::move(from.user_properties);
+  if (from.message_expiry_interval) {
+    m.expiry_at_ms = m.received_at_ms + uint64_t{*from.message_expiry_interval} * 1000;
+  }
+  // A message forwarded by another node says which nodes it passed through;
+  // Route drops it if this node is among them.
+  if (!m.props.user_properties.empty()) m.path = NodePathOf(m.props);
+}
+
 std::vector<std::string> ParseNodePath(std::string_view value) {
   std::vector<std::string> path;
   size_t pos = 0;

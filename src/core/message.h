@@ -55,6 +55,13 @@ using MessagePtr = std::shared_ptr<const Message>;
 // expiry_at_ms.
 uint64_t UnixNowMs();
 
+// Takes what a message carries from the v5 properties of a PUBLISH or a will
+// (`from` is left moved from): payload format indicator, content type,
+// response topic, correlation data, user properties; the Message Expiry
+// Interval as expiry_at_ms counted from m.received_at_ms; and the node path
+// the user properties carry.
+void TakeMessageProperties(Properties&& from, Message& m);
+
 // The user property that carries Message::path between nodes.
 inline constexpr std::string_view kNodePathProperty = "ferry-path";
 // A ferry bridge names its own node in a v5 CONNECT with this user

@@ -117,19 +117,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   msg->retain = p.retain;
   msg->received_at_ms = UnixNowMs();
   msg->origin_client = c.client_id_;
-  if (v5) {
-    msg->props.payload_format_indicator = p.props.payload_format_indicator;
-    msg->props.content_type = std::move(p.props.content_type);
-    msg->props.response_topic = std::move(p.props.response_topic);
-    msg->props.correlation_data = std::move(p.props.correlation_data);
-    msg->props.user_properties = std::move(p.props.user_properties);
-    if (p.props.message_expiry_interval) {
-      msg->expiry_at_ms = msg->received_at_ms + uint64_t{*p.props.message_expiry_interval} * 1000;
-    }
-    // A message forwarded by another node says which nodes it passed
-    // through (core/message.h); Route drops it if this node is among them.
-    if (!msg->props.user_properties.empty()) msg->path = NodePathOf(msg->props);
-  }
+  if (v5) TakeMessageProperties(std::move(p.props), *msg);
 
   std::function<void()> done;
   if (p.qos > 0) {

@@ -20,13 +20,6 @@ using std::chrono::seconds;
 
 constexpr MqttVersion kV311 = MqttVersion::kV311;
 
-NodeOptions Node(const std::string& name, const std::string& extra = "") {
-  NodeOptions o;
-  o.name = name + "@127.0.0.1";
-  o.extra_config = "[log]\nlevel = info\n" + extra;
-  return o;
-}
-
 ::testing::AssertionResult Forwarded(NodeProcess& from, NodeProcess& to, const std::string& topic) {
   RawClient sub;
   if (auto r = ConnectRaw(sub, to.port(), Clean(kV311, "check-sub")); !r) return r;
@@ -49,8 +42,8 @@ class BridgeCtl : public ::testing::Test {
   }
   CommandResult Ctl(const std::vector<std::string>& args) { return Ferryctl(edge_, args); }
 
-  NodeProcess up_{Node("ferry2")};
-  NodeProcess edge_{Node("ferry1")};
+  NodeProcess up_{BridgeTestNode("ferry2")};
+  NodeProcess edge_{BridgeTestNode("ferry1")};
   std::string target_;
 };
 

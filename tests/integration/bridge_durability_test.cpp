@@ -22,13 +22,9 @@ using std::chrono::seconds;
 
 constexpr MqttVersion kV5 = MqttVersion::kV5;
 
+// The upstream keeps every message for an offline subscriber.
 NodeOptions Node(const std::string& name, const std::string& extra = "") {
-  NodeOptions o;
-  o.name = name + "@127.0.0.1";
-  // Thousands of packets: debug would log each one. The upstream keeps
-  // every message for an offline subscriber.
-  o.extra_config = "[log]\nlevel = info\n[mqtt]\nmax_queued_messages = 0\n" + extra;
-  return o;
+  return BridgeTestNode(name, "[mqtt]\nmax_queued_messages = 0\n" + extra);
 }
 
 std::string Payload(int i) { return "m" + std::to_string(i); }

@@ -22,13 +22,6 @@ using std::chrono::seconds;
 
 constexpr MqttVersion kV311 = MqttVersion::kV311;
 
-NodeOptions Node(const std::string& name, const std::string& extra = "") {
-  NodeOptions o;
-  o.name = name + "@127.0.0.1";
-  o.extra_config = "[log]\nlevel = info\n" + extra;
-  return o;
-}
-
 uint16_t U16(const Bytes& b, size_t at) { return static_cast<uint16_t>(b[at] << 8 | b[at + 1]); }
 
 std::string Str(const Bytes& b, size_t* at) {
@@ -89,7 +82,7 @@ Bytes Connack(bool session_present) {
 class FakeUpstreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    node_ = std::make_unique<NodeProcess>(Node(
+    node_ = std::make_unique<NodeProcess>(BridgeTestNode(
         "edge", BridgeSection("up", upstream_.address(),
                               {"proto_ver = 4", "clientid = bridge-test", "forward = bridge/# 1",
                                "subscribe = cmd/# 1", "keepalive = 60"})));
@@ -250,9 +243,9 @@ TEST_F(FakeUpstreamTest, PulledDownMessagesArePublishedLocallyThenAcknowledged) 
 TEST(BridgeFailover, FromADeadFirstAddressToASecondAndBack) {
   RefusingPort first;
   const std::string first_address = "127.0.0.1:" + std::to_string(first.port());
-  NodeProcess second(Node("second"));
+  NodeProcess second(BridgeTestNode("second"));
   ASSERT_TRUE(second.Start());
-  NodeProcess edge(Node("edge", BridgeSection("up", first_address + ", " + AddressOf(second),
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("up", first_address + ", " + AddressOf(second),
                                               {"forward = f/#", "primary_retry = 300ms"})));
   ASSERT_TRUE(edge.Start());
   ASSERT_TRUE(WaitBridge(edge, "up", [&](const Json& j) {
@@ -270,7 +263,7 @@ TEST(BridgeFailover, FromADeadFirstAddressToASecondAndBack) {
 
   // The first address comes up: within primary_retry the bridge is back.
   first.Release();
-  NodeProcess primary(Node("primary"));
+  NodeProcess primary(BridgeTestNode("primary"));
   primary.config().Set("listener.tcp.default", "bind", first_address);
   ASSERT_TRUE(primary.Start());
   RawClient sub1;
@@ -288,10 +281,10 @@ TEST(BridgeFailover, FromADeadFirstAddressToASecondAndBack) {
 
 // round_robin goes on to the next address when the one in use fails.
 TEST(BridgeFailover, RoundRobinMovesOnWhenTheLinkDrops) {
-  NodeProcess a(Node("a")), b(Node("b"));
+  NodeProcess a(BridgeTestNode("a")), b(BridgeTestNode("b"));
   ASSERT_TRUE(a.Start());
   ASSERT_TRUE(b.Start());
-  NodeProcess edge(Node("edge", BridgeSection("up", AddressOf(a) + ", " + AddressOf(b),
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("up", AddressOf(a) + ", " + AddressOf(b),
                                               {"forward = r/#", "address_policy = round_robin"})));
   ASSERT_TRUE(edge.Start());
   ASSERT_TRUE(WaitBridge(edge, "up", [&](const Json& j) {

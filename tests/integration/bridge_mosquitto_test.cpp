@@ -19,24 +19,6 @@ namespace {
 
 using std::chrono::seconds;
 
-NodeOptions Node(const std::string& name, const std::string& extra = "") {
-  NodeOptions o;
-  o.name = name + "@127.0.0.1";
-  o.extra_config = "[log]\nlevel = info\n" + extra;
-  return o;
-}
-
-::testing::AssertionResult PublishOne(uint16_t port, const std::string& topic,
-                                      const std::string& payload) {
-  RawClient pub;
-  if (auto r = ConnectRaw(pub, port, Clean(MqttVersion::kV311, "pub")); !r) return r;
-  if (auto r = pub.Send(wire::Publish(MqttVersion::kV311, {topic, payload, 1, false, false, 1, {}}));
-      !r) {
-    return r;
-  }
-  return ExpectPacket(pub, wire::kPuback);
-}
-
 ::testing::AssertionResult ExpectMessage(RawClient& sub, const std::string& topic,
                                          const std::string& payload) {
   wire::ReceivedPublish p;
@@ -55,7 +37,7 @@ class WithMosquitto : public ::testing::TestWithParam<int> {};
 TEST_P(WithMosquitto, FerryBridgesToAMosquittoUpstream) {
   MosquittoProcess mosq;
   ASSERT_TRUE(mosq.Start());
-  NodeProcess edge(Node("edge", BridgeSection("mosq", mosq.address(),
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("mosq", mosq.address(),
                                               {"proto_ver = " + std::to_string(GetParam()),
                                                "forward = up/#", "subscribe = down/#"})));
   ASSERT_TRUE(edge.Start());
@@ -69,9 +51,9 @@ TEST_P(WithMosquitto, FerryBridgesToAMosquittoUpstream) {
   ASSERT_TRUE(WaitFor([&] { return mosq.Log().find("down/#") != std::string::npos; },
                       seconds(5), "the bridge's SUBSCRIBE in mosquitto's log"));
 
-  ASSERT_TRUE(PublishOne(edge.port(), "up/a", "to mosquitto"));
+  ASSERT_TRUE(PublishQos1(edge.port(), MqttVersion::kV311, "up/a", "to mosquitto"));
   EXPECT_TRUE(ExpectMessage(on_mosq, "up/a", "to mosquitto"));
-  ASSERT_TRUE(PublishOne(mosq.port(), "down/b", "from mosquitto"));
+  ASSERT_TRUE(PublishQos1(mosq.port(), MqttVersion::kV311, "down/b", "from mosquitto"));
   EXPECT_TRUE(ExpectMessage(on_edge, "down/b", "from mosquitto"));
   // 3.1.1: mosquitto saw the bridge bit and treats the link as a bridge.
   if (GetParam() == 4) {
@@ -82,7 +64,7 @@ TEST_P(WithMosquitto, FerryBridgesToAMosquittoUpstream) {
 // A mosquitto `connection` bridge forwarding into ferry; with `both`, the
 // bridge bit (3.1.1) or No Local (5.0) keeps ferry from echoing back.
 TEST_P(WithMosquitto, AMosquittoBridgeForwardsIntoFerry) {
-  NodeProcess ferry(Node("hub"));
+  NodeProcess ferry(BridgeTestNode("hub"));
   ASSERT_TRUE(ferry.Start());
   MosquittoProcess mosq;
   ASSERT_TRUE(mosq.Start({"connection to-ferry", "address " + AddressOf(ferry),
@@ -104,10 +86,10 @@ TEST_P(WithMosquitto, AMosquittoBridgeForwardsIntoFerry) {
       },
       seconds(10), "mosquitto's bridge subscribed on ferry"));
 
-  ASSERT_TRUE(PublishOne(mosq.port(), "m/1", "into ferry"));
+  ASSERT_TRUE(PublishQos1(mosq.port(), MqttVersion::kV311, "m/1", "into ferry"));
   EXPECT_TRUE(ExpectMessage(on_ferry, "m/1", "into ferry"));
   EXPECT_TRUE(ExpectMessage(on_mosq, "m/1", "into ferry"));
-  ASSERT_TRUE(PublishOne(ferry.port(), "m/2", "out of ferry"));
+  ASSERT_TRUE(PublishQos1(ferry.port(), MqttVersion::kV311, "m/2", "out of ferry"));
   EXPECT_TRUE(ExpectMessage(on_mosq, "m/2", "out of ferry"));
   EXPECT_TRUE(ExpectMessage(on_ferry, "m/2", "out of ferry"));
   // No echo: each subscriber got each message once.
@@ -126,7 +108,7 @@ TEST(BridgeTls, ConnectsToATlsUpstreamAndRefusesAWrongName) {
   MosquittoProcess mosq;
   ASSERT_TRUE(mosq.Start({}, {"cafile " + certs.File("ca.crt"), "certfile " + certs.File("server.crt"),
                               "keyfile " + certs.File("server.key")}));
-  NodeProcess edge(Node(
+  NodeProcess edge(BridgeTestNode(
       "edge",
       BridgeSection("tls", "mqtts://127.0.0.1:" + std::to_string(mosq.port()),
                     {"forward = t/#", "tls_ca_file = " + certs.File("ca.crt")}) +
@@ -141,7 +123,7 @@ TEST(BridgeTls, ConnectsToATlsUpstreamAndRefusesAWrongName) {
                                 "-t", "t/#", "-q", "1", "-C", "1", "-v", "-d"});
   ASSERT_NE(mosq_sub, nullptr);
   ASSERT_TRUE(mosq_sub->WaitForOutput("Subscribed (mid:"));
-  ASSERT_TRUE(PublishOne(edge.port(), "t/secure", "over tls"));
+  ASSERT_TRUE(PublishQos1(edge.port(), MqttVersion::kV311, "t/secure", "over tls"));
   CommandResult got = mosq_sub->Wait();
   EXPECT_NE(got.out.find("t/secure over tls"), std::string::npos) << got.ToString();
 

@@ -21,31 +21,14 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-NodeOptions Node(const std::string& name, const std::string& extra = "") {
-  NodeOptions o;
-  o.name = name + "@127.0.0.1";
-  o.extra_config = "[log]\nlevel = info\n" + extra;
-  return o;
-}
-
-// Publishes one QoS 1 message from a fresh raw client.
-::testing::AssertionResult PublishOne(uint16_t port, MqttVersion v, const std::string& topic,
-                                      const std::string& payload, bool retain = false) {
-  RawClient pub;
-  if (auto r = ConnectRaw(pub, port, Clean(v, "pub-" + topic)); !r) return r;
-  wire::PublishFields f{topic, payload, 1, retain, false, 1, {}};
-  if (auto r = pub.Send(wire::Publish(v, f)); !r) return r;
-  return ExpectPacket(pub, wire::kPuback);
-}
-
 class BridgeVersions : public ::testing::TestWithParam<int> {};
 
 // A local publish matching a forward rule reaches a subscriber upstream;
 // one that matches no rule does not.
 TEST_P(BridgeVersions, ForwardsMatchingMessagesUpstreamOnly) {
-  NodeProcess up(Node("up"));
+  NodeProcess up(BridgeTestNode("up"));
   ASSERT_TRUE(up.Start());
-  NodeProcess edge(Node("edge", BridgeSection("up", AddressOf(up),
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("up", AddressOf(up),
                                               {"forward = sensor/#",
                                                "proto_ver = " + std::to_string(GetParam())})));
   ASSERT_TRUE(edge.Start());
@@ -54,8 +37,8 @@ TEST_P(BridgeVersions, ForwardsMatchingMessagesUpstreamOnly) {
   ASSERT_TRUE(SubscribeRaw(sub, MqttVersion::kV311, "#", 1));
   ASSERT_TRUE(WaitBridgeState(edge, "up", "connected"));
 
-  ASSERT_TRUE(PublishOne(edge.port(), MqttVersion::kV5, "other/x", "not bridged"));
-  ASSERT_TRUE(PublishOne(edge.port(), MqttVersion::kV5, "sensor/t1", "21.5"));
+  ASSERT_TRUE(PublishQos1(edge.port(), MqttVersion::kV5, "other/x", "not bridged"));
+  ASSERT_TRUE(PublishQos1(edge.port(), MqttVersion::kV5, "sensor/t1", "21.5"));
   wire::ReceivedPublish got;
   ASSERT_TRUE(ReadPublish(sub, MqttVersion::kV311, &got));
   EXPECT_EQ(got.topic, "sensor/t1");
@@ -75,9 +58,9 @@ INSTANTIATE_TEST_SUITE_P(ProtoVer, BridgeVersions, ::testing::Values(4, 5),
 // forward: local_prefix off, remote_prefix (with ${node}) on; subscribe:
 // the other way round; each rule's QoS caps what it forwards.
 TEST(Bridge, RemapsTopicsBothWaysAndCapsQos) {
-  NodeProcess up(Node("up"));
+  NodeProcess up(BridgeTestNode("up"));
   ASSERT_TRUE(up.Start());
-  NodeProcess edge(Node("edge", BridgeSection("up", AddressOf(up),
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("up", AddressOf(up),
                                               {"remote_prefix = site/${node}/",
                                                "forward = sensor/# 0 local_prefix=out/",
                                                "subscribe = cmd/# 1 local_prefix=in/"})));
@@ -89,13 +72,13 @@ TEST(Bridge, RemapsTopicsBothWaysAndCapsQos) {
   ASSERT_TRUE(SubscribeRaw(edge_sub, MqttVersion::kV5, "in/#", 2));
   ASSERT_TRUE(WaitBridgeState(edge, "up", "connected"));
 
-  ASSERT_TRUE(PublishOne(edge.port(), MqttVersion::kV5, "out/sensor/t1", "up"));
+  ASSERT_TRUE(PublishQos1(edge.port(), MqttVersion::kV5, "out/sensor/t1", "up"));
   wire::ReceivedPublish got;
   ASSERT_TRUE(ReadPublish(up_sub, MqttVersion::kV5, &got));
   EXPECT_EQ(got.topic, "site/edge@127.0.0.1/sensor/t1");
   EXPECT_EQ(got.qos, 0);  // the rule caps QoS 1 to 0
 
-  ASSERT_TRUE(PublishOne(up.port(), MqttVersion::kV5, "site/edge@127.0.0.1/cmd/reboot", "down"));
+  ASSERT_TRUE(PublishQos1(up.port(), MqttVersion::kV5, "site/edge@127.0.0.1/cmd/reboot", "down"));
   ASSERT_TRUE(ReadPublish(edge_sub, MqttVersion::kV5, &got));
   EXPECT_EQ(got.topic, "in/cmd/reboot");
   EXPECT_EQ(got.payload, "down");
@@ -107,9 +90,9 @@ TEST(Bridge, RemapsTopicsBothWaysAndCapsQos) {
 // The retained state "1"/"0" is on the state topic locally and upstream;
 // when the edge dies, the upstream publishes "0" through the will.
 TEST(Bridge, PublishesItsStateLocallyAndUpstreamThroughTheWill) {
-  NodeProcess up(Node("up"));
+  NodeProcess up(BridgeTestNode("up"));
   ASSERT_TRUE(up.Start());
-  NodeProcess edge(Node("edge", BridgeSection("up", AddressOf(up), {"forward = a/#"})));
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("up", AddressOf(up), {"forward = a/#"})));
   ASSERT_TRUE(edge.Start());
   ASSERT_TRUE(WaitBridgeState(edge, "up", "connected"));
   const std::string topic = "$SYS/brokers/edge@127.0.0.1/bridges/up/state";
@@ -133,11 +116,11 @@ TEST(Bridge, PublishesItsStateLocallyAndUpstreamThroughTheWill) {
 
 // Node1 -> Node2 -> Node3: mosquitto_pub on Node1, mosquitto_sub on Node3.
 TEST(Bridge, ChainOfThreeNodesCarriesMessagesEndToEnd) {
-  NodeProcess n3(Node("node3"));
+  NodeProcess n3(BridgeTestNode("node3"));
   ASSERT_TRUE(n3.Start());
-  NodeProcess n2(Node("node2", BridgeSection("to3", AddressOf(n3), {"forward = sensor/#"})));
+  NodeProcess n2(BridgeTestNode("node2", BridgeSection("to3", AddressOf(n3), {"forward = sensor/#"})));
   ASSERT_TRUE(n2.Start());
-  NodeProcess n1(Node("node1", BridgeSection("to2", AddressOf(n2), {"forward = sensor/#"})));
+  NodeProcess n1(BridgeTestNode("node1", BridgeSection("to2", AddressOf(n2), {"forward = sensor/#"})));
   ASSERT_TRUE(n1.Start());
   ASSERT_TRUE(WaitBridgeState(n2, "to3", "connected"));
   ASSERT_TRUE(WaitBridgeState(n1, "to2", "connected"));
@@ -163,7 +146,7 @@ TEST(Bridge, ChainOfThreeNodesCarriesMessagesEndToEnd) {
 // A -> B -> C -> A, all forwarding "loop/#": a message published on any node
 // reaches each subscriber exactly once, and goes round no further.
 TEST(Bridge, CycleOfThreeDeliversEachMessageOncePerSubscriber) {
-  NodeProcess a(Node("a")), b(Node("b")), c(Node("c"));
+  NodeProcess a(BridgeTestNode("a")), b(BridgeTestNode("b")), c(BridgeTestNode("c"));
   ASSERT_TRUE(a.Start());
   ASSERT_TRUE(b.Start());
   ASSERT_TRUE(c.Start());
@@ -186,7 +169,7 @@ TEST(Bridge, CycleOfThreeDeliversEachMessageOncePerSubscriber) {
     ASSERT_TRUE(SubscribeRaw(*s, MqttVersion::kV5, "loop/#", 1));
     subs[n->name()] = std::move(s);
   }
-  ASSERT_TRUE(PublishOne(b.port(), MqttVersion::kV5, "loop/x", "round"));
+  ASSERT_TRUE(PublishQos1(b.port(), MqttVersion::kV5, "loop/x", "round"));
   for (auto& [name, s] : subs) {
     std::vector<wire::ReceivedPublish> got;
     ASSERT_TRUE(ReceiveAndAck(*s, MqttVersion::kV5, 1, &got)) << name;
@@ -205,11 +188,11 @@ TEST(Bridge, CycleOfThreeDeliversEachMessageOncePerSubscriber) {
 
 // A bridge does not forward a message that already made max_hops hops.
 TEST(Bridge, MaxHopsStopsAMessageAndCountsIt) {
-  NodeProcess n3(Node("n3"));
+  NodeProcess n3(BridgeTestNode("n3"));
   ASSERT_TRUE(n3.Start());
-  NodeProcess n2(Node("n2", BridgeSection("to3", AddressOf(n3), {"forward = h/#", "max_hops = 1"})));
+  NodeProcess n2(BridgeTestNode("n2", BridgeSection("to3", AddressOf(n3), {"forward = h/#", "max_hops = 1"})));
   ASSERT_TRUE(n2.Start());
-  NodeProcess n1(Node("n1", BridgeSection("to2", AddressOf(n2), {"forward = h/#"})));
+  NodeProcess n1(BridgeTestNode("n1", BridgeSection("to2", AddressOf(n2), {"forward = h/#"})));
   ASSERT_TRUE(n1.Start());
   ASSERT_TRUE(WaitBridgeState(n1, "to2", "connected"));
   ASSERT_TRUE(WaitBridgeState(n2, "to3", "connected"));
@@ -218,14 +201,14 @@ TEST(Bridge, MaxHopsStopsAMessageAndCountsIt) {
   ASSERT_TRUE(SubscribeRaw(sub2, MqttVersion::kV5, "h/#", 1));
   ASSERT_TRUE(ConnectRaw(sub3, n3.port(), Clean(MqttVersion::kV5, "sub3")));
   ASSERT_TRUE(SubscribeRaw(sub3, MqttVersion::kV5, "h/#", 1));
-  ASSERT_TRUE(PublishOne(n1.port(), MqttVersion::kV5, "h/1", "one hop only"));
+  ASSERT_TRUE(PublishQos1(n1.port(), MqttVersion::kV5, "h/1", "one hop only"));
   std::vector<wire::ReceivedPublish> got;
   ASSERT_TRUE(ReceiveAndAck(sub2, MqttVersion::kV5, 1, &got));
   EXPECT_TRUE(WaitBridge(n2, "to3", [](const Json& j) { return j["dropped_by"]["loop"] == 1; },
                          "one message dropped for its hops"));
   EXPECT_TRUE(ExpectNothingBeforePingresp(sub3));
   // Published on n2 itself (no hop yet), it goes on.
-  ASSERT_TRUE(PublishOne(n2.port(), MqttVersion::kV5, "h/2", "local"));
+  ASSERT_TRUE(PublishQos1(n2.port(), MqttVersion::kV5, "h/2", "local"));
   ASSERT_TRUE(ReceiveAndAck(sub3, MqttVersion::kV5, 1, &got));
   EXPECT_EQ(got.back().payload, "local");
 }
@@ -234,7 +217,7 @@ TEST(Bridge, MaxHopsStopsAMessageAndCountsIt) {
 // mosquitto bridge does, gets neither its own messages back nor loses the
 // RETAIN flag of what it receives.
 TEST(Bridge, AMosquittoStyleBridgeGetsNoLocalAndRetainAsPublished) {
-  NodeProcess node(Node("n"));
+  NodeProcess node(BridgeTestNode("n"));
   ASSERT_TRUE(node.Start());
   RawClient bridge;
   ASSERT_TRUE(bridge.Connect(node.port()));
@@ -246,7 +229,7 @@ TEST(Bridge, AMosquittoStyleBridgeGetsNoLocalAndRetainAsPublished) {
   wire::PublishFields own{"b/own", "mine", 1, false, false, 7, {}};
   ASSERT_TRUE(bridge.Send(wire::Publish(MqttVersion::kV311, own)));
   ASSERT_TRUE(ExpectPacket(bridge, wire::kPuback));
-  ASSERT_TRUE(PublishOne(node.port(), MqttVersion::kV311, "b/other", "theirs", /*retain=*/true));
+  ASSERT_TRUE(PublishQos1(node.port(), MqttVersion::kV311, "b/other", "theirs", /*retain=*/true));
   wire::ReceivedPublish got;
   ASSERT_TRUE(ReadPublish(bridge, MqttVersion::kV311, &got));
   EXPECT_EQ(got.topic, "b/other");  // not b/own
@@ -255,9 +238,9 @@ TEST(Bridge, AMosquittoStyleBridgeGetsNoLocalAndRetainAsPublished) {
 
 // start = lazy: no link until a message waits, and none again once idle.
 TEST(Bridge, LazyConnectsForQueuedMessagesAndDisconnectsWhenIdle) {
-  NodeProcess up(Node("up"));
+  NodeProcess up(BridgeTestNode("up"));
   ASSERT_TRUE(up.Start());
-  NodeProcess edge(Node("edge", BridgeSection("up", AddressOf(up),
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("up", AddressOf(up),
                                               {"forward = l/#", "start = lazy",
                                                "idle_timeout = 300ms"})));
   ASSERT_TRUE(edge.Start());
@@ -266,7 +249,7 @@ TEST(Bridge, LazyConnectsForQueuedMessagesAndDisconnectsWhenIdle) {
   RawClient sub;
   ASSERT_TRUE(ConnectRaw(sub, up.port(), Clean(MqttVersion::kV5, "up-sub")));
   ASSERT_TRUE(SubscribeRaw(sub, MqttVersion::kV5, "l/#", 1));
-  ASSERT_TRUE(PublishOne(edge.port(), MqttVersion::kV5, "l/1", "wake up"));
+  ASSERT_TRUE(PublishQos1(edge.port(), MqttVersion::kV5, "l/1", "wake up"));
   std::vector<wire::ReceivedPublish> got;
   ASSERT_TRUE(ReceiveAndAck(sub, MqttVersion::kV5, 1, &got));
   EXPECT_EQ(got[0].payload, "wake up");
@@ -277,9 +260,9 @@ TEST(Bridge, LazyConnectsForQueuedMessagesAndDisconnectsWhenIdle) {
 
 // SIGHUP adds, changes and removes bridges of the config file.
 TEST(Bridge, ReloadAddsChangesAndRemovesBridges) {
-  NodeProcess up(Node("up"));
+  NodeProcess up(BridgeTestNode("up"));
   ASSERT_TRUE(up.Start());
-  NodeProcess edge(Node("edge"));
+  NodeProcess edge(BridgeTestNode("edge"));
   ASSERT_TRUE(edge.Start());
   edge.config().Merge(BridgeSection("hot", AddressOf(up), {"forward = x/#"}));
   ASSERT_TRUE(WriteFile(edge.config_path(), edge.config().Render()));

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "mqtt_wire.h"
+#include "session_helpers.h"
 #include "wait.h"
 
 namespace ferry::testing {
@@ -49,6 +51,22 @@ std::string BridgeSection(const std::string& name, const std::string& address,
   if (!min) s += "reconnect_min = 100ms\n";
   if (!max) s += "reconnect_max = 500ms\n";
   return s;
+}
+
+NodeOptions BridgeTestNode(const std::string& name, const std::string& extra) {
+  NodeOptions o;
+  o.name = name + "@127.0.0.1";
+  o.extra_config = "[log]\nlevel = info\n" + extra;
+  return o;
+}
+
+::testing::AssertionResult PublishQos1(uint16_t port, MqttVersion v, const std::string& topic,
+                                       const std::string& payload, bool retain) {
+  RawClient pub;
+  if (auto r = ConnectRaw(pub, port, Clean(v, "pub-" + topic)); !r) return r;
+  wire::PublishFields f{topic, payload, 1, retain, false, 1, {}};
+  if (auto r = pub.Send(wire::Publish(v, f)); !r) return r;
+  return ExpectPacket(pub, wire::kPuback);
 }
 
 std::string AddressOf(const NodeProcess& node) {

@@ -27,8 +27,16 @@ namespace ferry::testing {
 std::string BridgeSection(const std::string& name, const std::string& address,
                           const std::vector<std::string>& lines);
 
+// Options for a node named NAME@127.0.0.1 that logs at info (the tests move
+// thousands of messages; debug logs each one), with `extra` INI merged in.
+NodeOptions BridgeTestNode(const std::string& name, const std::string& extra = "");
+
 // "127.0.0.1:<port of node's tcp.default>".
 std::string AddressOf(const NodeProcess& node);
+
+// Publishes one QoS 1 message from a fresh client and waits for its PUBACK.
+::testing::AssertionResult PublishQos1(uint16_t port, MqttVersion v, const std::string& topic,
+                                       const std::string& payload, bool retain = false);
 
 // `ferryctl bridges show NAME --json`, parsed; nullopt (with the reason in
 // *why) if it failed.
