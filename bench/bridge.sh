@@ -74,10 +74,12 @@ WORK="$(mktemp -d /tmp/ferry-bench-bridge.XXXXXX)"
 PIDS=()
 cleanup() {
   local p
-  # FERRY_PID too: a ferryd that failed to start is not in PIDS yet.
-  for p in "${PIDS[@]}" "$FERRY_PID"; do stop_pid "$p"; done
+  # FERRY_PID and MOSQ_PID too: a broker that failed to start is not in
+  # PIDS yet.
+  for p in "${PIDS[@]}" "$FERRY_PID" "$MOSQ_PID"; do stop_pid "$p"; done
   PIDS=()
   FERRY_PID=""
+  MOSQ_PID=""
 }
 trap 'cleanup; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "$WORK"' EXIT
 RESULTS="$WORK/results.tsv"  # scenario broker rep json
@@ -100,34 +102,20 @@ ${3:-}" "$2"
 
 # start_mosquitto_node DIR [BRIDGE_TO_PORT]: sets NODE_PID, NODE_PORT.
 start_mosquitto_node() {
-  local dir="$1" to="${2:-}"
-  rm -rf "$dir"; mkdir -p "$dir"
-  NODE_PORT=$(free_port)
-  {
-    echo "listener $NODE_PORT 127.0.0.1"
-    echo "allow_anonymous true"
-    echo "persistence false"
-    echo "set_tcp_nodelay true"
-    echo "max_queued_messages 0"
-    echo "max_inflight_messages $WINDOW"
-    [[ $(id -u) == 0 ]] && echo "user root"
-    echo "log_dest stderr"
-    echo "log_type error"
-    echo "log_type warning"
-    if [[ -n "$to" ]]; then
-      echo "connection next"
-      echo "address 127.0.0.1:$to"
-      echo "topic bench/# out 1"
-      echo "cleansession true"
-      echo "restart_timeout 1"
-    fi
-  } > "$dir/mosquitto.conf"
-  $NICE_CMD "$MOSQUITTO" -c "$dir/mosquitto.conf" 2> "$dir/mosquitto.log" &
-  NODE_PID=$!
-  PIDS+=("$NODE_PID")
-  if ! wait_until 10 port_open "$NODE_PORT"; then
-    echo "mosquitto did not start; its log:" >&2; cat "$dir/mosquitto.log" >&2; return 1
+  local to="${2:-}" extra="max_queued_messages 0
+max_inflight_messages $WINDOW"
+  if [[ -n "$to" ]]; then
+    extra+="
+connection next
+address 127.0.0.1:$to
+topic bench/# out 1
+cleansession true
+restart_timeout 1"
   fi
+  start_mosquitto "$1" "$extra"
+  NODE_PID=$MOSQ_PID
+  NODE_PORT=$MOSQ_PORT
+  PIDS+=("$NODE_PID")
 }
 
 # chain BROKER HOPS: starts HOPS+1 bridged nodes, the last first; sets
