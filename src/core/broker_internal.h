@@ -274,6 +274,11 @@ class Worker {
   bool AddSubscription(Session& s, const std::string& filter, const SubscriptionOptions& o);
   // Removes one; true if it existed.
   bool RemoveSubscription(Session& s, const std::string& filter);
+  // Sends `ack` on `c`, then runs `then` (may be null) on the connection.
+  // With `wait_for_store`, both happen only after the durable store has
+  // committed every mutation submitted so far, and only if `c` is still open.
+  void SendWhenDurable(Connection& c, Packet ack, bool wait_for_store,
+                       std::function<void(Connection&)> then);
   void EndSessionWill(Session& s, Connection* c);
   void PublishWill(const Will& will, const std::string& client_id);
   void StoreSession(Session& s);

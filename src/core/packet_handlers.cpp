@@ -238,14 +238,41 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
       existed.push_back(!is_new);
     }
   }
-  c.Send(ack);  // [MQTT-3.8.4-1]
-  if (!opt.retain_available) return;
-  for (size_t i = 0; i < added.size(); ++i) {
-    const SubscriptionOptions& o = added[i].second;
-    // Retain handling [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
-    if (o.retain_handling == 2 || (o.retain_handling == 1 && existed[i])) continue;
-    SendRetained(s, added[i].first, o);
+  auto send_retained = [this, added = std::move(added), existed = std::move(existed)](
+                            Connection& conn) {
+    if (!ctx_.options.retain_available || conn.session_ == nullptr) return;
+    for (size_t i = 0; i < added.size(); ++i) {
+      const SubscriptionOptions& o = added[i].second;
+      // Retain handling [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11].
+      if (o.retain_handling == 2 || (o.retain_handling == 1 && existed[i])) continue;
+      SendRetained(*conn.session_, added[i].first, o);
+    }
+  };
+  // [MQTT-3.8.4-1]
+  SendWhenDurable(c, std::move(ack), s.persistent_ && ctx_.store, std::move(send_retained));
+}
+
+void Worker::SendWhenDurable(Connection& c, Packet ack, bool wait_for_store,
+                             std::function<void(Connection&)> then) {
+  if (!wait_for_store) {
+    c.Send(ack);
+    if (then) then(c);
+    return;
   }
+  // The acknowledgement promises that the change survives a SIGKILL, so it
+  // waits for the commit. Matching messages may go out meanwhile, which the
+  // specification allows (MQTT 3.1.1 section 3.8.4). Commits complete in
+  // submission order, so acknowledgements keep the order of the requests.
+  ctx_.store->Sync([this, id = c.id(), ack = std::move(ack),
+                    then = std::move(then)](const Status& st) mutable {
+    if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
+    loop_.Post([this, id, ack = std::move(ack), then = std::move(then)] {
+      Connection* conn = FindConnection(id);
+      if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
+      conn->Send(ack);
+      if (then) then(*conn);
+    });
+  });
 }
 
 bool Worker::AddSubscription(Session& s, const std::string& filter, const SubscriptionOptions& o) {
@@ -285,7 +312,9 @@ void Worker::HandleUnsubscribe(Connection& c, Unsubscribe&& p) {
     bool existed = RemoveSubscription(s, filter);
     ack.reasons.push_back(existed ? ReasonCode::kSuccess : ReasonCode::kNoSubscriptionExisted);
   }
-  c.Send(ack);  // [MQTT-3.10.4-4]
+  // [MQTT-3.10.4-4]. Waits for the store like SUBACK, also so that an
+  // UNSUBACK never overtakes the SUBACK of an earlier SUBSCRIBE.
+  SendWhenDurable(c, std::move(ack), s.persistent_ && ctx_.store, nullptr);
 }
 
 void Worker::HandleDisconnect(Connection& c, const ::ferry::core::Disconnect& p) {
