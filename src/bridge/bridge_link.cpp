@@ -119,10 +119,10 @@ BridgeLink::BridgeLink(PreparedConfig prepared, BridgeContext& ctx,
       identity_("$bridge:" + config_.name),
       queue_(std::move(queue)),
       counters_(std::make_shared<BridgeCounters>()),
+      bridge_bit_(config_.bridge_bit),
       outbox_(queue_->recovered_head(), queue_->recovered_next_seq(), kOutboxMemory),
       session_(SessionOptions()),
-      backoff_(config_.reconnect_min, config_.reconnect_max, core::BackoffSeed(this)),
-      bridge_bit_(config_.bridge_bit) {
+      backoff_(config_.reconnect_min, config_.reconnect_max, core::BackoffSeed(this)) {
   hook_ = std::make_shared<ForwardHook>(
       ForwardHook::Options{ctx_.node_name, config_.max_hops, config_.strip_retain}, queue_,
       counters_);

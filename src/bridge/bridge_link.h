@@ -153,6 +153,8 @@ class BridgeLink : public Transport::Handler {
   std::vector<std::string> registered_;  // local filters with hooks, by rule index
 
   State state_ = State::kStopped;
+  // Before session_, which is built from SessionOptions().
+  bool bridge_bit_ = true;  // cleared if the upstream refused it
   Outbox outbox_;
   UpstreamSession session_;
   Transport* transport_ = nullptr;  // frees itself; see transport.h
@@ -164,7 +166,6 @@ class BridgeLink : public Transport::Handler {
   uint64_t next_probe_at_ = 0;    // loop ms
   uint64_t last_activity_ = 0;    // loop ms; lazy idle timeout
   uint64_t generation_ = 0;       // connections made; acks of older ones are dropped
-  bool bridge_bit_ = true;        // cleared if the upstream refused it
   std::string upstream_node_;
 
   // QoS 0 messages written in a write tagged with a marker: done once that
