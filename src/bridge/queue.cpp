@@ -217,14 +217,24 @@ void BridgeQueue::Run() {
     }
     if (load && !failing) {
       auto read = log_->Read(load->first, load->second);
+      if (!read.ok()) {
+        // An answer without the messages would say they are gone: ask again
+        // after a while instead.
+        const milliseconds delay = backoff_.Next();
+        if (options_.log.warn) {
+          options_.log.warn(read.status().ToString() + "; reading again in " +
+                            std::to_string(delay.count()) + " ms");
+        }
+        if (stopping) return;  // the group, if any, was written above
+        std::unique_lock lock(mu_);
+        if (!load_) load_ = load;
+        cv_.wait_for(lock, delay, [&] { return stopping_; });
+        continue;
+      }
       std::lock_guard lock(mu_);
       Events::Loaded loaded;
       loaded.from = load->first;
-      if (read.ok()) {
-        loaded.messages = std::move(read).value();
-      } else if (options_.log.warn) {
-        options_.log.warn(read.status().ToString());
-      }
+      loaded.messages = std::move(read).value();
       events_.loaded = std::move(loaded);
       Notify();
     } else if (load) {
