@@ -214,6 +214,27 @@ TEST_F(BridgeQueueTest, AMessageTooLargeForTheQueueIsDroppedAndCounted) {
   EXPECT_TRUE(q->Poll().arrived.empty());
 }
 
+// A read that fails must not be answered as "no messages" (the Outbox would
+// take them for gone): it is tried again until it works.
+TEST_F(BridgeQueueTest, AFailedReadIsRetriedNotAnsweredEmpty) {
+  auto q = Open();
+  Ack ack;
+  q->Append({Msg("a"), Msg("b")}, ack.completion());
+  ASSERT_TRUE(ack.Wait());
+  env_.fail_reads = true;
+  q->RequestLoad(1, 1 << 20);
+  ASSERT_TRUE(Eventually([&] { return env_.failed_reads >= 2; }));
+  EXPECT_FALSE(q->Poll().loaded.has_value());
+  env_.fail_reads = false;
+  std::optional<BridgeQueue::Events::Loaded> loaded;
+  ASSERT_TRUE(Eventually([&] {
+    auto ev = q->Poll();
+    if (ev.loaded) loaded = std::move(ev.loaded);
+    return loaded.has_value();
+  }));
+  EXPECT_EQ(Seqs(loaded->messages), Range(1, 2));
+}
+
 TEST_F(BridgeQueueTest, ManyThreadsAppendingKeepOneOrderOnDiskAndToTheLoop) {
   auto q = Open();
   constexpr int kThreads = 4, kEach = 500;

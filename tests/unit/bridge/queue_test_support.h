@@ -104,6 +104,8 @@ class FaultEnv : public QueueEnv {
  public:
   std::atomic<int64_t> disk_left{INT64_MAX};
   std::atomic<int> failed_appends{0};
+  std::atomic<bool> fail_reads{false};  // every ReadAt fails with EIO
+  std::atomic<int> failed_reads{0};
   std::atomic<int> syncs{0};
 
   Status CreateDirs(const std::string& dir) override { return real_->CreateDirs(dir); }
@@ -136,6 +138,10 @@ class FaultEnv : public QueueEnv {
       return Status::IoError("write: No space left on device");
     }
     Status ReadAt(uint64_t offset, size_t n, std::string* out) override {
+      if (env_.fail_reads) {
+        ++env_.failed_reads;
+        return Status::IoError("read: Input/output error");
+      }
       return real_->ReadAt(offset, n, out);
     }
     Status Truncate(uint64_t size) override { return real_->Truncate(size); }
