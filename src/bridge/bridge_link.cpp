@@ -289,6 +289,7 @@ void BridgeLink::Connect() {
   transport_ = Transport::Start(ctx_.loop, *this, a, config_.UsesTls(a) ? tls_ : nullptr, o,
                                 config_.connect_timeout);
   last_activity_ = Now();
+  connect_started_ = Now();
 }
 
 void BridgeLink::OnConnected(const std::string& peer) {
@@ -304,13 +305,11 @@ void BridgeLink::OnData(std::span<const uint8_t> bytes) {
   Status s = session_.Feed(bytes, Now(), events);
   last_activity_ = Now();
   OnUpstreamEvents(events);
-  if (!s.ok()) {
+  if (!s.ok() && transport_ != nullptr) {  // (an event may have closed it already)
     FERRY_WARN("bridge %s: upstream broke the protocol: %s", config_.name.c_str(),
                s.ToString().c_str());
-    if (transport_ != nullptr) {
-      transport_->Close();
-      transport_ = nullptr;
-    }
+    transport_->Close();
+    transport_ = nullptr;
     return LinkDown(Status::Protocol(s.reason(), "protocol error: " + s.message()));
   }
   if (state_ == State::kConnected) Pump();
@@ -408,7 +407,14 @@ void BridgeLink::Housekeeping(uint64_t now) {
       if (now >= reconnect_at_) Connect();
       return;
     case State::kConnecting:
-      return;  // the transport has its own timeout
+      // The transport times out TCP and TLS; the CONNACK is timed here.
+      if (now - connect_started_ >= static_cast<uint64_t>(config_.connect_timeout.count()) &&
+          transport_ != nullptr && transport_->connected()) {
+        transport_->Close();
+        transport_ = nullptr;
+        LinkDown(Status::IoError("no CONNACK within the connect timeout"));
+      }
+      return;
     case State::kConnected:
       break;
   }

@@ -165,6 +165,7 @@ class BridgeLink : public Transport::Handler {
   uint64_t reconnect_at_ = 0;     // loop ms; when in kBackoff
   uint64_t next_probe_at_ = 0;    // loop ms
   uint64_t last_activity_ = 0;    // loop ms; lazy idle timeout
+  uint64_t connect_started_ = 0;  // loop ms; the CONNACK timeout
   uint64_t generation_ = 0;       // connections made; acks of older ones are dropped
   std::string upstream_node_;
 

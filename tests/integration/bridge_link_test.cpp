@@ -238,6 +238,27 @@ TEST_F(FakeUpstreamTest, PulledDownMessagesArePublishedLocallyThenAcknowledged) 
   EXPECT_EQ(U16(ack.body, 0), 42);
 }
 
+// An upstream that takes the connection but never answers CONNECT is given
+// up on after connect_timeout, and tried again.
+TEST(FakeUpstreamSilent, NoConnackWithinTheConnectTimeoutMeansTryAgain) {
+  FakeUpstream upstream;
+  NodeProcess edge(BridgeTestNode("edge", BridgeSection("up", upstream.address(),
+                                                        {"forward = a/#", "connect_timeout = 300ms"})));
+  ASSERT_TRUE(edge.Start());
+  RawClient first;
+  ASSERT_TRUE(upstream.Accept(&first));
+  wire::RawPacket connect;
+  ASSERT_TRUE(ReadUntil(first, wire::kConnect, &connect));
+  // No CONNACK: the bridge closes this connection and connects again.
+  EXPECT_TRUE(first.IsClosed(seconds(5)));
+  RawClient second;
+  ASSERT_TRUE(upstream.Accept(&second, seconds(5)));
+  ASSERT_TRUE(ReadUntil(second, wire::kConnect, &connect));
+  EXPECT_TRUE(WaitBridge(edge, "up", [](const Json& j) {
+    return j["last_error"].get<std::string>().find("no CONNACK") != std::string::npos;
+  }, "the CONNACK timeout as last error"));
+}
+
 // A dead first address fails over to the second; when the first comes
 // back, the bridge moves back to it.
 TEST(BridgeFailover, FromADeadFirstAddressToASecondAndBack) {
