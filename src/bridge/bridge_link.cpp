@@ -380,7 +380,7 @@ void BridgeLink::Disconnect(bool graceful) {
     if (config_.notifications && !config_.notifications_local_only) {
       // A normal DISCONNECT discards the will: say "0" ourselves.
       core::MessagePtr m = StateMessage(false);
-      session_.Publish({0, m.get(), 0, true, nullptr}, Now());
+      session_.Publish({0, m.get(), 0, true, {}}, Now());
     }
     session_.Disconnect();
     Flush();

@@ -55,8 +55,10 @@ void BridgeLink::Pump() {
     tokens_ = std::min(tokens_, std::max(1.0, config_.queue_replay_rate / 10.0));
     tokens_at_ = now;
   }
-  const bool v5 = session_.options().version == core::ProtocolVersion::kV5;
-  std::vector<std::string> path;
+  // v5 links carry the node path; this node joins it.
+  const std::string_view via =
+      session_.options().version == core::ProtocolVersion::kV5 ? std::string_view(ctx_.node_name)
+                                                               : std::string_view();
   const uint64_t expired_before = outbox_.expired();
   while (transport_->pending_bytes() + session_.output().size() < kMaxPendingWrite) {
     if (config_.queue_replay_rate > 0 && tokens_ < 1.0) break;
@@ -65,12 +67,7 @@ void BridgeLink::Pump() {
     const uint8_t qos = std::min(next->message->qos, session_.max_qos());
     if (qos > 0 && !session_.CanSendQos()) break;
     QueuedMessage m = outbox_.TakeNext();
-    if (v5) {
-      path = m.message->path;
-      path.push_back(ctx_.node_name);
-    }
-    OutgoingPublish p{m.seq, m.message.get(), m.message->qos, m.message->retain,
-                      v5 ? &path : nullptr};
+    OutgoingPublish p{m.seq, m.message.get(), m.message->qos, m.message->retain, via};
     if (!session_.Publish(p, now)) {
       // Larger than the upstream's maximum packet size: it can never go.
       ++dropped_other_;
@@ -201,7 +198,6 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
   const uint64_t now = Now();
   for (const UpstreamInflight& e : session_.InflightForResend()) {
     const core::Message* msg = nullptr;
-    std::vector<std::string> path;
     if (e.token & kControlBit) {
       auto it = control_.find(e.token);
       if (it != control_.end()) msg = it->second.get();
@@ -210,12 +206,9 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
       resent.insert(e.token);
     }
     if (msg == nullptr) continue;
-    const bool v5 = config_.proto_ver == 5;
-    if (v5) {
-      path = msg->path;
-      path.push_back(ctx_.node_name);
-    }
-    session_.Resend(e, {e.token, msg, e.qos, msg->retain, v5 ? &path : nullptr}, now);
+    const std::string_view via = config_.proto_ver == 5 ? std::string_view(ctx_.node_name)
+                                                        : std::string_view();
+    session_.Resend(e, {e.token, msg, e.qos, msg->retain, via}, now);
   }
   outbox_.OnLinkUp(resent);
   if (!config_.subscribe.empty()) {
@@ -226,7 +219,7 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
   if (config_.notifications && !config_.notifications_local_only && session_.CanSendQos()) {
     core::MessagePtr m = StateMessage(true);
     const uint64_t token = kControlBit | ++next_control_token_;
-    if (session_.Publish({token, m.get(), 1, true, nullptr}, now)) control_.emplace(token, m);
+    if (session_.Publish({token, m.get(), 1, true, {}}, now)) control_.emplace(token, m);
   }
   PublishLocalState(true);
   Pump();

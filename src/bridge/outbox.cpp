@@ -11,8 +11,15 @@ Outbox::Outbox(uint64_t head, uint64_t next_seq, size_t memory_budget)
       memory_end_(head - 1),
       spilled_(next_seq > head) {}
 
+void Outbox::Forget(size_t bytes) {
+  memory_bytes_ -= std::min(memory_bytes_, bytes);
+  unsent_bytes_ -= std::min(unsent_bytes_, bytes);
+}
+
 void Outbox::Keep(QueuedMessage m) {
-  memory_bytes_ += m.bytes();
+  const size_t bytes = m.bytes();
+  memory_bytes_ += bytes;
+  unsent_bytes_ += bytes;
   if (m.seq == 0) ++volatile_unsent_;
   unsent_.push_back(std::move(m));
 }
@@ -75,7 +82,7 @@ uint64_t Outbox::OnTrimmed(uint64_t head) {
   for (auto it = inflight_.begin(); it != inflight_.end() && it->first < head; ++it) --dropped;
   std::erase_if(unsent_, [&](const QueuedMessage& m) {
     if (m.seq == 0 || m.seq >= head) return false;
-    memory_bytes_ -= std::min(memory_bytes_, m.bytes());
+    Forget(m.bytes());
     return true;
   });
   head_ = head;
@@ -101,9 +108,11 @@ const QueuedMessage* Outbox::Next(uint64_t now_ms, uint64_t expire_before_ms) {
 QueuedMessage Outbox::TakeNext() {
   QueuedMessage m = std::move(unsent_.front());
   unsent_.pop_front();
+  const size_t bytes = m.bytes();
+  unsent_bytes_ -= std::min(unsent_bytes_, bytes);
   if (m.seq == 0) {
     --volatile_unsent_;
-    memory_bytes_ -= std::min(memory_bytes_, m.bytes());
+    memory_bytes_ -= std::min(memory_bytes_, bytes);
     return m;
   }
   inflight_.emplace(m.seq, m);
@@ -144,7 +153,7 @@ void Outbox::OnLinkDown() {
   std::erase_if(unsent_, [&](const QueuedMessage& m) {
     if (m.seq != 0) return false;
     ++dropped_volatile_;
-    memory_bytes_ -= std::min(memory_bytes_, m.bytes());
+    Forget(m.bytes());
     return true;
   });
   volatile_unsent_ = 0;
@@ -161,6 +170,7 @@ void Outbox::OnLinkUp(const std::set<uint64_t>& keep_inflight) {
       continue;
     }
     if (it->first >= head_) {
+      unsent_bytes_ += it->second.bytes();
       again.push_back(std::move(it->second));
     } else {
       memory_bytes_ -= std::min(memory_bytes_, it->second.bytes());  // trimmed meanwhile
@@ -172,12 +182,7 @@ void Outbox::OnLinkUp(const std::set<uint64_t>& keep_inflight) {
 }
 
 std::optional<std::pair<uint64_t, size_t>> Outbox::WantLoad() {
-  if (!spilled_ || load_outstanding_) return std::nullopt;
-  size_t unsent_bytes = 0;
-  for (const QueuedMessage& m : unsent_) {
-    unsent_bytes += m.bytes();
-    if (unsent_bytes >= budget_ / 4) return std::nullopt;
-  }
+  if (!spilled_ || load_outstanding_ || unsent_bytes_ >= budget_ / 4) return std::nullopt;
   load_outstanding_ = true;
   load_upto_ = latest_seq_;
   return std::make_pair(std::max(memory_end_ + 1, head_), budget_ / 2);

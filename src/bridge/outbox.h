@@ -96,6 +96,8 @@ class Outbox {
 
  private:
   void Keep(QueuedMessage m);
+  // An unsent message of `bytes` leaves memory.
+  void Forget(size_t bytes);
   void MarkDone(uint64_t seq);
 
   const size_t budget_;
@@ -110,7 +112,8 @@ class Outbox {
   std::deque<QueuedMessage> unsent_;         // seq order (seq 0 in arrival order)
   std::map<uint64_t, QueuedMessage> inflight_;  // by seq; seq 0 never here
   std::set<uint64_t> done_above_head_;
-  size_t memory_bytes_ = 0;
+  size_t memory_bytes_ = 0;  // unsent and in flight
+  size_t unsent_bytes_ = 0;
   uint64_t volatile_unsent_ = 0;
   uint64_t expired_ = 0;
   uint64_t dropped_volatile_ = 0;

@@ -204,7 +204,7 @@ void UpstreamSession::OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>&
   auto complete = [&](ReasonCode reason) {
     upstream::Published e{st.token, reason};
     events.emplace_back(std::move(e));
-    std::erase_if(inflight_order_, [&](const auto& kv) { return kv.second == ack.packet_id; });
+    inflight_order_.erase(st.order);
     inflight_.erase(it);
   };
   switch (ack.type) {
@@ -252,11 +252,26 @@ bool UpstreamSession::EncodePublish(const OutgoingPublish& p, uint16_t packet_id
   v.packet_id = packet_id;
   core::Properties props;
   if (IsV5(version_)) {
+    static const core::Properties kNone;
     v.props = &m.props;
-    const bool with_path = p.path != nullptr && !p.path->empty();
-    if (m.expiry_at_ms != 0 || with_path) {
+    const bool with_path = !p.via.empty();
+    if (with_path && m.expiry_at_ms == 0 && m.props == kNone) {
+      // The usual case, a message published here without properties.
+      if (path_only_.user_properties.size() != 1) {
+        path_only_.user_properties.assign(1, {std::string(core::kNodePathProperty), ""});
+      }
+      std::string& value = path_only_.user_properties[0].second;
+      value.clear();
+      for (const std::string& node : m.path) value.append(node).push_back(',');
+      value.append(p.via);
+      v.props = &path_only_;
+    } else if (m.expiry_at_ms != 0 || with_path) {
       props = m.props;
-      if (with_path) core::SetNodePath(props, *p.path);
+      if (with_path) {
+        std::vector<std::string> path = m.path;
+        path.emplace_back(p.via);
+        core::SetNodePath(props, path);
+      }
       if (m.expiry_at_ms != 0) {
         // [MQTT-3.3.2-6]: what remains of the expiry interval.
         const uint64_t now = core::UnixNowMs();
@@ -277,7 +292,7 @@ bool UpstreamSession::Publish(const OutgoingPublish& p, uint64_t now_ms) {
   if (!EncodePublish(p, id, qos, false)) return false;
   last_tx_ms_ = now_ms;
   if (qos > 0) {
-    inflight_.emplace(id, OutState{p.token, qos, false});
+    inflight_.emplace(id, OutState{p.token, qos, false, send_counter_});
     inflight_order_.emplace(send_counter_++, id);
   }
   return true;

@@ -101,9 +101,9 @@ struct OutgoingPublish {
   const core::Message* message = nullptr;  // topic, payload, props, expiry
   uint8_t qos = 0;
   bool retain = false;
-  // Nodes to announce in kNodePathProperty (v5 only), already including
-  // this node; empty = leave the message's properties as they are.
-  const std::vector<std::string>* path = nullptr;
+  // v5: this node's name, announced after the message's own path in
+  // kNodePathProperty; empty = the message's properties as they are.
+  std::string_view via;
 };
 
 class UpstreamSession {
@@ -178,6 +178,7 @@ class UpstreamSession {
     uint64_t token;
     uint8_t qos;
     bool released;
+    uint64_t order;  // key in inflight_order_
   };
 
   void Send(const core::Packet& packet);
@@ -209,6 +210,10 @@ class UpstreamSession {
   std::set<uint16_t> subscribe_ids_;
   std::deque<Inbound> inbound_;        // awaiting local delivery, arrival order
   std::set<uint16_t> qos2_received_;   // PUBREC sent, awaiting PUBREL
+
+  // Reused for the common PUBLISH whose only property is the node path, so
+  // that encoding it allocates nothing.
+  core::Properties path_only_;
 
   uint64_t last_tx_ms_ = 0;
   uint64_t last_rx_ms_ = 0;

@@ -155,7 +155,7 @@ TEST_F(UpstreamSessionTest, Qos1CompletesOnPubackAndTheWindowLimitsInflight) {
   core::Message m = Msg("a/b");
   for (uint64_t token = 1; token <= 3; ++token) {
     ASSERT_TRUE(s.CanSendQos());
-    ASSERT_TRUE(s.Publish({token, &m, 1, false, nullptr}, 1000));
+    ASSERT_TRUE(s.Publish({token, &m, 1, false, {}}, 1000));
   }
   EXPECT_FALSE(s.CanSendQos());
   auto sent = Sent(s, ProtocolVersion::kV5);
@@ -174,7 +174,7 @@ TEST_F(UpstreamSessionTest, Qos2CompletesOnPubcompAfterPubrecAndPubrel) {
   auto s = Make();
   Connect(s, ProtocolVersion::kV5);
   core::Message m = Msg("a");
-  ASSERT_TRUE(s.Publish({7, &m, 2, false, nullptr}, 1000));
+  ASSERT_TRUE(s.Publish({7, &m, 2, false, {}}, 1000));
   uint16_t id = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0)).packet_id;
   EXPECT_TRUE(Feed(s, core::PubAck{PacketType::kPubrec, id, ReasonCode::kSuccess, {}},
                    ProtocolVersion::kV5).empty());
@@ -195,12 +195,12 @@ TEST_F(UpstreamSessionTest, UpstreamLimitsLowerQosDropRetainAndRefuseLargePacket
   ack.props.maximum_packet_size = 64;
   Connect(s, ProtocolVersion::kV5, ack);
   core::Message m = Msg("a");
-  ASSERT_TRUE(s.Publish({1, &m, 2, true, nullptr}, 1000));
+  ASSERT_TRUE(s.Publish({1, &m, 2, true, {}}, 1000));
   auto p = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
   EXPECT_EQ(p.qos, 1);
   EXPECT_FALSE(p.retain);
   core::Message big = Msg("a", std::string(100, 'x'));
-  EXPECT_FALSE(s.Publish({2, &big, 1, false, nullptr}, 1000));
+  EXPECT_FALSE(s.Publish({2, &big, 1, false, {}}, 1000));
   EXPECT_TRUE(Sent(s, ProtocolVersion::kV5).empty());
   EXPECT_EQ(s.inflight_count(), 1u);
 }
@@ -209,14 +209,24 @@ TEST_F(UpstreamSessionTest, V5PublishCarriesThePathAndRemainingExpiry) {
   auto s = Make();
   Connect(s, ProtocolVersion::kV5);
   core::Message m = Msg("a");
-  m.props.user_properties = {{"k", "v"}, {"ferry-path", "old@h"}};
+  m.props.user_properties = {{"k", "v"}, {"ferry-path", "origin@h"}};
+  m.path = {"origin@h"};
   m.expiry_at_ms = UINT64_MAX / 2;
-  std::vector<std::string> path = {"origin@h", "edge@h"};
-  ASSERT_TRUE(s.Publish({1, &m, 0, false, &path}, 1000));
+  ASSERT_TRUE(s.Publish({1, &m, 0, false, "edge@h"}, 1000));
   auto p = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
   EXPECT_EQ(p.props.user_properties,
             (core::UserProperties{{"k", "v"}, {"ferry-path", "origin@h,edge@h"}}));
   EXPECT_TRUE(p.props.message_expiry_interval.has_value());
+  // A message with no properties of its own: just the path.
+  core::Message plain = Msg("b");
+  plain.path = {"x@h"};
+  ASSERT_TRUE(s.Publish({2, &plain, 0, false, "edge@h"}, 1000));
+  p = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
+  EXPECT_EQ(p.props.user_properties, (core::UserProperties{{"ferry-path", "x@h,edge@h"}}));
+  core::Message local = Msg("c");
+  ASSERT_TRUE(s.Publish({3, &local, 0, false, "edge@h"}, 1000));
+  p = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
+  EXPECT_EQ(p.props.user_properties, (core::UserProperties{{"ferry-path", "edge@h"}}));
 }
 
 TEST_F(UpstreamSessionTest, IncomingMessagesAreAcknowledgedInArrivalOrder) {
@@ -288,8 +298,8 @@ TEST_F(UpstreamSessionTest, AResumedSessionResendsWithDupAndPubrel) {
   auto s = Make();
   Connect(s, ProtocolVersion::kV5);
   core::Message m = Msg("a");
-  ASSERT_TRUE(s.Publish({1, &m, 1, false, nullptr}, 1000));
-  ASSERT_TRUE(s.Publish({2, &m, 2, false, nullptr}, 1000));
+  ASSERT_TRUE(s.Publish({1, &m, 1, false, {}}, 1000));
+  ASSERT_TRUE(s.Publish({2, &m, 2, false, {}}, 1000));
   auto sent = Sent(s, ProtocolVersion::kV5);
   uint16_t id2 = std::get<core::Publish>(sent[1]).packet_id;
   Feed(s, core::PubAck{PacketType::kPubrec, id2, ReasonCode::kSuccess, {}}, ProtocolVersion::kV5);
@@ -305,7 +315,7 @@ TEST_F(UpstreamSessionTest, AResumedSessionResendsWithDupAndPubrel) {
   EXPECT_EQ(resend[0].token, 1u);
   EXPECT_FALSE(resend[0].released);
   EXPECT_TRUE(resend[1].released);
-  for (const auto& e : resend) s.Resend(e, {e.token, &m, e.qos, false, nullptr}, 2000);
+  for (const auto& e : resend) s.Resend(e, {e.token, &m, e.qos, false, {}}, 2000);
   auto again = Sent(s, ProtocolVersion::kV5);
   ASSERT_EQ(again.size(), 2u);
   EXPECT_TRUE(std::get<core::Publish>(again[0]).dup);
@@ -317,7 +327,7 @@ TEST_F(UpstreamSessionTest, ASessionThatDidNotResumeForgetsWhatWasInFlight) {
   auto s = Make();
   Connect(s, ProtocolVersion::kV5);
   core::Message m = Msg("a");
-  ASSERT_TRUE(s.Publish({1, &m, 1, false, nullptr}, 1000));
+  ASSERT_TRUE(s.Publish({1, &m, 1, false, {}}, 1000));
   s.Connect(2000);
   Feed(s, core::Connack{}, ProtocolVersion::kV5);  // session_present = false
   EXPECT_TRUE(s.InflightForResend().empty());
