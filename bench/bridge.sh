@@ -15,6 +15,8 @@
 #            --only a,b (scenarios)  --out FILE (default bench/RESULTS-bridge.md;
 #            "-" = stdout only)  --keep (keep the work directory)
 #            --nice N (brokers and ferry-bench at this niceness)
+#            --workers N (ferryd workers per node; default 1: two or three
+#            nodes share this machine's cores, as mosquitto's single thread does)
 #
 # Scenarios: hop_q0, hop_q1, chain_q1 (throughput), hop_latency,
 # chain_latency (QoS 1, 1000 msg/s), queue_store (ferry-queue-bench: the
@@ -46,7 +48,8 @@ while [[ $# -gt 0 ]]; do
     --out) out="$2"; shift ;;
     --keep) keep=1 ;;
     --nice) NICE="$2"; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --workers) WORKERS="$2"; shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bridge.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -69,6 +72,7 @@ fi
 PUBS=10           # publishing clients on A
 INFLIGHT=64       # unacknowledged QoS 1 publishes per publishing client
 WINDOW=256        # in-flight window of each bridge and of the subscriber
+WORKERS=${WORKERS:-1}
 
 WORK="$(mktemp -d /tmp/ferry-bench-bridge.XXXXXX)"
 PIDS=()
@@ -89,7 +93,7 @@ wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 
 # start_ferry_node DIR NAME EXTRA_INI: sets NODE_PID, NODE_PORT.
 start_ferry_node() {
-  start_ferry "$1" 2 "[admin]
+  start_ferry "$1" "$WORKERS" "[admin]
 http_bind =
 [mqtt]
 max_inflight = $WINDOW
@@ -270,7 +274,7 @@ Throughput: $PUBS publishers on the first node send $COUNT messages of 64 bytes
 as fast as their QoS 1 windows ($INFLIGHT each) allow; one subscriber on the last
 node receives them; the rate is the subscriber's, first message to last.
 Latency: the same $PUBS publishers at 100 msg/s each. ferry: bridges with their
-durable queue (\`queue_sync = write\`), 2 workers per node; mosquitto: its
+durable queue (\`queue_sync = write\`), $WORKERS worker(s) per node; mosquitto: its
 \`connection\` bridge, persistence off. Both: in-flight window $WINDOW.
 
 $table
