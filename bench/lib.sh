@@ -59,6 +59,8 @@ level = info
 bind = 127.0.0.1:0
 [sys]
 interval = 0
+[admin]
+http_bind = 127.0.0.1:0
 $extra
 EOF
   $NICE_CMD "$FERRYD" -c "$dir/ferry.conf" 2> "$dir/ferry.log" &

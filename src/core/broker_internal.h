@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -301,6 +302,12 @@ class Worker {
   };
   std::unordered_map<std::string, std::unique_ptr<Session>, StringHash, std::equal_to<>>
       sessions_;
+  // The ids of sessions_ in order (views of each Session's client_id_), so
+  // that admin listings page through them without sorting. Changed only by
+  // AddSession and EraseSession.
+  std::set<std::string_view> session_ids_;
+  Session& AddSession(std::unique_ptr<Session> session);
+  void EraseSession(Session& s);
   std::vector<Connection*> dirty_;
   std::vector<uint64_t> closed_;  // connections to free on the next pass
   bool shutting_down_ = false;

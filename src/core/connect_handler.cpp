@@ -249,7 +249,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
   } else {
     auto owned = std::make_unique<Session>(*this, p.client_id);
     s = owned.get();
-    sessions_.emplace(p.client_id, std::move(owned));
+    AddSession(std::move(owned));
     IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
   }
   s->conn_ = &c;

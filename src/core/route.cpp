@@ -186,7 +186,7 @@ void Worker::Restore(StoredSession stored) {
   }
   for (uint16_t id : stored.qos2_inbound) s.qos2_inbound_.insert(id);
   IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
-  sessions_.emplace(s.client_id_, std::move(owned));
+  AddSession(std::move(owned));
 }
 
 }  // namespace ferry::core

@@ -10,7 +10,7 @@ namespace ferry::core {
 
 void Router::RaiseSubscriptionMaxima() {
   RaiseMax(subscriptions_max_, subs_.size() + shared_count_);
-  RaiseMax(routes_max_, subs_.filter_count() + shared_.size());
+  RaiseMax(routes_max_, routes_.size());
 }
 
 bool Router::Subscribe(std::string_view client_id, std::string_view filter,
@@ -19,6 +19,7 @@ bool Router::Subscribe(std::string_view client_id, std::string_view filter,
   std::unique_lock lock(mu_);
   if (!shared.ok() || !shared.value().has_value()) {
     bool added = subs_.Insert(filter, client_id, options);
+    if (added) AddRoute(filter);
     RaiseSubscriptionMaxima();
     return added;
   }
@@ -37,6 +38,7 @@ bool Router::Subscribe(std::string_view client_id, std::string_view filter,
   }
   members.emplace_back(std::string(client_id), options);
   ++shared_count_;
+  AddRoute("$share/" + sf.group + "/" + sf.filter);
   RaiseSubscriptionMaxima();
   return true;
 }
@@ -44,7 +46,13 @@ bool Router::Subscribe(std::string_view client_id, std::string_view filter,
 bool Router::Unsubscribe(std::string_view client_id, std::string_view filter) {
   auto shared = ParseSharedFilter(filter);
   std::unique_lock lock(mu_);
-  if (!shared.ok() || !shared.value().has_value()) return subs_.Erase(filter, client_id);
+  if (!shared.ok() || !shared.value().has_value()) {
+    // `filter` may be a view of the trie's own string, which Erase frees.
+    const std::string route(filter);
+    if (!subs_.Erase(filter, client_id)) return false;
+    RemoveRoute(route);
+    return true;
+  }
   const SharedFilter& sf = *shared.value();
   std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
   if (group == nullptr) return false;
@@ -54,6 +62,7 @@ bool Router::Unsubscribe(std::string_view client_id, std::string_view filter) {
   if (it == members.end()) return false;
   members.erase(it);
   --shared_count_;
+  RemoveRoute("$share/" + sf.group + "/" + sf.filter);
   if (members.empty()) shared_.Erase(sf.filter, sf.group);
   return true;
 }
@@ -165,39 +174,27 @@ size_t Router::subscription_count() const {
 
 size_t Router::route_count() const {
   std::shared_lock lock(mu_);
-  return subs_.filter_count() + shared_.size();
+  return routes_.size();
 }
 
 std::vector<Router::RouteInfo> Router::Routes(std::string_view after, size_t max) const {
-  // The `max` smallest filters after `after`: once the map is full, a filter
-  // above its largest key is skipped and one below evicts the largest. An
-  // evicted filter is above every key kept from then on, so it never comes
-  // back with a partial count.
-  std::map<std::string, size_t, std::less<>> page;
-  auto add = [&](std::string_view filter, size_t n) {
-    if (max == 0 || filter <= after) return;
-    if (auto it = page.find(filter); it != page.end()) {
-      it->second += n;
-      return;
-    }
-    if (page.size() >= max) {
-      if (filter > page.rbegin()->first) return;
-      page.erase(std::prev(page.end()));
-    }
-    page.emplace(std::string(filter), n);
-  };
-  std::shared_lock lock(mu_);
-  subs_.ForEach([&](std::string_view filter, std::string_view, const SubscriptionOptions&) {
-    add(filter, 1);
-  });
-  shared_.ForEach([&](std::string_view filter, std::string_view group,
-                      const std::shared_ptr<SharedGroup>& g) {
-    add("$share/" + std::string(group) + "/" + std::string(filter), g->members.size());
-  });
   std::vector<RouteInfo> out;
-  out.reserve(page.size());
-  for (auto& [filter, n] : page) out.push_back(RouteInfo{filter, n});
+  std::shared_lock lock(mu_);
+  for (auto it = routes_.upper_bound(after); it != routes_.end() && out.size() < max; ++it) {
+    out.push_back(RouteInfo{it->first, it->second});
+  }
   return out;
+}
+
+void Router::AddRoute(std::string_view route) {
+  auto it = routes_.find(route);
+  if (it == routes_.end()) it = routes_.emplace(std::string(route), 0).first;
+  ++it->second;
+}
+
+void Router::RemoveRoute(std::string_view route) {
+  auto it = routes_.find(route);
+  if (it != routes_.end() && --it->second == 0) routes_.erase(it);
 }
 
 int Router::SetRetained(const MessagePtr& message) {

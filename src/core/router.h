@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -93,8 +94,8 @@ class Router {
     size_t subscribers = 0;
   };
   // Up to `max` routes whose filters sort after `after`, in order; a caller
-  // pages through all routes by passing the last filter it got. Costs one
-  // walk of the trie per call, and memory for `max` routes only.
+  // pages through all routes by passing the last filter it got. O(log n +
+  // max) under the shared lock.
   std::vector<RouteInfo> Routes(std::string_view after, size_t max) const;
 
   // High-water marks of subscription_count(), route_count() and
@@ -135,6 +136,11 @@ class Router {
   SubscriptionTrie<HookFilter> hooks_;                   // guarded by mu_
   SubscriptionTrie<std::shared_ptr<SharedGroup>> shared_;  // by group name; guarded by mu_
   size_t shared_count_ = 0;                              // guarded by mu_
+  // Subscribers per route, in filter order, for listing routes page by
+  // page; kept beside the tries on every (un)subscribe. Guarded by mu_.
+  std::map<std::string, size_t, std::less<>> routes_;
+  void AddRoute(std::string_view route);
+  void RemoveRoute(std::string_view route);
 
   // Raises the high-water marks; called with mu_ held.
   void RaiseSubscriptionMaxima();

@@ -155,7 +155,6 @@ class SubscriptionTrie {
       Clear();
       root_ = std::move(other.root_);
       size_ = std::exchange(other.size_, 0);
-      filter_count_ = std::exchange(other.filter_count_, 0);
       node_count_ = std::exchange(other.node_count_, 1);
       other.root_ = Node();
     }
@@ -177,10 +176,7 @@ class SubscriptionTrie {
       it->second = std::move(value);
       return false;
     }
-    if (node->subscribers.empty()) {
-      node->filter.assign(filter);
-      ++filter_count_;
-    }
+    if (node->subscribers.empty()) node->filter.assign(filter);
     node->subscribers.emplace(std::string(subscriber), std::move(value));
     ++size_;
     return true;
@@ -213,10 +209,7 @@ class SubscriptionTrie {
     if (it == node->subscribers.end()) return false;
     node->subscribers.erase(it);
     --size_;
-    if (node->subscribers.empty()) {
-      std::string().swap(node->filter);
-      --filter_count_;
-    }
+    if (node->subscribers.empty()) std::string().swap(node->filter);
     // From here on only the recorded pointers and iterators are used, never
     // `filter` or `subscriber`, which may have pointed at what was freed.
     while (!path.empty() && node->Empty()) {
@@ -299,14 +292,11 @@ class SubscriptionTrie {
     trie_internal::DestroyDescendants(root_);
     root_.subscribers.clear();
     size_ = 0;
-    filter_count_ = 0;
     node_count_ = 1;
   }
 
   // Number of (filter, subscriber) pairs.
   size_t size() const { return size_; }
-  // Number of distinct filters with at least one subscriber.
-  size_t filter_count() const { return filter_count_; }
   bool empty() const { return size_ == 0; }
   // Number of trie nodes, the root included (1 when empty). For memory
   // metrics and for tests that check Erase prunes.
@@ -387,7 +377,6 @@ class SubscriptionTrie {
 
   Node root_;
   size_t size_ = 0;
-  size_t filter_count_ = 0;
   size_t node_count_ = 1;
 };
 

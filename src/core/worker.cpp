@@ -26,6 +26,7 @@ Worker::Worker(BrokerContext& ctx, uint32_t index) : ctx_(ctx), index_(index) {
 Worker::~Worker() {
   // Connections refer to the loop; free them (and their handles) first.
   conns_.clear();
+  session_ids_.clear();
   sessions_.clear();
   flush_.Reset();
   housekeeping_.Reset();
@@ -173,6 +174,18 @@ void Worker::DropSession(Session& s) {
   for (const auto& [filter, opts] : s.subscriptions_) ctx_.router.Unsubscribe(s.client_id_, filter);
   if (ctx_.store && s.stored_) ctx_.store->DeleteSession(s.client_id_);
   ctx_.metrics.sessions.fetch_sub(1, std::memory_order_relaxed);
+  EraseSession(s);
+}
+
+Session& Worker::AddSession(std::unique_ptr<Session> session) {
+  Session& s = *session;
+  session_ids_.insert(s.client_id_);
+  sessions_.emplace(s.client_id_, std::move(session));
+  return s;
+}
+
+void Worker::EraseSession(Session& s) {
+  session_ids_.erase(s.client_id_);
   sessions_.erase(s.client_id_);
 }
 

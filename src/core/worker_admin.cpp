@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <set>
 
 #include "core/broker_internal.h"
 #include "core/log.h"
@@ -58,23 +59,20 @@ Json SubscriptionRow(const std::string& client_id, const std::string& filter,
               {"subscription_id", o.subscription_id}};
 }
 
-// The sessions of `sessions` that `keep` accepts, the `max` smallest ids
-// first, in order. *exhausted: there were no more than `max` of them.
-template <typename Map, typename Keep>
-std::vector<Session*> SmallestSessions(Map& sessions, size_t max, Keep keep, bool* exhausted) {
+// Up to `max` sessions of `w` that `keep` accepts, in client-id order,
+// starting after `after` (or at it, if `include_after`). *exhausted: the
+// walk reached the last session.
+template <typename Keep>
+std::vector<Session*> NextSessions(Worker& w, const std::set<std::string_view>& ids,
+                                   std::string_view after, bool include_after, size_t max,
+                                   Keep keep, bool* exhausted) {
   std::vector<Session*> picked;
-  for (auto& [id, s] : sessions) {
-    if (keep(*s)) picked.push_back(s.get());
+  auto it = include_after ? ids.lower_bound(after) : ids.upper_bound(after);
+  for (; it != ids.end() && picked.size() < max; ++it) {
+    Session* s = w.FindSession(*it);
+    if (s != nullptr && keep(*s)) picked.push_back(s);
   }
-  auto by_id = [](const Session* a, const Session* b) { return a->client_id_ < b->client_id_; };
-  *exhausted = picked.size() <= max;
-  if (!*exhausted) {
-    std::partial_sort(picked.begin(), picked.begin() + static_cast<ptrdiff_t>(max), picked.end(),
-                      by_id);
-    picked.resize(max);
-  } else {
-    std::sort(picked.begin(), picked.end(), by_id);
-  }
+  *exhausted = it == ids.end();
   return picked;
 }
 
@@ -94,13 +92,13 @@ Json WorkerAdmin::ClientRows(Worker& w, Cursor& cursor, size_t max, const Client
                              bool* exhausted) {
   FERRY_DCHECK(w.loop().IsLoopThread());
   auto keep = [&](const Session& s) {
-    if (s.client_id_ <= cursor.client_id) return false;
     if (filter.connected_only && s.connection() == nullptr) return false;
     if (filter.username && s.username_ != filter.username) return false;
     return true;
   };
   Json rows = Json::array();
-  for (Session* s : SmallestSessions(w.sessions_, max, keep, exhausted)) {
+  for (Session* s :
+       NextSessions(w, w.session_ids_, cursor.client_id, false, max, keep, exhausted)) {
     rows.push_back(ClientRow(*s));
     cursor.client_id = s->client_id_;
   }
@@ -132,16 +130,18 @@ Status WorkerAdmin::Kick(Worker& w, const std::string& client_id) {
 
 Json WorkerAdmin::SubscriptionRows(Worker& w, Cursor& cursor, size_t max, bool* exhausted) {
   FERRY_DCHECK(w.loop().IsLoopThread());
-  // The cursor's own client may have filters left after cursor.filter.
+  // Every session picked yields a row, so each call makes progress: the
+  // cursor's own client only if it has filters left after cursor.filter.
   auto keep = [&](const Session& s) {
     if (s.subscriptions_.empty()) return false;
-    if (s.client_id_ == cursor.client_id && !cursor.filter.empty()) {
+    if (s.client_id_ == cursor.client_id) {
       return s.subscriptions_.upper_bound(cursor.filter) != s.subscriptions_.end();
     }
-    return s.client_id_ > cursor.client_id;
+    return true;
   };
-  bool fewer_sessions = false;
-  std::vector<Session*> sessions = SmallestSessions(w.sessions_, max, keep, &fewer_sessions);
+  bool walked_all = false;
+  std::vector<Session*> sessions = NextSessions(w, w.session_ids_, cursor.client_id,
+                                                !cursor.filter.empty(), max, keep, &walked_all);
   Json rows = Json::array();
   bool full = false;
   for (Session* s : sessions) {
@@ -158,7 +158,7 @@ Json WorkerAdmin::SubscriptionRows(Worker& w, Cursor& cursor, size_t max, bool* 
     }
     if (full) break;
   }
-  *exhausted = fewer_sessions && !full;
+  *exhausted = walked_all && !full;
   return rows;
 }
 

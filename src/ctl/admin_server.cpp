@@ -268,12 +268,11 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     for (const auto& [name, value] : req.query) {
       if (name == "format") ndjson_ = value && *value == "ndjson";
     }
-    const bool get = req.method == "GET" || req.method == "HEAD";
+    const bool get = req.method == "GET";
     if (!get && req.method != "POST") {
       status_override_ = 405;
       return SendError(kKindBadRequest, "method " + req.method + " not allowed", "");
     }
-    head_only_ = req.method == "HEAD";
     const auto& p = req.path;
     if (p.size() == 3 && p[0] == "api" && p[1] == "v1" && p[2] == "health") {
       bool ok = server_.options_.healthy && server_.options_.healthy();
@@ -316,7 +315,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     if (status == 401) head += "WWW-Authenticate: Bearer\r\n";
     head += "\r\n";
     responded_ = true;
-    Write(std::move(head) + (head_only_ ? "" : body));
+    Write(std::move(head) + body);
     Finish();
   }
 
@@ -517,7 +516,6 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   HttpRequestParser parser_;
   bool loopback_peer_ = false;
   bool ndjson_ = false;
-  bool head_only_ = false;
   int status_override_ = 0;
   bool request_done_ = false;
   bool responded_ = false;

@@ -107,6 +107,7 @@ TEST_F(AdminHttp, RestEndpointsAnswerJson) {
   EXPECT_EQ(ParseJson(r.body).value_or(Json())["error"]["usage"], "subscriptions add ID FILTER QOS");
   EXPECT_EQ(Http("GET", port_, "/nothing/here").status, 404);
   EXPECT_EQ(Http("DELETE", port_, "/api/v1/status").status, 405);
+  EXPECT_EQ(Http("HEAD", port_, "/api/v1/status").status, 405);
 }
 
 TEST_F(AdminHttp, FerryctlOverHttp) {

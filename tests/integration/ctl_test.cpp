@@ -215,9 +215,9 @@ TEST_F(Ctl, ClientsListFiltersAndLimits) {
   ExpectError({"clients", "list", "--limit", "x"}, 2, "--limit: expected an integer");
 }
 
-// More clients than fit a page, on both workers: every one is listed once,
-// whatever the limit.
-TEST_F(Ctl, ClientsListPagesThroughManyClients) {
+// More clients and subscriptions than fit a page, on both workers: every one
+// is listed once, whatever the limit (257 makes the second page one row).
+TEST_F(Ctl, ListingsPageThroughManyClients) {
   constexpr int kClients = 700;  // pages hold 256 rows
   for (int i = 0; i < kClients; ++i) {
     RawClient raw;
@@ -226,13 +226,23 @@ TEST_F(Ctl, ClientsListPagesThroughManyClients) {
     f.client_id = "many-" + std::to_string(i);
     f.clean_start = false;  // the session outlives the connection
     ASSERT_TRUE(raw.MqttConnect(f));
+    ASSERT_TRUE(raw.Send(wire::Subscribe(MqttVersion::kV311, 1, {{"many/" + std::to_string(i), 1}})));
+    ASSERT_TRUE(raw.ReadPacket().has_value()) << raw.error();
     ASSERT_TRUE(raw.Send(wire::Disconnect(MqttVersion::kV311)));
     ASSERT_TRUE(raw.IsClosed());
   }
   Json all = RunJson({"clients", "list"});
   ASSERT_EQ(all.size(), static_cast<size_t>(kClients));
   EXPECT_EQ(ClientIds(all).size(), static_cast<size_t>(kClients));
-  EXPECT_EQ(RunJson({"clients", "list", "--limit", "300"}).size(), 300u);
+  for (const char* limit : {"1", "256", "257", "300"}) {
+    EXPECT_EQ(RunJson({"clients", "list", "--limit", limit}).size(), std::stoul(limit));
+    EXPECT_EQ(RunJson({"subscriptions", "list", "--limit", limit}).size(), std::stoul(limit));
+    EXPECT_EQ(RunJson({"routes", "list", "--limit", limit}).size(), std::stoul(limit));
+  }
+  Json subs = RunJson({"subscriptions", "list"});
+  ASSERT_EQ(subs.size(), static_cast<size_t>(kClients));
+  EXPECT_EQ(ClientIds(subs).size(), static_cast<size_t>(kClients));
+  EXPECT_EQ(RunJson({"routes", "list"}).size(), static_cast<size_t>(kClients));
   CommandResult human = Run({"clients", "list"});
   ASSERT_TRUE(human.Succeeded()) << human.err;
   EXPECT_EQ(std::count(human.out.begin(), human.out.end(), '\n'), kClients + 1);

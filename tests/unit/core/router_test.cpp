@@ -115,3 +115,46 @@ TEST_F(RouterTest, DollarTopicsAreNotMatchedByLeadingWildcards) {
 
 }  // namespace
 }  // namespace ferry::core
+
+namespace ferry::core {
+namespace {
+
+std::vector<std::pair<std::string, size_t>> AllRoutes(const Router& r, size_t page) {
+  std::vector<std::pair<std::string, size_t>> out;
+  std::string after;
+  for (;;) {
+    auto routes = r.Routes(after, page);
+    for (const auto& route : routes) out.emplace_back(route.filter, route.subscribers);
+    if (routes.size() < page) return out;
+    after = routes.back().filter;
+  }
+}
+
+TEST(RouterRoutes, PagesThroughFiltersInOrderWithSubscriberCounts) {
+  Router r;
+  SubscriptionOptions o;
+  r.Subscribe("c1", "b/+", o);
+  r.Subscribe("c2", "b/+", o);
+  r.Subscribe("c1", "a/#", o);
+  r.Subscribe("c3", "$share/g/jobs", o);
+  r.Subscribe("c4", "$share/g/jobs", o);
+  r.Subscribe("c1", "c", o);
+  const std::vector<std::pair<std::string, size_t>> expected{
+      {"$share/g/jobs", 2}, {"a/#", 1}, {"b/+", 2}, {"c", 1}};
+  EXPECT_EQ(AllRoutes(r, 1), expected);
+  EXPECT_EQ(AllRoutes(r, 3), expected);
+  EXPECT_EQ(r.route_count(), 4u);
+  EXPECT_EQ(r.route_count_max(), 4u);
+
+  r.Unsubscribe("c1", "b/+");
+  r.Unsubscribe("c1", "a/#");
+  r.Unsubscribe("c3", "$share/g/jobs");
+  r.Unsubscribe("c4", "$share/g/jobs");
+  EXPECT_EQ(AllRoutes(r, 2), (std::vector<std::pair<std::string, size_t>>{{"b/+", 1}, {"c", 1}}));
+  EXPECT_EQ(r.route_count(), 2u);
+  EXPECT_EQ(r.route_count_max(), 4u);  // the high-water mark stays
+  EXPECT_EQ(r.subscription_count_max(), 6u);
+}
+
+}  // namespace
+}  // namespace ferry::core
