@@ -173,6 +173,7 @@ const std::vector<AdminOption> kRuleOptions = {
 void BridgeSet::Impl::StartNamed(const std::string& name, Done done) {
   BridgeLink* link = Find(name);
   if (link == nullptr) return done(Status::NotFound("no bridge '" + name + "'"));
+  if (stopping_) return done(Status::Unavailable("the node is shutting down"));
   link->Start();
   done(Status::Ok());
 }

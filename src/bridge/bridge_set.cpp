@@ -136,6 +136,7 @@ void BridgeSet::Impl::Housekeeping() {
 }
 
 void BridgeSet::Impl::StopAll() {
+  stopping_ = true;
   for (auto& [name, link] : links_) link->Stop();
   housekeeping_.Reset();
   loop_.Stop();  // Run() returns once the links' sockets are closed
@@ -261,7 +262,9 @@ void BridgeSet::Impl::Replace(const std::string& name, std::optional<BridgeConfi
           std::lock_guard lock(self->links_mu_);
           self->links_[w->name] = std::move(w->created).value();
         }
-        if (w->start) link->Start();
+        // A bridge made while the node shuts down stays stopped: a link
+        // started now would keep the ending loop alive.
+        if (w->start && !self->stopping_) link->Start();
         w->done(Status::Ok());
       });
 }

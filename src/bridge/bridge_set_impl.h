@@ -81,6 +81,7 @@ class BridgeSet::Impl {
   core::Loop* main_loop_ = nullptr;
   std::deque<std::function<void(std::function<void()>)>> ops_;  // loop thread
   bool op_running_ = false;                                     // loop thread
+  bool stopping_ = false;  // loop thread: StopAll ran; nothing starts any more
 };
 
 // The set's per-bridge metrics, Prometheus text format (bridge_admin.cpp).
