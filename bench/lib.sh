@@ -1,9 +1,11 @@
 # Broker start and stop for bench/run.sh. Sourced, not run.
 #
-# start_ferry DIR WORKERS [EXTRA_INI]      sets FERRY_PID, FERRY_PORT
+# start_ferry DIR WORKERS [EXTRA_INI] [NAME]  sets FERRY_PID, FERRY_PORT
+#                                             (node NAME@127.0.0.1, default bench)
 # start_mosquitto DIR [EXTRA_CONF_LINES]   sets MOSQ_PID, MOSQ_PORT
 # stop_pid PID                             SIGTERM, then SIGKILL after 10 s
 # stop_all                                 stops whatever of the two is running
+# set_nice N SCRIPT                        sets NICE_CMD to run at niceness N
 #
 # Both brokers listen on 127.0.0.1 only. ferryd binds port 0 and reports the
 # port it got on its ready line; mosquitto gets a port found free just before.
@@ -30,12 +32,25 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $st != Z* ]]; }
 gone() { ! alive "$1"; }
 
+# set_nice N SCRIPT: NICE_CMD runs at niceness N if this machine lets us
+# (else a warning naming SCRIPT, and the default niceness).
+set_nice() {
+  local n="$1" script="$2"
+  NICE_CMD=""
+  [[ -n "$n" ]] || return 0
+  if nice -n "$n" true 2>/dev/null && [[ "$(nice -n "$n" nice)" == "$n" ]]; then
+    NICE_CMD="nice -n $n"
+  else
+    echo "$script: cannot run at niceness $n here; running at the default" >&2
+  fi
+}
+
 start_ferry() {
-  local dir="$1" workers="$2" extra="${3:-}"
+  local dir="$1" workers="$2" extra="${3:-}" name="${4:-bench}"
   rm -rf "$dir"; mkdir -p "$dir/data"
   cat > "$dir/ferry.conf" <<EOF
 [node]
-name = bench@127.0.0.1
+name = $name@127.0.0.1
 data_dir = $dir/data
 workers = $workers
 [log]

@@ -13,7 +13,8 @@ FERRY_BUILD_PACKAGES=(
 # Debian package (dpkg-dev, systemd-analyze from systemd), clang with its
 # sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and symbolizer
 # (llvm-14), promtool (prometheus) that checks /metrics, and iproute2 for the
-# network namespace of the admin access test.
+# network namespace of the admin access test; the bridge tests run Debian's
+# mosquitto as an upstream.
 FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <string>
 
+#include "bridge/bridge.h"
 #include "core/passwd_tool.h"
 #include "core/admin.h"
 #include "core/broker.h"
@@ -27,6 +28,7 @@ extern char** environ;
 
 namespace {
 
+using ferry::bridge::BridgeSet;
 using ferry::core::Broker;
 using ferry::core::Config;
 using ferry::core::Loop;
@@ -78,26 +80,31 @@ bool ParseArgs(int argc, char** argv, Args* args) {
 }
 
 // Sections other modules own: the core leaves them to their readers.
-constexpr std::string_view kModuleSections[] = {ferry::ctl::kAdminSection};
+constexpr std::string_view kModuleSections[] = {ferry::ctl::kAdminSection, "bridge."};
 
 struct Loaded {
   Config config;
   ferry::ctl::AdminConfig admin;
 };
 
-// The core's sections and [admin], every error of both reported together.
+// The core's sections, [admin] and [bridge.NAME], every error of them
+// reported together.
 ferry::Result<Loaded> Load(const std::string& path) {
   auto config = ferry::core::LoadConfig(path, environ, kModuleSections);
   if (!config.ok()) return config.status();
   ferry::core::ConfigErrors errors;
   ferry::ctl::AdminConfig admin = ferry::ctl::ReadAdminConfig(config->raw, errors);
-  if (!errors.empty()) return errors.ToStatus();
+  std::string problems = errors.empty() ? "" : errors.ToStatus().message();
+  if (ferry::Status st = BridgeSet::Check(*config); !st.ok()) {
+    problems += (problems.empty() ? "" : "\n") + st.message();
+  }
+  if (!problems.empty()) return ferry::Status::InvalidArgument(problems);
   return Loaded{std::move(config).value(), std::move(admin)};
 }
 
 // Applies a config reloaded on SIGHUP or by `ferryctl reload`: log level,
-// password and ACL files. Errors keep the running config.
-ferry::Status Reload(Broker& broker, const std::string& path) {
+// password and ACL files, bridges. Errors keep the running config.
+ferry::Status Reload(Broker& broker, BridgeSet& bridges, const std::string& path) {
   auto loaded = Load(path);
   if (!loaded.ok()) {
     FERRY_ERROR("reload of %s failed, keeping the running config:\n%s", path.c_str(),
@@ -110,6 +117,7 @@ ferry::Status Reload(Broker& broker, const std::string& path) {
   }
   ferry::core::SetLogLevel(loaded->config.log.level);
   ferry::Status st = broker.Reload(ferry::core::BrokerOptionsFromConfig(loaded->config));
+  if (st.ok()) st = bridges.Reload(loaded->config);
   if (!st.ok()) {
     FERRY_ERROR("reload failed, keeping the running files: %s", st.ToString().c_str());
     return ferry::Status::IoError("reload failed, keeping the running files: " + st.ToString());
@@ -120,14 +128,15 @@ ferry::Status Reload(Broker& broker, const std::string& path) {
 
 // Commands of ferryd itself, beside those of the modules.
 ferry::Status RegisterNodeCommands(ferry::core::AdminRegistry& registry, Broker& broker,
-                                   const std::string& config_path) {
+                                   BridgeSet& bridges, const std::string& config_path) {
   ferry::core::AdminCommand reload;
   reload.path = "reload";
-  reload.summary = "re-read the config file, as SIGHUP does (log level, password and ACL files)";
+  reload.summary =
+      "re-read the config file, as SIGHUP does (log level, password and ACL files, bridges)";
   reload.access = ferry::core::AdminAccess::kWrite;
-  reload.handler = [&broker, config_path](const ferry::core::AdminRequest&,
-                                          ferry::core::AdminDone done) {
-    ferry::Status st = Reload(broker, config_path);
+  reload.handler = [&broker, &bridges, config_path](const ferry::core::AdminRequest&,
+                                                    ferry::core::AdminDone done) {
+    ferry::Status st = Reload(broker, bridges, config_path);
     if (!st.ok()) return done(ferry::core::AdminResult::Error(st));
     done(ferry::core::AdminResult::Value(ferry::core::Json{{"reloaded", config_path}},
                                          "Reloaded " + config_path + "\n"));
@@ -184,11 +193,11 @@ int main(int argc, char** argv) {
   // stops the node before any client connects); it serves once the loop runs.
   ferry::core::AdminRegistry registry(loop);
   ferry::Status registered = b.RegisterAdminCommands(registry);
-  if (registered.ok()) registered = RegisterNodeCommands(registry, b, args.config);
   if (!registered.ok()) {
     FERRY_ERROR("cannot start: %s", registered.ToString().c_str());
     return 1;
   }
+  BridgeSet* bridge_set = nullptr;  // set once the broker runs
   const ferry::ctl::AdminConfig& ac = loaded->admin;
   ferry::ctl::AdminServerOptions admin_options;
   admin_options.socket_path = ac.socket_path;
@@ -198,7 +207,9 @@ int main(int argc, char** argv) {
   admin_options.http_token = ac.http_token;
   admin_options.idle_timeout = ac.idle_timeout;
   admin_options.healthy = [&b](std::string* why) { return b.AcceptingConnections(why); };
-  admin_options.metrics = [&b] { return b.PrometheusMetrics(); };
+  admin_options.metrics = [&b, &bridge_set] {
+    return b.PrometheusMetrics() + (bridge_set ? bridge_set->PrometheusMetrics() : "");
+  };
   if (::mkdir(config->node.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {
     FERRY_ERROR("cannot create data_dir '%s': %s", config->node.data_dir.c_str(),
                 std::strerror(errno));
@@ -214,6 +225,20 @@ int main(int argc, char** argv) {
     FERRY_ERROR("cannot start: %s", st.ToString().c_str());
     return 1;
   }
+  // Bridges open their queues and plug into the running broker.
+  auto bridges = BridgeSet::Create(*config, b);
+  ferry::Status started = bridges.ok() ? (*bridges)->RegisterAdminCommands(registry) : bridges.status();
+  if (started.ok()) started = RegisterNodeCommands(registry, b, **bridges, args.config);
+  if (started.ok()) started = (*bridges)->Start(loop);
+  if (!started.ok()) {
+    FERRY_ERROR("cannot start: %s", started.ToString().c_str());
+    admin_server.reset();
+    b.Shutdown([&] { loop.Stop(); });
+    loop.Run();
+    return 1;
+  }
+  BridgeSet& bs = **bridges;
+  bridge_set = &bs;
   std::string ready = "ready node=" + b.node_name();
   for (const auto& l : b.listeners()) {
     bool v6 = l.host.find(':') != std::string::npos;
@@ -235,14 +260,19 @@ int main(int argc, char** argv) {
     sd_notify(0, "STOPPING=1");
 #endif
     admin_server.reset();  // ferryctl sessions end before the clients do
-    b.Shutdown([&] {
-      signals.clear();
-      loop.Stop();
+    bridge_set = nullptr;
+    // Bridges first: they say goodbye upstream and write their queues while
+    // the node still routes.
+    bs.Shutdown([&] {
+      b.Shutdown([&] {
+        signals.clear();
+        loop.Stop();
+      });
     });
   };
   std::function<void(int)> handler = [&](int signum) {
     if (signum == SIGHUP) {
-      (void)Reload(b, config_path);
+      (void)Reload(b, bs, config_path);
     } else {
       FERRY_INFO("received %s", strsignal(signum));
       on_stop();

@@ -17,6 +17,7 @@
 #include "core/broker_internal.h"
 #include "core/log.h"
 #include "core/net_address.h"
+#include "core/topic.h"
 #include "core/version.h"
 
 namespace ferry::core {
@@ -302,6 +303,29 @@ Status Broker::Start(Loop& main_loop) {
     }, opt.sys_interval_ms, opt.sys_interval_ms);
   }
   return Status::Ok();
+}
+
+Status Broker::AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
+                             std::shared_ptr<RouteHook> hook) {
+  auto shared = ParseSharedFilter(filter);
+  if (!shared.ok() || shared.value().has_value()) {
+    return Status::InvalidArgument("'" + std::string(filter) +
+                                   "': a route hook cannot use a shared subscription");
+  }
+  if (Status st = ValidateTopicFilter(filter); !st.ok()) {
+    return Status::InvalidArgument("'" + std::string(filter) + "': " + st.message());
+  }
+  ctx_->router.AddHookFilter(owner, filter, tag, std::move(hook));
+  return Status::Ok();
+}
+
+bool Broker::RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag) {
+  return ctx_->router.RemoveHookFilter(owner, filter, tag);
+}
+
+void Broker::Publish(MessagePtr message, std::function<void()> done) {
+  Inc(ctx_->metrics.publish_received);
+  ctx_->Route(message, nullptr, std::move(done));
 }
 
 bool Broker::AcceptingConnections(std::string* why) const {

@@ -14,19 +14,90 @@
 // flight for a persistent session, is acknowledged to its publisher only after
 // the store committed it (WAL, synchronous=NORMAL): it survives a SIGKILL of
 // the node; a power loss can lose the last commit (see durable_store.h).
+//
+// Plug-ins that route beyond this node (bridges, later the cluster) use two
+// narrow entry points and nothing else of the core:
+//  * Route hooks: a RouteHook registers topic filters (AddHookFilter). They
+//    live in the router's trie beside client subscriptions, so a publish is
+//    matched against both in one lookup. Each routed message that matches is
+//    handed to the hook on the routing thread with a RouteCompletion; the
+//    publisher's PUBACK/PUBREC waits for it exactly as it waits for local
+//    subscribers and the store's commit.
+//  * Injection: Publish() routes a message as if a client had published it
+//    and says when every local subscriber has taken it (and any durable write
+//    committed), so a bridge acknowledges upstream only then.
+// Loop protection between nodes is carried on the message (Message::path,
+// core/message.h): a message whose path already names this node is dropped
+// (metrics().dropped_loop) instead of being delivered a second time.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "core/broker_options.h"
 #include "core/loop.h"
+#include "core/message.h"
 #include "core/status.h"
 
 namespace ferry::core {
+
+// The acknowledgement a publisher waits for, as one route hook's share of it.
+// Move-only. Complete() may be called from any thread and is idempotent; a
+// RouteCompletion destroyed without it completes then, so a hook that drops
+// a message (or is shut down) never leaves a publisher waiting forever.
+class RouteCompletion {
+ public:
+  RouteCompletion() = default;  // nobody waits
+  explicit RouteCompletion(std::function<void()> fn) : fn_(std::move(fn)) {}
+  ~RouteCompletion() { Complete(); }
+  RouteCompletion(RouteCompletion&& other) noexcept : fn_(std::exchange(other.fn_, nullptr)) {}
+  RouteCompletion& operator=(RouteCompletion&& other) noexcept {
+    if (this != &other) {
+      Complete();
+      fn_ = std::exchange(other.fn_, nullptr);
+    }
+    return *this;
+  }
+  RouteCompletion(const RouteCompletion&) = delete;
+  RouteCompletion& operator=(const RouteCompletion&) = delete;
+
+  // True if a publisher waits for this completion (it published QoS 1 or 2).
+  bool waited_on() const { return fn_ != nullptr; }
+  void Complete() {
+    if (auto fn = std::exchange(fn_, nullptr)) fn();
+  }
+  // The hook could not take the message (e.g. its disk stayed full until
+  // shutdown): the publisher is never acknowledged, so it sends the message
+  // again after it reconnects. Any thread; no-op once completed.
+  void Abandon() { fn_ = nullptr; }
+
+ private:
+  std::function<void()> fn_;
+};
+
+// Receives the messages routed on this node whose topic matches a filter
+// registered for it.
+class RouteHook {
+ public:
+  virtual ~RouteHook() = default;
+
+  // Called once per routed message that matches at least one of the hook's
+  // filters, with the tags of every filter that matched (each tag once). Runs
+  // on the routing thread: the publishing client's worker loop, or the
+  // thread that called Broker::Publish. Must not block: no disk, no waiting.
+  // Messages whose origin_client is the hook's owner identity are not given
+  // to it (No Local, as for a client's own subscription).
+  // `done` is waited on when the publisher expects an acknowledgement; the
+  // hook completes it once the message is safe with it (e.g. written to a
+  // durable queue) or once it decided to drop the message.
+  virtual void OnRoute(const MessagePtr& message, std::span<const uint32_t> tags,
+                       RouteCompletion done) = 0;
+};
 
 class AdminRegistry;
 struct BrokerContext;
@@ -80,6 +151,27 @@ class Broker {
 
   const Metrics& metrics() const;
 
+  // ---- Plug-in entry points. Any thread, between Start() and Shutdown().
+
+  // Registers `filter` for `hook` under the owner identity `owner`, with a
+  // tag the hook chooses (e.g. the index of a rule). A hook may register many
+  // filters; the same (owner, filter, tag) again replaces the hook. The router
+  // keeps a reference to `hook` while any of its filters is registered, and a
+  // routing thread may still be inside OnRoute just after removal.
+  // Errors: InvalidArgument for an invalid topic filter or a $share form.
+  Status AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
+                       std::shared_ptr<RouteHook> hook);
+  // Returns true if the filter was registered.
+  bool RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag);
+
+  // Routes `message` as a client's publish would be routed: retained store,
+  // subscribers, route hooks (except its origin_client's own). `done`, if
+  // set, runs once every local subscriber has taken the message and any
+  // durable write has committed, on whichever thread finished last (it
+  // should post to the caller's loop and return). A message whose path names
+  // this node is dropped and `done` runs at once.
+  // REQUIRES: message->topic is a valid topic name.
+  void Publish(MessagePtr message, std::function<void()> done);
   // ---- admin (core/broker_admin.cpp); main loop, after Start().
 
   // Registers the node's own commands in `registry`: status, broker,

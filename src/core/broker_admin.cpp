@@ -231,7 +231,8 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
                {"expired", m.dropped_expired.load()},
                {"too_large", m.dropped_too_large.load()},
                {"not_authorized", m.dropped_not_authorized.load()},
-               {"no_subscribers", m.dropped_no_subscribers.load()}}},
+               {"no_subscribers", m.dropped_no_subscribers.load()},
+               {"loop", m.dropped_loop.load()}}},
              {"bytes", {{"received", m.bytes_received.load()}, {"sent", m.bytes_sent.load()}}},
              {"packets",
               {{"received", m.messages_received.load()}, {"sent", m.messages_sent.load()}}},
@@ -615,7 +616,8 @@ std::string Broker::PrometheusMetrics() const {
       {"expired", m.dropped_expired.load()},
       {"too_large", m.dropped_too_large.load()},
       {"not_authorized", m.dropped_not_authorized.load()},
-      {"no_subscribers", m.dropped_no_subscribers.load()}};
+      {"no_subscribers", m.dropped_no_subscribers.load()},
+      {"loop", m.dropped_loop.load()}};
   for (const auto& [reason, v] : drops) {
     value("ferry_messages_dropped_total", std::string("reason=\"") + reason + "\"", v);
   }

@@ -45,8 +45,6 @@ class Worker;
 class Connection;
 class Session;
 
-uint64_t UnixNowMs();
-
 // State every worker shares. Immutable after start except where noted.
 struct BrokerContext {
   BrokerOptions options;

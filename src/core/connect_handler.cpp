@@ -288,6 +288,12 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     if (!opt.wildcard_subscription_available) ack.props.wildcard_subscription_available = 0;
     if (!opt.subscription_identifier_available) ack.props.subscription_identifier_available = 0;
     if (!opt.shared_subscription_available) ack.props.shared_subscription_available = 0;
+    for (const auto& [key, value] : p.props.user_properties) {
+      if (key != kBridgeNodeProperty) continue;
+      FERRY_INFO("%s is a bridge from node %s", c.Describe().c_str(), value.c_str());
+      ack.props.user_properties.emplace_back(std::string(kNodeNameProperty), opt.node_name);
+      break;
+    }
   }
   c.state_ = Connection::State::kConnected;
   c.Send(ack);

@@ -23,9 +23,7 @@ DurableStore::DurableStore(Options options, std::unique_ptr<Db> db)
     : options_(std::move(options)),
       db_(std::move(db)),
       max_page_count_(options_.max_page_count),
-      rng_state_(
-          static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-          reinterpret_cast<uintptr_t>(this)) {}
+      retry_backoff_(options_.retry_initial, options_.retry_max, BackoffSeed(this)) {}
 
 DurableStore::~DurableStore() { Stop(); }
 

@@ -76,6 +76,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/backoff.h"
 #include "core/message.h"
 #include "core/status.h"
 
@@ -262,7 +263,6 @@ class DurableStore {
   // failure was not an op's (BEGIN or COMMIT).
   Status ApplyBatch(const std::vector<Op>& batch, size_t* failed_at);
   static void AnswerSyncs(std::vector<Op>& batch, const Status& status);
-  std::chrono::milliseconds NextRetryDelay(std::chrono::milliseconds previous);
   // Waits `delay`, or less if Stop() or SetMaxPageCountForTest() is called.
   void WaitBeforeRetry(std::chrono::milliseconds delay);
 
@@ -288,7 +288,7 @@ class DurableStore {
   std::atomic<uint64_t> pending_ops_{0};
   std::atomic<uint64_t> dropped_ops_{0};
   std::atomic<bool> warned_after_stop_{false};
-  uint64_t rng_state_;  // storage thread only: jitter for retry delays
+  Backoff retry_backoff_;  // storage thread only: delays between commit retries
 };
 
 }  // namespace ferry::core

@@ -24,19 +24,10 @@ bool IsPermanentOpError(int rc) {
          rc == SQLITE_RANGE;
 }
 
-// splitmix64: enough randomness for jitter, no shared state.
-uint64_t NextRandom(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 }  // namespace
 
 void DurableStore::Run() {
   std::vector<Op> batch;  // a failed batch stays here until it commits
-  milliseconds delay{0};
   for (;;) {
     bool stopping = false;
     std::optional<uint32_t> page_limit;
@@ -62,13 +53,16 @@ void DurableStore::Run() {
     switch (CommitBatch(batch, stopping, &error)) {
       case Outcome::kCommitted:
       case Outcome::kRetryNow:
-        delay = milliseconds{0};
+        retry_backoff_.Reset();
         break;
-      case Outcome::kRetryLater:
-        delay = NextRetryDelay(delay);
+      case Outcome::kRetryLater: {
+        // Jitter keeps many nodes that hit the same full disk from retrying
+        // in lockstep (core/backoff.h).
+        const milliseconds delay = retry_backoff_.Next();
         Warn(error.ToString() + "; retrying in " + std::to_string(delay.count()) + " ms");
         WaitBeforeRetry(delay);
         break;
+      }
       case Outcome::kGaveUp:
         return;
     }
@@ -139,21 +133,6 @@ void DurableStore::AnswerSyncs(std::vector<Op>& batch, const Status& status) {
       sync->done = nullptr;
     }
   }
-}
-
-// "Decorrelated jitter" from Marc Brooker, "Exponential Backoff And Jitter"
-// (AWS Architecture Blog, 2015), the formula eclipse/mosquitto's bridge uses:
-// sleep = min(cap, random_between(base, previous * 3)). Jitter keeps many
-// nodes that hit the same full disk from retrying in lockstep.
-milliseconds DurableStore::NextRetryDelay(milliseconds previous) {
-  const int64_t base = std::max<int64_t>(1, options_.retry_initial.count());
-  const int64_t cap = std::max<int64_t>(base, options_.retry_max.count());
-  if (previous.count() == 0) return milliseconds{base};
-  const int64_t high = std::max(base, previous.count() * 3);
-  const int64_t span = high - base + 1;
-  const int64_t pick =
-      base + static_cast<int64_t>(NextRandom(rng_state_) % static_cast<uint64_t>(span));
-  return milliseconds{std::min(cap, pick)};
 }
 
 void DurableStore::WaitBeforeRetry(milliseconds delay) {

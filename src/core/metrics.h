@@ -41,11 +41,13 @@ struct Metrics {
   std::atomic<uint64_t> dropped_too_large{0};
   std::atomic<uint64_t> dropped_no_subscribers{0};
   std::atomic<uint64_t> dropped_not_authorized{0};
+  // Messages from another node whose path already named this node.
+  std::atomic<uint64_t> dropped_loop{0};
   std::atomic<uint64_t> protocol_errors{0};
 
   uint64_t dropped_total() const {
     return dropped_queue_full + dropped_slow_client + dropped_expired + dropped_too_large +
-           dropped_not_authorized;
+           dropped_not_authorized + dropped_loop;
   }
 };
 

@@ -117,16 +117,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   msg->retain = p.retain;
   msg->received_at_ms = UnixNowMs();
   msg->origin_client = c.client_id_;
-  if (v5) {
-    msg->props.payload_format_indicator = p.props.payload_format_indicator;
-    msg->props.content_type = std::move(p.props.content_type);
-    msg->props.response_topic = std::move(p.props.response_topic);
-    msg->props.correlation_data = std::move(p.props.correlation_data);
-    msg->props.user_properties = std::move(p.props.user_properties);
-    if (p.props.message_expiry_interval) {
-      msg->expiry_at_ms = msg->received_at_ms + uint64_t{*p.props.message_expiry_interval} * 1000;
-    }
-  }
+  if (v5) TakeMessageProperties(std::move(p.props), *msg);
 
   std::function<void()> done;
   if (p.qos > 0) {
@@ -232,6 +223,15 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
     o.qos = std::min(t.qos, opt.max_qos);
     o.no_local = v5 && t.no_local;
     o.retain_as_published = v5 && t.retain_as_published;
+    if (c.bridge_ && !shared.value()) {
+      // A mosquitto-style bridge (protocol level | 0x80, 3.1.1) gets what a
+      // v5 bridge asks for with subscription options: what it published is
+      // not sent back to it, and RETAIN is kept as published so retained
+      // messages propagate (as eclipse/mosquitto src/subs.c does for
+      // is_bridge contexts).
+      o.no_local = true;
+      o.retain_as_published = true;
+    }
     o.retain_handling = v5 ? t.retain_handling : 0;
     o.subscription_id = sub_id;
     o.worker = index_;

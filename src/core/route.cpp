@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "core/broker.h"
 #include "core/broker_internal.h"
 #include "core/log.h"
 
@@ -10,33 +11,42 @@ namespace ferry::core {
 
 namespace {
 
-// Tracks one acknowledgement that waits for deliveries on several workers.
+// One acknowledgement that waits for deliveries on several workers and for
+// route hooks. The routing thread holds one share itself until it has handed
+// the message to everyone, so the barrier cannot finish while the message is
+// still being dispatched (e.g. before a local delivery reported that it
+// wrote to the store).
 struct AckBarrier {
-  std::atomic<int> remaining;
+  std::atomic<int> remaining{1};
   std::atomic<bool> durable{false};
-  Worker* from;
+  Worker* from = nullptr;  // nullptr: `done` runs on the thread that finishes
   std::function<void()> done;
 };
 
-// Runs `done` on `from`'s loop, after a store commit if the message was
-// written to the store: the publisher hears back only then [durable_store.h].
+// Runs `done` where the publisher wants it: on `from`'s loop, or right here.
+void Answer(Worker* from, std::function<void()> done) {
+  if (from != nullptr && !from->loop().IsLoopThread()) {
+    from->loop().Post(std::move(done));
+  } else {
+    done();
+  }
+}
+
+// Answers the publisher, after a store commit if the message was written to
+// the store: the publisher hears back only then [durable_store.h].
 void Acknowledge(BrokerContext& ctx, Worker* from, bool durable, std::function<void()> done) {
   if (durable && ctx.store) {
     ctx.store->Sync([from, done = std::move(done)](const Status& st) mutable {
       if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
-      from->loop().Post(std::move(done));
+      Answer(from, std::move(done));
     });
     return;
   }
-  if (from->loop().IsLoopThread()) {
-    done();
-  } else {
-    from->loop().Post(std::move(done));
-  }
+  Answer(from, std::move(done));
 }
 
-// One worker's part of a barrier is done.
-void Arrive(BrokerContext& ctx, const std::shared_ptr<AckBarrier>& b) {
+// One share of a barrier is done.
+void ReleaseBarrier(BrokerContext& ctx, const std::shared_ptr<AckBarrier>& b) {
   if (b->remaining.fetch_sub(1) != 1) return;
   Acknowledge(ctx, b->from, b->durable.load(), std::move(b->done));
 }
@@ -56,11 +66,25 @@ void AfterQueuesDrain(const std::vector<Session*>& full, std::function<void()> t
   }
 }
 
+bool PathNames(const std::vector<std::string>& path, std::string_view node) {
+  return std::find(path.begin(), path.end(), node) != path.end();
+}
+
 }  // namespace
 
 void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function<void()> done) {
+  if (!message->path.empty() && PathNames(message->path, options.node_name)) {
+    // It was forwarded by this node before and came back round a cycle of
+    // bridges: its subscribers here already have it.
+    Inc(metrics.dropped_loop);
+    FERRY_DEBUG("dropping message on '%s': it already passed through this node",
+                message->topic.c_str());
+    if (done) Answer(from, std::move(done));
+    return;
+  }
   std::vector<RouteTarget> targets;
-  router.Match(message->topic, message->origin_client, targets);
+  std::vector<HookTarget> hooks;
+  router.Match(message->topic, message->origin_client, targets, hooks);
   bool durable = false;
   if (message->retain) {
     // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes.
@@ -75,7 +99,7 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
       durable = true;
     }
   }
-  if (targets.empty()) Inc(metrics.dropped_no_subscribers);
+  if (targets.empty() && hooks.empty()) Inc(metrics.dropped_no_subscribers);
 
   // Group the targets by owning worker. Most messages go to subscribers of
   // one worker only; then `targets` is that worker's batch as it is.
@@ -93,18 +117,25 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
     if (!one_worker) return by_worker[w].empty() ? nullptr : &by_worker[w];
     return !targets.empty() && owner(targets.front()) == w ? &targets : nullptr;
   };
-  int remote = 0;
-  for (size_t w = 0; w < workers.size(); ++w) {
-    if (batch_for(w) != nullptr && workers[w].get() != from) ++remote;
+  bool remote = false;
+  for (size_t w = 0; w < workers.size() && !remote; ++w) {
+    remote = batch_for(w) != nullptr && workers[w].get() != from;
   }
-  // The acknowledgement waits for every worker with targets; this thread's
-  // own part (local deliveries) counts as one more.
+  // The acknowledgement waits for every worker with targets and every hook.
+  // Only local deliveries: no barrier, the common case.
   std::shared_ptr<AckBarrier> barrier;
-  if (done && remote > 0) {
+  if (done && (remote || !hooks.empty())) {
     barrier = std::make_shared<AckBarrier>();
-    barrier->remaining = remote + 1;
     barrier->from = from;
     barrier->done = std::move(done);
+  }
+  for (HookTarget& h : hooks) {
+    RouteCompletion completion;
+    if (barrier) {
+      barrier->remaining.fetch_add(1);
+      completion = RouteCompletion([this, barrier] { ReleaseBarrier(*this, barrier); });
+    }
+    h.hook->OnRoute(message, h.tags, std::move(completion));
   }
   std::vector<Session*> full;
   std::vector<Session*>* hold = (done || barrier) ? &full : nullptr;
@@ -118,20 +149,22 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
       durable = durable || d;
       continue;
     }
+    if (barrier) barrier->remaining.fetch_add(1);
     target->loop().Post([this, target, message, batch = std::move(*batch), barrier] {
       bool d = false;
       std::vector<Session*> held;
       target->DeliverBatch(message, batch, &d, barrier ? &held : nullptr);
       if (!barrier) return;
       if (d) barrier->durable = true;
-      if (held.empty()) return Arrive(*this, barrier);
-      AfterQueuesDrain(held, [this, barrier] { Arrive(*this, barrier); });
+      if (held.empty()) return ReleaseBarrier(*this, barrier);
+      AfterQueuesDrain(held, [this, barrier] { ReleaseBarrier(*this, barrier); });
     });
   }
   if (barrier) {
     if (durable) barrier->durable = true;
-    if (full.empty()) return Arrive(*this, barrier);
-    AfterQueuesDrain(full, [this, barrier] { Arrive(*this, barrier); });
+    // The routing thread's own share.
+    if (full.empty()) return ReleaseBarrier(*this, barrier);
+    AfterQueuesDrain(full, [this, barrier] { ReleaseBarrier(*this, barrier); });
     return;
   }
   if (!done) return;

@@ -91,10 +91,60 @@ void AddTarget(std::vector<RouteTarget>& out, size_t first, std::string_view cli
 
 }  // namespace
 
+namespace {
+
+std::string HookKey(std::string_view owner, uint32_t tag) {
+  std::string key(owner);
+  key += '\x1f';
+  key += std::to_string(tag);
+  return key;
+}
+
+}  // namespace
+
+bool Router::AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
+                           std::shared_ptr<RouteHook> hook) {
+  std::unique_lock lock(mu_);
+  return hooks_.Insert(filter, HookKey(owner, tag),
+                       HookFilter{std::string(owner), tag, std::move(hook)});
+}
+
+bool Router::RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag) {
+  std::unique_lock lock(mu_);
+  return hooks_.Erase(filter, HookKey(owner, tag));
+}
+
+size_t Router::hook_filter_count() const {
+  std::shared_lock lock(mu_);
+  return hooks_.size();
+}
+
+void Router::Match(std::string_view topic, std::string_view publisher,
+                   std::vector<RouteTarget>& out, std::vector<HookTarget>& hooks) const {
+  std::shared_lock lock(mu_);
+  MatchSubscribers(topic, publisher, out);
+  if (hooks_.size() == 0) return;
+  hooks_.Match(topic, [&](std::string_view, const HookFilter& f, std::string_view) {
+    if (f.owner == publisher) return;  // No Local for the hook's own injections
+    for (HookTarget& t : hooks) {
+      if (t.hook == f.hook) {
+        if (std::find(t.tags.begin(), t.tags.end(), f.tag) == t.tags.end()) t.tags.push_back(f.tag);
+        return;
+      }
+    }
+    hooks.push_back(HookTarget{f.hook, {f.tag}});
+  });
+}
+
 void Router::Match(std::string_view topic, std::string_view publisher,
                    std::vector<RouteTarget>& out) const {
-  const size_t first = out.size();
   std::shared_lock lock(mu_);
+  MatchSubscribers(topic, publisher, out);
+}
+
+void Router::MatchSubscribers(std::string_view topic, std::string_view publisher,
+                              std::vector<RouteTarget>& out) const {
+  const size_t first = out.size();
   subs_.Match(topic, [&](std::string_view client_id, const SubscriptionOptions& o,
                          std::string_view) {
     // No Local: not to the client that published it [MQTT-3.8.3-3].

@@ -23,6 +23,8 @@
 
 namespace ferry::core {
 
+class RouteHook;
+
 struct SubscriptionOptions {
   uint8_t qos = 0;
   bool no_local = false;
@@ -44,6 +46,13 @@ struct RouteTarget {
   std::vector<uint32_t> subscription_ids;
 };
 
+// A route hook whose filters match a message, with the tags of every
+// matching filter (each once, in no particular order).
+struct HookTarget {
+  std::shared_ptr<RouteHook> hook;
+  std::vector<uint32_t> tags;
+};
+
 class Router {
  public:
   Router() = default;
@@ -63,6 +72,17 @@ class Router {
   // matches contributes one member, chosen round robin.
   void Match(std::string_view topic, std::string_view publisher,
              std::vector<RouteTarget>& out) const;
+  // The same, also appending one HookTarget per route hook with a matching
+  // filter, skipping hooks whose owner is `publisher` (No Local).
+  void Match(std::string_view topic, std::string_view publisher, std::vector<RouteTarget>& out,
+             std::vector<HookTarget>& hooks) const;
+
+  // Route hook filters (core/broker.h). REQUIRES: the filter was validated
+  // and is not a $share form. Returns true if the filter is new.
+  bool AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
+                     std::shared_ptr<RouteHook> hook);
+  bool RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag);
+  size_t hook_filter_count() const;
 
   size_t subscription_count() const;
   // Routes: distinct topic filters with at least one subscriber; each group
@@ -100,8 +120,20 @@ class Router {
     std::unique_ptr<std::atomic<uint32_t>> next = std::make_unique<std::atomic<uint32_t>>(0);
   };
 
+  // Match() without the hooks, with mu_ held (shared).
+  void MatchSubscribers(std::string_view topic, std::string_view publisher,
+                        std::vector<RouteTarget>& out) const;
+
+  struct HookFilter {
+    std::string owner;
+    uint32_t tag = 0;
+    std::shared_ptr<RouteHook> hook;
+  };
+
   mutable std::shared_mutex mu_;
   SubscriptionTrie<SubscriptionOptions> subs_;           // guarded by mu_
+  // Keyed by owner + '\x1f' + tag: one entry per (owner, filter, tag).
+  SubscriptionTrie<HookFilter> hooks_;                   // guarded by mu_
   SubscriptionTrie<std::shared_ptr<SharedGroup>> shared_;  // by group name; guarded by mu_
   size_t shared_count_ = 0;                              // guarded by mu_
   // Subscribers per route, in filter order, for listing routes page by

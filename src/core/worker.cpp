@@ -1,18 +1,11 @@
 // Worker: one thread, one libuv loop, the connections it accepted and the
 // sessions whose client ids hash to it.
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "core/broker_internal.h"
 #include "core/log.h"
 
 namespace ferry::core {
-
-uint64_t UnixNowMs() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
-}
 
 namespace {
 constexpr uint64_t kHousekeepingMs = 500;
@@ -221,15 +214,8 @@ void Worker::PublishWill(const Will& will, const std::string& client_id) {
   msg->payload = will.payload;
   msg->qos = will.qos;
   msg->retain = will.retain;
-  msg->props.payload_format_indicator = will.props.payload_format_indicator;
-  msg->props.content_type = will.props.content_type;
-  msg->props.response_topic = will.props.response_topic;
-  msg->props.correlation_data = will.props.correlation_data;
-  msg->props.user_properties = will.props.user_properties;
   msg->received_at_ms = UnixNowMs();
-  if (will.props.message_expiry_interval) {
-    msg->expiry_at_ms = msg->received_at_ms + uint64_t{*will.props.message_expiry_interval} * 1000;
-  }
+  TakeMessageProperties(Properties(will.props), *msg);
   msg->origin_client = client_id;
   FERRY_DEBUG("publishing will of '%s' on '%s'", client_id.c_str(), will.topic.c_str());
   RouteMessage(std::move(msg), nullptr);

@@ -40,6 +40,14 @@ bool PollUntil(int fd, short events, Clock::time_point deadline, std::string* er
 
 RawClient::~RawClient() { Close(); }
 
+void RawClient::Adopt(int fd) {
+  Close();
+  fd_ = fd;
+  fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
+  const int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 ::testing::AssertionResult RawClient::Connect(uint16_t port, std::chrono::milliseconds timeout) {
   Close();
   fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

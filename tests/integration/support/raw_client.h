@@ -27,6 +27,9 @@ class RawClient {
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
 
+  // Takes over a connected socket (e.g. one a test server accepted).
+  void Adopt(int fd);
+
   // Opens a TCP connection to 127.0.0.1:`port`.
   ::testing::AssertionResult Connect(uint16_t port,
                                      std::chrono::milliseconds timeout = kDefaultTimeout);

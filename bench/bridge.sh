@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# Bridges: ferry beside mosquitto's own bridge, on this machine, in one run.
+#
+# For every scenario and repetition it starts fresh brokers (loopback only,
+# configs written here), bridged A -> B (one hop) or A -> B -> C (chain),
+# publishes on A with ferry-bench and receives on the last node with a second
+# ferry-bench, alternating which broker goes first. Throughput is what the
+# subscriber receives per second (first to last message); latency is
+# end-to-end, from the publisher's send to the subscriber, measured at a
+# light load so that it is the brokers' and not a queue's.
+#
+#   bench/bridge.sh                 ~6 minutes: 3 repetitions
+#   bench/bridge.sh --quick         ~2 minutes: 1 repetition, smaller loads
+#   options: --reps N  --build DIR (ferryd and ferry-bench; default build)
+#            --only a,b (scenarios)  --out FILE (default bench/RESULTS-bridge.md;
+#            "-" = stdout only)  --keep (keep the work directory)
+#            --nice N (brokers and ferry-bench at this niceness)
+#            --workers N (ferryd workers per node; default 1: two or three
+#            nodes share this machine's cores, as mosquitto's single thread does)
+#
+# Scenarios: hop_q0, hop_q1, chain_q1 (throughput), hop_latency,
+# chain_latency (QoS 1, 1000 msg/s), queue_store (ferry-queue-bench: the
+# queue's segmented log beside an SQLite table). ferry's bridges run with their default
+# durable queue (queue_sync = write: every message goes through the queue
+# file); mosquitto's with persistence off, as bench/run.sh runs it.
+#
+# Needs: ferryd, ferry-bench and ferry-queue-bench built (cmake --build build
+# --target ferryd ferry-bench ferry-queue-bench), /usr/sbin/mosquitto,
+# python3. Only processes this script
+# started are stopped, by their PID.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/lib.sh"
+
+quick=0
+reps=""
+build="${FERRY_BUILD:-$here/../build}"
+only=""
+out="$here/RESULTS-bridge.md"
+keep=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --reps) reps="$2"; shift ;;
+    --build) build="$2"; shift ;;
+    --only) only="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --keep) keep=1 ;;
+    --nice) NICE="$2"; shift ;;
+    --workers) WORKERS="$2"; shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bridge.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+FERRYD="$build/ferryd"
+BENCH="$build/ferry-bench"
+MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
+for bin in "$FERRYD" "$BENCH" "$MOSQUITTO"; do
+  [[ -x "$bin" ]] || { echo "bridge.sh: $bin not found; build with: cmake --build $build --target ferryd ferry-bench" >&2; exit 2; }
+done
+command -v python3 >/dev/null || { echo "bridge.sh: python3 is needed" >&2; exit 2; }
+set_nice "${NICE:-}" bridge.sh
+
+if [[ $quick == 1 ]]; then
+  : "${reps:=1}"; COUNT=50000; LAT_S=3
+else
+  : "${reps:=3}"; COUNT=200000; LAT_S=8
+fi
+PUBS=10           # publishing clients on A
+INFLIGHT=64       # unacknowledged QoS 1 publishes per publishing client
+WINDOW=256        # in-flight window of each bridge and of the subscriber
+WORKERS=${WORKERS:-1}
+
+WORK="$(mktemp -d /tmp/ferry-bench-bridge.XXXXXX)"
+PIDS=()
+cleanup() {
+  local p
+  # FERRY_PID and MOSQ_PID too: a broker that failed to start is not in
+  # PIDS yet.
+  for p in "${PIDS[@]}" "$FERRY_PID" "$MOSQ_PID"; do stop_pid "$p"; done
+  PIDS=()
+  FERRY_PID=""
+  MOSQ_PID=""
+}
+trap 'cleanup; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "$WORK"' EXIT
+RESULTS="$WORK/results.tsv"  # scenario broker rep json
+: > "$RESULTS"
+
+wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
+
+# start_ferry_node DIR NAME EXTRA_INI: sets NODE_PID, NODE_PORT.
+start_ferry_node() {
+  start_ferry "$1" "$WORKERS" "[admin]
+http_bind =
+[mqtt]
+max_inflight = $WINDOW
+max_queued_messages = 0
+${3:-}" "$2"
+  NODE_PID=$FERRY_PID
+  NODE_PORT=$FERRY_PORT
+  PIDS+=("$NODE_PID")
+}
+
+# start_mosquitto_node DIR [BRIDGE_TO_PORT]: sets NODE_PID, NODE_PORT.
+start_mosquitto_node() {
+  local to="${2:-}" extra="max_queued_messages 0
+max_inflight_messages $WINDOW"
+  if [[ -n "$to" ]]; then
+    extra+="
+connection next
+address 127.0.0.1:$to
+topic bench/# out 1
+cleansession true
+restart_timeout 1"
+  fi
+  start_mosquitto "$1" "$extra"
+  NODE_PID=$MOSQ_PID
+  NODE_PORT=$MOSQ_PORT
+  PIDS+=("$NODE_PID")
+}
+
+# chain BROKER HOPS: starts HOPS+1 bridged nodes, the last first; sets
+# FIRST_PORT (publishers) and LAST_PORT (subscriber).
+chain() {
+  local broker="$1" hops="$2" i to="" name
+  for (( i = hops; i >= 0; i-- )); do
+    name="n$i"
+    if [[ $broker == ferry ]]; then
+      local extra=""
+      if [[ -n "$to" ]]; then
+        extra="[bridge.next]
+address = 127.0.0.1:$to
+forward = bench/# 1
+max_inflight = $WINDOW
+reconnect_min = 100ms"
+      fi
+      start_ferry_node "$WORK/$broker.$name" "$name" "$extra"
+    else
+      start_mosquitto_node "$WORK/$broker.$name" "$to"
+    fi
+    to=$NODE_PORT
+    [[ $i == "$hops" ]] && LAST_PORT=$NODE_PORT
+  done
+  FIRST_PORT=$NODE_PORT
+  # The bridges are up once a probe message gets through.
+  local probe="$WORK/probe.json"
+  $NICE_CMD "$BENCH" sub -h 127.0.0.1 -p "$LAST_PORT" -c 1 -t 'bench/probe' -q 1 -L 1 -d 20 --json --quiet > "$probe" 2>/dev/null &
+  local sub=$!
+  sleep 0.2
+  local tries=0
+  while alive "$sub" && (( tries++ < 100 )); do
+    "$BENCH" pub -h 127.0.0.1 -p "$FIRST_PORT" -c 1 -t 'bench/probe' -q 1 -L 1 -s 32 --quiet > /dev/null 2>&1 || true
+    sleep 0.2
+  done
+  wait "$sub" 2>/dev/null || true
+}
+
+# One measured run: subscriber on LAST_PORT, publishers on FIRST_PORT.
+#   measure NAME BROKER REP QOS PUB_ARGS...
+measure() {
+  local name="$1" broker="$2" rep="$3" qos="$4"; shift 4
+  local file="$WORK/$name.$broker.$rep.json"
+  $NICE_CMD "$BENCH" sub -h 127.0.0.1 -p "$LAST_PORT" -c 1 -t 'bench/#' -q "$qos" \
+    -L "$EXPECT" --idle-ms 5000 -d 600 --json --quiet > "$file" 2> "$file.err" &
+  local sub=$!
+  sleep 0.3
+  $NICE_CMD "$BENCH" pub -h 127.0.0.1 -p "$FIRST_PORT" -q "$qos" "$@" --json --quiet \
+    > "$file.pub" 2> "$file.pub.err" || true
+  wait "$sub" || true
+  [[ -s "$file" ]] || echo '{}' > "$file"
+  printf '%s\t%s\t%s\t%s\n' "$name" "$broker" "$rep" "$file" >> "$RESULTS"
+}
+
+run_scenario() {
+  local s="$1" broker="$2" rep="$3"
+  case "$s" in
+    hop_q0|hop_q1|chain_q1)
+      local hops=1 qos=1
+      [[ $s == chain_q1 ]] && hops=2
+      [[ $s == hop_q0 ]] && qos=0
+      chain "$broker" "$hops"
+      EXPECT=$COUNT
+      measure "$s" "$broker" "$rep" "$qos" -c $PUBS -i 0 -I 0 -F $INFLIGHT -t 'bench/%i' -s 64 -L "$COUNT"
+      ;;
+    hop_latency|chain_latency)
+      local hops=1
+      [[ $s == chain_latency ]] && hops=2
+      chain "$broker" "$hops"
+      EXPECT=$(( PUBS * 100 * LAT_S ))
+      measure "$s" "$broker" "$rep" 1 -c $PUBS -i 0 -I 10 -t 'bench/%i' -s 64 -L "$EXPECT"
+      ;;
+  esac
+  cleanup
+}
+
+SCENARIOS=(hop_q0 hop_q1 chain_q1 hop_latency chain_latency)
+started=$(date +%s)
+# The queue's store first: the segmented log beside an SQLite table.
+queue_table=""
+if wanted queue_store && [[ -x "$build/ferry-queue-bench" ]]; then
+  echo "[0s] queue store: log beside SQLite" >&2
+  queue_rows=$($NICE_CMD "$build/ferry-queue-bench" --messages "$COUNT" --dir "$WORK" | tail -n +2)
+  queue_table=$(python3 "$here/queue_table.py" <<< "$queue_rows")
+fi
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for rep in $(seq 1 "$reps"); do
+  if (( rep % 2 == 1 )); then order=(ferry mosquitto); else order=(mosquitto ferry); fi
+  for s in "${SCENARIOS[@]}"; do
+    wanted "$s" || continue
+    for b in "${order[@]}"; do
+      echo "[$(( $(date +%s) - started ))s] rep $rep/$reps $s $b" >&2
+      run_scenario "$s" "$b" "$rep"
+    done
+  done
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+table=$(python3 - "$RESULTS" <<'PY'
+import json, statistics, sys
+from collections import defaultdict
+runs = defaultdict(list)
+for line in open(sys.argv[1]):
+    s, b, _rep, f = line.rstrip("\n").split("\t")
+    try:
+        runs[(s, b)].append(json.load(open(f)))
+    except (OSError, ValueError):
+        runs[(s, b)].append({})
+def med(s, b, fn):
+    vals = []
+    for r in runs.get((s, b), []):
+        try:
+            v = fn(r)
+            if v is not None and v >= 0: vals.append(v)
+        except (KeyError, TypeError):
+            pass
+    return statistics.median(vals) if vals else None
+def fmt(v, unit=""):
+    return "-" if v is None else (f"{v:,.0f}{unit}" if unit != " ms" else f"{v:.2f} ms")
+def ratio(a, b):
+    return "-" if a is None or b in (None, 0) else f"{a / b:.2f}x"
+print("| scenario | ferry | mosquitto | ferry / mosquitto | lost (ferry / mosquitto) |")
+print("| --- | ---: | ---: | ---: | --- |")
+names = {"hop_q0": "one hop, QoS 0, msg/s", "hop_q1": "one hop, QoS 1, msg/s",
+         "chain_q1": "two hops (A->B->C), QoS 1, msg/s"}
+for s, title in names.items():
+    if not any(k[0] == s for k in runs): continue
+    f = med(s, "ferry", lambda r: r["recv_rate"])
+    m = med(s, "mosquitto", lambda r: r["recv_rate"])
+    lf = med(s, "ferry", lambda r: r["lost"])
+    lm = med(s, "mosquitto", lambda r: r["lost"])
+    print(f"| {title} | {fmt(f)} | {fmt(m)} | {ratio(f, m)} | {fmt(lf)} / {fmt(lm)} |")
+for s, title in {"hop_latency": "one hop", "chain_latency": "two hops"}.items():
+    if not any(k[0] == s for k in runs): continue
+    for p, key in (("p50", "latency_p50_ns"), ("p99", "latency_p99_ns")):
+        f = med(s, "ferry", lambda r: r[key] / 1e6)
+        m = med(s, "mosquitto", lambda r: r[key] / 1e6)
+        print(f"| {title}, QoS 1 at 1000 msg/s, latency {p} | {fmt(f, ' ms')} | {fmt(m, ' ms')} | {ratio(f, m)} | |")
+PY
+)
+
+elapsed=$(( $(date +%s) - started ))
+report=$(cat <<EOF
+# Bridge benchmark: ferry beside mosquitto
+
+Produced by \`bench/bridge.sh$([[ $quick == 1 ]] && echo " --quick")\` on $(date -u +%Y-%m-%d) in ${elapsed} s:
+$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average
+$load_before before and $load_after after (the machine is shared), $reps repetition(s), medians.
+ferryd $("$FERRYD" --version | cut -d' ' -f2) ($(git -C "$here/.." rev-parse --short HEAD 2>/dev/null || echo unknown)), $("$MOSQUITTO" -h 2>/dev/null | head -1).
+
+Throughput: $PUBS publishers on the first node send $COUNT messages of 64 bytes
+as fast as their QoS 1 windows ($INFLIGHT each) allow; one subscriber on the last
+node receives them; the rate is the subscriber's, first message to last.
+Latency: the same $PUBS publishers at 100 msg/s each. ferry: bridges with their
+durable queue (\`queue_sync = write\`), $WORKERS worker(s) per node; mosquitto: its
+\`connection\` bridge, persistence off. Both: in-flight window $WINDOW.
+
+$table
+EOF
+)
+if [[ -n "$queue_table" ]]; then
+  report+=$(cat <<EOF
+
+
+The bridge queue's store on this machine's disk (\`ferry-queue-bench --messages $COUNT\`,
+64-byte payloads in groups of 256, each group also marking the previous one
+done): the segmented log ferry uses beside an SQLite table (WAL;
+synchronous=NORMAL for write, FULL for fsync) doing the same.
+
+$queue_table
+EOF
+)
+fi
+echo "$report"
+if [[ "$out" != "-" ]]; then
+  if [[ -f "$out" ]] && grep -q '^## Notes' "$out"; then
+    # Keep the hand-written notes below the figures.
+    notes=$(sed -n '/^## Notes/,$p' "$out")
+    printf '%s\n\n%s\n' "$report" "$notes" > "$out"
+  else
+    printf '%s\n' "$report" > "$out"
+  fi
+  echo "written to $out" >&2
+fi
