@@ -28,7 +28,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 FERRYD="$build/ferryd"
-ctl="$build/src/ctl/ferryctl"
+ctl="$build/ferryctl"
 [[ -x $FERRYD && -x $ctl ]] || { echo "build ferryd and ferryctl in $build first" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "needs GNU time (/usr/bin/time)" >&2; exit 1; }
 
