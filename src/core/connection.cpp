@@ -198,6 +198,7 @@ bool Connection::ReceiveThroughTransport(std::string_view raw) {
 }
 
 void Connection::AppendInput(std::string_view bytes) {
+  if (bytes.empty()) return;  // in_ may have no storage: no memcpy from or to null
   if (in_.size() - in_len_ < bytes.size()) in_.resize(in_len_ + bytes.size());
   std::memcpy(in_.data() + in_len_, bytes.data(), bytes.size());
   in_len_ += bytes.size();
