@@ -35,7 +35,7 @@ class WebSocketLayer : public TransportLayer {
 
   void Send(std::string_view in, std::string* down) override {
     if (!upgraded_ || ended()) return;
-    AppendWebSocketFrame(kWsBinary, in, down);
+    writer_.Write(in, down);
   }
 
   void Close(std::string* down) override {
@@ -64,6 +64,7 @@ class WebSocketLayer : public TransportLayer {
   bool failed_ = false;
   bool close_sent_ = false;
   WebSocketReader reader_;
+  WebSocketWriter writer_;  // one frame per MQTT packet
 };
 
 }  // namespace

@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <span>
 #include <vector>
+
+#include "core/packet.h"
 
 namespace ferry::core {
 
@@ -206,6 +210,37 @@ void AppendWebSocketFrame(uint8_t opcode, std::string_view payload, std::string*
     for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(n >> shift));
   }
   out->append(payload);
+}
+
+size_t WebSocketWriter::FramePackets(std::string_view in, std::string* out) {
+  size_t used = 0;
+  while (used < in.size()) {
+    const std::string_view rest = in.substr(used);
+    auto header = ParseFixedHeader(
+        std::span(reinterpret_cast<const uint8_t*>(rest.data()), rest.size()), UINT32_MAX);
+    if (!header.ok()) {
+      // Not an MQTT fixed header (ferryd's encoder never writes one): no
+      // packet boundary can be found, so the bytes go out as they are.
+      AppendWebSocketFrame(kWsBinary, rest, out);
+      return in.size();
+    }
+    if (!header.value() || header.value()->total_length() > rest.size()) break;
+    const size_t n = header.value()->total_length();
+    AppendWebSocketFrame(kWsBinary, rest.substr(0, n), out);
+    used += n;
+  }
+  return used;
+}
+
+void WebSocketWriter::Write(std::string_view in, std::string* out) {
+  if (pending_.empty()) {
+    const size_t used = FramePackets(in, out);
+    pending_.assign(in.substr(used));
+    return;
+  }
+  pending_.append(in);
+  const size_t used = FramePackets(pending_, out);
+  pending_.erase(0, used);
 }
 
 void AppendWebSocketClose(uint16_t code, std::string* out) {

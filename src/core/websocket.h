@@ -1,7 +1,9 @@
 // MQTT over WebSocket, server side (RFC 6455; MQTT 5.0 chapter 6): the HTTP
 // upgrade handshake, then a stream of frames whose binary payloads carry the
-// MQTT bytes. A frame may hold several MQTT packets or part of one; the frame
-// reader hands on payload bytes as they arrive, so it never buffers a frame.
+// MQTT bytes. A client's frame may hold several MQTT packets or part of one;
+// the frame reader hands on payload bytes as they arrive, so it never buffers
+// a frame. The server sends each MQTT packet as one frame of its own (see
+// WebSocketWriter).
 //
 //   client: GET /mqtt HTTP/1.1            server: HTTP/1.1 101 Switching Protocols
 //           Upgrade: websocket                    Upgrade: websocket
@@ -13,7 +15,8 @@
 //   frame:  FIN|RSV|opcode, MASK|len7, [len16|len64], [mask key 4], payload
 //
 // Sans-I/O: bytes in, bytes out; nothing here touches a socket.
-// Thread: a WebSocketReader belongs to one connection; the functions are pure.
+// Thread: a WebSocketReader or WebSocketWriter belongs to one connection; the
+// functions are pure.
 #pragma once
 
 #include <cstddef>
@@ -71,6 +74,24 @@ inline constexpr uint16_t kWsCloseUnsupportedData = 1003;
 void AppendWebSocketFrame(uint8_t opcode, std::string_view payload, std::string* out);
 // A close frame with `code` (no reason text).
 void AppendWebSocketClose(uint16_t code, std::string* out);
+
+// Wraps the MQTT bytes the server sends into binary frames, exactly one frame
+// per MQTT control packet. Clients may expect that: Paho MQTT C 1.3.12 loses
+// packets of a frame that holds several, and then its connection. Bytes may
+// come in any pieces; those of a packet not yet whole wait for the rest.
+class WebSocketWriter {
+ public:
+  // Appends to *out a frame for each packet that `in` completes.
+  void Write(std::string_view in, std::string* out);
+  // Bytes held of a packet not yet whole.
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  // Frames the whole packets at the front of `in`; returns the bytes used.
+  static size_t FramePackets(std::string_view in, std::string* out);
+
+  std::string pending_;
+};
 
 // Reads the frames a client sends after the handshake.
 class WebSocketReader {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <initializer_list>
 #include <string>
 
 namespace ferry::core {
@@ -141,6 +142,67 @@ TEST(WebSocketFrames, ServerFramesAreUnmaskedWithTheShortestLength) {
   out.clear();
   AppendWebSocketClose(kWsCloseNormal, &out);
   EXPECT_EQ(out, "\x88\x02\x03\xe8"s);
+}
+
+// Server frames of `packets`, one each.
+std::string FramesOf(std::initializer_list<std::string> packets) {
+  std::string out;
+  for (const std::string& p : packets) AppendWebSocketFrame(kWsBinary, p, &out);
+  return out;
+}
+
+// A PUBLISH (QoS 0) to "t" whose remaining length takes `payload` + 3 bytes.
+std::string PublishPacket(size_t payload) {
+  std::string p = "\x30"s;
+  size_t n = payload + 3;
+  do {
+    char b = static_cast<char>(n & 0x7F);
+    n >>= 7;
+    if (n > 0) b = static_cast<char>(b | 0x80);
+    p += b;
+  } while (n > 0);
+  return p + "\x00\x01t"s + std::string(payload, 'p');
+}
+
+TEST(WebSocketWriter, PacketsWrittenTogetherBecomeOneFrameEach) {
+  const std::string puback1 = "\x40\x02\x00\x01"s, puback2 = "\x40\x02\x00\x02"s;
+  const std::string pingresp = "\xd0\x00"s, publish = PublishPacket(300);
+  WebSocketWriter w;
+  std::string out;
+  w.Write(puback1 + puback2 + pingresp + publish, &out);
+  EXPECT_EQ(out, FramesOf({puback1, puback2, pingresp, publish}));
+  EXPECT_EQ(w.pending(), 0u);
+}
+
+TEST(WebSocketWriter, APacketSplitAcrossWritesIsOneFrame) {
+  // Remaining lengths of one, two and three bytes, so that writes split the
+  // fixed header itself too; the last frame needs a 64-bit length.
+  const std::string a = "\xd0\x00"s, b = PublishPacket(200),
+                    c = PublishPacket(70000);
+  const std::string all = a + b + c;
+  const std::string want = FramesOf({a, b, c});
+  for (size_t piece : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{199}, size_t{4096}}) {
+    WebSocketWriter w;
+    std::string out;
+    for (size_t i = 0; i < all.size(); i += piece) {
+      w.Write(std::string_view(all).substr(i, piece), &out);
+    }
+    EXPECT_EQ(out, want) << piece;
+    EXPECT_EQ(w.pending(), 0u) << piece;
+  }
+}
+
+TEST(WebSocketWriter, NothingIsFramedUntilThePacketIsWhole) {
+  const std::string publish = PublishPacket(500);
+  WebSocketWriter w;
+  std::string out;
+  w.Write(std::string_view(publish).substr(0, 1), &out);  // half a fixed header
+  w.Write(std::string_view(publish).substr(1, 100), &out);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(w.pending(), 101u);
+  w.Write(std::string_view(publish).substr(101), &out);
+  EXPECT_EQ(out, FramesOf({publish}));
+  EXPECT_EQ(w.pending(), 0u);
 }
 
 class WebSocketReaderTest : public ::testing::Test {
