@@ -96,6 +96,34 @@ TEST_F(WsListenerTest, PahoOverSecureWebSocket) {
   EXPECT_TRUE(c.Disconnect());
 }
 
+// Paho C 1.3.12 reads one MQTT packet from each WebSocket frame and drops the
+// rest of the frame, so every packet ferryd sends must be a frame of its own,
+// also when many are written together: here the PUBACKs of a burst of
+// publishes (over wss://), and the PUBLISHes queued for a subscriber (ws://).
+TEST_F(WsListenerTest, PahoGetsEveryPacketOfABurstOverWebSocket) {
+  ASSERT_TRUE(StartNode());
+  PahoClient sub(ws_uri(), "ws-burst-sub", MqttVersion::kV311);
+  ASSERT_TRUE(sub.Connect());
+  ASSERT_TRUE(sub.Subscribe("burst/#", 1));
+  PahoClient pub("wss://127.0.0.1:" + std::to_string(node_->port("wss.secure")) + "/mqtt",
+                 "wss-burst-pub", MqttVersion::kV5);
+  PahoConnectOptions o;
+  o.tls = certs_.Trusting();
+  ASSERT_TRUE(pub.Connect(o));
+  constexpr int kCount = 2000;
+  ASSERT_TRUE(pub.PublishBurst("burst/t", kCount, 1, std::chrono::seconds(60)));
+  std::vector<bool> seen(kCount, false);
+  for (int i = 0; i < kCount; ++i) {
+    std::optional<ReceivedMessage> m = sub.Receive();
+    ASSERT_TRUE(m) << "received " << i << " of " << kCount;
+    const int n = std::stoi(m->payload);
+    ASSERT_TRUE(n >= 0 && n < kCount && !seen[static_cast<size_t>(n)]) << m->payload;
+    seen[static_cast<size_t>(n)] = true;
+  }
+  EXPECT_TRUE(pub.Disconnect());
+  EXPECT_TRUE(sub.Disconnect());
+}
+
 TEST_F(WsListenerTest, PacketsSplitAcrossFramesAndFramesHoldingSeveralPackets) {
   ASSERT_TRUE(StartNode());
   WsClient ws;

@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <utility>
+#include <vector>
 
 namespace ferry::testing {
 namespace {
+
+constexpr int kMaxBufferedPublishes = 65535;
 
 int PahoVersion(MqttVersion v) { return v == MqttVersion::kV5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1; }
 
@@ -40,8 +43,11 @@ PahoClient::~PahoClient() {
 ::testing::AssertionResult PahoClient::EnsureClient() {
   if (client_) return ::testing::AssertionSuccess();
   try {
-    client_ = std::make_unique<mqtt::async_client>(
-        uri_, client_id_, mqtt::create_options(PahoVersion(version_)), nullptr);
+    mqtt::create_options create(PahoVersion(version_));
+    // Paho refuses a publish while 100 (its default) are queued to be sent,
+    // connected or not; PublishBurst queues more.
+    create.set_max_buffered_messages(kMaxBufferedPublishes);
+    client_ = std::make_unique<mqtt::async_client>(uri_, client_id_, create, nullptr);
     client_->set_message_callback([this](mqtt::const_message_ptr msg) {
       messages_.Push(
           ReceivedMessage{msg->get_topic(), msg->to_string(), msg->get_qos(), msg->is_retained()});
@@ -154,6 +160,34 @@ void PahoClient::OnConnectionLost(const std::string& cause) {
   } catch (const std::exception& e) {
     return Failure("publish to " + topic, e);
   }
+}
+
+::testing::AssertionResult PahoClient::PublishBurst(const std::string& topic, int count, int qos,
+                                                    std::chrono::milliseconds timeout) {
+  if (!client_) return ::testing::AssertionFailure() << "not connected";
+  try {
+    std::vector<mqtt::delivery_token_ptr> tokens;
+    tokens.reserve(static_cast<size_t>(count));
+    for (int i = 0; i < count; ++i) {
+      const std::string payload = std::to_string(i);
+      tokens.push_back(client_->publish(topic, payload.data(), payload.size(), qos, false));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (int i = 0; i < count; ++i) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      const std::string what = "publish " + std::to_string(i) + " of " + std::to_string(count) +
+                               " to " + topic;
+      if (auto done = Await(tokens[static_cast<size_t>(i)], what,
+                            std::max(left, std::chrono::milliseconds(0)));
+          !done) {
+        return done;
+      }
+    }
+  } catch (const std::exception& e) {
+    return Failure("publish burst to " + topic, e);
+  }
+  return ::testing::AssertionSuccess();
 }
 
 ::testing::AssertionResult PahoClient::Disconnect(std::chrono::milliseconds timeout) {

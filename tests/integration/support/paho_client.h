@@ -77,6 +77,13 @@ class PahoClient {
                                      bool retain = false,
                                      std::chrono::milliseconds timeout = kDefaultTimeout);
 
+  // Publishes `count` (at most 65535) messages to `topic` (payloads "0", "1", ...) without
+  // waiting between them, then waits for every delivery to complete (as
+  // Publish). Paho's async client lets 65535 QoS > 0 publishes be in flight
+  // at once (MQTTAsync_connectOptions.maxInflight), so most of them are.
+  ::testing::AssertionResult PublishBurst(const std::string& topic, int count, int qos,
+                                          std::chrono::milliseconds timeout = kDefaultTimeout);
+
   // Sends DISCONNECT and closes.
   ::testing::AssertionResult Disconnect(std::chrono::milliseconds timeout = kDefaultTimeout);
 
