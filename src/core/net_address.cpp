@@ -3,13 +3,35 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <charconv>
+#include <cstring>
+
 namespace ferry::core {
 
 std::string FormatAddress(int family, const void* addr, uint16_t port) {
-  char host[INET6_ADDRSTRLEN] = "";
-  inet_ntop(family, addr, host, sizeof host);
-  if (family == AF_INET6) return std::string("[") + host + "]:" + std::to_string(port);
-  return std::string(host) + ":" + std::to_string(port);
+  // "[" IPv6 "]:" port; INET6_ADDRSTRLEN counts the NUL inet_ntop writes.
+  char buf[1 + INET6_ADDRSTRLEN + 2 + 5];
+  char* const end = buf + sizeof buf;
+  char* p = buf;
+  if (family == AF_INET6) {
+    // Rare enough on accept to keep glibc's formatting (zero runs, mapped
+    // IPv4 addresses).
+    *p++ = '[';
+    inet_ntop(AF_INET6, addr, p, INET6_ADDRSTRLEN);
+    p += std::strlen(p);
+    *p++ = ']';
+  } else {
+    // Dotted decimal by hand: inet_ntop goes through sprintf, and every
+    // accepted connection is formatted on the accepting thread.
+    const auto* octet = static_cast<const uint8_t*>(addr);
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *p++ = '.';
+      p = std::to_chars(p, end, octet[i]).ptr;
+    }
+  }
+  *p++ = ':';
+  p = std::to_chars(p, end, port).ptr;
+  return std::string(buf, p);
 }
 
 std::string FormatSockaddr(const sockaddr_storage& ss) {

@@ -11,7 +11,8 @@
 
 namespace ferry::core {
 
-// `addr` points at 4 (AF_INET) or 16 (AF_INET6) bytes in network order.
+// `family` is AF_INET or AF_INET6; `addr` points at 4 or 16 bytes in network
+// order. The same text as inet_ntop's, with the port appended.
 std::string FormatAddress(int family, const void* addr, uint16_t port);
 
 // The address of a sockaddr_in or sockaddr_in6 held in `ss`.
