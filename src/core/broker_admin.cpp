@@ -564,7 +564,10 @@ std::string Broker::PrometheusMetrics() const {
   auto value = [&](const char* name, const std::string& labels, uint64_t v) {
     out += name;
     if (!labels.empty()) out += "{" + labels + "}";
-    out += " " + std::to_string(v) + "\n";
+    // Piece by piece: " " + std::to_string(v) trips GCC 12's false -Wrestrict.
+    out += ' ';
+    out += std::to_string(v);
+    out += '\n';
   };
   auto one = [&](const char* name, const char* type, const char* help, uint64_t v) {
     metric(name, type, help);
