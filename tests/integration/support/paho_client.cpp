@@ -176,8 +176,8 @@ void PahoClient::OnConnectionLost(const std::string& cause) {
     for (int i = 0; i < count; ++i) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      const std::string what = "publish " + std::to_string(i) + " of " + std::to_string(count) +
-                               " to " + topic;
+      const std::string what =
+          "publish " + std::to_string(i) + " of " + std::to_string(count) + " to " + topic;
       if (auto done = Await(tokens[static_cast<size_t>(i)], what,
                             std::max(left, std::chrono::milliseconds(0)));
           !done) {

@@ -56,9 +56,15 @@ TEST(FormatAddress, IPv4MatchesInetNtop) {
 }
 
 TEST(FormatAddress, IPv6MatchesInetNtop) {
-  const char* texts[] = {"::", "::1", "2001:db8::7", "fe80::1:2:3:4", "::ffff:203.0.113.7",
-                         "1:2:3:4:5:6:7:8", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-                         "1::", "0:1:0:1:0:1:0:1"};
+  const char* texts[] = {"::",
+                         "::1",
+                         "2001:db8::7",
+                         "fe80::1:2:3:4",
+                         "::ffff:203.0.113.7",
+                         "1:2:3:4:5:6:7:8",
+                         "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                         "1::",
+                         "0:1:0:1:0:1:0:1"};
   for (const char* t : texts) {
     in6_addr a;
     ASSERT_EQ(inet_pton(AF_INET6, t, &a), 1) << t;
@@ -68,8 +74,7 @@ TEST(FormatAddress, IPv6MatchesInetNtop) {
   }
   in6_addr a;
   ASSERT_EQ(inet_pton(AF_INET6, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &a), 1);
-  EXPECT_EQ(FormatAddress(AF_INET6, &a, 65535),
-            "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
+  EXPECT_EQ(FormatAddress(AF_INET6, &a, 65535), "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535");
 }
 
 TEST(FormatSockaddr, BothFamilies) {

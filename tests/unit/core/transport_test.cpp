@@ -156,8 +156,7 @@ TEST(Transport, BytesSentBeforeTheHandshakeWaitForIt) {
   EXPECT_EQ(wire, "");
   ASSERT_TRUE(t->Receive(kUpgrade, &app, &wire).ok());
   // One frame per packet.
-  EXPECT_NE(wire.find("\r\n\r\n\x82\x04\x40\x02\x00\x01\x82\x02\xd0\x00"s),
-            std::string::npos);
+  EXPECT_NE(wire.find("\r\n\r\n\x82\x04\x40\x02\x00\x01\x82\x02\xd0\x00"s), std::string::npos);
 }
 
 TEST(Transport, FailuresCarryTheirAnswerBelow) {

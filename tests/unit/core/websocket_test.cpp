@@ -177,8 +177,7 @@ TEST(WebSocketWriter, PacketsWrittenTogetherBecomeOneFrameEach) {
 TEST(WebSocketWriter, APacketSplitAcrossWritesIsOneFrame) {
   // Remaining lengths of one, two and three bytes, so that writes split the
   // fixed header itself too; the last frame needs a 64-bit length.
-  const std::string a = "\xd0\x00"s, b = PublishPacket(200),
-                    c = PublishPacket(70000);
+  const std::string a = "\xd0\x00"s, b = PublishPacket(200), c = PublishPacket(70000);
   const std::string all = a + b + c;
   const std::string want = FramesOf({a, b, c});
   for (size_t piece : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{199}, size_t{4096}}) {
