@@ -220,23 +220,38 @@ void UpstreamSession::OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>&
         return;
       }
       if (IsFailure(ack.reason)) return complete(ack.reason);  // [MQTT-4.3.3-4]
+      if (st.released) {
+        // Our PUBREL crossed a PUBREC sent again: release again.
+        Send(core::PubAck{PacketType::kPubrel, ack.packet_id, ReasonCode::kSuccess, {}});
+        return;
+      }
+      if (st.hold_pubrel) {
+        if (!st.received) {
+          st.received = true;
+          events.emplace_back(upstream::Received{st.token, ack.packet_id});
+        }
+        return;
+      }
       st.released = true;
       Send(core::PubAck{PacketType::kPubrel, ack.packet_id, ReasonCode::kSuccess, {}});
       return;
     case PacketType::kPubcomp:
       if (!st.released) return;  // PUBCOMP before PUBREC: ignore
-      return complete(ack.reason);
+      // The upstream had the message (it sent PUBREC); "not found" only
+      // means it completed it before, e.g. before our restart.
+      return complete(ReasonCode::kSuccess);
     default:
       return;
   }
 }
 
 uint16_t UpstreamSession::NextPacketId() {
-  // [MQTT-2.2.1-4]: never reuse an identifier still in use.
+  // [MQTT-2.2.1-4]: never reuse an identifier still in use. The own range
+  // holds 256; a session has a few of its packets in flight at most.
   for (;;) {
     uint16_t id = next_packet_id_++;
-    if (next_packet_id_ == 0) next_packet_id_ = 1;
-    if (id != 0 && !inflight_.contains(id) && !subscribe_ids_.contains(id)) return id;
+    if (next_packet_id_ == 0) next_packet_id_ = kOwnPacketIdFirst;
+    if (!inflight_.contains(id) && !subscribe_ids_.contains(id)) return id;
   }
 }
 
@@ -288,14 +303,30 @@ bool UpstreamSession::EncodePublish(const OutgoingPublish& p, uint16_t packet_id
 
 bool UpstreamSession::Publish(const OutgoingPublish& p, uint64_t now_ms) {
   const uint8_t qos = std::min(p.qos, max_qos_);
-  const uint16_t id = qos > 0 ? NextPacketId() : 0;
-  if (!EncodePublish(p, id, qos, false)) return false;
+  const uint16_t id = qos == 0 ? 0 : p.packet_id != 0 ? p.packet_id : NextPacketId();
+  if (!EncodePublish(p, id, qos, qos > 0 && p.dup)) return false;
   last_tx_ms_ = now_ms;
   if (qos > 0) {
-    inflight_.emplace(id, OutState{p.token, qos, false, send_counter_});
+    inflight_.emplace(id, OutState{p.token, qos, false, send_counter_, p.hold_pubrel && qos == 2});
     inflight_order_.emplace(send_counter_++, id);
   }
   return true;
+}
+
+void UpstreamSession::PublishReleased(uint64_t token, uint16_t packet_id, uint64_t now_ms) {
+  last_tx_ms_ = now_ms;
+  inflight_.emplace(packet_id, OutState{token, 2, true, send_counter_, true, true});
+  inflight_order_.emplace(send_counter_++, packet_id);
+  Send(core::PubAck{PacketType::kPubrel, packet_id, ReasonCode::kSuccess, {}});
+}
+
+void UpstreamSession::Release(uint64_t token, uint16_t packet_id, uint64_t now_ms) {
+  auto it = inflight_.find(packet_id);
+  if (it == inflight_.end() || it->second.token != token || it->second.released) return;
+  it->second.released = true;
+  if (!connected_) return;  // InflightForResend() says released
+  last_tx_ms_ = now_ms;
+  Send(core::PubAck{PacketType::kPubrel, packet_id, ReasonCode::kSuccess, {}});
 }
 
 std::vector<UpstreamInflight> UpstreamSession::InflightForResend() const {

@@ -187,6 +187,60 @@ TEST_F(UpstreamSessionTest, Qos2CompletesOnPubcompAfterPubrecAndPubrel) {
   EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 7u);
 }
 
+// A queue message goes under the identifier its seq gives, with DUP when it
+// may have gone before a restart; the PUBREL of a held QoS 2 message waits
+// for Release() [MQTT-4.3.3].
+TEST_F(UpstreamSessionTest, HeldQos2MessageIsReleasedOnlyWhenTold) {
+  auto s = Make();
+  Connect(s, ProtocolVersion::kV5);
+  core::Message m = Msg("a");
+  OutgoingPublish p{9, &m, 2, false, {}, QueuePacketId(9), /*dup=*/true, /*hold_pubrel=*/true};
+  ASSERT_TRUE(s.Publish(p, 1000));
+  EXPECT_FALSE(s.PacketIdFree(9));
+  const auto& sent = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
+  EXPECT_EQ(sent.packet_id, 9);
+  EXPECT_TRUE(sent.dup);
+  auto ev = Feed(s, core::PubAck{PacketType::kPubrec, 9, ReasonCode::kSuccess, {}},
+                 ProtocolVersion::kV5);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(std::get<upstream::Received>(ev[0]).token, 9u);
+  EXPECT_TRUE(Sent(s, ProtocolVersion::kV5).empty());  // no PUBREL yet
+  s.Release(8, 9, 1000);  // not that message's: ignored
+  EXPECT_TRUE(Sent(s, ProtocolVersion::kV5).empty());
+  s.Release(9, 9, 1000);
+  auto rel = Sent(s, ProtocolVersion::kV5);
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
+  ev = Feed(s, core::PubAck{PacketType::kPubcomp, 9, ReasonCode::kSuccess, {}},
+            ProtocolVersion::kV5);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 9u);
+}
+
+// A message released before a restart goes as PUBREL alone; the upstream
+// that completed it already answers "not found", which still completes it.
+TEST_F(UpstreamSessionTest, MessageReleasedBeforeARestartGoesAsPubrelOnly) {
+  auto s = Make();
+  Connect(s, ProtocolVersion::kV5);
+  s.PublishReleased(70000, QueuePacketId(70000), 1000);
+  auto rel = Sent(s, ProtocolVersion::kV5);
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
+  EXPECT_EQ(std::get<core::PubAck>(rel[0]).packet_id, QueuePacketId(70000));
+  auto ev = Feed(s, core::PubAck{PacketType::kPubcomp, QueuePacketId(70000),
+                                 ReasonCode::kPacketIdentifierNotFound, {}},
+                 ProtocolVersion::kV5);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 70000u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).reason, ReasonCode::kSuccess);
+}
+
+TEST(QueuePacketId, CyclesBelowTheSessionsOwnIdentifiers) {
+  EXPECT_EQ(QueuePacketId(1), 1);
+  EXPECT_EQ(QueuePacketId(kOwnPacketIdFirst - 1), kOwnPacketIdFirst - 1);
+  EXPECT_EQ(QueuePacketId(kOwnPacketIdFirst), 1);
+}
+
 TEST_F(UpstreamSessionTest, UpstreamLimitsLowerQosDropRetainAndRefuseLargePackets) {
   auto s = Make();
   core::Connack ack;
