@@ -62,6 +62,19 @@ class UpstreamSessionTest : public ::testing::Test {
     ASSERT_TRUE(std::holds_alternative<upstream::Connected>(ev[0]));
   }
 
+  // The session sent exactly one PUBREL for `id`; a PUBCOMP for it
+  // completes message `token`.
+  void ExpectPubrelThenComplete(UpstreamSession& s, uint16_t id, uint64_t token) {
+    auto rel = Sent(s, ProtocolVersion::kV5);
+    ASSERT_EQ(rel.size(), 1u);
+    EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
+    EXPECT_EQ(std::get<core::PubAck>(rel[0]).packet_id, id);
+    auto ev = Feed(s, core::PubAck{PacketType::kPubcomp, id, ReasonCode::kSuccess, {}},
+                   ProtocolVersion::kV5);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, token);
+  }
+
   core::Message Msg(std::string topic, std::string payload = "x") {
     core::Message m;
     m.topic = std::move(topic);
@@ -178,13 +191,7 @@ TEST_F(UpstreamSessionTest, Qos2CompletesOnPubcompAfterPubrecAndPubrel) {
   uint16_t id = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0)).packet_id;
   EXPECT_TRUE(Feed(s, core::PubAck{PacketType::kPubrec, id, ReasonCode::kSuccess, {}},
                    ProtocolVersion::kV5).empty());
-  auto rel = Sent(s, ProtocolVersion::kV5);
-  ASSERT_EQ(rel.size(), 1u);
-  EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
-  auto ev = Feed(s, core::PubAck{PacketType::kPubcomp, id, ReasonCode::kSuccess, {}},
-                 ProtocolVersion::kV5);
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 7u);
+  ExpectPubrelThenComplete(s, id, 7);
 }
 
 // A queue message goes under the identifier its seq gives, with DUP when it
@@ -208,13 +215,7 @@ TEST_F(UpstreamSessionTest, HeldQos2MessageIsReleasedOnlyWhenTold) {
   s.Release(8, 9, 1000);  // not that message's: ignored
   EXPECT_TRUE(Sent(s, ProtocolVersion::kV5).empty());
   s.Release(9, 9, 1000);
-  auto rel = Sent(s, ProtocolVersion::kV5);
-  ASSERT_EQ(rel.size(), 1u);
-  EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
-  ev = Feed(s, core::PubAck{PacketType::kPubcomp, 9, ReasonCode::kSuccess, {}},
-            ProtocolVersion::kV5);
-  ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 9u);
+  ExpectPubrelThenComplete(s, 9, 9);
 }
 
 // A message released before a restart goes as PUBREL alone; the upstream
