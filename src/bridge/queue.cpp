@@ -112,6 +112,16 @@ void BridgeQueue::Release(uint64_t seq) {
   cv_.notify_one();
 }
 
+void BridgeQueue::Unrelease() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    pending_.released.clear();
+    pending_.unrelease = true;
+  }
+  cv_.notify_one();
+}
+
 void BridgeQueue::RequestLoad(uint64_t from, size_t max_bytes) {
   {
     std::lock_guard lock(mu_);
@@ -144,7 +154,8 @@ void BridgeQueue::Stop() {
 }
 
 bool BridgeQueue::WriteGroup(Pending& group, uint64_t head, Status* error) {
-  Status s = log_->Append(group.messages, std::max(head, log_->head()), group.released);
+  Status s = log_->Append(group.messages, std::max(head, log_->head()), group.released,
+                         group.unrelease);
   if (s.ok() && options_.sync == QueueSync::kFsync) s = log_->Sync();
   // The bounds are kept after each group, so a group larger than what was
   // free still leaves the log within max_bytes: its oldest segments go.
@@ -189,6 +200,7 @@ void BridgeQueue::Run() {
       std::unique_lock lock(mu_);
       auto ready = [&] {
         return stopping_ || !pending_.messages.empty() || !pending_.released.empty() ||
+               pending_.unrelease ||
                head_ > written_head ||
                (load_.has_value() && !failing);
       };
@@ -204,6 +216,11 @@ void BridgeQueue::Run() {
                 std::back_inserter(group.messages));
       std::move(pending_.waiters.begin(), pending_.waiters.end(),
                 std::back_inserter(group.waiters));
+      if (pending_.unrelease) {
+        // Voids what a failing group still holds as well.
+        group.released.clear();
+        group.unrelease = true;
+      }
       group.released.insert(group.released.end(), pending_.released.begin(),
                             pending_.released.end());
       pending_ = Pending{};
@@ -215,7 +232,8 @@ void BridgeQueue::Run() {
       }
     }
     Status error;
-    if (!group.messages.empty() || !group.released.empty() || head > written_head ||
+    if (!group.messages.empty() || !group.released.empty() || group.unrelease ||
+        head > written_head ||
         options_.log.max_age.count() > 0) {
       if (WriteGroup(group, head, &error)) {
         written_head = std::max(head, log_->head());

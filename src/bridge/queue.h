@@ -142,6 +142,11 @@ class BridgeQueue {
   // written. Whatever queue_sync says, the report waits for the write (and
   // for fdatasync with fsync): the PUBREL must not overtake the record.
   void Release(uint64_t seq);
+  // The upstream lost the session those PUBRECs came in (CONNACK with
+  // session present 0): records that no message is released any more, with
+  // the next group, before the releases asked for after this call. Those
+  // asked for before and not yet reported may still be reported.
+  void Unrelease();
   // Asks for up to `max_bytes` of messages with seq >= from; the answer comes
   // in a later Poll().loaded. One request at a time.
   void RequestLoad(uint64_t from, size_t max_bytes);
@@ -157,7 +162,8 @@ class BridgeQueue {
   struct Pending {
     std::vector<QueuedMessage> messages;
     std::vector<core::RouteCompletion> waiters;
-    std::vector<uint64_t> released;
+    std::vector<uint64_t> released;  // after the unrelease, if any
+    bool unrelease = false;
   };
 
   explicit BridgeQueue(Options options, std::unique_ptr<QueueLog> log);

@@ -20,6 +20,7 @@ constexpr size_t kRecordHeaderBytes = 8;
 constexpr uint8_t kMessageRecord = 0x01;
 constexpr uint8_t kHeadRecord = 0x02;
 constexpr uint8_t kReleasedRecord = 0x03;
+constexpr uint8_t kUnreleasedRecord = 0x04;
 // A record longer than this is damage, not a message: MQTT packets are at
 // most 256 MB.
 constexpr uint32_t kMaxRecordBody = 268435455u + 64;
@@ -106,6 +107,10 @@ void AppendReleasedRecord(std::string& out, const std::vector<uint64_t>& seqs) {
     body.push_back(static_cast<char>(kReleasedRecord));
     for (uint64_t seq : seqs) PutU64(body, seq);
   });
+}
+
+void AppendUnreleasedRecord(std::string& out) {
+  AppendRecord(out, [&](std::string& body) { body.push_back(static_cast<char>(kUnreleasedRecord)); });
 }
 
 // Decodes a message record body (after the type byte was checked).
@@ -301,6 +306,10 @@ Status QueueLog::ScanSegment(Segment& s, bool newest) {
       for (size_t at = 1; at < body.size(); at += 8) released_.insert(GetU64(body.data() + at));
       continue;
     }
+    if (!bad && body[0] == kUnreleasedRecord && body.size() == 1) {
+      released_.clear();
+      continue;
+    }
     if (!bad && body[0] == kMessageRecord && body.size() >= 26) {
       uint64_t seq = GetU64(body.data() + 1);
       if (seq >= s.first_seq && seq > s.last_seq) {
@@ -379,7 +388,7 @@ void QueueLog::RemoveDoneSegments() {
 }
 
 Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t head,
-                        const std::vector<uint64_t>& released) {
+                        const std::vector<uint64_t>& released, bool unrelease) {
   // What to restore if a write fails.
   const size_t segments_before = segments_.size();
   const uint64_t size_before = segments_.back().file->Size();
@@ -428,7 +437,9 @@ Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t hea
     next_seq_ = m.seq + 1;
   }
   // After the messages: a message is always written before (or with) the
-  // record that says it was released.
+  // record that says it was released. `released` came after `unrelease`.
+  const bool unreleasing = unrelease && !released_.empty();
+  if (unreleasing) AppendUnreleasedRecord(buffer_);
   if (!released.empty()) AppendReleasedRecord(buffer_, released);
   if (head_ > recorded_head_) AppendHeadRecord(buffer_, head_);
   if (!buffer_.empty()) {
@@ -436,6 +447,7 @@ Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t hea
     bytes_ += buffer_.size();
   }
   recorded_head_ = std::max(recorded_head_, head_);
+  if (unreleasing) released_.clear();
   released_.insert(released.begin(), released.end());
   ForgetReleasedBelowHead();
   RemoveDoneSegments();

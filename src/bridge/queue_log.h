@@ -21,6 +21,8 @@
 //        = 0x03 released: u64 seq, ... (QoS 2 messages the upstream has
 //                        received, PUBREC, and that are released with
 //                        PUBREL from now on, never published again)
+//        = 0x04 unreleased: (no fields; every released record before it
+//                        no longer holds: the upstream lost our session)
 // Integers are big-endian. Reusing the MQTT codec means the properties
 // (user properties, content type, the node path) need no format of their own.
 //
@@ -41,6 +43,10 @@
 // A released record is written after the message it names and before the
 // PUBREL goes out; it is in the same segment as the message or a later one,
 // so it lives at least as long as the message is above the head.
+// A PUBREL only delivers while the upstream keeps the session that sent the
+// PUBREC. When a CONNACK says it does not (session present 0: a failover to
+// another server, or the session expired), an unreleased record voids every
+// released record before it, and those messages are published again.
 //
 // Recovery (Open) reads every segment. A record whose length runs past the
 // end of the file, or whose CRC does not match, ends the newest segment: it
@@ -122,15 +128,16 @@ class QueueLog {
   // Seqs at or above head() with a released record.
   const std::set<uint64_t>& released() const { return released_; }
 
-  // Appends `messages` (seq next_seq(), next_seq()+1, ...), a released
-  // record for `released` if any, and, if `head` is above the recorded
+  // Appends `messages` (seq next_seq(), next_seq()+1, ...), an unreleased
+  // record if `unrelease` and any seq is released, a released record for
+  // `released` if any, and, if `head` is above the recorded
   // head, a head record, in as few writes as the segment size allows. On
   // error nothing of the call is kept (the files are cut back) and the call
   // can be retried as is.
   // REQUIRES: messages[i].seq == next_seq() + i, head <= next_seq() after,
   // every seq in `released` < next_seq() after.
   ferry::Status Append(const std::vector<QueuedMessage>& messages, uint64_t head,
-                       const std::vector<uint64_t>& released = {});
+                       const std::vector<uint64_t>& released = {}, bool unrelease = false);
   // fdatasync of the segment written last (and of the directory if segments
   // were created or removed since the last Sync).
   ferry::Status Sync();

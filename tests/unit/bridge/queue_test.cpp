@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -192,6 +193,27 @@ TEST_F(BridgeQueueTest, ReleasedMessagesAreReportedOnceWrittenAndSurviveReopen) 
   }
   auto q = Open();
   EXPECT_EQ(q->recovered_released(), std::set<uint64_t>{2});
+}
+
+TEST_F(BridgeQueueTest, UnreleaseVoidsEarlierReleasesOnDisk) {
+  {
+    auto q = Open();
+    Ack ack;
+    q->Append({Msg("a", 2), Msg("b", 2), Msg("c", 2)}, ack.completion());
+    ASSERT_TRUE(ack.Wait());
+    q->Release(1);
+    q->Unrelease();
+    q->Release(3);
+    std::vector<uint64_t> released;
+    ASSERT_TRUE(Eventually([&] {
+      auto ev = q->Poll();
+      released.insert(released.end(), ev.released.begin(), ev.released.end());
+      return std::find(released.begin(), released.end(), 3) != released.end();
+    }));
+    EXPECT_EQ(released.back(), 3u);
+  }
+  auto q = Open();
+  EXPECT_EQ(q->recovered_released(), std::set<uint64_t>{3});
 }
 
 TEST_F(BridgeQueueTest, QosZeroStaysOutOfTheLogWhenAsked) {
