@@ -124,7 +124,7 @@ BridgeLink::BridgeLink(PreparedConfig prepared, BridgeContext& ctx,
       session_(SessionOptions()),
       backoff_(config_.reconnect_min, config_.reconnect_max, core::BackoffSeed(this)),
       released_(queue_->recovered_released()),
-      recovered_next_seq_(queue_->recovered_next_seq()) {
+      dup_below_(queue_->recovered_next_seq()) {
   hook_ = std::make_shared<ForwardHook>(
       ForwardHook::Options{ctx_.node_name, config_.max_hops, config_.strip_retain}, queue_,
       counters_);

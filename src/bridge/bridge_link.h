@@ -179,12 +179,14 @@ class BridgeLink : public Transport::Handler {
   uint64_t next_marker_ = 1;
   std::vector<uint64_t> qos0_unwritten_;
   std::map<uint64_t, std::vector<uint64_t>> qos0_by_marker_;
-  // QoS 2 messages whose released record is written (queue_log.h): they go
-  // as PUBREL, never again as PUBLISH. Kept until their PUBCOMP.
+  // QoS 2 messages whose released record is written (queue_log.h): while
+  // the upstream keeps our session they go as PUBREL, never again as
+  // PUBLISH. Kept until their PUBCOMP; emptied when the session is lost.
   std::set<uint64_t> released_;
   // Messages below it were queued before the last restart and may have been
-  // sent: they go with DUP.
-  const uint64_t recovered_next_seq_;
+  // sent into the upstream session: they go with DUP. 0 once the upstream
+  // started a new session.
+  uint64_t dup_below_;
   // Publications of our own (the state "1" upstream), by token.
   uint64_t next_control_token_ = 0;
   std::map<uint64_t, core::MessagePtr> control_;

@@ -38,8 +38,8 @@ void BridgeLink::OnQueueEvents() {
   for (uint64_t seq : ev.released) {
     // Recorded: the PUBREL may go (queue_log.h).
     if (seq < outbox_.head()) continue;  // trimmed meanwhile
-    released_.insert(seq);
-    session_.Release(seq, QueuePacketId(seq), Now());
+    // Not if the session that sent the PUBREC is gone since (Unrelease).
+    if (session_.Release(seq, QueuePacketId(seq), Now())) released_.insert(seq);
   }
   if (state_ == State::kIdle && !outbox_.empty()) Connect();  // lazy
   if (state_ == State::kConnected) Pump();
@@ -78,15 +78,16 @@ void BridgeLink::Pump() {
     if (qos > 0 && !session_.PacketIdFree(packet_id)) break;
     QueuedMessage m = outbox_.TakeNext();
     if (qos == 2 && released_.contains(m.seq)) {
-      // The upstream has it already (PUBREC before a restart or on a lost
-      // session): only release it, never publish it again.
+      // The upstream session has it already (PUBREC before a restart): only
+      // release it, never publish it again. released_ is empty unless the
+      // session resumed.
       session_.PublishReleased(m.seq, packet_id, now);
       last_activity_ = now;
       continue;
     }
     OutgoingPublish p{m.seq,     m.message.get(), m.message->qos,
                       m.message->retain, via,     packet_id,
-                      m.seq < recovered_next_seq_, /*hold_pubrel=*/true};
+                      m.seq < dup_below_, /*hold_pubrel=*/true};
     if (!session_.Publish(p, now)) {
       // Larger than the upstream's maximum packet size: it can never go.
       ++dropped_other_;
@@ -219,6 +220,22 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
   if (!address.node.empty() && !c.upstream_node.empty() && address.node != c.upstream_node) {
     FERRY_WARN("bridge %s: expected node %s at %s, found %s", config_.name.c_str(),
                address.node.c_str(), address.ToString().c_str(), c.upstream_node.c_str());
+  }
+  if (!c.session_present) {
+    // A new session (another server after a failover, or ours was lost or
+    // expired): the upstream has none of our QoS 2 messages. A PUBREL alone
+    // would be answered "not found" and the message lost, so everything in
+    // flight, released or not, is published again, as new (DUP 0: the
+    // first attempt in this session). A message the old session delivered
+    // may arrive twice; none is lost.
+    if (!released_.empty()) {
+      FERRY_WARN("bridge %s: the upstream did not keep our session; %zu QoS 2 messages it "
+                 "received may be delivered again",
+                 config_.name.c_str(), released_.size());
+    }
+    released_.clear();
+    queue_->Unrelease();
+    dup_below_ = 0;
   }
   // What the upstream still holds in flight for us goes again as it was
   // [MQTT-4.4.0-1]; everything else goes again from the queue, in order.

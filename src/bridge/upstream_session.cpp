@@ -33,10 +33,8 @@ void UpstreamSession::Connect(uint64_t now_ms) {
   last_tx_ms_ = last_rx_ms_ = now_ms;
   window_ = 0;
   // Without a session to resume, nothing of the old one matters.
-  if (options_.clean_start) {
-    ClearInflight();
-    qos2_received_.clear();
-  }
+  resumed_ = false;
+  if (options_.clean_start) ForgetSession();
 
   core::Connect c;
   c.version = options_.version;
@@ -148,7 +146,8 @@ void UpstreamSession::OnConnack(core::Connack&& ack, std::vector<UpstreamEvent>&
     if (ack.props.server_keep_alive) options_.keepalive_s = *ack.props.server_keep_alive;
   }
   window_ = std::max<uint16_t>(window_, 1);
-  if (!ack.session_present) ClearInflight();
+  resumed_ = ack.session_present;
+  if (!ack.session_present) ForgetSession();
   upstream::Connected c;
   c.session_present = ack.session_present;
   for (const auto& [key, value] : ack.props.user_properties) {
@@ -236,9 +235,12 @@ void UpstreamSession::OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>&
       Send(core::PubAck{PacketType::kPubrel, ack.packet_id, ReasonCode::kSuccess, {}});
       return;
     case PacketType::kPubcomp:
-      if (!st.released) return;  // PUBCOMP before PUBREC: ignore
-      // The upstream had the message (it sent PUBREC); "not found" only
-      // means it completed it before, e.g. before our restart.
+      // PUBCOMP before PUBREC: ignore. In particular "not found" from an
+      // upstream that never had the message (a new session) is no delivery.
+      if (!st.released) return;
+      // The upstream had the message (PUBREC in this exchange, or a PUBREL
+      // into the session that sent it); "not found" only means it completed
+      // it before, e.g. before our restart.
       return complete(ReasonCode::kSuccess);
     default:
       return;
@@ -320,13 +322,15 @@ void UpstreamSession::PublishReleased(uint64_t token, uint16_t packet_id, uint64
   Send(core::PubAck{PacketType::kPubrel, packet_id, ReasonCode::kSuccess, {}});
 }
 
-void UpstreamSession::Release(uint64_t token, uint16_t packet_id, uint64_t now_ms) {
+bool UpstreamSession::Release(uint64_t token, uint16_t packet_id, uint64_t now_ms) {
   auto it = inflight_.find(packet_id);
-  if (it == inflight_.end() || it->second.token != token || it->second.released) return;
+  if (it == inflight_.end() || it->second.token != token || !it->second.received) return false;
+  if (it->second.released) return true;
   it->second.released = true;
-  if (!connected_) return;  // InflightForResend() says released
+  if (!connected_) return true;  // InflightForResend() says released
   last_tx_ms_ = now_ms;
   Send(core::PubAck{PacketType::kPubrel, packet_id, ReasonCode::kSuccess, {}});
+  return true;
 }
 
 std::vector<UpstreamInflight> UpstreamSession::InflightForResend() const {
@@ -348,9 +352,12 @@ bool UpstreamSession::Resend(const UpstreamInflight& entry, const OutgoingPublis
   return EncodePublish(p, entry.packet_id, entry.qos, /*dup=*/true);
 }
 
-void UpstreamSession::ClearInflight() {
+void UpstreamSession::ForgetSession() {
   inflight_.clear();
   inflight_order_.clear();
+  // A QoS 2 message the new session sends under an identifier we PUBREC'd
+  // in the old one is a new message, not one sent again.
+  qos2_received_.clear();
 }
 
 uint16_t UpstreamSession::Subscribe(const std::vector<std::pair<std::string, uint8_t>>& filters) {

@@ -29,6 +29,13 @@
 // waits for Release(): the caller first records durably that it is
 // released, since after a PUBREL the message must never be published again.
 //
+// A PUBREL delivers only while the upstream keeps the session that sent the
+// PUBREC. After a CONNACK with session present 0 (a failover to another
+// server, or the upstream lost or expired our session) nothing from before
+// is in flight: every message goes again as a new PUBLISH, and a PUBCOMP
+// completes a message only after its PUBREC in this exchange, or after a
+// PUBREL resent into a resumed session.
+//
 // Thread safety: none; the bridge's loop thread owns it.
 #pragma once
 
@@ -161,6 +168,9 @@ class UpstreamSession {
                      std::vector<UpstreamEvent>& events);
 
   bool connected() const { return connected_; }
+  // The last CONNACK said session present: the upstream kept what was in
+  // flight, and a message released before (PUBREC) may go as PUBREL alone.
+  bool resumed() const { return resumed_; }
   // Room for another outgoing QoS 1/2 message.
   bool CanSendQos() const { return inflight_.size() < window_; }
   // No outgoing message in flight uses `packet_id`.
@@ -181,20 +191,20 @@ class UpstreamSession {
   // QoS 2 message `token`, which the upstream received (PUBREC) before, is
   // released: PUBREL under `packet_id`, then a Published event on PUBCOMP.
   // For a message released before a restart.
-  // REQUIRES: connected(), CanSendQos(), PacketIdFree(packet_id).
+  // REQUIRES: connected(), resumed(), CanSendQos(), PacketIdFree(packet_id).
   void PublishReleased(uint64_t token, uint16_t packet_id, uint64_t now_ms);
   // Releases message `token` after its Received event: PUBREL now if
-  // connected, else with the resend after a resumed session. No-op if
-  // `packet_id` is no longer that message's.
-  void Release(uint64_t token, uint16_t packet_id, uint64_t now_ms);
+  // connected, else with the resend after a resumed session. Returns false
+  // and does nothing if `packet_id` is no longer that message's or its
+  // PUBREC is not from the session in use (it did not resume since).
+  bool Release(uint64_t token, uint16_t packet_id, uint64_t now_ms);
   // After a resumed session: the messages in flight, oldest first. The
-  // caller resends each with Resend (or they are lost with the session).
+  // caller resends each with Resend. Empty after a session that did not
+  // resume: the caller publishes everything again as new.
   std::vector<UpstreamInflight> InflightForResend() const;
   // Resends one of them: PUBLISH with DUP and its packet identifier, or
   // PUBREL if it was released [MQTT-4.4.0-1].
   bool Resend(const UpstreamInflight& entry, const OutgoingPublish& p, uint64_t now_ms);
-  // Forgets every outgoing message in flight (the session did not resume).
-  void ClearInflight();
 
   // Queues SUBSCRIBE for `filters` (filter, QoS) with No Local and Retain As
   // Published set (v5). Returns its packet identifier.
@@ -236,6 +246,9 @@ class UpstreamSession {
   void OnPublish(core::Publish&& p, std::vector<UpstreamEvent>& events, ferry::Status* error);
   void OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>& events, ferry::Status* error);
   void FlushAcknowledgements();
+  // No session to resume (clean start, or CONNACK with session present 0):
+  // the upstream knows none of our packet identifiers, in either direction.
+  void ForgetSession();
   uint16_t NextPacketId();
   bool EncodePublish(const OutgoingPublish& p, uint16_t packet_id, uint8_t qos, bool dup);
 
@@ -243,6 +256,7 @@ class UpstreamSession {
   core::ProtocolVersion version_;
   bool connected_ = false;
   bool connack_pending_ = false;
+  bool resumed_ = false;
   std::string out_;
   std::vector<uint8_t> in_;
   size_t in_pos_ = 0;
