@@ -236,6 +236,9 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
     released_.clear();
     queue_->Unrelease();
     dup_below_ = 0;
+    // The session forgot its control messages too; a new state message
+    // follows below.
+    control_.clear();
   }
   // What the upstream still holds in flight for us goes again as it was
   // [MQTT-4.4.0-1]; everything else goes again from the queue, in order.
