@@ -7,7 +7,8 @@
 // upstream is published locally. Nothing else is shared with the upstream:
 // no routes, no sessions. The [bridge.NAME] sections of ferry.conf configure
 // bridges (keys documented in etc/ferry.conf); ferryctl adds, changes,
-// starts and stops them at runtime (kept in data_dir/bridges.conf).
+// starts and stops them at runtime (kept in data_dir/bridges.conf; a start
+// or stop by name is kept in data_dir/bridges.state).
 //
 // How it plugs into the core: each started bridge registers its forward
 // rules as route hook filters (core/broker.h), so a local publish is matched
@@ -51,6 +52,9 @@ struct BridgeStats {
   std::string address;        // address in use, or tried last
   std::string upstream_node;  // the upstream ferry node's name, if it said
   std::string origin;         // "file.conf:12" or "runtime"
+  // "stopped" or "started" if ferryctl last stopped or started it (kept in
+  // data_dir/bridges.state across restarts); "" otherwise.
+  std::string held;
   std::vector<std::string> forward;    // rule texts
   std::vector<std::string> subscribe;  // rule texts
   uint64_t queued = 0;        // not yet acknowledged upstream

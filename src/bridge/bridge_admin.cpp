@@ -58,6 +58,7 @@ Json StatsJson(const BridgeStats& s) {
               {"address", s.address},
               {"upstream_node", s.upstream_node},
               {"origin", s.origin},
+              {"held", s.held},
               {"forward", s.forward},
               {"subscribe", s.subscribe},
               {"queued", s.queued},
@@ -86,6 +87,7 @@ std::string ListText(const std::vector<BridgeStats>& all, const std::string& nod
   std::string out;
   for (const BridgeStats& s : all) {
     std::string state = "name " + s.name + ", " + s.state;
+    if (!s.held.empty()) state += " (" + s.held + " by ferryctl)";
     if (!s.address.empty()) state += (s.state == "connected" ? " to " : ", address ") + s.address;
     state += ", queued " + std::to_string(s.queued) + ", inflight " + std::to_string(s.inflight) +
              ", sent " + std::to_string(s.sent) + ", received " + std::to_string(s.received) +
@@ -116,7 +118,7 @@ std::string ShowText(const BridgeStats& s) {
     return r.empty() ? std::string("-") : r;
   };
   line("name", s.name);
-  line("state", s.state);
+  line("state", s.held.empty() ? s.state : s.state + " (" + s.held + " by ferryctl, kept across restarts)");
   line("address", s.address);
   line("upstream node", s.upstream_node.empty() ? "-" : s.upstream_node);
   line("defined in", s.origin);
@@ -175,14 +177,14 @@ void BridgeSet::Impl::StartNamed(const std::string& name, Done done) {
   if (link == nullptr) return done(Status::NotFound("no bridge '" + name + "'"));
   if (stopping_) return done(Status::Unavailable("the node is shutting down"));
   link->Start();
-  done(Status::Ok());
+  SetAdminState(name, /*started=*/true, std::move(done));
 }
 
 void BridgeSet::Impl::StopNamed(const std::string& name, Done done) {
   BridgeLink* link = Find(name);
   if (link == nullptr) return done(Status::NotFound("no bridge '" + name + "'"));
   link->Stop();
-  done(Status::Ok());
+  SetAdminState(name, /*started=*/false, std::move(done));
 }
 
 void BridgeSet::Impl::StartAdHoc(AdHoc request, std::function<void(Result<std::string>)> done) {

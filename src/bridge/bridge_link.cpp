@@ -122,7 +122,9 @@ BridgeLink::BridgeLink(PreparedConfig prepared, BridgeContext& ctx,
       bridge_bit_(config_.bridge_bit),
       outbox_(queue_->recovered_head(), queue_->recovered_next_seq(), kOutboxMemory),
       session_(SessionOptions()),
-      backoff_(config_.reconnect_min, config_.reconnect_max, core::BackoffSeed(this)) {
+      backoff_(config_.reconnect_min, config_.reconnect_max, core::BackoffSeed(this)),
+      released_(queue_->recovered_released()),
+      dup_below_(queue_->recovered_next_seq()) {
   hook_ = std::make_shared<ForwardHook>(
       ForwardHook::Options{ctx_.node_name, config_.max_hops, config_.strip_retain}, queue_,
       counters_);
@@ -441,6 +443,9 @@ void BridgeLink::Housekeeping(uint64_t now) {
   }
   Pump();
   Flush();
+  // What went out on this tick (queue_replay_rate) shows while the
+  // upstream is silent too.
+  UpdateStats();
 }
 
 void BridgeLink::StartProbe() {

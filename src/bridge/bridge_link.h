@@ -84,6 +84,11 @@ class BridgeLink : public Transport::Handler {
   // From now on the bridge is kept in data_dir/bridges.conf.
   void set_runtime() { runtime_ = true; }
   bool running() const { return state_ != State::kStopped; }
+  // What ferryctl last did to it ("started", "stopped"), for Stats().
+  void set_admin_state(std::string held) {
+    std::lock_guard lock(stats_mu_);
+    held_ = std::move(held);
+  }
 
   // Loop thread.
   void Start();
@@ -174,6 +179,14 @@ class BridgeLink : public Transport::Handler {
   uint64_t next_marker_ = 1;
   std::vector<uint64_t> qos0_unwritten_;
   std::map<uint64_t, std::vector<uint64_t>> qos0_by_marker_;
+  // QoS 2 messages whose released record is written (queue_log.h): while
+  // the upstream keeps our session they go as PUBREL, never again as
+  // PUBLISH. Kept until their PUBCOMP; emptied when the session is lost.
+  std::set<uint64_t> released_;
+  // Messages below it were queued before the last restart and may have been
+  // sent into the upstream session: they go with DUP. 0 once the upstream
+  // started a new session.
+  uint64_t dup_below_;
   // Publications of our own (the state "1" upstream), by token.
   uint64_t next_control_token_ = 0;
   std::map<uint64_t, core::MessagePtr> control_;
@@ -187,6 +200,7 @@ class BridgeLink : public Transport::Handler {
   std::string address_in_use_;          // guarded by stats_mu_
   std::string last_error_;              // guarded by stats_mu_
   std::string upstream_node_stat_;      // guarded by stats_mu_
+  std::string held_;                    // guarded by stats_mu_
   std::vector<std::string> forward_text_, subscribe_text_;  // guarded by stats_mu_
   std::atomic<uint64_t> queued_{0};
   std::atomic<uint64_t> inflight_{0};

@@ -35,6 +35,12 @@ void BridgeLink::OnQueueEvents() {
     }
   }
   if (!ev.arrived.empty()) outbox_.OnArrived(std::move(ev.arrived));
+  for (uint64_t seq : ev.released) {
+    // Recorded: the PUBREL may go (queue_log.h).
+    if (seq < outbox_.head()) continue;  // trimmed meanwhile
+    // Not if the session that sent the PUBREC is gone since (Unrelease).
+    if (session_.Release(seq, QueuePacketId(seq), Now())) released_.insert(seq);
+  }
   if (state_ == State::kIdle && !outbox_.empty()) Connect();  // lazy
   if (state_ == State::kConnected) Pump();
   if (outbox_.TakeHeadChanged()) queue_->SetHead(outbox_.head());
@@ -66,8 +72,22 @@ void BridgeLink::Pump() {
     if (next == nullptr) break;
     const uint8_t qos = std::min(next->message->qos, session_.max_qos());
     if (qos > 0 && !session_.CanSendQos()) break;
+    const uint16_t packet_id = qos > 0 ? QueuePacketId(next->seq) : 0;
+    // Its identifier's previous user, kOwnPacketIdFirst - 1 messages
+    // earlier, is still in flight: wait for it.
+    if (qos > 0 && !session_.PacketIdFree(packet_id)) break;
     QueuedMessage m = outbox_.TakeNext();
-    OutgoingPublish p{m.seq, m.message.get(), m.message->qos, m.message->retain, via};
+    if (qos == 2 && released_.contains(m.seq)) {
+      // The upstream session has it already (PUBREC before a restart): only
+      // release it, never publish it again. released_ is empty unless the
+      // session resumed.
+      session_.PublishReleased(m.seq, packet_id, now);
+      last_activity_ = now;
+      continue;
+    }
+    OutgoingPublish p{m.seq,     m.message.get(), m.message->qos,
+                      m.message->retain, via,     packet_id,
+                      m.seq < dup_below_, /*hold_pubrel=*/true};
     if (!session_.Publish(p, now)) {
       // Larger than the upstream's maximum packet size: it can never go.
       ++dropped_other_;
@@ -132,11 +152,20 @@ void BridgeLink::OnUpstreamEvents(std::vector<UpstreamEvent>& events) {
       transport_ = nullptr;
       LinkDown(Status::Unavailable(why));
       return;
+    } else if (auto* r = std::get_if<upstream::Received>(&event)) {
+      // PUBREL only once the queue says the message is released; for one
+      // recorded before (a resend) at once.
+      if (released_.contains(r->token)) {
+        session_.Release(r->token, r->packet_id, Now());
+      } else {
+        queue_->Release(r->token);
+      }
     } else if (auto* p = std::get_if<upstream::Published>(&event)) {
       if (p->token & kControlBit) {
         control_.erase(p->token);
         continue;
       }
+      released_.erase(p->token);
       if (IsFailure(p->reason)) {
         ++dropped_rejected_;
         FERRY_DEBUG("bridge %s: upstream refused message %llu: %s", config_.name.c_str(),
@@ -191,6 +220,25 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
   if (!address.node.empty() && !c.upstream_node.empty() && address.node != c.upstream_node) {
     FERRY_WARN("bridge %s: expected node %s at %s, found %s", config_.name.c_str(),
                address.node.c_str(), address.ToString().c_str(), c.upstream_node.c_str());
+  }
+  if (!c.session_present) {
+    // A new session (another server after a failover, or ours was lost or
+    // expired): the upstream has none of our QoS 2 messages. A PUBREL alone
+    // would be answered "not found" and the message lost, so everything in
+    // flight, released or not, is published again, as new (DUP 0: the
+    // first attempt in this session). A message the old session delivered
+    // may arrive twice; none is lost.
+    if (!released_.empty()) {
+      FERRY_WARN("bridge %s: the upstream did not keep our session; %zu QoS 2 messages it "
+                 "received may be delivered again",
+                 config_.name.c_str(), released_.size());
+    }
+    released_.clear();
+    queue_->Unrelease();
+    dup_below_ = 0;
+    // The session forgot its control messages too; a new state message
+    // follows below.
+    control_.clear();
   }
   // What the upstream still holds in flight for us goes again as it was
   // [MQTT-4.4.0-1]; everything else goes again from the queue, in order.
@@ -295,6 +343,7 @@ BridgeStats BridgeLink::Stats() const {
     s.address = address_in_use_;
     s.last_error = last_error_;
     s.upstream_node = upstream_node_stat_;
+    s.held = held_;
     s.forward = forward_text_;
     s.subscribe = subscribe_text_;
   }

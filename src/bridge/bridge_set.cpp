@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "bridge/bridge_set_impl.h"
@@ -24,6 +25,34 @@ using ferry::Status;
 constexpr uint64_t kHousekeepingMs = 100;
 
 std::string RuntimeFile(const std::string& data_dir) { return data_dir + "/bridges.conf"; }
+std::string StateFile(const std::string& data_dir) { return data_dir + "/bridges.state"; }
+
+// data_dir/bridges.state: one line per bridge that ferryctl stopped or
+// started, "stopped NAME" or "started NAME"; '#' starts a comment. Errors:
+// InvalidArgument naming file:line for a line of any other shape.
+Result<std::map<std::string, bool>> ReadAdminStates(const std::string& data_dir) {
+  std::map<std::string, bool> out;
+  const std::string path = StateFile(data_dir);
+  std::ifstream in(path);
+  if (!in.is_open()) return out;  // none yet
+  std::string errors;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.find(' ');
+    const std::string verb = line.substr(0, space);
+    const std::string name = space == std::string::npos ? "" : line.substr(space + 1);
+    if ((verb != "stopped" && verb != "started") || !IsBridgeName(name)) {
+      errors += (errors.empty() ? "" : "\n") + path + ":" + std::to_string(n) +
+                ": expected 'stopped NAME' or 'started NAME', got '" + line + "'";
+      continue;
+    }
+    out[name] = verb == "started";
+  }
+  if (!errors.empty()) return Status::InvalidArgument(errors);
+  return out;
+}
 
 // The bridges of the config file, then those of the runtime file, which
 // replace file bridges of the same name. Errors from both, together.
@@ -50,6 +79,9 @@ Result<std::vector<std::pair<BridgeConfig, bool>>> ReadAll(const core::Config& c
     } else {
       errors += (errors.empty() ? "" : "\n") + runtime.status().message();
     }
+  }
+  if (auto states = ReadAdminStates(config.node.data_dir); !states.ok()) {
+    errors += (errors.empty() ? "" : "\n") + states.status().message();
   }
   if (!errors.empty()) return Status::InvalidArgument(errors);
   return out;
@@ -105,6 +137,9 @@ Status BridgeSet::Impl::Add(PreparedConfig prepared, bool runtime) {
   std::string name = prepared.config.name;
   auto link = BridgeLink::Create(std::move(prepared), ctx_, runtime);
   if (!link.ok()) return link.status();
+  if (auto it = admin_states_.find(name); it != admin_states_.end()) {
+    link.value()->set_admin_state(it->second ? "started" : "stopped");
+  }
   std::lock_guard lock(links_mu_);
   links_[name] = std::move(link).value();
   return Status::Ok();
@@ -124,7 +159,7 @@ Status BridgeSet::Impl::Start(core::Loop& main_loop) {
   });
   loop_.Post([this] {
     for (auto& [name, link] : links_) {
-      if (link->config().start != StartMode::kManual) link->Start();
+      if (ShouldStart(link->config())) link->Start();
     }
   });
   return Status::Ok();
@@ -196,7 +231,7 @@ void BridgeSet::Impl::Apply(std::vector<BridgeConfig> wanted, std::function<void
     BridgeLink* old = Find(c.name);
     if (old != nullptr && old->runtime()) continue;  // runtime bridges win
     if (old != nullptr && SameConfig(old->config(), c, ctx_.node_name)) continue;
-    const bool start = c.start != StartMode::kManual;
+    const bool start = ShouldStart(c);
     FERRY_INFO("bridge %s: %s by the config", c.name.c_str(), old != nullptr ? "changed" : "added");
     ++*pending;
     const std::string name = c.name;
@@ -258,6 +293,9 @@ void BridgeSet::Impl::Replace(const std::string& name, std::optional<BridgeConfi
         if (!w->created.ok()) return w->done(w->created.status());
         Impl* self = w->self;
         BridgeLink* link = w->created.value().get();
+        if (auto it = self->admin_states_.find(w->name); it != self->admin_states_.end()) {
+          link->set_admin_state(it->second ? "started" : "stopped");
+        }
         {
           std::lock_guard lock(self->links_mu_);
           self->links_[w->name] = std::move(w->created).value();
@@ -269,14 +307,25 @@ void BridgeSet::Impl::Replace(const std::string& name, std::optional<BridgeConfi
       });
 }
 
-void BridgeSet::Impl::PersistRuntime(Done done) {
+bool BridgeSet::Impl::ShouldStart(const BridgeConfig& c) const {
+  auto it = admin_states_.find(c.name);
+  if (it != admin_states_.end()) return it->second;
+  return c.start != StartMode::kManual;
+}
+
+void BridgeSet::Impl::SetAdminState(const std::string& name, bool started, Done done) {
+  admin_states_[name] = started;
+  if (BridgeLink* link = Find(name)) link->set_admin_state(started ? "started" : "stopped");
   std::string text =
-      "# Bridges created or changed with ferryctl. Written by ferryd; edit\n"
-      "# [bridge.NAME] sections in ferry.conf instead. A bridge here replaces\n"
-      "# the one of the same name in ferry.conf.\n";
-  for (const auto& [name, link] : links_) {
-    if (link->runtime()) text += "\n" + RenderBridgeSection(link->config(), ctx_.node_name);
+      "# Bridges stopped or started with ferryctl, kept across restarts of\n"
+      "# ferryd. Written by ferryd: use ferryctl bridges start|stop NAME.\n";
+  for (const auto& [n, s] : admin_states_) {
+    if (Find(n) != nullptr) text += std::string(s ? "started " : "stopped ") + n + "\n";
   }
+  WriteInBackground(StateFile(ctx_.data_dir), std::move(text), std::move(done));
+}
+
+void BridgeSet::Impl::WriteInBackground(std::string path, std::string text, Done done) {
   struct Work {
     uv_work_t req;
     std::string path;
@@ -284,7 +333,7 @@ void BridgeSet::Impl::PersistRuntime(Done done) {
     Done done;
     Status status;
   };
-  auto* w = new Work{{}, RuntimeFile(ctx_.data_dir), std::move(text), std::move(done), {}};
+  auto* w = new Work{{}, std::move(path), std::move(text), std::move(done), {}};
   w->req.data = w;
   uv_queue_work(
       loop_.get(), &w->req,
@@ -299,6 +348,17 @@ void BridgeSet::Impl::PersistRuntime(Done done) {
       });
 }
 
+void BridgeSet::Impl::PersistRuntime(Done done) {
+  std::string text =
+      "# Bridges created or changed with ferryctl. Written by ferryd; edit\n"
+      "# [bridge.NAME] sections in ferry.conf instead. A bridge here replaces\n"
+      "# the one of the same name in ferry.conf.\n";
+  for (const auto& [name, link] : links_) {
+    if (link->runtime()) text += "\n" + RenderBridgeSection(link->config(), ctx_.node_name);
+  }
+  WriteInBackground(RuntimeFile(ctx_.data_dir), std::move(text), std::move(done));
+}
+
 Status BridgeSet::Check(const core::Config& config) {
   auto all = ReadAll(config);
   return all.ok() ? Status::Ok() : all.status();
@@ -309,6 +369,9 @@ Result<std::unique_ptr<BridgeSet>> BridgeSet::Create(const core::Config& config,
   auto all = ReadAll(config);
   if (!all.ok()) return all.status();
   auto impl = std::make_unique<Impl>(broker, config.node.name, config.node.data_dir);
+  auto states = ReadAdminStates(config.node.data_dir);
+  if (!states.ok()) return states.status();
+  impl->admin_states_ = std::move(states).value();
   for (auto& [c, runtime] : all.value()) {
     auto prepared = PrepareConfig(std::move(c));
     if (!prepared.ok()) return prepared.status();

@@ -50,6 +50,14 @@ class BridgeSet::Impl {
                bool start, Done done);
   // Writes every runtime bridge to data_dir/bridges.conf (thread pool).
   void PersistRuntime(Done done);
+  // Whether bridge `c` starts when the node starts or the config reloads:
+  // as ferryctl last left it, else as its start mode says.
+  bool ShouldStart(const BridgeConfig& c) const;
+  // Records that ferryctl started (or stopped) bridge `name`, in
+  // data_dir/bridges.state (thread pool), so that a restart keeps it so.
+  void SetAdminState(const std::string& name, bool started, Done done);
+  // Writes `text` to `path` atomically on the thread pool; `done` on the loop.
+  void WriteInBackground(std::string path, std::string text, Done done);
 
   // ---- Runtime operations for ferryctl (bridge_admin.cpp); loop thread.
   void StartNamed(const std::string& name, Done done);
@@ -82,6 +90,9 @@ class BridgeSet::Impl {
   std::deque<std::function<void(std::function<void()>)>> ops_;  // loop thread
   bool op_running_ = false;                                     // loop thread
   bool stopping_ = false;  // loop thread: StopAll ran; nothing starts any more
+  // From data_dir/bridges.state: bridge name -> started (true) or stopped
+  // by ferryctl. Loop thread (before Start: the creating thread).
+  std::map<std::string, bool> admin_states_;
 };
 
 // The set's per-bridge metrics, Prometheus text format (bridge_admin.cpp).

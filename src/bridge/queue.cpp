@@ -33,6 +33,7 @@ BridgeQueue::BridgeQueue(Options options, std::unique_ptr<QueueLog> log)
   recovered_head_ = log_->head();
   recovered_next_seq_ = log_->next_seq();
   lost_at_recovery_ = log_->lost_at_recovery();
+  recovered_released_ = log_->released();
   next_seq_ = recovered_next_seq_;
   head_ = recovered_head_;
   bytes_ = log_->bytes();
@@ -102,6 +103,25 @@ void BridgeQueue::SetHead(uint64_t head) {
   cv_.notify_one();
 }
 
+void BridgeQueue::Release(uint64_t seq) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    pending_.released.push_back(seq);
+  }
+  cv_.notify_one();
+}
+
+void BridgeQueue::Unrelease() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    pending_.released.clear();
+    pending_.unrelease = true;
+  }
+  cv_.notify_one();
+}
+
 void BridgeQueue::RequestLoad(uint64_t from, size_t max_bytes) {
   {
     std::lock_guard lock(mu_);
@@ -134,7 +154,8 @@ void BridgeQueue::Stop() {
 }
 
 bool BridgeQueue::WriteGroup(Pending& group, uint64_t head, Status* error) {
-  Status s = log_->Append(group.messages, std::max(head, log_->head()));
+  Status s = log_->Append(group.messages, std::max(head, log_->head()), group.released,
+                         group.unrelease);
   if (s.ok() && options_.sync == QueueSync::kFsync) s = log_->Sync();
   // The bounds are kept after each group, so a group larger than what was
   // free still leaves the log within max_bytes: its oldest segments go.
@@ -155,6 +176,11 @@ bool BridgeQueue::WriteGroup(Pending& group, uint64_t head, Status* error) {
   {
     std::lock_guard lock(mu_);
     last_error_.clear();
+    if (!group.released.empty()) {
+      events_.released.insert(events_.released.end(), group.released.begin(),
+                              group.released.end());
+      Notify();
+    }
   }
   for (core::RouteCompletion& w : group.waiters) w.Complete();
   group = Pending{};
@@ -173,7 +199,9 @@ void BridgeQueue::Run() {
     {
       std::unique_lock lock(mu_);
       auto ready = [&] {
-        return stopping_ || !pending_.messages.empty() || head_ > written_head ||
+        return stopping_ || !pending_.messages.empty() || !pending_.released.empty() ||
+               pending_.unrelease ||
+               head_ > written_head ||
                (load_.has_value() && !failing);
       };
       if (failing) {
@@ -188,6 +216,13 @@ void BridgeQueue::Run() {
                 std::back_inserter(group.messages));
       std::move(pending_.waiters.begin(), pending_.waiters.end(),
                 std::back_inserter(group.waiters));
+      if (pending_.unrelease) {
+        // Voids what a failing group still holds as well.
+        group.released.clear();
+        group.unrelease = true;
+      }
+      group.released.insert(group.released.end(), pending_.released.begin(),
+                            pending_.released.end());
       pending_ = Pending{};
       head = head_;
       stopping = stopping_;
@@ -197,7 +232,9 @@ void BridgeQueue::Run() {
       }
     }
     Status error;
-    if (!group.messages.empty() || head > written_head || options_.log.max_age.count() > 0) {
+    if (!group.messages.empty() || !group.released.empty() || group.unrelease ||
+        head > written_head ||
+        options_.log.max_age.count() > 0) {
       if (WriteGroup(group, head, &error)) {
         written_head = std::max(head, log_->head());
         failing = false;

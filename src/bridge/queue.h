@@ -57,6 +57,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,6 +106,9 @@ class BridgeQueue {
     std::optional<Loaded> loaded;
     // If non-zero, every message below it was dropped by the log's bounds.
     uint64_t trimmed_head = 0;
+    // Seqs given to Release() whose released record is now written (synced
+    // with queue_sync = fsync): their PUBREL may go.
+    std::vector<uint64_t> released;
   };
 
   // Opens and recovers the log in options.log.dir (see QueueLog::Open for the
@@ -118,6 +122,9 @@ class BridgeQueue {
   uint64_t recovered_head() const { return recovered_head_; }
   uint64_t recovered_next_seq() const { return recovered_next_seq_; }
   uint64_t lost_at_recovery() const { return lost_at_recovery_; }
+  // QoS 2 messages released before the restart (queue_log.h): they go
+  // again as PUBREL, never as PUBLISH.
+  const std::set<uint64_t>& recovered_released() const { return recovered_released_; }
 
   // Any thread, never blocks on disk. Appends `messages` (each already in its
   // upstream form: topic, qos, retain) and completes `done` once they are
@@ -130,6 +137,16 @@ class BridgeQueue {
   // Every message below `head` is done; recorded in the log with the next
   // group. Lower values than before are ignored.
   void SetHead(uint64_t head);
+  // The upstream received QoS 2 message `seq` (PUBREC): records that it is
+  // released, with the next group, and reports it in Poll().released once
+  // written. Whatever queue_sync says, the report waits for the write (and
+  // for fdatasync with fsync): the PUBREL must not overtake the record.
+  void Release(uint64_t seq);
+  // The upstream lost the session those PUBRECs came in (CONNACK with
+  // session present 0): records that no message is released any more, with
+  // the next group, before the releases asked for after this call. Those
+  // asked for before and not yet reported may still be reported.
+  void Unrelease();
   // Asks for up to `max_bytes` of messages with seq >= from; the answer comes
   // in a later Poll().loaded. One request at a time.
   void RequestLoad(uint64_t from, size_t max_bytes);
@@ -145,6 +162,8 @@ class BridgeQueue {
   struct Pending {
     std::vector<QueuedMessage> messages;
     std::vector<core::RouteCompletion> waiters;
+    std::vector<uint64_t> released;  // after the unrelease, if any
+    bool unrelease = false;
   };
 
   explicit BridgeQueue(Options options, std::unique_ptr<QueueLog> log);
@@ -159,6 +178,7 @@ class BridgeQueue {
   uint64_t recovered_head_ = 1;
   uint64_t recovered_next_seq_ = 1;
   uint64_t lost_at_recovery_ = 0;
+  std::set<uint64_t> recovered_released_;
   core::Backoff backoff_;  // storage thread only
 
   mutable std::mutex mu_;

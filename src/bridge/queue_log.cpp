@@ -19,6 +19,8 @@ constexpr size_t kHeaderBytes = 16;
 constexpr size_t kRecordHeaderBytes = 8;
 constexpr uint8_t kMessageRecord = 0x01;
 constexpr uint8_t kHeadRecord = 0x02;
+constexpr uint8_t kReleasedRecord = 0x03;
+constexpr uint8_t kUnreleasedRecord = 0x04;
 // A record longer than this is damage, not a message: MQTT packets are at
 // most 256 MB.
 constexpr uint32_t kMaxRecordBody = 268435455u + 64;
@@ -98,6 +100,17 @@ void AppendHeadRecord(std::string& out, uint64_t head) {
     body.push_back(static_cast<char>(kHeadRecord));
     PutU64(body, head);
   });
+}
+
+void AppendReleasedRecord(std::string& out, const std::vector<uint64_t>& seqs) {
+  AppendRecord(out, [&](std::string& body) {
+    body.push_back(static_cast<char>(kReleasedRecord));
+    for (uint64_t seq : seqs) PutU64(body, seq);
+  });
+}
+
+void AppendUnreleasedRecord(std::string& out) {
+  AppendRecord(out, [&](std::string& body) { body.push_back(static_cast<char>(kUnreleasedRecord)); });
 }
 
 // Decodes a message record body (after the type byte was checked).
@@ -250,6 +263,7 @@ Status QueueLog::Recover() {
     if (end > from) lost_at_recovery_ += end - from;
   }
   recorded_head_ = head_;
+  ForgetReleasedBelowHead();
   // Only the newest segment stays open.
   for (size_t i = 0; i + 1 < segments_.size(); ++i) segments_[i].file.reset();
   RemoveDoneSegments();
@@ -286,6 +300,14 @@ Status QueueLog::ScanSegment(Segment& s, bool newest) {
     bool bad = o == RecordReader::Outcome::kDamaged;
     if (!bad && body[0] == kHeadRecord && body.size() == 9) {
       head_ = std::max(head_, GetU64(body.data() + 1));
+      continue;
+    }
+    if (!bad && body[0] == kReleasedRecord && body.size() % 8 == 1) {
+      for (size_t at = 1; at < body.size(); at += 8) released_.insert(GetU64(body.data() + at));
+      continue;
+    }
+    if (!bad && body[0] == kUnreleasedRecord && body.size() == 1) {
+      released_.clear();
       continue;
     }
     if (!bad && body[0] == kMessageRecord && body.size() >= 26) {
@@ -351,6 +373,10 @@ Status QueueLog::RemoveSegment(size_t index) {
   return Status::Ok();
 }
 
+void QueueLog::ForgetReleasedBelowHead() {
+  released_.erase(released_.begin(), released_.lower_bound(head_));
+}
+
 void QueueLog::RemoveDoneSegments() {
   // A segment is done when the next one starts at or below the head.
   while (segments_.size() > 1 && segments_[1].first_seq <= head_) {
@@ -361,7 +387,8 @@ void QueueLog::RemoveDoneSegments() {
   }
 }
 
-Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t head) {
+Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t head,
+                        const std::vector<uint64_t>& released, bool unrelease) {
   // What to restore if a write fails.
   const size_t segments_before = segments_.size();
   const uint64_t size_before = segments_.back().file->Size();
@@ -409,12 +436,20 @@ Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t hea
     seg->newest_ms = std::max(seg->newest_ms, m.enqueued_ms);
     next_seq_ = m.seq + 1;
   }
+  // After the messages: a message is always written before (or with) the
+  // record that says it was released. `released` came after `unrelease`.
+  const bool unreleasing = unrelease && !released_.empty();
+  if (unreleasing) AppendUnreleasedRecord(buffer_);
+  if (!released.empty()) AppendReleasedRecord(buffer_, released);
   if (head_ > recorded_head_) AppendHeadRecord(buffer_, head_);
   if (!buffer_.empty()) {
     if (Status s = segments_.back().file->Append(buffer_); !s.ok()) return rollback(s);
     bytes_ += buffer_.size();
   }
   recorded_head_ = std::max(recorded_head_, head_);
+  if (unreleasing) released_.clear();
+  released_.insert(released.begin(), released.end());
+  ForgetReleasedBelowHead();
   RemoveDoneSegments();
   return Status::Ok();
 }
@@ -452,6 +487,7 @@ QueueLog::Trimmed QueueLog::Trim(uint64_t now_unix_ms, uint64_t incoming) {
     }
   }
   t.head = head_;
+  ForgetReleasedBelowHead();
   return t;
 }
 

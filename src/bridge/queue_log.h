@@ -18,6 +18,11 @@
 //                        | u8 qos | PUBLISH packet (MQTT 5 encoding: the
 //                        upstream topic, RETAIN, the properties, the payload)
 //        = 0x02 head:    u64 head (every message below it is done)
+//        = 0x03 released: u64 seq, ... (QoS 2 messages the upstream has
+//                        received, PUBREC, and that are released with
+//                        PUBREL from now on, never published again)
+//        = 0x04 unreleased: (no fields; every released record before it
+//                        no longer holds: the upstream lost our session)
 // Integers are big-endian. Reusing the MQTT codec means the properties
 // (user properties, content type, the node path) need no format of their own.
 //
@@ -30,6 +35,18 @@
 // allowed at QoS 1; nothing acknowledged is lost). When the segment reaches
 // segment_bytes a new one, 00000000000000000008.seg, is started with a head
 // record; once the head passes 8, the first file is deleted whole.
+//
+// Released records make QoS 2 exactly once across a crash of this node: a
+// message's packet identifier follows from its seq (upstream_session.h,
+// QueuePacketId), so after a restart it goes again with the same identifier,
+// as a PUBLISH with DUP if it was not released, and as a PUBREL if it was.
+// A released record is written after the message it names and before the
+// PUBREL goes out; it is in the same segment as the message or a later one,
+// so it lives at least as long as the message is above the head.
+// A PUBREL only delivers while the upstream keeps the session that sent the
+// PUBREC. When a CONNACK says it does not (session present 0: a failover to
+// another server, or the session expired), an unreleased record voids every
+// released record before it, and those messages are published again.
 //
 // Recovery (Open) reads every segment. A record whose length runs past the
 // end of the file, or whose CRC does not match, ends the newest segment: it
@@ -55,6 +72,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -107,13 +125,19 @@ class QueueLog {
   size_t segment_count() const { return segments_.size(); }
   // Messages found lost at recovery (damaged older segments).
   uint64_t lost_at_recovery() const { return lost_at_recovery_; }
+  // Seqs at or above head() with a released record.
+  const std::set<uint64_t>& released() const { return released_; }
 
-  // Appends `messages` (seq next_seq(), next_seq()+1, ...) and, if `head` is
-  // above the recorded head, a head record, in as few writes as the segment
-  // size allows. On error nothing of the call is kept (the files are cut
-  // back) and the call can be retried as is.
-  // REQUIRES: messages[i].seq == next_seq() + i, head <= next_seq() after.
-  ferry::Status Append(const std::vector<QueuedMessage>& messages, uint64_t head);
+  // Appends `messages` (seq next_seq(), next_seq()+1, ...), an unreleased
+  // record if `unrelease` and any seq is released, a released record for
+  // `released` if any, and, if `head` is above the recorded
+  // head, a head record, in as few writes as the segment size allows. On
+  // error nothing of the call is kept (the files are cut back) and the call
+  // can be retried as is.
+  // REQUIRES: messages[i].seq == next_seq() + i, head <= next_seq() after,
+  // every seq in `released` < next_seq() after.
+  ferry::Status Append(const std::vector<QueuedMessage>& messages, uint64_t head,
+                       const std::vector<uint64_t>& released = {}, bool unrelease = false);
   // fdatasync of the segment written last (and of the directory if segments
   // were created or removed since the last Sync).
   ferry::Status Sync();
@@ -155,6 +179,7 @@ class QueueLog {
   ferry::Status StartSegment(uint64_t first_seq);
   ferry::Status RemoveSegment(size_t index);
   void RemoveDoneSegments();
+  void ForgetReleasedBelowHead();
   void Warn(const std::string& line) const;
 
   Options options_;
@@ -165,6 +190,7 @@ class QueueLog {
   uint64_t next_seq_ = 1;
   uint64_t bytes_ = 0;
   uint64_t lost_at_recovery_ = 0;
+  std::set<uint64_t> released_;
   bool dir_dirty_ = false;
   ReadCursor cursor_;
   std::string buffer_;  // reused by Append

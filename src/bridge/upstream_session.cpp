@@ -33,10 +33,8 @@ void UpstreamSession::Connect(uint64_t now_ms) {
   last_tx_ms_ = last_rx_ms_ = now_ms;
   window_ = 0;
   // Without a session to resume, nothing of the old one matters.
-  if (options_.clean_start) {
-    ClearInflight();
-    qos2_received_.clear();
-  }
+  resumed_ = false;
+  if (options_.clean_start) ForgetSession();
 
   core::Connect c;
   c.version = options_.version;
@@ -148,7 +146,8 @@ void UpstreamSession::OnConnack(core::Connack&& ack, std::vector<UpstreamEvent>&
     if (ack.props.server_keep_alive) options_.keepalive_s = *ack.props.server_keep_alive;
   }
   window_ = std::max<uint16_t>(window_, 1);
-  if (!ack.session_present) ClearInflight();
+  resumed_ = ack.session_present;
+  if (!ack.session_present) ForgetSession();
   upstream::Connected c;
   c.session_present = ack.session_present;
   for (const auto& [key, value] : ack.props.user_properties) {
@@ -220,23 +219,41 @@ void UpstreamSession::OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>&
         return;
       }
       if (IsFailure(ack.reason)) return complete(ack.reason);  // [MQTT-4.3.3-4]
+      if (st.released) {
+        // Our PUBREL crossed a PUBREC sent again: release again.
+        Send(core::PubAck{PacketType::kPubrel, ack.packet_id, ReasonCode::kSuccess, {}});
+        return;
+      }
+      if (st.hold_pubrel) {
+        if (!st.received) {
+          st.received = true;
+          events.emplace_back(upstream::Received{st.token, ack.packet_id});
+        }
+        return;
+      }
       st.released = true;
       Send(core::PubAck{PacketType::kPubrel, ack.packet_id, ReasonCode::kSuccess, {}});
       return;
     case PacketType::kPubcomp:
-      if (!st.released) return;  // PUBCOMP before PUBREC: ignore
-      return complete(ack.reason);
+      // PUBCOMP before PUBREC: ignore. In particular "not found" from an
+      // upstream that never had the message (a new session) is no delivery.
+      if (!st.released) return;
+      // The upstream had the message (PUBREC in this exchange, or a PUBREL
+      // into the session that sent it); "not found" only means it completed
+      // it before, e.g. before our restart.
+      return complete(ReasonCode::kSuccess);
     default:
       return;
   }
 }
 
 uint16_t UpstreamSession::NextPacketId() {
-  // [MQTT-2.2.1-4]: never reuse an identifier still in use.
+  // [MQTT-2.2.1-4]: never reuse an identifier still in use. The own range
+  // holds 256; a session has a few of its packets in flight at most.
   for (;;) {
     uint16_t id = next_packet_id_++;
-    if (next_packet_id_ == 0) next_packet_id_ = 1;
-    if (id != 0 && !inflight_.contains(id) && !subscribe_ids_.contains(id)) return id;
+    if (next_packet_id_ == 0) next_packet_id_ = kOwnPacketIdFirst;
+    if (!inflight_.contains(id) && !subscribe_ids_.contains(id)) return id;
   }
 }
 
@@ -288,13 +305,31 @@ bool UpstreamSession::EncodePublish(const OutgoingPublish& p, uint16_t packet_id
 
 bool UpstreamSession::Publish(const OutgoingPublish& p, uint64_t now_ms) {
   const uint8_t qos = std::min(p.qos, max_qos_);
-  const uint16_t id = qos > 0 ? NextPacketId() : 0;
-  if (!EncodePublish(p, id, qos, false)) return false;
+  const uint16_t id = qos == 0 ? 0 : p.packet_id != 0 ? p.packet_id : NextPacketId();
+  if (!EncodePublish(p, id, qos, qos > 0 && p.dup)) return false;
   last_tx_ms_ = now_ms;
   if (qos > 0) {
-    inflight_.emplace(id, OutState{p.token, qos, false, send_counter_});
+    inflight_.emplace(id, OutState{p.token, qos, false, send_counter_, p.hold_pubrel && qos == 2});
     inflight_order_.emplace(send_counter_++, id);
   }
+  return true;
+}
+
+void UpstreamSession::PublishReleased(uint64_t token, uint16_t packet_id, uint64_t now_ms) {
+  last_tx_ms_ = now_ms;
+  inflight_.emplace(packet_id, OutState{token, 2, true, send_counter_, true, true});
+  inflight_order_.emplace(send_counter_++, packet_id);
+  Send(core::PubAck{PacketType::kPubrel, packet_id, ReasonCode::kSuccess, {}});
+}
+
+bool UpstreamSession::Release(uint64_t token, uint16_t packet_id, uint64_t now_ms) {
+  auto it = inflight_.find(packet_id);
+  if (it == inflight_.end() || it->second.token != token || !it->second.received) return false;
+  if (it->second.released) return true;
+  it->second.released = true;
+  if (!connected_) return true;  // InflightForResend() says released
+  last_tx_ms_ = now_ms;
+  Send(core::PubAck{PacketType::kPubrel, packet_id, ReasonCode::kSuccess, {}});
   return true;
 }
 
@@ -317,9 +352,12 @@ bool UpstreamSession::Resend(const UpstreamInflight& entry, const OutgoingPublis
   return EncodePublish(p, entry.packet_id, entry.qos, /*dup=*/true);
 }
 
-void UpstreamSession::ClearInflight() {
+void UpstreamSession::ForgetSession() {
   inflight_.clear();
   inflight_order_.clear();
+  // A QoS 2 message the new session sends under an identifier we PUBREC'd
+  // in the old one is a new message, not one sent again.
+  qos2_received_.clear();
 }
 
 uint16_t UpstreamSession::Subscribe(const std::vector<std::pair<std::string, uint8_t>>& filters) {

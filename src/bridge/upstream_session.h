@@ -18,6 +18,24 @@
 // Acknowledge, in the order they arrived [MQTT-4.6.0-2]; a QoS 2 message
 // received again before its PUBREL is not reported twice [MQTT-4.3.3-10].
 //
+// Packet identifiers. A message from the bridge's queue is sent with the
+// identifier its caller gives (QueuePacketId of its seq, the same after a
+// restart), so that a QoS 2 message in flight when this node died goes
+// again under the identifier the upstream knows it by [MQTT-4.3.3]: a
+// PUBLISH with DUP the upstream answers with PUBREC without delivering it
+// twice, or a PUBREL. The session's own packets (SUBSCRIBE, the bridge's
+// state message) take identifiers from kOwnPacketIdFirst up, which queue
+// messages never use. For a QoS 2 message marked hold_pubrel the PUBREL
+// waits for Release(): the caller first records durably that it is
+// released, since after a PUBREL the message must never be published again.
+//
+// A PUBREL delivers only while the upstream keeps the session that sent the
+// PUBREC. After a CONNACK with session present 0 (a failover to another
+// server, or the upstream lost or expired our session) nothing from before
+// is in flight: every message goes again as a new PUBLISH, and a PUBCOMP
+// completes a message only after its PUBREC in this exchange, or after a
+// PUBREL resent into a resumed session.
+//
 // Thread safety: none; the bridge's loop thread owns it.
 #pragma once
 
@@ -68,6 +86,12 @@ struct Published {
   uint64_t token;
   ReasonCode reason;  // >= 0x80: the upstream refused it (v5)
 };
+// PUBREC for a QoS 2 message sent with hold_pubrel: call Release() once it
+// is recorded.
+struct Received {
+  uint64_t token;
+  uint16_t packet_id;
+};
 struct Message {
   core::Publish publish;
 };
@@ -83,8 +107,18 @@ struct ServerDisconnect {
 }  // namespace upstream
 
 using UpstreamEvent = std::variant<upstream::Connected, upstream::Refused, upstream::Published,
-                                   upstream::Message, upstream::Subscribed,
+                                   upstream::Received, upstream::Message, upstream::Subscribed,
                                    upstream::ServerDisconnect>;
+
+// Identifiers below this one are for queue messages (QueuePacketId); the
+// session's own packets use it and the ones above.
+constexpr uint16_t kOwnPacketIdFirst = 65280;
+
+// The packet identifier of queue message `seq` (>= 1): 1 .. kOwnPacketIdFirst - 1,
+// in turn.
+constexpr uint16_t QueuePacketId(uint64_t seq) {
+  return static_cast<uint16_t>(1 + (seq - 1) % (kOwnPacketIdFirst - 1));
+}
 
 // An outgoing QoS 1/2 message still unacknowledged, for a resend after a
 // reconnect that resumed the session.
@@ -104,6 +138,13 @@ struct OutgoingPublish {
   // v5: this node's name, announced after the message's own path in
   // kNodePathProperty; empty = the message's properties as they are.
   std::string_view via;
+  // For QoS > 0: the packet identifier (below kOwnPacketIdFirst), or 0 for
+  // one of the session's own.
+  uint16_t packet_id = 0;
+  // It may have been sent before (a restart): DUP [MQTT-3.3.1-1].
+  bool dup = false;
+  // QoS 2: PUBREC gives a Received event and the PUBREL waits for Release.
+  bool hold_pubrel = false;
 };
 
 class UpstreamSession {
@@ -127,8 +168,13 @@ class UpstreamSession {
                      std::vector<UpstreamEvent>& events);
 
   bool connected() const { return connected_; }
+  // The last CONNACK said session present: the upstream kept what was in
+  // flight, and a message released before (PUBREC) may go as PUBREL alone.
+  bool resumed() const { return resumed_; }
   // Room for another outgoing QoS 1/2 message.
   bool CanSendQos() const { return inflight_.size() < window_; }
+  // No outgoing message in flight uses `packet_id`.
+  bool PacketIdFree(uint16_t packet_id) const { return !inflight_.contains(packet_id); }
   uint16_t window() const { return window_; }
   size_t inflight_count() const { return inflight_.size(); }
   // The upstream's limits from CONNACK.
@@ -139,16 +185,26 @@ class UpstreamSession {
   // Queues a PUBLISH. QoS is lowered to the upstream's maximum and RETAIN
   // dropped if it has none. Returns false (nothing queued) if the packet
   // would exceed the upstream's maximum packet size: the caller drops it.
-  // REQUIRES: connected(); for QoS > 0, CanSendQos().
+  // REQUIRES: connected(); for QoS > 0, CanSendQos() and, if p.packet_id
+  // is set, PacketIdFree(p.packet_id).
   bool Publish(const OutgoingPublish& p, uint64_t now_ms);
+  // QoS 2 message `token`, which the upstream received (PUBREC) before, is
+  // released: PUBREL under `packet_id`, then a Published event on PUBCOMP.
+  // For a message released before a restart.
+  // REQUIRES: connected(), resumed(), CanSendQos(), PacketIdFree(packet_id).
+  void PublishReleased(uint64_t token, uint16_t packet_id, uint64_t now_ms);
+  // Releases message `token` after its Received event: PUBREL now if
+  // connected, else with the resend after a resumed session. Returns false
+  // and does nothing if `packet_id` is no longer that message's or its
+  // PUBREC is not from the session in use (it did not resume since).
+  bool Release(uint64_t token, uint16_t packet_id, uint64_t now_ms);
   // After a resumed session: the messages in flight, oldest first. The
-  // caller resends each with Resend (or they are lost with the session).
+  // caller resends each with Resend. Empty after a session that did not
+  // resume: the caller publishes everything again as new.
   std::vector<UpstreamInflight> InflightForResend() const;
   // Resends one of them: PUBLISH with DUP and its packet identifier, or
   // PUBREL if it was released [MQTT-4.4.0-1].
   bool Resend(const UpstreamInflight& entry, const OutgoingPublish& p, uint64_t now_ms);
-  // Forgets every outgoing message in flight (the session did not resume).
-  void ClearInflight();
 
   // Queues SUBSCRIBE for `filters` (filter, QoS) with No Local and Retain As
   // Published set (v5). Returns its packet identifier.
@@ -179,6 +235,8 @@ class UpstreamSession {
     uint8_t qos;
     bool released;
     uint64_t order;  // key in inflight_order_
+    bool hold_pubrel = false;
+    bool received = false;  // PUBREC came, PUBREL held until Release()
   };
 
   void Send(const core::Packet& packet);
@@ -188,6 +246,9 @@ class UpstreamSession {
   void OnPublish(core::Publish&& p, std::vector<UpstreamEvent>& events, ferry::Status* error);
   void OnAck(const core::PubAck& ack, std::vector<UpstreamEvent>& events, ferry::Status* error);
   void FlushAcknowledgements();
+  // No session to resume (clean start, or CONNACK with session present 0):
+  // the upstream knows none of our packet identifiers, in either direction.
+  void ForgetSession();
   uint16_t NextPacketId();
   bool EncodePublish(const OutgoingPublish& p, uint16_t packet_id, uint8_t qos, bool dup);
 
@@ -195,6 +256,7 @@ class UpstreamSession {
   core::ProtocolVersion version_;
   bool connected_ = false;
   bool connack_pending_ = false;
+  bool resumed_ = false;
   std::string out_;
   std::vector<uint8_t> in_;
   size_t in_pos_ = 0;
@@ -203,7 +265,7 @@ class UpstreamSession {
   uint8_t max_qos_ = 2;
   bool retain_available_ = true;
   uint32_t max_packet_size_ = 268435460;
-  uint16_t next_packet_id_ = 1;
+  uint16_t next_packet_id_ = kOwnPacketIdFirst;
   std::map<uint16_t, OutState> inflight_;        // outgoing QoS 1/2
   std::map<uint64_t, uint16_t> inflight_order_;  // send order -> packet id
   uint64_t send_counter_ = 0;

@@ -2,6 +2,7 @@
 // bridges started and stopped by name, rules changed at runtime and kept
 // across a restart, the errors, and the same data over HTTP and /metrics.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "support/node_process.h"
 #include "support/raw_client.h"
 #include "support/session_helpers.h"
+#include "support/temp_dir.h"
 #include "support/wait.h"
 
 namespace ferry::testing {
@@ -107,6 +109,51 @@ TEST_F(BridgeCtl, ConfiguredBridgesStartAndStopByName) {
   EXPECT_NE(r.out.find("state             : connected"), std::string::npos) << r.out;
   ASSERT_TRUE(Ctl({"bridges", "stop", "manual"}).Succeeded());
   ASSERT_TRUE(WaitBridgeState(edge_, "manual", "stopped"));
+}
+
+// A stop (or start) by name of a bridge from the config file is kept in
+// data_dir/bridges.state: a restart does not undo it.
+TEST_F(BridgeCtl, StopAndStartOfAConfiguredBridgeSurviveARestart) {
+  edge_.config().Merge(BridgeSection("hub", AddressOf(up_), {"forward = k/#"}));
+  ASSERT_TRUE(edge_.Restart(NodeProcess::Ports::kSame));
+  ASSERT_TRUE(WaitBridgeState(edge_, "hub", "connected"));
+
+  ASSERT_TRUE(Ctl({"bridges", "stop", "hub"}).Succeeded());
+  ASSERT_TRUE(WaitBridgeState(edge_, "hub", "stopped"));
+  ASSERT_TRUE(edge_.Restart(NodeProcess::Ports::kSame));
+  auto show = BridgeShow(edge_, "hub");
+  ASSERT_TRUE(show.has_value());
+  EXPECT_EQ((*show)["state"], "stopped");
+  EXPECT_EQ((*show)["held"], "stopped");
+  CommandResult r = Ctl({"bridges", "list"});
+  ASSERT_TRUE(r.Succeeded()) << r.ToString();
+  EXPECT_NE(r.out.find("name hub, stopped (stopped by ferryctl)"), std::string::npos) << r.out;
+  EXPECT_TRUE(edge_.WaitForLog("ready"));
+  EXPECT_EQ(edge_.LogSinceStart().find("bridge hub: starting"), std::string::npos);
+
+  ASSERT_TRUE(Ctl({"bridges", "start", "hub"}).Succeeded());
+  ASSERT_TRUE(WaitBridgeState(edge_, "hub", "connected"));
+  ASSERT_TRUE(edge_.Restart(NodeProcess::Ports::kSame));
+  ASSERT_TRUE(WaitBridgeState(edge_, "hub", "connected"));
+  EXPECT_TRUE(Forwarded(edge_, up_, "k/1"));
+  EXPECT_NE(ReadFileOrEmpty(edge_.data_dir() + "/bridges.state").find("started hub"),
+            std::string::npos);
+}
+
+// A damaged state file is named with its line, and the node does not start.
+TEST(BridgeStateFile, ABadLineIsReportedWithItsLineAndTheNodeDoesNotStart) {
+  NodeOptions o = BridgeTestNode("ferry1");
+  o.ready_timeout = std::chrono::milliseconds(5000);
+  NodeProcess node(o);
+  ASSERT_EQ(mkdir(node.data_dir().c_str(), 0700), 0);
+  ASSERT_TRUE(WriteFile(node.data_dir() + "/bridges.state", "# comment\nhalted hub\n"));
+  ::testing::AssertionResult started = node.Start();
+  ASSERT_FALSE(started);
+  EXPECT_NE(std::string(started.message())
+                .find("bridges.state:2: expected 'stopped NAME' or 'started NAME'"),
+            std::string::npos)
+      << started.message();
+  EXPECT_EQ(node.exit_status()->code, 1);
 }
 
 TEST_F(BridgeCtl, BadArgumentsAndUnknownNamesAreOneLineErrors) {

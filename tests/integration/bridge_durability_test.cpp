@@ -4,8 +4,11 @@
 // upstream, in order; what overflowed is dropped oldest first and counted.
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "support/bridge_helpers.h"
 #include "support/mqtt_wire.h"
@@ -60,13 +63,13 @@ std::string Payload(int i) { return "m" + std::to_string(i); }
   return ::testing::AssertionSuccess();
 }
 
-// A persistent subscriber on `node`, subscribed to `filter` at QoS 1, then
+// A persistent subscriber on `node`, subscribed to `filter` at `qos`, then
 // gone: the node keeps what arrives for it.
 ::testing::AssertionResult OfflineSubscriber(const NodeProcess& node, const std::string& id,
-                                             const std::string& filter) {
+                                             const std::string& filter, int qos = 1) {
   RawClient s;
   if (auto r = ConnectRaw(s, node.port(), Persistent(kV5, id)); !r) return r;
-  if (auto r = SubscribeRaw(s, kV5, filter, 1); !r) return r;
+  if (auto r = SubscribeRaw(s, kV5, filter, qos); !r) return r;
   return s.Send(wire::Disconnect(kV5));
 }
 
@@ -132,6 +135,64 @@ TEST(BridgeDurability, EdgeKilledWithAQueueDeliversItAfterTheRestart) {
   EXPECT_TRUE(ReceiveAll(sub, kCount, seconds(20)));
   EXPECT_TRUE(WaitBridge(edge, "up", [](const Json& j) { return j["queued"] == 0; },
                          "an empty queue"));
+}
+
+// QoS 2 exactly once across a SIGKILL of the edge [MQTT-4.3.3]. The
+// upstream is frozen (SIGSTOP) in the middle of a stream, so that the edge
+// dies with messages in every state: PUBLISH sent, PUBREC received and
+// PUBREL sent, not yet sent. After the restart each goes again under its
+// old packet identifier (queue_log.h), so the upstream delivers every
+// message once: none lost, none twice.
+TEST(BridgeDurability, EdgeKilledWithQos2InFlightDeliversEveryMessageExactlyOnce) {
+  constexpr int kCount = 500;
+  NodeProcess up(Node("up"));
+  ASSERT_TRUE(up.Start());
+  ASSERT_TRUE(OfflineSubscriber(up, "collector", "d/#", 2));
+  // The replay rate stretches the stream so that the freeze lands inside it.
+  NodeProcess edge(Node("edge", BridgeSection("up", AddressOf(up),
+                                              {"forward = d/# 2", "queue_replay_rate = 200"})));
+  ASSERT_TRUE(edge.Start());
+  ASSERT_TRUE(WaitBridgeState(edge, "up", "connected"));
+
+  RawClient pub;
+  ASSERT_TRUE(ConnectRaw(pub, edge.port(), Clean(MqttVersion::kV311, "producer")));
+  // The producer runs beside the freeze, so that its speed does not matter.
+  ::testing::AssertionResult published = ::testing::AssertionFailure();
+  std::thread producer([&] {
+    published = PublishManyRaw(pub, MqttVersion::kV311, "d/stream", 2, kCount, Payload, seconds(30));
+  });
+  ::testing::AssertionResult started =
+      WaitBridge(edge, "up", [](const Json& j) { return j["sent"] >= 100; }, "100 messages sent");
+  ASSERT_TRUE(up.Signal(SIGSTOP));
+  // Frozen, the upstream acknowledges nothing: the window fills up.
+  ::testing::AssertionResult inflight =
+      WaitBridge(edge, "up", [](const Json& j) { return j["inflight"] >= 50; }, "50 in flight");
+  producer.join();
+  edge.Kill();
+  ASSERT_TRUE(up.Signal(SIGCONT));
+  ASSERT_TRUE(published);
+  ASSERT_TRUE(started);
+  ASSERT_TRUE(inflight);
+
+  ASSERT_TRUE(edge.Start());
+  ASSERT_TRUE(WaitBridge(edge, "up",
+                         [](const Json& j) { return j["queued"] == 0 && j["inflight"] == 0; },
+                         "an empty queue", seconds(30)));
+  // Anything sent twice would reach the collector before this one.
+  ASSERT_TRUE(PublishQos1(edge.port(), kV5, "d/end", "end"));
+
+  RawClient sub;
+  bool present = false;
+  ASSERT_TRUE(ConnectRaw(sub, up.port(), Persistent(kV5, "collector"), &present));
+  EXPECT_TRUE(present);
+  std::vector<wire::ReceivedPublish> got;
+  ASSERT_TRUE(ReceiveAndAck(sub, kV5, kCount + 1, &got, seconds(30)));
+  EXPECT_EQ(got.back().payload, "end") << "more than " << kCount << " messages before the last";
+  std::map<std::string, int> times;
+  for (const wire::ReceivedPublish& p : got) ++times[p.payload];
+  for (int i = 0; i < kCount; ++i) {
+    EXPECT_EQ(times[Payload(i)], 1) << Payload(i);
+  }
 }
 
 // queue_max_bytes: while the upstream is down, the oldest messages are

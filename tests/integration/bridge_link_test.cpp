@@ -217,6 +217,60 @@ TEST_F(FakeUpstreamTest, AMessageNeverAcknowledgedIsSentAgainAsNewOnAFreshSessio
   EXPECT_TRUE(resent);
 }
 
+// A QoS 2 message the upstream received (PUBREC) and the edge released
+// (PUBREL) when the edge is killed. The upstream it reaches after the
+// restart has no session for it (a failover, or the session was lost): the
+// message goes again as a new PUBLISH, not as a PUBREL that upstream would
+// answer "not found", and it is done only after that PUBLISH's exchange.
+TEST(FakeUpstreamFailover, ReleasedQos2GoesAgainAsPublishToANewSession) {
+  FakeUpstream upstream;
+  NodeProcess edge(BridgeTestNode(
+      "edge", BridgeSection("up", upstream.address(),
+                            {"proto_ver = 4", "clientid = bridge-test", "forward = q/# 2",
+                             "notifications = false", "keepalive = 60"})));
+  ASSERT_TRUE(edge.Start());
+  RawClient link;
+  ASSERT_TRUE(upstream.Accept(&link));
+  wire::RawPacket p;
+  ASSERT_TRUE(ReadUntil(link, wire::kConnect, &p));
+  ASSERT_TRUE(link.Send(Connack(false)));
+  RawClient pub;
+  ASSERT_TRUE(ConnectRaw(pub, edge.port(), Clean(kV311, "local-pub")));
+  ASSERT_TRUE(pub.Send(wire::Publish(kV311, {"q/a", "one", 2, false, false, 1, {}})));
+  ASSERT_TRUE(ReadUntil(link, wire::kPublish, &p));
+  auto m = wire::ParsePublish(kV311, wire::Frame(0x30 | p.flags, p.body));
+  ASSERT_TRUE(m && m->topic == "q/a" && m->qos == 2);
+  ASSERT_TRUE(link.Send(wire::PublishAck(wire::kPubrec, kV311, m->packet_id)));
+  ASSERT_TRUE(ReadUntil(link, wire::kPubrel, &p));  // the released record is written
+  edge.Kill();
+  link.Close();
+
+  ASSERT_TRUE(edge.Restart(NodeProcess::Ports::kSame));
+  RawClient backup;
+  ASSERT_TRUE(upstream.Accept(&backup));
+  ASSERT_TRUE(ReadUntil(backup, wire::kConnect, &p));
+  ASSERT_TRUE(backup.Send(Connack(false)));
+  std::vector<wire::RawPacket> other;
+  ASSERT_TRUE(ReadUntil(backup, wire::kPublish, &p, &other));
+  for (const auto& o : other) EXPECT_NE(o.type, wire::kPubrel) << "a PUBREL into a new session";
+  auto again = wire::ParsePublish(kV311, wire::Frame(0x30 | p.flags, p.body));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->topic, "q/a");
+  EXPECT_EQ(again->payload, "one");
+  EXPECT_EQ(again->qos, 2);
+  EXPECT_FALSE(again->dup);  // the first attempt in this session
+  EXPECT_EQ(again->packet_id, m->packet_id);
+  // "Not found" before its PUBREC is no delivery: the message stays queued.
+  ASSERT_TRUE(backup.Send(wire::PublishAck(wire::kPubcomp, kV311, again->packet_id)));
+  ASSERT_TRUE(backup.Send(wire::PublishAck(wire::kPubrec, kV311, again->packet_id)));
+  ASSERT_TRUE(ReadUntil(backup, wire::kPubrel, &p));
+  ASSERT_TRUE(WaitBridge(edge, "up", [](const Json& j) { return j["queued"] == 1; },
+                         "the message still queued before its PUBCOMP"));
+  ASSERT_TRUE(backup.Send(wire::PublishAck(wire::kPubcomp, kV311, again->packet_id)));
+  ASSERT_TRUE(WaitBridge(edge, "up", [](const Json& j) { return j["queued"] == 0; },
+                         "the queue empty after the PUBCOMP"));
+}
+
 // What the upstream sends down is published locally, and acknowledged
 // upstream only after that.
 TEST_F(FakeUpstreamTest, PulledDownMessagesArePublishedLocallyThenAcknowledged) {

@@ -111,6 +111,46 @@ TEST_F(QueueLogTest, HeadSurvivesReopenAndReadsSkipBelowIt) {
   EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(4, 5));
 }
 
+// Released QoS 2 messages (queue_log.h) are known again after a reopen,
+// until the head passes them.
+TEST_F(QueueLogTest, ReleasedSeqsSurviveReopenUntilTheHeadPasses) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->Append(Messages(1, 5), 1, {2}).ok());
+    ASSERT_TRUE(log->Append({}, 1, {4, 3}).ok());
+  }
+  {
+    auto log = Open();
+    EXPECT_EQ(log->released(), (std::set<uint64_t>{2, 3, 4}));
+    ASSERT_TRUE(log->Append({}, 4).ok());
+    EXPECT_EQ(log->released(), (std::set<uint64_t>{4}));
+  }
+  auto log = Open();
+  EXPECT_EQ(log->released(), (std::set<uint64_t>{4}));
+  EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(4, 5));
+}
+
+// After the upstream lost our session an unreleased record voids what was
+// released before it, in the same append or an earlier one; later releases
+// hold.
+TEST_F(QueueLogTest, UnreleasedRecordVoidsEarlierReleases) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->Append(Messages(1, 5), 1, {2, 3}).ok());
+    ASSERT_TRUE(log->Append({}, 1, {4}, /*unrelease=*/true).ok());
+    EXPECT_EQ(log->released(), (std::set<uint64_t>{4}));
+  }
+  {
+    auto log = Open();
+    EXPECT_EQ(log->released(), (std::set<uint64_t>{4}));
+    ASSERT_TRUE(log->Append({}, 1, {}, /*unrelease=*/true).ok());
+    ASSERT_TRUE(log->Append({}, 1, {5}).ok());
+  }
+  auto log = Open();
+  EXPECT_EQ(log->released(), (std::set<uint64_t>{5}));
+  EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(1, 5));
+}
+
 TEST_F(QueueLogTest, SegmentsRollAndAreDeletedOnceDone) {
   auto log = Open(256 * 1024);  // 16 KB segments
   for (uint64_t s = 1; s <= 200; s += 10) ASSERT_TRUE(log->Append(Messages(s, 10, 500), 1).ok());

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -171,6 +172,48 @@ TEST_F(BridgeQueueTest, TheHeadIsRecordedAndSurvivesReopen) {
   auto q = Open();
   EXPECT_EQ(q->recovered_head(), 3u);
   EXPECT_EQ(Seqs(Load(*q, 1).messages), Range(3, 3));
+}
+
+// Release(): the loop hears of it once the released record is written, and
+// a reopened queue knows it (queue_log.h).
+TEST_F(BridgeQueueTest, ReleasedMessagesAreReportedOnceWrittenAndSurviveReopen) {
+  {
+    auto q = Open();
+    Ack ack;
+    q->Append({Msg("a", 2), Msg("b", 2)}, ack.completion());
+    ASSERT_TRUE(ack.Wait());
+    q->Release(2);
+    std::vector<uint64_t> released;
+    ASSERT_TRUE(Eventually([&] {
+      auto ev = q->Poll();
+      released.insert(released.end(), ev.released.begin(), ev.released.end());
+      return !released.empty();
+    }));
+    EXPECT_EQ(released, std::vector<uint64_t>{2});
+  }
+  auto q = Open();
+  EXPECT_EQ(q->recovered_released(), std::set<uint64_t>{2});
+}
+
+TEST_F(BridgeQueueTest, UnreleaseVoidsEarlierReleasesOnDisk) {
+  {
+    auto q = Open();
+    Ack ack;
+    q->Append({Msg("a", 2), Msg("b", 2), Msg("c", 2)}, ack.completion());
+    ASSERT_TRUE(ack.Wait());
+    q->Release(1);
+    q->Unrelease();
+    q->Release(3);
+    std::vector<uint64_t> released;
+    ASSERT_TRUE(Eventually([&] {
+      auto ev = q->Poll();
+      released.insert(released.end(), ev.released.begin(), ev.released.end());
+      return std::find(released.begin(), released.end(), 3) != released.end();
+    }));
+    EXPECT_EQ(released.back(), 3u);
+  }
+  auto q = Open();
+  EXPECT_EQ(q->recovered_released(), std::set<uint64_t>{3});
 }
 
 TEST_F(BridgeQueueTest, QosZeroStaysOutOfTheLogWhenAsked) {

@@ -62,6 +62,19 @@ class UpstreamSessionTest : public ::testing::Test {
     ASSERT_TRUE(std::holds_alternative<upstream::Connected>(ev[0]));
   }
 
+  // The session sent exactly one PUBREL for `id`; a PUBCOMP for it
+  // completes message `token`.
+  void ExpectPubrelThenComplete(UpstreamSession& s, uint16_t id, uint64_t token) {
+    auto rel = Sent(s, ProtocolVersion::kV5);
+    ASSERT_EQ(rel.size(), 1u);
+    EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
+    EXPECT_EQ(std::get<core::PubAck>(rel[0]).packet_id, id);
+    auto ev = Feed(s, core::PubAck{PacketType::kPubcomp, id, ReasonCode::kSuccess, {}},
+                   ProtocolVersion::kV5);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, token);
+  }
+
   core::Message Msg(std::string topic, std::string payload = "x") {
     core::Message m;
     m.topic = std::move(topic);
@@ -178,13 +191,55 @@ TEST_F(UpstreamSessionTest, Qos2CompletesOnPubcompAfterPubrecAndPubrel) {
   uint16_t id = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0)).packet_id;
   EXPECT_TRUE(Feed(s, core::PubAck{PacketType::kPubrec, id, ReasonCode::kSuccess, {}},
                    ProtocolVersion::kV5).empty());
+  ExpectPubrelThenComplete(s, id, 7);
+}
+
+// A queue message goes under the identifier its seq gives, with DUP when it
+// may have gone before a restart; the PUBREL of a held QoS 2 message waits
+// for Release() [MQTT-4.3.3].
+TEST_F(UpstreamSessionTest, HeldQos2MessageIsReleasedOnlyWhenTold) {
+  auto s = Make();
+  Connect(s, ProtocolVersion::kV5);
+  core::Message m = Msg("a");
+  OutgoingPublish p{9, &m, 2, false, {}, QueuePacketId(9), /*dup=*/true, /*hold_pubrel=*/true};
+  ASSERT_TRUE(s.Publish(p, 1000));
+  EXPECT_FALSE(s.PacketIdFree(9));
+  const auto& sent = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
+  EXPECT_EQ(sent.packet_id, 9);
+  EXPECT_TRUE(sent.dup);
+  auto ev = Feed(s, core::PubAck{PacketType::kPubrec, 9, ReasonCode::kSuccess, {}},
+                 ProtocolVersion::kV5);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(std::get<upstream::Received>(ev[0]).token, 9u);
+  EXPECT_TRUE(Sent(s, ProtocolVersion::kV5).empty());  // no PUBREL yet
+  s.Release(8, 9, 1000);  // not that message's: ignored
+  EXPECT_TRUE(Sent(s, ProtocolVersion::kV5).empty());
+  s.Release(9, 9, 1000);
+  ExpectPubrelThenComplete(s, 9, 9);
+}
+
+// A message released before a restart goes as PUBREL alone; the upstream
+// that completed it already answers "not found", which still completes it.
+TEST_F(UpstreamSessionTest, MessageReleasedBeforeARestartGoesAsPubrelOnly) {
+  auto s = Make();
+  Connect(s, ProtocolVersion::kV5);
+  s.PublishReleased(70000, QueuePacketId(70000), 1000);
   auto rel = Sent(s, ProtocolVersion::kV5);
   ASSERT_EQ(rel.size(), 1u);
   EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
-  auto ev = Feed(s, core::PubAck{PacketType::kPubcomp, id, ReasonCode::kSuccess, {}},
+  EXPECT_EQ(std::get<core::PubAck>(rel[0]).packet_id, QueuePacketId(70000));
+  auto ev = Feed(s, core::PubAck{PacketType::kPubcomp, QueuePacketId(70000),
+                                 ReasonCode::kPacketIdentifierNotFound, {}},
                  ProtocolVersion::kV5);
   ASSERT_EQ(ev.size(), 1u);
-  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 7u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 70000u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).reason, ReasonCode::kSuccess);
+}
+
+TEST(QueuePacketId, CyclesBelowTheSessionsOwnIdentifiers) {
+  EXPECT_EQ(QueuePacketId(1), 1);
+  EXPECT_EQ(QueuePacketId(kOwnPacketIdFirst - 1), kOwnPacketIdFirst - 1);
+  EXPECT_EQ(QueuePacketId(kOwnPacketIdFirst), 1);
 }
 
 TEST_F(UpstreamSessionTest, UpstreamLimitsLowerQosDropRetainAndRefuseLargePackets) {
@@ -332,6 +387,129 @@ TEST_F(UpstreamSessionTest, ASessionThatDidNotResumeForgetsWhatWasInFlight) {
   Feed(s, core::Connack{}, ProtocolVersion::kV5);  // session_present = false
   EXPECT_TRUE(s.InflightForResend().empty());
   EXPECT_EQ(s.inflight_count(), 0u);
+}
+
+// Message 9 (QoS 2) and an incoming QoS 2 message 5 are half way through
+// their exchanges when the link drops: the upstream sent PUBREC for 9 and we
+// released it; we sent PUBREC for 5. Then the session reconnects.
+class UpstreamSessionLostLinkTest : public UpstreamSessionTest {
+ protected:
+  void SetUp() override {
+    Connect(s_, ProtocolVersion::kV5);
+    ASSERT_TRUE(s_.Publish(Held(/*dup=*/false), 1000));
+    Sent(s_, ProtocolVersion::kV5);
+    auto ev = Feed(s_, core::PubAck{PacketType::kPubrec, 9, ReasonCode::kSuccess, {}},
+                   ProtocolVersion::kV5);
+    ASSERT_EQ(ev.size(), 1u);
+    ASSERT_TRUE(s_.Release(9, 9, 1000));
+    core::Publish in;
+    in.topic = "down";
+    in.qos = 2;
+    in.packet_id = 5;
+    ASSERT_EQ(Feed(s_, in, ProtocolVersion::kV5).size(), 1u);
+    s_.Acknowledge(5);
+    Sent(s_, ProtocolVersion::kV5);  // PUBREL 9, PUBREC 5
+    s_.Connect(2000);
+    Sent(s_, ProtocolVersion::kV5);
+  }
+
+  OutgoingPublish Held(bool dup) {
+    return {9, &m_, 2, false, {}, QueuePacketId(9), dup, /*hold_pubrel=*/true};
+  }
+
+  core::Message m_ = Msg("a");
+  UpstreamSession s_ = Make();
+};
+
+// The upstream kept our session: the released message goes as PUBREL alone,
+// "not found" completes it (the upstream completed it before), and message
+// 5 sent again is not delivered twice [MQTT-4.3.3].
+TEST_F(UpstreamSessionLostLinkTest, SessionPresentResumesWithPubrel) {
+  core::Connack ack;
+  ack.session_present = true;
+  ASSERT_EQ(Feed(s_, ack, ProtocolVersion::kV5).size(), 1u);
+  EXPECT_TRUE(s_.resumed());
+  auto resend = s_.InflightForResend();
+  ASSERT_EQ(resend.size(), 1u);
+  EXPECT_TRUE(resend[0].released);
+  s_.Resend(resend[0], Held(true), 2000);
+  auto rel = Sent(s_, ProtocolVersion::kV5);
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(std::get<core::PubAck>(rel[0]).type, PacketType::kPubrel);
+  auto ev = Feed(s_, core::PubAck{PacketType::kPubcomp, 9, ReasonCode::kPacketIdentifierNotFound, {}},
+                 ProtocolVersion::kV5);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 9u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).reason, ReasonCode::kSuccess);
+  core::Publish again;
+  again.topic = "down";
+  again.qos = 2;
+  again.dup = true;
+  again.packet_id = 5;
+  EXPECT_TRUE(Feed(s_, again, ProtocolVersion::kV5).empty());
+  auto rec = Sent(s_, ProtocolVersion::kV5);
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(std::get<core::PubAck>(rec[0]).type, PacketType::kPubrec);
+}
+
+// A new session (failover, or the upstream lost ours) knows nothing of
+// message 9: nothing is left in flight, the release reported late does not
+// apply, and message 9 goes as a new PUBLISH (DUP 0). A PUBCOMP "not found"
+// before its PUBREC is no delivery; after the PUBREC of this exchange the
+// PUBREL waits for Release() again. Incoming identifier 5 is a new message.
+TEST_F(UpstreamSessionLostLinkTest, NoSessionPresentPublishesEverythingAgain) {
+  ASSERT_EQ(Feed(s_, core::Connack{}, ProtocolVersion::kV5).size(), 1u);
+  EXPECT_FALSE(s_.resumed());
+  EXPECT_TRUE(s_.InflightForResend().empty());
+  EXPECT_TRUE(s_.PacketIdFree(9));
+  EXPECT_FALSE(s_.Release(9, 9, 2000));
+  ASSERT_TRUE(s_.Publish(Held(/*dup=*/false), 2000));
+  auto sent = Sent(s_, ProtocolVersion::kV5);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(std::get<core::Publish>(sent[0]).packet_id, 9);
+  EXPECT_FALSE(std::get<core::Publish>(sent[0]).dup);
+  EXPECT_FALSE(s_.Release(9, 9, 2000));  // no PUBREC yet in this session
+  EXPECT_TRUE(Sent(s_, ProtocolVersion::kV5).empty());
+  EXPECT_TRUE(Feed(s_, core::PubAck{PacketType::kPubcomp, 9,
+                                    ReasonCode::kPacketIdentifierNotFound, {}},
+                   ProtocolVersion::kV5).empty());
+  EXPECT_FALSE(s_.PacketIdFree(9));
+  auto ev = Feed(s_, core::PubAck{PacketType::kPubrec, 9, ReasonCode::kSuccess, {}},
+                 ProtocolVersion::kV5);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(std::get<upstream::Received>(ev[0]).token, 9u);
+  EXPECT_TRUE(Sent(s_, ProtocolVersion::kV5).empty());
+  ASSERT_TRUE(s_.Release(9, 9, 2000));
+  ExpectPubrelThenComplete(s_, 9, 9);
+  core::Publish fresh;
+  fresh.topic = "down";
+  fresh.qos = 2;
+  fresh.packet_id = 5;
+  EXPECT_EQ(Feed(s_, fresh, ProtocolVersion::kV5).size(), 1u);
+}
+
+// QoS 1 in flight is forgotten with the session too: the caller publishes it
+// again as new.
+TEST_F(UpstreamSessionTest, NoSessionPresentForgetsQos1InFlight) {
+  auto s = Make(ProtocolVersion::kV311);
+  Connect(s, ProtocolVersion::kV311);
+  core::Message m = Msg("a");
+  ASSERT_TRUE(s.Publish({3, &m, 1, false, {}, QueuePacketId(3)}, 1000));
+  Sent(s, ProtocolVersion::kV311);
+  s.Connect(2000);
+  Sent(s, ProtocolVersion::kV311);
+  Feed(s, core::Connack{}, ProtocolVersion::kV311);
+  EXPECT_TRUE(s.InflightForResend().empty());
+  EXPECT_TRUE(Feed(s, core::PubAck{PacketType::kPuback, 3, ReasonCode::kSuccess, {}},
+                   ProtocolVersion::kV311).empty());
+  ASSERT_TRUE(s.Publish({3, &m, 1, false, {}, QueuePacketId(3)}, 2000));
+  auto sent = Sent(s, ProtocolVersion::kV311);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_FALSE(std::get<core::Publish>(sent[0]).dup);
+  auto ev = Feed(s, core::PubAck{PacketType::kPuback, 3, ReasonCode::kSuccess, {}},
+                 ProtocolVersion::kV311);
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(std::get<upstream::Published>(ev[0]).token, 3u);
 }
 
 TEST_F(UpstreamSessionTest, SubscribeAsksForNoLocalAndRetainAsPublished) {
