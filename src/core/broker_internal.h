@@ -178,14 +178,32 @@ class Session {
   std::optional<std::string> username_;
 
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions_;
-  std::map<uint64_t, OutMessage> inflight_;             // by seq, i.e. send order
-  std::unordered_map<uint16_t, uint64_t> inflight_ids_;  // packet id -> seq
+  // The exchanges a session has open. Most sessions, idle ones, have none:
+  // the state is allocated by the first one and freed when the last ends
+  // (TrimFlight), so that an idle session does not carry ~180 bytes of
+  // empty containers.
+  struct Flight {
+    std::map<uint64_t, OutMessage> inflight;             // by seq, i.e. send order
+    std::unordered_map<uint16_t, uint64_t> inflight_ids;  // packet id -> seq
+    std::unordered_set<uint16_t> qos2_inbound;  // QoS 2 received, PUBREL not yet
+    std::vector<std::function<void()>> queue_waiters;  // see WhenQueueHasRoom
+  };
+  Flight& flight() {
+    if (flight_ == nullptr) flight_ = std::make_unique<Flight>();
+    return *flight_;
+  }
+  size_t InflightCount() const { return flight_ == nullptr ? 0 : flight_->inflight.size(); }
+  bool Qos2Received(uint16_t packet_id) const {
+    return flight_ != nullptr && flight_->qos2_inbound.contains(packet_id);
+  }
+  // True if `packet_id` was a QoS 2 message received and not yet released.
+  bool ForgetQos2Received(uint16_t packet_id);
+  // Frees the exchange state once nothing is open.
+  void TrimFlight();
   LazyDeque<OutMessage> queue_;
   uint32_t queued_qos0_ = 0;  // QoS 0 messages in queue_ (live QoS 0 goes behind them)
-  std::vector<std::function<void()>> queue_waiters_;  // see WhenQueueHasRoom
-  std::unordered_set<uint16_t> qos2_inbound_;
-  uint64_t next_seq_ = 1;
   uint16_t next_packet_id_ = 1;
+  uint64_t next_seq_ = 1;
 
   // A will waiting out its delay after an abnormal disconnect.
   std::unique_ptr<Will> pending_will_;  // behind a pointer: most sessions have none
@@ -195,14 +213,18 @@ class Session {
   bool Enqueue(OutMessage m, OverLimit over);
   void SendPublish(OutMessage& m);
   uint16_t NextPacketId();
+  // The message in flight with `packet_id`, or null.
+  OutMessage* FindInflight(uint16_t packet_id);
   void Complete(uint16_t packet_id);
+
+  std::unique_ptr<Flight> flight_;  // see flight()
 };
 
 class Connection {
  public:
-  enum class State { kAwaitingConnect, kConnected, kClosing };
+  enum class State : uint8_t { kAwaitingConnect, kConnected, kClosing };
 
-  Connection(Worker& worker, uint64_t id, std::string listener);
+  Connection(Worker& worker, uint64_t id, std::string_view listener);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -257,27 +279,22 @@ class Connection {
   uint64_t id() const { return id_; }
   State state() const { return state_; }
   const std::string& peer() const { return peer_; }
-  const std::string& listener() const { return listener_; }
+  std::string_view listener() const { return listener_; }
+  // The client id: the session's while one is attached, else the one the
+  // CONNECT named (kept after the session detached, for the log).
+  std::string_view client_id() const;
+  void SetClientId(std::string_view id) { own_client_id_ = std::make_unique<std::string>(id); }
+  void AttachSession(Session* s);
+  void DetachSession();
   std::string Describe() const;
 
+  // Ordered by size so that the fields pack without padding: ferryd keeps
+  // one per client.
   Worker& worker_;
   Session* session_ = nullptr;
-  ProtocolVersion version_ = ProtocolVersion::kV311;
-  State state_ = State::kAwaitingConnect;
   uint64_t accepted_ms_ = 0;   // loop time
   uint64_t last_rx_ms_ = 0;    // loop time
   uint64_t closing_since_ms_ = 0;
-  uint16_t keepalive_s_ = 0;
-  std::string client_id_;
-  std::optional<std::string> username_;
-  bool clean_start_ = true;
-  bool bridge_ = false;
-
-  // v5 limits the client announced.
-  uint32_t client_max_packet_ = 268435460;
-  uint16_t client_receive_max_ = 65535;
-  uint16_t client_topic_alias_max_ = 0;
-  bool request_problem_info_ = true;
 
   // v5 topic aliases, allocated by the first one: most clients use none.
   struct TopicAliases {
@@ -289,10 +306,21 @@ class Connection {
     return *aliases_;
   }
   std::unique_ptr<TopicAliases> aliases_;
-  uint32_t inbound_unacked_ = 0;
-
   std::unique_ptr<Will> will_;  // behind a pointer: most connections have none
+
+  // v5 limits the client announced.
+  uint32_t client_max_packet_ = 268435460;
+  uint16_t client_receive_max_ = 65535;
+  uint16_t client_topic_alias_max_ = 0;
+
+  uint32_t inbound_unacked_ = 0;
   uint32_t session_expiry_s_ = 0;
+  uint16_t keepalive_s_ = 0;
+  ProtocolVersion version_ = ProtocolVersion::kV311;
+  State state_ = State::kAwaitingConnect;
+  bool clean_start_ = true;
+  bool bridge_ = false;
+  bool request_problem_info_ = true;  // v5
   bool disconnect_graceful_ = false;  // DISCONNECT 0x00 received: no will
   bool dirty_ = false;                // in the worker's flush list
 
@@ -314,25 +342,28 @@ class Connection {
   // next read into the worker's buffer; a bigger one builds up in in_.
   static constexpr size_t kSmallPartial = 4096;
 
-  uint64_t id_;
-  std::string listener_;
-  std::string peer_;
-  uv_tcp_t* tcp_ = nullptr;  // freed by its close callback
   bool detached_ = false;
   bool paused_ = false;
   bool draining_ = false;  // our side shut down; reading until the peer closes
+  bool input_shared_ = false;  // see in_
+  bool counted_ = true;   // counted in ctx.listener_counters until freed
+  uint64_t id_;
+  std::string_view listener_;  // a key of ctx.listener_counters, fixed at start
+  std::string peer_;
+  uv_tcp_t* tcp_ = nullptr;  // freed by its close callback
   // Input is read into the worker's read buffer (input_shared_) or, for a
   // large packet, into in_; between reads in_ holds the unparsed rest, if any.
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
   size_t in_pos_ = 0;  // start of the unparsed input while ProcessInput runs
   size_t want_ = 0;    // length of the incomplete packet at in_pos_; 0 = unknown
-  bool input_shared_ = false;
   std::string out_;
   uint64_t writing_bytes_ = 0;
   std::unique_ptr<Transport> transport_;  // null: plain TCP
   std::string wire_out_;  // transport bytes (handshake, alerts) not yet written
-  bool counted_ = true;   // counted in ctx.listener_counters until freed
+  // Only while no session is attached: an attached connection's client id
+  // is its session's, held once.
+  std::unique_ptr<std::string> own_client_id_;
 };
 
 class Worker {

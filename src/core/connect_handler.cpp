@@ -42,7 +42,7 @@ uint32_t BrokerContext::OwnerOf(std::string_view client_id) const {
 void Worker::HandleConnect(Connection& c, Connect&& p) {
   const BrokerOptions& opt = ctx_.options;
   c.version_ = p.version;
-  c.client_id_ = p.client_id;
+  c.SetClientId(p.client_id);
   c.request_problem_info_ = p.props.request_problem_information.value_or(1) != 0;
 
   if (p.client_id.empty()) {
@@ -54,7 +54,7 @@ void Worker::HandleConnect(Connection& c, Connect&& p) {
     }
     p.client_id = AssignClientId();
     if (IsV5(p.version)) p.props.assigned_client_identifier = p.client_id;
-    c.client_id_ = p.client_id;
+    c.SetClientId(p.client_id);
   }
   if (p.client_id.size() > opt.max_client_id_length ||
       (p.version == ProtocolVersion::kV31 && p.client_id.size() > 23 &&
@@ -193,7 +193,7 @@ void Worker::AdoptConnected(Connection::HandOver h, Connect&& p) {
     return;
   }
   c->version_ = p.version;
-  c->client_id_ = p.client_id;
+  c->SetClientId(p.client_id);
   c->request_problem_info_ = p.props.request_problem_information.value_or(1) != 0;
   CompleteConnect(*c, std::move(p));
   if (c->state() == Connection::State::kConnected) c->StartReading(std::move(h.pending));
@@ -203,7 +203,6 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
   const BrokerOptions& opt = ctx_.options;
   c.clean_start_ = p.clean_start;
   c.bridge_ = p.bridge;
-  c.username_ = p.username;
 
   // Keep alive: v5 clients are told the server's value [MQTT-3.2.2-21]; a
   // 3.1.1 client cannot be told, so one asking for more than the maximum was
@@ -264,7 +263,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
   }
   s->conn_ = &c;
-  c.session_ = s;
+  c.AttachSession(s);
   s->username_ = p.username;
   s->expiry_interval_s_ = expiry;
   s->disconnected_at_ms_ = 0;

@@ -21,10 +21,17 @@ struct WriteReq {
   Connection* conn;
 };
 
+// `listener` as the key of ctx.listener_counters, which outlives every
+// connection: each connection holds a view of it, not a copy.
+std::string_view ListenerKey(const BrokerContext& ctx, std::string_view listener) {
+  auto it = ctx.listener_counters.find(listener);
+  return it != ctx.listener_counters.end() ? std::string_view(it->first) : "unknown";
+}
+
 }  // namespace
 
-Connection::Connection(Worker& worker, uint64_t id, std::string listener)
-    : worker_(worker), id_(id), listener_(std::move(listener)) {}
+Connection::Connection(Worker& worker, uint64_t id, std::string_view listener)
+    : worker_(worker), id_(id), listener_(ListenerKey(worker.ctx(), listener)) {}
 
 Connection::~Connection() {
   if (counted_) worker_.ctx().ReleaseListenerSlot(listener_);
@@ -53,9 +60,25 @@ void Connection::CloseHandle() {
   });
 }
 
+std::string_view Connection::client_id() const {
+  if (session_ != nullptr) return session_->client_id_;
+  return own_client_id_ != nullptr ? std::string_view(*own_client_id_) : std::string_view();
+}
+
+void Connection::AttachSession(Session* s) {
+  session_ = s;
+  own_client_id_.reset();
+}
+
+void Connection::DetachSession() {
+  if (session_ == nullptr) return;
+  SetClientId(session_->client_id_);
+  session_ = nullptr;
+}
+
 std::string Connection::Describe() const {
   std::string s = "client '";
-  s += client_id_;
+  s += client_id();
   s += "' (";
   s += peer_;
   s += ")";
@@ -385,7 +408,7 @@ void Connection::DrainUntilPeerCloses() {
 
 Connection::HandOver Connection::Detach() {
   HandOver h;
-  h.listener = listener_;
+  h.listener = std::string(listener_);
   auto* stream = reinterpret_cast<uv_stream_t*>(tcp_);
   // Bytes already handed to libuv but not yet to the kernel would be lost
   // with this handle, and a transport's stream would be torn. A client

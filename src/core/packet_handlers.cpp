@@ -89,7 +89,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     }
   }
   Session& s = *c.session_;
-  if (p.qos == 2 && s.qos2_inbound_.contains(p.packet_id)) {
+  if (p.qos == 2 && s.Qos2Received(p.packet_id)) {
     // A retransmission of a QoS 2 message we already took: acknowledge it
     // again, do not deliver it twice [MQTT-4.3.3-10].
     c.SendAck(PacketType::kPubrec, p.packet_id);
@@ -97,7 +97,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   }
 
   const Acl* acl = CurrentAcl();
-  if (acl && !acl->CanPublish(c.username_, c.client_id_, p.topic)) {
+  if (acl && !acl->CanPublish(s.username_, s.client_id_, p.topic)) {
     Inc(ctx_.metrics.dropped_not_authorized);
     FERRY_DEBUG("%s: publish to '%s' denied", c.Describe().c_str(), p.topic.c_str());
     // 3.1.1 has no way to say no: acknowledge and drop. v5 answers 0x87.
@@ -105,7 +105,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     if (p.qos == 1) c.Send(PubAck{PacketType::kPuback, p.packet_id, rc, {}});
     if (p.qos == 2) {
       c.Send(PubAck{PacketType::kPubrec, p.packet_id, rc, {}});
-      if (!v5) s.qos2_inbound_.insert(p.packet_id);
+      if (!v5) s.flight().qos2_inbound.insert(p.packet_id);
     }
     return;
   }
@@ -116,14 +116,14 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   msg->qos = p.qos;
   msg->retain = p.retain;
   msg->received_at_ms = UnixNowMs();
-  msg->origin_client = c.client_id_;
+  msg->origin_client = s.client_id_;
   if (v5) TakeMessageProperties(std::move(p.props), *msg);
 
   std::function<void()> done;
   if (p.qos > 0) {
     ++c.inbound_unacked_;
     if (p.qos == 2) {
-      s.qos2_inbound_.insert(p.packet_id);
+      s.flight().qos2_inbound.insert(p.packet_id);
       if (s.persistent_ && ctx_.store) ctx_.store->PutQos2Inbound(s.client_id_, p.packet_id);
     }
     // The acknowledgement goes out once the message is safe: handed to
@@ -158,7 +158,7 @@ void Worker::HandlePubAck(Connection& c, const PubAck& p) {
       return s.OnPubcomp(p);
     case PacketType::kPubrel: {
       // Releases a QoS 2 message we received [MQTT-4.3.3-11].
-      bool known = s.qos2_inbound_.erase(p.packet_id) > 0;
+      bool known = s.ForgetQos2Received(p.packet_id);
       if (known) {
         if (c.inbound_unacked_ > 0) --c.inbound_unacked_;
         if (s.persistent_ && ctx_.store) ctx_.store->DeleteQos2Inbound(s.client_id_, p.packet_id);
@@ -210,7 +210,7 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
     if (rc == ReasonCode::kSuccess && sub_id != 0 && !opt.subscription_identifier_available) {
       rc = ReasonCode::kSubscriptionIdentifiersNotSupported;
     }
-    if (rc == ReasonCode::kSuccess && acl && !acl->CanSubscribe(c.username_, c.client_id_, plain)) {
+    if (rc == ReasonCode::kSuccess && acl && !acl->CanSubscribe(s.username_, s.client_id_, plain)) {
       rc = ReasonCode::kNotAuthorized;
     }
     if (!IsSuccess(rc)) {

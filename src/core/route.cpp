@@ -237,11 +237,12 @@ void Worker::Restore(StoredSession stored) {
       if (out.qos == 0) ++s.queued_qos0_;
       s.queue_.push_back(std::move(out));
     } else {
-      s.inflight_ids_[out.packet_id] = out.seq;
-      s.inflight_.emplace(out.seq, std::move(out));
+      Session::Flight& f = s.flight();
+      f.inflight_ids[out.packet_id] = out.seq;
+      f.inflight.emplace(out.seq, std::move(out));
     }
   }
-  for (uint16_t id : stored.qos2_inbound) s.qos2_inbound_.insert(id);
+  for (uint16_t id : stored.qos2_inbound) s.flight().qos2_inbound.insert(id);
   IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
   AddSession(std::move(owned));
 }

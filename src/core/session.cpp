@@ -14,7 +14,21 @@ Session::Session(Worker& worker, std::string client_id)
 Session::~Session() {
   // Normally released when the client disconnected; never leave a publisher
   // waiting for a session that is gone.
-  for (auto& fn : queue_waiters_) worker_.loop().Post(std::move(fn));
+  if (flight_ == nullptr) return;
+  for (auto& fn : flight_->queue_waiters) worker_.loop().Post(std::move(fn));
+}
+
+bool Session::ForgetQos2Received(uint16_t packet_id) {
+  if (flight_ == nullptr || flight_->qos2_inbound.erase(packet_id) == 0) return false;
+  TrimFlight();
+  return true;
+}
+
+void Session::TrimFlight() {
+  if (flight_ != nullptr && flight_->inflight.empty() && flight_->qos2_inbound.empty() &&
+      flight_->queue_waiters.empty()) {
+    flight_.reset();
+  }
 }
 
 bool Session::QueueFull() const {
@@ -23,12 +37,14 @@ bool Session::QueueFull() const {
 }
 
 void Session::WhenQueueHasRoom(std::function<void()> fn) {
-  queue_waiters_.push_back(std::move(fn));
+  flight().queue_waiters.push_back(std::move(fn));
 }
 
 void Session::ReleaseQueueWaiters() {
+  if (flight_ == nullptr) return;
   std::vector<std::function<void()>> waiters;
-  waiters.swap(queue_waiters_);
+  waiters.swap(flight_->queue_waiters);
+  TrimFlight();
   for (auto& fn : waiters) fn();
 }
 
@@ -60,7 +76,7 @@ bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
     }
     uint32_t window = std::min<uint32_t>(worker_.ctx().options.max_inflight,
                                          conn_->client_receive_max_);
-    if (queue_.empty() && inflight_.size() < window) {
+    if (queue_.empty() && InflightCount() < window) {
       m.seq = next_seq_++;
       SendPublish(m);
       if (m.packet_id == 0) return false;  // dropped (too large for the client)
@@ -70,8 +86,9 @@ bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
                                                                   m.state, m.msg});
         durable = true;
       }
-      inflight_ids_[m.packet_id] = m.seq;
-      inflight_.emplace(m.seq, std::move(m));
+      Flight& f = flight();
+      f.inflight_ids[m.packet_id] = m.seq;
+      f.inflight.emplace(m.seq, std::move(m));
       return durable;
     }
   } else if (qos == 0 && !(persistent_ && worker_.ctx().options.queue_qos0)) {
@@ -105,7 +122,7 @@ uint16_t Session::NextPacketId() {
   for (;;) {
     uint16_t id = next_packet_id_++;
     if (next_packet_id_ == 0) next_packet_id_ = 1;
-    if (id != 0 && !inflight_ids_.contains(id)) return id;
+    if (id != 0 && (flight_ == nullptr || !flight_->inflight_ids.contains(id))) return id;
   }
 }
 
@@ -187,7 +204,7 @@ void Session::Pump() {
       std::min<uint32_t>(worker_.ctx().options.max_inflight, conn_->client_receive_max_);
   while (!queue_.empty()) {
     OutMessage& m = queue_.front();
-    if (m.qos > 0 && inflight_.size() >= window) break;
+    if (m.qos > 0 && InflightCount() >= window) break;
     if (m.qos == 0 && conn_->PendingBytes() > worker_.ctx().options.max_output_buffer) break;
     OutMessage out = std::move(m);
     queue_.pop_front();
@@ -198,17 +215,22 @@ void Session::Pump() {
       continue;
     }
     if (store) store->UpdateMessage(client_id_, out.seq, out.state, out.packet_id);
-    inflight_ids_[out.packet_id] = out.seq;
-    inflight_.emplace(out.seq, std::move(out));
+    Flight& f = flight();
+    f.inflight_ids[out.packet_id] = out.seq;
+    f.inflight.emplace(out.seq, std::move(out));
   }
-  if (!queue_waiters_.empty() && !QueueFull()) ReleaseQueueWaiters();
+  if (flight_ != nullptr && !flight_->queue_waiters.empty() && !QueueFull()) {
+    ReleaseQueueWaiters();
+  }
 }
 
 void Session::ResendInflight() {
   // [MQTT-4.4.0-1]: on a resumed session, unacknowledged PUBLISH packets go
   // out again with DUP set, and PUBRELs again, in their original order.
+  if (flight_ == nullptr) return;
+  Flight& f = *flight_;
   std::vector<uint64_t> gone;
-  for (auto& [seq, m] : inflight_) {
+  for (auto& [seq, m] : f.inflight) {
     if (m.state == StoredMessageState::kReleased) {
       conn_->SendAck(PacketType::kPubrel, m.packet_id);
       continue;
@@ -216,42 +238,51 @@ void Session::ResendInflight() {
     uint16_t id = m.packet_id;
     SendPublish(m);
     if (m.packet_id == 0) {
-      inflight_ids_.erase(id);
+      f.inflight_ids.erase(id);
       gone.push_back(seq);
     }
   }
   for (uint64_t seq : gone) {
     if (persistent_ && worker_.ctx().store) worker_.ctx().store->DeleteMessage(client_id_, seq);
-    inflight_.erase(seq);
+    f.inflight.erase(seq);
   }
+  TrimFlight();
+}
+
+OutMessage* Session::FindInflight(uint16_t packet_id) {
+  if (flight_ == nullptr) return nullptr;
+  auto id = flight_->inflight_ids.find(packet_id);
+  if (id == flight_->inflight_ids.end()) return nullptr;
+  auto it = flight_->inflight.find(id->second);
+  return it == flight_->inflight.end() ? nullptr : &it->second;
 }
 
 void Session::Complete(uint16_t packet_id) {
-  auto it = inflight_ids_.find(packet_id);
-  if (it == inflight_ids_.end()) return;
-  uint64_t seq = it->second;
-  inflight_ids_.erase(it);
-  inflight_.erase(seq);
+  OutMessage* m = FindInflight(packet_id);
+  if (m == nullptr) return;
+  const uint64_t seq = m->seq;
+  flight_->inflight_ids.erase(packet_id);
+  flight_->inflight.erase(seq);
   if (persistent_ && worker_.ctx().store) worker_.ctx().store->DeleteMessage(client_id_, seq);
   Pump();
+  TrimFlight();
 }
 
 void Session::OnPuback(const PubAck& ack) {
-  auto it = inflight_ids_.find(ack.packet_id);
-  if (it == inflight_ids_.end()) return;
-  if (inflight_[it->second].qos != 1) return;
+  const OutMessage* m = FindInflight(ack.packet_id);
+  if (m == nullptr || m->qos != 1) return;
   Complete(ack.packet_id);
 }
 
 void Session::OnPubrec(const PubAck& ack) {
-  auto it = inflight_ids_.find(ack.packet_id);
-  if (it == inflight_ids_.end()) {
+  OutMessage* found = FindInflight(ack.packet_id);
+  if (found == nullptr) {
     // An unknown identifier still gets a PUBREL, with 0x92 for v5 clients.
     conn_->Send(PubAck{PacketType::kPubrel, ack.packet_id,
                        ReasonCode::kPacketIdentifierNotFound, {}});
     return;
   }
-  OutMessage& m = inflight_[it->second];
+  OutMessage& m = *found;
   if (m.qos != 2) return;
   if (static_cast<uint8_t>(ack.reason) >= 0x80) {
     // The receiver refused it; the exchange ends here [MQTT-4.3.3-4].
@@ -266,9 +297,8 @@ void Session::OnPubrec(const PubAck& ack) {
 }
 
 void Session::OnPubcomp(const PubAck& ack) {
-  auto it = inflight_ids_.find(ack.packet_id);
-  if (it == inflight_ids_.end()) return;
-  if (inflight_[it->second].state != StoredMessageState::kReleased) return;
+  const OutMessage* m = FindInflight(ack.packet_id);
+  if (m == nullptr || m->state != StoredMessageState::kReleased) return;
   Complete(ack.packet_id);
 }
 

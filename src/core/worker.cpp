@@ -171,7 +171,7 @@ void Worker::DisconnectClient(Connection& c, ReasonCode reason, std::string_view
   c.Close();
   if (s == nullptr) return;
   s->conn_ = nullptr;
-  c.session_ = nullptr;
+  c.DetachSession();
   s->ReleaseQueueWaiters();  // publishers waiting on its queue wait no longer
   ctx_.metrics.clients_connected.fetch_sub(1, std::memory_order_relaxed);
   EndSessionWill(*s, &c);

@@ -41,7 +41,7 @@ Json ClientRow(const Session& s) {
   // 4294967295 is "never expires" (a 3.1.1 persistent session).
   r["session_expiry_s"] = s.expiry_interval_s_;
   r["subscriptions"] = s.subscriptions_.size();
-  r["inflight"] = s.inflight_.size();
+  r["inflight"] = s.InflightCount();
   r["queued"] = s.queue_.size();
   r["disconnected_at"] = s.disconnected_at_ms_ != 0 ? Json(IsoTime(s.disconnected_at_ms_))
                                                     : Json(nullptr);
