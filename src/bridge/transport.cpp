@@ -8,6 +8,8 @@
 
 #include <cstring>
 
+#include "core/net_address.h"
+
 namespace ferry::bridge {
 
 namespace {
@@ -32,18 +34,6 @@ bool IsIpLiteral(const std::string& host) {
   in6_addr a6;
   in_addr a4;
   return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
-}
-
-std::string AddressString(const sockaddr* sa) {
-  char host[INET6_ADDRSTRLEN] = "";
-  if (sa->sa_family == AF_INET6) {
-    auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
-  }
-  auto* a = reinterpret_cast<const sockaddr_in*>(sa);
-  inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-  return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
 }
 
 struct WriteReq {
@@ -174,7 +164,7 @@ void Transport::TryNextAddress() {
   }
   const addrinfo* ai = next_address_;
   next_address_ = next_address_->ai_next;
-  peer_ = AddressString(ai->ai_addr);
+  peer_ = core::FormatSockaddr(ai->ai_addr);
   tcp_ = new uv_tcp_t;
   uv_tcp_init(loop_.get(), tcp_);
   tcp_->data = this;

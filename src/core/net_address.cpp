@@ -35,12 +35,12 @@ std::string FormatAddress(int family, const void* addr, uint16_t port) {
   return std::string(buf, p);
 }
 
-std::string FormatSockaddr(const sockaddr_storage& ss) {
-  if (ss.ss_family == AF_INET6) {
-    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+std::string FormatSockaddr(const sockaddr* sa) {
+  if (sa->sa_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
     return FormatAddress(AF_INET6, &a->sin6_addr, ntohs(a->sin6_port));
   }
-  const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+  const auto* a = reinterpret_cast<const sockaddr_in*>(sa);
   return FormatAddress(AF_INET, &a->sin_addr, ntohs(a->sin_port));
 }
 

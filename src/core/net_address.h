@@ -15,7 +15,10 @@ namespace ferry::core {
 // order. The same text as inet_ntop's, with the port appended.
 std::string FormatAddress(int family, const void* addr, uint16_t port);
 
-// The address of a sockaddr_in or sockaddr_in6 held in `ss`.
-std::string FormatSockaddr(const sockaddr_storage& ss);
+// The address of a sockaddr_in or sockaddr_in6.
+std::string FormatSockaddr(const sockaddr* sa);
+inline std::string FormatSockaddr(const sockaddr_storage& ss) {
+  return FormatSockaddr(reinterpret_cast<const sockaddr*>(&ss));
+}
 
 }  // namespace ferry::core

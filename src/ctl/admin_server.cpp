@@ -1,6 +1,5 @@
 #include "ctl/admin_server.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -12,6 +11,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/net_address.h"
 #include "ctl/http_request.h"
 
 namespace ferry::ctl {
@@ -630,15 +630,7 @@ std::string AdminServer::http_address() const {
   sockaddr_storage ss{};
   int len = sizeof ss;
   uv_tcp_getsockname(tcp_.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-  char host[INET6_ADDRSTRLEN] = "";
-  if (ss.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
-  }
-  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-  inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-  return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  return core::FormatSockaddr(ss);
 }
 
 void AdminServer::Accept(uv_stream_t* listener, bool http) {
