@@ -40,14 +40,8 @@ only=""
 out="$here/RESULTS-bridge.md"
 keep=0
 while [[ $# -gt 0 ]]; do
+  if common_option "$@"; then shift "$SHIFTS"; continue; fi
   case "$1" in
-    --quick) quick=1 ;;
-    --reps) reps="$2"; shift ;;
-    --build) build="$2"; shift ;;
-    --only) only="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    --keep) keep=1 ;;
-    --nice) NICE="$2"; shift ;;
     --workers) WORKERS="$2"; shift ;;
     -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bridge.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -55,12 +49,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-FERRYD="$build/ferryd"
-BENCH="$build/ferry-bench"
-MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
-for bin in "$FERRYD" "$BENCH" "$MOSQUITTO"; do
-  [[ -x "$bin" ]] || { echo "bridge.sh: $bin not found; build with: cmake --build $build --target ferryd ferry-bench" >&2; exit 2; }
-done
+require_binaries bridge.sh
 command -v python3 >/dev/null || { echo "bridge.sh: python3 is needed" >&2; exit 2; }
 set_nice "${NICE:-}" bridge.sh
 

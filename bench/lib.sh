@@ -45,6 +45,36 @@ set_nice() {
   fi
 }
 
+# The options bench/run.sh and bench/bridge.sh share. common_option ARGS...
+# takes the first option of ARGS if it is one of them (setting quick, reps,
+# build, only, out, keep or NICE) and sets SHIFTS to the words it used;
+# returns 1 for any other option.
+common_option() {
+  SHIFTS=1
+  case "$1" in
+    --quick) quick=1 ;;
+    --reps) reps="$2"; SHIFTS=2 ;;
+    --build) build="$2"; SHIFTS=2 ;;
+    --only) only="$2"; SHIFTS=2 ;;
+    --out) out="$2"; SHIFTS=2 ;;
+    --keep) keep=1 ;;
+    --nice) NICE="$2"; SHIFTS=2 ;;
+    *) return 1 ;;
+  esac
+}
+
+# require_binaries SCRIPT: FERRYD, BENCH and MOSQUITTO from $build (and
+# $MOSQUITTO), or a message naming SCRIPT and exit 2 if one is missing.
+require_binaries() {
+  FERRYD="$build/ferryd"
+  BENCH="$build/ferry-bench"
+  MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
+  local bin
+  for bin in "$FERRYD" "$BENCH" "$MOSQUITTO"; do
+    [[ -x "$bin" ]] || { echo "$1: $bin not found; build with: cmake --build $build --target ferryd ferry-bench" >&2; exit 2; }
+  done
+}
+
 start_ferry() {
   local dir="$1" workers="$2" extra="${3:-}" name="${4:-bench}"
   rm -rf "$dir"; mkdir -p "$dir/data"

@@ -36,14 +36,8 @@ results=""
 keep=0
 command_line="bench/run.sh $*"
 while [[ $# -gt 0 ]]; do
+  if common_option "$@"; then shift "$SHIFTS"; continue; fi
   case "$1" in
-    --quick) quick=1 ;;
-    --reps) reps="$2"; shift ;;
-    --build) build="$2"; shift ;;
-    --only) only="$2"; shift ;;
-    --out) out="$2"; shift ;;
-    --keep) keep=1 ;;
-    --nice) NICE="$2"; shift ;;
     --results) results="$2"; shift ;;
     -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
@@ -51,21 +45,9 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-FERRYD="$build/ferryd"
-BENCH="$build/ferry-bench"
-MOSQUITTO="${MOSQUITTO:-/usr/sbin/mosquitto}"
-for bin in "$FERRYD" "$BENCH" "$MOSQUITTO"; do
-  [[ -x "$bin" ]] || { echo "run.sh: $bin not found; build with: cmake --build $build --target ferryd ferry-bench" >&2; exit 2; }
-done
+require_binaries run.sh
 command -v jq >/dev/null || { echo "run.sh: jq is needed" >&2; exit 2; }
-NICE_CMD=""
-if [[ -n "${NICE:-}" ]]; then
-  if nice -n "$NICE" true 2>/dev/null && [[ "$(nice -n "$NICE" nice)" == "$NICE" ]]; then
-    NICE_CMD="nice -n $NICE"
-  else
-    echo "run.sh: cannot run at niceness $NICE here; running at the default" >&2
-  fi
-fi
+set_nice "${NICE:-}" run.sh
 
 if [[ $quick == 1 ]]; then
   : "${reps:=1}"; DUR=3; CONNS=5000; RETAINED=20000; OFFLINE=20000
