@@ -204,7 +204,7 @@ TEST_F(UpstreamSessionTest, HeldQos2MessageIsReleasedOnlyWhenTold) {
   OutgoingPublish p{9, &m, 2, false, {}, QueuePacketId(9), /*dup=*/true, /*hold_pubrel=*/true};
   ASSERT_TRUE(s.Publish(p, 1000));
   EXPECT_FALSE(s.PacketIdFree(9));
-  const auto& sent = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
+  const core::Publish sent = std::get<core::Publish>(Sent(s, ProtocolVersion::kV5).at(0));
   EXPECT_EQ(sent.packet_id, 9);
   EXPECT_TRUE(sent.dup);
   auto ev = Feed(s, core::PubAck{PacketType::kPubrec, 9, ReasonCode::kSuccess, {}},
