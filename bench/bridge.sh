@@ -82,9 +82,7 @@ wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 
 # start_ferry_node DIR NAME EXTRA_INI: sets NODE_PID, NODE_PORT.
 start_ferry_node() {
-  start_ferry "$1" "$WORKERS" "[admin]
-http_bind =
-[mqtt]
+  start_ferry "$1" "$WORKERS" "[mqtt]
 max_inflight = $WINDOW
 max_queued_messages = 0
 ${3:-}" "$2"
