@@ -17,7 +17,7 @@
 #            --nice N (run brokers and ferry-bench at this niceness, e.g. -10
 #            on a machine busy with other work, so that the scheduler shares
 #            the CPU between the three and not with unrelated jobs)
-#   scenarios: fanin_q0 fanin_q1 fanout latency idle retained offline workers1
+#   scenarios: fanin_q0 fanin_q1 fanout latency idle burst retained offline workers1
 #
 # Needs: ferryd and ferry-bench built (cmake --build build --target ferryd
 # ferry-bench), /usr/sbin/mosquitto, jq, python3. Only processes this script
@@ -112,6 +112,14 @@ scenario_idle() {
   bench idle "$2" "$1" conn -c $CONNS -i 0 --max-connecting 32 -k 600 -d 2 --ifaddr 127.0.0.1,127.0.0.2,127.0.0.3
   stop "$2"; record idle "$2" "$1"
 }
+# The same clients, 256 connecting at once (a reconnect storm after a network
+# blip): with 32 at a time the rate is bound by the round trips, not by the
+# broker.
+scenario_burst() {
+  start "$2"
+  bench burst "$2" "$1" conn -c $CONNS -i 0 --max-connecting 256 -k 600 -d 2 --ifaddr 127.0.0.1,127.0.0.2,127.0.0.3
+  stop "$2"; record burst "$2" "$1"
+}
 scenario_retained() {
   start "$2"
   bench retained_store "$2" "$1" pub -c 10 -i 0 -I 0 -q 1 -r -t 'bench/ret/%i/%s' -L $RETAINED
@@ -133,7 +141,7 @@ scenario_workers1() {
   start ferry 1; bench workers1 ferry "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/in/%i' --sub-topic 'bench/in/+' -q 0 -I 0 -d $DUR --window 100; stop ferry; record workers1 ferry "$1"
 }
 
-SCENARIOS=(fanin_q0 fanin_q1 fanout latency idle retained offline workers1)
+SCENARIOS=(fanin_q0 fanin_q1 fanout latency idle burst retained offline workers1)
 started=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq 1 "$reps"); do

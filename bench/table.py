@@ -171,6 +171,10 @@ def main():
     row("idle connections: broker RSS per connection", "idle", "B",
         lambda r: (r["broker_rss"] - r["broker_rss_start"]) / r["connected"],
         "RSS growth from before the first connect to all connected", lower_better=True)
+    row("connect burst: 256 connecting at once, connect rate", "burst", "conn/s",
+        lambda r: r["connect_rate"],
+        f"connected: ferry {fmt(metric(runs, 'burst', 'ferry', lambda r: r['connected']), '')}, "
+        f"mosquitto {fmt(metric(runs, 'burst', 'mosquitto', lambda r: r['connected']), '')}")
     row("retained: store (QoS 1, 10 publishers)", "retained_store", "msg/s",
         lambda r: r["send_rate"])
     got = lambda s, b: metric(runs, s, b, lambda r: r["received"])
