@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/net_address.h"
+#include "core/openssl_errors.h"
 
 namespace ferry::bridge {
 
@@ -18,17 +19,6 @@ using ferry::Result;
 using ferry::Status;
 
 constexpr size_t kReadBufferBytes = 64 * 1024;
-
-std::string OpenSslError() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown TLS error" : out;
-}
 
 bool IsIpLiteral(const std::string& host) {
   in6_addr a6;
@@ -46,7 +36,7 @@ struct WriteReq {
 
 Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const TlsOptions& o) {
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_client_method()), SSL_CTX_free);
-  if (!ctx) return Status::InvalidArgument("TLS: " + OpenSslError());
+  if (!ctx) return Status::InvalidArgument("TLS: " + core::OpenSslErrors());
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   if (o.verify) {
     int ok = o.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx.get())
@@ -54,18 +44,18 @@ Result<std::shared_ptr<SSL_CTX>> MakeTlsContext(const TlsOptions& o) {
     if (ok != 1) {
       return Status::InvalidArgument("TLS: cannot load CA certificates" +
                                      (o.ca_file.empty() ? std::string() : " from " + o.ca_file) +
-                                     ": " + OpenSslError());
+                                     ": " + core::OpenSslErrors());
     }
   }
   if (!o.cert_file.empty()) {
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), o.cert_file.c_str()) != 1) {
       return Status::InvalidArgument("TLS: cannot load certificate " + o.cert_file + ": " +
-                                     OpenSslError());
+                                     core::OpenSslErrors());
     }
     if (SSL_CTX_use_PrivateKey_file(ctx.get(), o.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx.get()) != 1) {
       return Status::InvalidArgument("TLS: cannot load private key " + o.key_file + ": " +
-                                     OpenSslError());
+                                     core::OpenSslErrors());
     }
   }
   SSL_CTX_set_verify(ctx.get(), o.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
@@ -229,7 +219,7 @@ void Transport::StartTls() {
   rbio_ = BIO_new(BIO_s_mem());
   wbio_ = BIO_new(BIO_s_mem());
   if (ssl_ == nullptr || rbio_ == nullptr || wbio_ == nullptr) {
-    return Fail(Status::IoError("TLS: " + OpenSslError()));
+    return Fail(Status::IoError("TLS: " + core::OpenSslErrors()));
   }
   SSL_set_bio(ssl_, rbio_, wbio_);
   SSL_set_connect_state(ssl_);
@@ -255,7 +245,7 @@ void Transport::ContinueHandshake() {
   if (rc == 1) return Ready();
   int err = SSL_get_error(ssl_, rc);
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return;
-  std::string why = OpenSslError();
+  std::string why = core::OpenSslErrors();
   long verify = SSL_get_verify_result(ssl_);
   if (verify != X509_V_OK) why += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
   Fail(Status::IoError("TLS handshake with " + address_.ToString() + " failed: " + why));
@@ -278,7 +268,7 @@ void Transport::FeedTls(std::span<const uint8_t> cipher) {
     int err = SSL_get_error(ssl_, n);
     if (err == SSL_ERROR_WANT_READ) break;
     if (err == SSL_ERROR_ZERO_RETURN) return Fail(Status::IoError("TLS closed by the upstream"));
-    return Fail(Status::IoError("TLS: " + OpenSslError()));
+    return Fail(Status::IoError("TLS: " + core::OpenSslErrors()));
   }
   FlushTls(0);  // e.g. a key update answered
 }
@@ -302,7 +292,7 @@ void Transport::Write(std::string bytes, uint64_t marker) {
   if (ssl_ != nullptr) {
     // Memory BIOs take everything: SSL_write never waits for the socket.
     if (!bytes.empty() && SSL_write(ssl_, bytes.data(), static_cast<int>(bytes.size())) <= 0) {
-      return Fail(Status::IoError("TLS: " + OpenSslError()));
+      return Fail(Status::IoError("TLS: " + core::OpenSslErrors()));
     }
     FlushTls(marker);
     return;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/openssl_errors.h"
 #include "core/transport_layers.h"
 
 namespace ferry::core {
@@ -79,22 +80,6 @@ const char* Transport::Stage() const {
 }
 
 // ------------------------------------------------------------ factory
-
-namespace {
-
-// OpenSSL's queued errors as one string; empties the queue.
-std::string OpenSslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-}  // namespace
 
 Result<SSL_CTX*> CreateServerTlsContext(const TlsOptions& tls, std::string_view id) {
   ERR_clear_error();
