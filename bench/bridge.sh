@@ -33,25 +33,16 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 
-quick=0
-reps=""
-build="${FERRY_BUILD:-$here/../build}"
-only=""
 out="$here/RESULTS-bridge.md"
-keep=0
-while [[ $# -gt 0 ]]; do
-  if common_option "$@"; then shift "$SHIFTS"; continue; fi
+script_option() {
+  SHIFTS=2
   case "$1" in
-    --workers) WORKERS="$2"; shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bridge.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    --workers) WORKERS="$2" ;;
+    *) return 1 ;;
   esac
-  shift
-done
-
-require_binaries bridge.sh
+}
+parse_options bridge.sh 29 "$@"
 command -v python3 >/dev/null || { echo "bridge.sh: python3 is needed" >&2; exit 2; }
-set_nice "${NICE:-}" bridge.sh
 
 if [[ $quick == 1 ]]; then
   : "${reps:=1}"; COUNT=50000; LAT_S=3

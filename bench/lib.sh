@@ -63,6 +63,25 @@ common_option() {
   esac
 }
 
+# parse_options SCRIPT HELP_LAST_LINE ARGS...: the shared options
+# (common_option), then the script's own through its script_option function
+# (same contract as common_option); --help prints the script's header
+# comment (lines 2 to HELP_LAST_LINE). Then finds the binaries and sets the
+# niceness. The caller sets `here` and `out`'s default first.
+parse_options() {
+  local script="$1" help_last="$2"; shift 2
+  quick=0; reps=""; build="${FERRY_BUILD:-$here/../build}"; only=""; keep=0
+  while [[ $# -gt 0 ]]; do
+    if common_option "$@" || script_option "$@"; then shift "$SHIFTS"; continue; fi
+    case "$1" in
+      -h|--help) sed -n "2,${help_last}p" "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      *) echo "$script: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    esac
+  done
+  require_binaries "$script"
+  set_nice "${NICE:-}" "$script"
+}
+
 # require_binaries SCRIPT: FERRYD, BENCH and MOSQUITTO from $build (and
 # $MOSQUITTO), or a message naming SCRIPT and exit 2 if one is missing.
 require_binaries() {

@@ -27,27 +27,18 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/lib.sh"
 
-quick=0
-reps=""
-build="${FERRY_BUILD:-$here/../build}"
-only=""
 out=""
 results=""
-keep=0
 command_line="bench/run.sh $*"
-while [[ $# -gt 0 ]]; do
-  if common_option "$@"; then shift "$SHIFTS"; continue; fi
+script_option() {
+  SHIFTS=2
   case "$1" in
-    --results) results="$2"; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+    --results) results="$2" ;;
+    *) return 1 ;;
   esac
-  shift
-done
-
-require_binaries run.sh
+}
+parse_options run.sh 25 "$@"
 command -v jq >/dev/null || { echo "run.sh: jq is needed" >&2; exit 2; }
-set_nice "${NICE:-}" run.sh
 
 if [[ $quick == 1 ]]; then
   : "${reps:=1}"; DUR=3; CONNS=5000; RETAINED=20000; OFFLINE=20000
