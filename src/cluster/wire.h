@@ -49,6 +49,7 @@ enum class FrameType : uint8_t {
   kPing = 0x10,      // heartbeat: a u64 the peer echoes
   kPong = 0x11,      // the echo of a kPing's payload
   kClose = 0x12,     // the sender closes the link on purpose: a reason string
+  kRoutes = 0x20,    // an origin's routes: snapshot or delta (remote_routes.h)
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.
