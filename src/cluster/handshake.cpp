@@ -160,7 +160,7 @@ void Handshake::OnHello(FieldReader& r) {
                                                     std::to_string(self_.min_version) + " to " +
                                                     std::to_string(self_.max_version) + " spoken");
   }
-  if (is_removed_ && is_removed_(peer_.node)) {
+  if (peer_.purpose != kJoinPurpose && is_removed_ && is_removed_(peer_.node)) {
     return Refuse(Refusal::kRemoved, "'" + peer_.node + "' was removed from the cluster");
   }
   peer_.version = version;

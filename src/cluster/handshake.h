@@ -35,6 +35,11 @@ namespace ferry::cluster {
 
 inline constexpr uint16_t kProtocolVersion = 1;
 
+// What a link is opened for (PeerInfo::purpose): the one control link a
+// member keeps to each other member, or a join request.
+inline constexpr std::string_view kControlPurpose = "control";
+inline constexpr std::string_view kJoinPurpose = "join";
+
 // Why a link was refused; the code travels in REFUSE frames.
 enum class Refusal : uint8_t {
   kCookieMismatch = 1,
@@ -82,7 +87,9 @@ class Handshake {
   // output() at once.
   static Handshake Initiate(LocalIdentity self, std::string peer, std::string purpose);
   // Answers a link a peer opened. `is_removed(node)` says whether that node
-  // was removed by force-leave; may be empty.
+  // was removed by force-leave; may be empty. A removed node is refused on
+  // every link but a join (kJoinPurpose): an operator's explicit join lets it
+  // back in.
   static Handshake Accept(LocalIdentity self, std::function<bool(std::string_view)> is_removed);
 
   // Handles one frame from the peer and returns the new state. A frame after

@@ -18,7 +18,9 @@ using nlohmann::json;
 // not be a member, but bound the count before allocating.
 constexpr size_t kMinRecordSize = 2 + 2 + 2 + 8 + 8;
 
-void Put(FieldWriter& w, const MemberRecord& m) {
+}  // namespace
+
+void PutMember(FieldWriter& w, const MemberRecord& m) {
   w.Str(m.node);
   w.Str(m.host);
   w.U16(m.port);
@@ -26,13 +28,11 @@ void Put(FieldWriter& w, const MemberRecord& m) {
   w.U64(m.boot_ms);
 }
 
-bool Get(FieldReader& r, MemberRecord& m) {
+bool GetMember(FieldReader& r, MemberRecord& m) {
   return r.Str(m.node, "member name") && r.Str(m.host, "member host") &&
          r.U16(m.port, "member port") && r.U64(m.incarnation, "member incarnation") &&
          r.U64(m.boot_ms, "member boot time");
 }
-
-}  // namespace
 
 Membership::Membership(std::string cluster, MemberRecord self)
     : cluster_(std::move(cluster)), self_(self.node) {
@@ -79,13 +79,21 @@ void Membership::Reset() {
 
 bool Membership::Adopt(const Membership& other) {
   if (other.cluster_ != cluster_ || other.epoch_ <= epoch_) return false;
-  MemberRecord self = members_.at(self_);
-  members_ = other.members_;
-  members_[self_] = std::move(self);
-  removed_ = other.removed_;
-  removed_.erase(self_);
-  epoch_ = other.epoch_;
+  Replace(other);
   return true;
+}
+
+void Membership::Replace(const Membership& joined) {
+  MemberRecord self = members_.at(self_);
+  members_ = joined.members_;
+  members_[self_] = std::move(self);
+  removed_ = joined.removed_;
+  removed_.erase(self_);
+  epoch_ = joined.epoch_;
+}
+
+void Membership::RaiseEpochAbove(uint64_t epoch) {
+  if (epoch_ <= epoch) epoch_ = epoch + 1;
 }
 
 std::string Membership::Encode() const {
@@ -95,7 +103,7 @@ std::string Membership::Encode() const {
   w.Str(self_);
   w.U64(epoch_);
   w.U32(static_cast<uint32_t>(members_.size()));
-  for (const auto& [node, m] : members_) Put(w, m);
+  for (const auto& [node, m] : members_) PutMember(w, m);
   w.U32(static_cast<uint32_t>(removed_.size()));
   for (const std::string& node : removed_) w.Str(node);
   return payload;
@@ -113,7 +121,7 @@ Result<Membership> Membership::Decode(std::span<const uint8_t> payload) {
   if (count > payload.size() / kMinRecordSize) return Status::Corruption("member count too large");
   for (uint32_t i = 0; i < count; ++i) {
     MemberRecord rec;
-    if (!Get(r, rec)) return r.status();
+    if (!GetMember(r, rec)) return r.status();
     m.members_[rec.node] = std::move(rec);
   }
   r.U32(count, "removed count");

@@ -33,6 +33,13 @@ struct MemberRecord {
   bool operator==(const MemberRecord&) const = default;
 };
 
+class FieldReader;
+class FieldWriter;
+
+// A member record as it travels inside other frames (a join request).
+void PutMember(FieldWriter& w, const MemberRecord& m);
+bool GetMember(FieldReader& r, MemberRecord& m);
+
 class Membership {
  public:
   // A cluster of one: `self`, epoch 1.
@@ -63,6 +70,14 @@ class Membership {
   // coordinator's word). Returns true if it did. `other` must be of the same
   // cluster; this node's own record is kept as it is.
   bool Adopt(const Membership& other);
+  // Takes `joined`'s member set, tombstones and epoch whatever the epochs:
+  // this node has just been let into that cluster. `joined` must be of the
+  // same cluster and list this node.
+  void Replace(const Membership& joined);
+  // Makes the epoch larger than `epoch` if it is not (the coordinator that
+  // lets in a node whose own epoch ran ahead), so that the set it sends
+  // supersedes any the joining node held.
+  void RaiseEpochAbove(uint64_t epoch);
 
   // The set as it travels between peers (a kMembers frame's payload), and
   // back: Corruption for anything that does not fit.

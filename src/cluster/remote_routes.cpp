@@ -158,6 +158,11 @@ std::vector<RouteEntry> RemoteRoutes::RoutesOf(std::string_view origin) const {
   return out;
 }
 
+size_t RemoteRoutes::count_of(std::string_view origin) const {
+  auto it = origins_.find(std::string(origin));
+  return it == origins_.end() ? 0 : it->second.routes.size();
+}
+
 uint64_t RemoteRoutes::incarnation_of(std::string_view origin) const {
   auto it = origins_.find(std::string(origin));
   return it == origins_.end() ? 0 : it->second.incarnation;

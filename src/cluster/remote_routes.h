@@ -83,6 +83,8 @@ class RemoteRoutes {
 
   // The routes `origin` has, in order; empty if unknown.
   std::vector<RouteEntry> RoutesOf(std::string_view origin) const;
+  // How many routes `origin` has; 0 if unknown.
+  size_t count_of(std::string_view origin) const;
   // Where an origin's stream stands, for a reconnect: 0 if unknown.
   uint64_t incarnation_of(std::string_view origin) const;
   uint64_t seq_of(std::string_view origin) const;

@@ -41,15 +41,20 @@ inline constexpr uint8_t kFlagSkippable = 0x01;
 
 // Frame types. The handshake's are in handshake.h's order of use.
 enum class FrameType : uint8_t {
-  kHello = 0x01,     // initiator: who it is, who it wants, its nonce
-  kHelloAck = 0x02,  // responder: who it is, its nonce, its proof of the cookie
-  kAuth = 0x03,      // initiator: its proof of the cookie
-  kWelcome = 0x04,   // responder: the link is up
-  kRefuse = 0x05,    // either side: why the link is refused, then the close
-  kPing = 0x10,      // heartbeat: a u64 the peer echoes
-  kPong = 0x11,      // the echo of a kPing's payload
-  kClose = 0x12,     // the sender closes the link on purpose: a reason string
-  kRoutes = 0x20,    // an origin's routes: snapshot or delta (remote_routes.h)
+  kHello = 0x01,         // initiator: who it is, who it wants, its nonce
+  kHelloAck = 0x02,      // responder: who it is, its nonce, its proof of the cookie
+  kAuth = 0x03,          // initiator: its proof of the cookie
+  kWelcome = 0x04,       // responder: the link is up
+  kRefuse = 0x05,        // either side: why the link is refused, then the close
+  kPing = 0x10,          // heartbeat: a u64 the peer echoes
+  kPong = 0x11,          // the echo of a kPing's payload
+  kClose = 0x12,         // the sender closes the link on purpose: a reason string
+  kRoutes = 0x20,        // an origin's routes: snapshot or delta (remote_routes.h)
+  kRoutesWanted = 0x21,  // no payload: the receiver sends its route snapshot again
+  kMembers = 0x30,       // the sender's member set (Membership::Encode)
+  kJoin = 0x31,          // a node asks to join (cluster_messages.h)
+  kJoinReply = 0x32,     // accepted (with the new member set), redirected or refused
+  kLeave = 0x33,         // the sender leaves the cluster: a reason string
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.

@@ -146,6 +146,16 @@ TEST(PeerHandshake, ANodeRemovedByForceLeaveIsRefusedAndTold) {
   EXPECT_NE(a.failure().text.find("removed by force-leave"), std::string::npos);
 }
 
+TEST(PeerHandshake, ANodeRemovedByForceLeaveMayStillAskToJoin) {
+  const std::set<std::string, std::less<>> removed{kNode1};
+  Handshake a = Handshake::Initiate(Identity(kNode1), kNode2, std::string(kJoinPurpose));
+  Handshake b = Handshake::Accept(Identity(kNode2),
+                                  [&](std::string_view node) { return removed.contains(node); });
+  Exchange(a, b);
+  EXPECT_EQ(a.state(), Handshake::State::kEstablished);
+  EXPECT_EQ(b.peer().purpose, kJoinPurpose);
+}
+
 TEST(PeerHandshake, AProofFromAnotherLinkDoesNotOpenThisOne) {
   // Two links from node1 to node2: the AUTH of the first is sent on the
   // second, whose responder chose a fresh nonce.

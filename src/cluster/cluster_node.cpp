@@ -1,0 +1,474 @@
+#include "cluster/cluster_node.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <utility>
+
+#include "cluster/cluster_messages.h"
+#include "cluster/cluster_node_impl.h"
+#include "core/log.h"
+
+namespace ferry::cluster {
+namespace {
+
+constexpr const char* kMembersFile = "/cluster_members.json";
+constexpr uint64_t kHousekeepingMs = 200;
+
+uint64_t RandomIncarnation() {
+  uint64_t v = 0;
+  // A zero incarnation reads as "unknown" on the peers' side.
+  while (v == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&v), sizeof v) != 1) {
+      v = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    }
+  }
+  return v;
+}
+
+uint64_t UnixMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+std::string HostOf(std::string_view node) {
+  const size_t at = node.find('@');
+  return at == std::string_view::npos ? std::string() : std::string(node.substr(at + 1));
+}
+
+}  // namespace
+
+// Hands route events from the workers to the cluster thread; detached at
+// shutdown, after which events are dropped.
+class ClusterNode::Impl::Observer : public core::RouteObserver {
+ public:
+  explicit Observer(Impl& impl) : impl_(&impl) {}
+  void OnRouteEvent(const core::RouteEvent& e) override {
+    std::lock_guard lock(mu_);
+    if (impl_ == nullptr) return;
+    Impl* impl = impl_;
+    impl->loop_.Post([impl, e] { impl->OnLocalRoute(e); });
+  }
+  void Detach() {
+    std::lock_guard lock(mu_);
+    impl_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  Impl* impl_;  // guarded by mu_
+};
+
+// ---------------------------------------------------------------- status
+
+std::vector<std::string> ClusterStatus::running_nodes() const {
+  std::vector<std::string> out;
+  for (const MemberStatus& m : members) {
+    if (m.running) out.push_back(m.node);
+  }
+  return out;
+}
+
+std::vector<std::string> ClusterStatus::stopped_nodes() const {
+  std::vector<std::string> out;
+  for (const MemberStatus& m : members) {
+    if (!m.running) out.push_back(m.node);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- public
+
+ClusterNode::ClusterNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(ClusterOptions options,
+                                                         WatchRoutesFn watch_routes) {
+  MemberRecord self{options.node, HostOf(options.node), options.listen_port, RandomIncarnation(),
+                    UnixMs()};
+  auto loaded = Membership::Load(options.data_dir + kMembersFile, options.cluster, self);
+  if (!loaded.ok() && loaded.status().code() != Status::Code::kNotFound) return loaded.status();
+  return std::unique_ptr<ClusterNode>(new ClusterNode(
+      std::make_unique<Impl>(std::move(options), std::move(watch_routes), std::move(self))));
+}
+
+const std::string& ClusterNode::node() const { return impl_->node(); }
+
+Status ClusterNode::Start() {
+  FERRY_DCHECK(!started_);
+  Status st = impl_->Prepare(&port_);
+  if (!st.ok()) return st;
+  started_ = true;
+  thread_ = std::thread([impl = impl_.get()] { impl->Run(); });
+  return Status::Ok();
+}
+
+void ClusterNode::Stop() {
+  if (!started_) return;
+  started_ = false;
+  impl_->loop().Post([impl = impl_.get()] { impl->Shutdown(); });
+  thread_.join();
+}
+
+void ClusterNode::Join(std::string target, std::function<void(JoinResult)> done) {
+  impl_->loop().Post([impl = impl_.get(), target = std::move(target), done = std::move(done)] {
+    impl->Join(target, done);
+  });
+}
+
+void ClusterNode::Leave(std::function<void(Status)> done) {
+  impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { impl->Leave(done); });
+}
+
+void ClusterNode::ForceLeave(std::string node, std::function<void(Status)> done) {
+  impl_->loop().Post([impl = impl_.get(), node = std::move(node), done = std::move(done)] {
+    impl->ForceLeave(node, done);
+  });
+}
+
+void ClusterNode::GetStatus(std::function<void(ClusterStatus)> done) {
+  impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { done(impl->CurrentStatus()); });
+}
+
+void ClusterNode::GetRoutes(std::string node, std::function<void(std::vector<RouteEntry>)> done) {
+  impl_->loop().Post([impl = impl_.get(), node = std::move(node), done = std::move(done)] {
+    done(impl->RoutesOf(node));
+  });
+}
+
+// ---------------------------------------------------------------- lifecycle
+
+ClusterNode::Impl::Impl(ClusterOptions options, WatchRoutesFn watch_routes, MemberRecord self)
+    : options_(std::move(options)),
+      watch_routes_(std::move(watch_routes)),
+      self_(std::move(self)),
+      members_path_(options_.data_dir + kMembersFile),
+      members_(options_.cluster, self_),
+      local_(self_.node, self_.incarnation) {}
+
+ClusterNode::Impl::~Impl() = default;
+
+Status ClusterNode::Impl::Prepare(uint16_t* port) {
+  loop_.BindToCurrentThread();
+  server_ = core::UvHandle<uv_tcp_t>::Make();
+  uv_tcp_init(loop_.get(), server_.get());
+  server_->data = this;
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(options_.listen_host.c_str(), options_.listen_port,
+                  reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(options_.listen_host.c_str(), options_.listen_port,
+                  reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+    server_.Reset();
+    return Status::InvalidArgument("cluster listen address '" + options_.listen_host +
+                                   "' is not an IP address");
+  }
+  int rc = uv_tcp_bind(server_.get(), reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (rc == 0) {
+    rc = uv_listen(reinterpret_cast<uv_stream_t*>(server_.get()), 64,
+                   [](uv_stream_t* s, int status) {
+                     if (status == 0) static_cast<Impl*>(s->data)->OnConnection();
+                   });
+  }
+  if (rc != 0) {
+    server_.Reset();
+    return Status::IoError("cannot listen on the cluster port " + options_.listen_host + ":" +
+                           std::to_string(options_.listen_port) + ": " + uv_strerror(rc));
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(server_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+  *port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  self_.port = *port;
+  auto loaded = Membership::Load(members_path_, options_.cluster, self_);
+  members_ = loaded.ok() ? std::move(loaded).value() : Membership(options_.cluster, self_);
+  SaveMembers();
+
+  housekeeping_ = core::UvHandle<uv_timer_t>::Make();
+  uv_timer_init(loop_.get(), housekeeping_.get());
+  housekeeping_->data = this;
+  uv_timer_start(
+      housekeeping_.get(), [](uv_timer_t* t) { static_cast<Impl*>(t->data)->OnHousekeeping(); }, 0,
+      kHousekeepingMs);
+  delta_timer_ = core::UvHandle<uv_timer_t>::Make();
+  uv_timer_init(loop_.get(), delta_timer_.get());
+  delta_timer_->data = this;
+
+  observer_ = std::make_shared<Observer>(*this);
+  if (watch_routes_) local_.Reset(watch_routes_(observer_));
+  if (local_.has_delta()) local_.TakeDelta();  // nobody to send it to yet
+  FERRY_INFO("cluster '%s': node %s listening on %s:%u, %zu members known",
+             options_.cluster.c_str(), self_.node.c_str(), options_.listen_host.c_str(),
+             unsigned{*port}, members_.members().size());
+  return Status::Ok();
+}
+
+void ClusterNode::Impl::Run() {
+  // A peer that vanished makes a write fail with EPIPE on this thread, not
+  // kill the process, whether or not the embedding program ignores SIGPIPE.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  loop_.Run();
+}
+
+void ClusterNode::Impl::Shutdown() {
+  stopping_ = true;
+  observer_->Detach();
+  if (watch_routes_) watch_routes_(nullptr);
+  if (join_) FinishJoin(Status::Unavailable("the node is stopping"));
+  for (auto& c : conns_) c->link->Close("node stopping");
+  server_.Reset();
+  housekeeping_.Reset();
+  delta_timer_.Reset();
+  loop_.Stop();  // runs what is posted (the links' OnClosed) first
+  conns_.clear();
+  dead_.clear();
+  peers_.clear();
+}
+
+// ---------------------------------------------------------------- links
+
+LocalIdentity ClusterNode::Impl::Identity() const {
+  LocalIdentity id;
+  id.cluster = options_.cluster;
+  id.node = self_.node;
+  id.cookie = options_.cookie;
+  id.incarnation = self_.incarnation;
+  return id;
+}
+
+void ClusterNode::Impl::OnConnection() {
+  auto tcp = core::UvHandle<uv_tcp_t>::Make();
+  uv_tcp_init(loop_.get(), tcp.get());
+  if (uv_accept(reinterpret_cast<uv_stream_t*>(server_.get()),
+                reinterpret_cast<uv_stream_t*>(tcp.get())) != 0) {
+    return;
+  }
+  auto& c = conns_.emplace_back(std::make_unique<Conn>(*this, false));
+  c->link = PeerLink::Accept(
+      loop_, Identity(), std::move(tcp),
+      [this](std::string_view node) { return members_.IsRemoved(node); }, *c, options_.link);
+}
+
+ClusterNode::Impl::Conn& ClusterNode::Impl::Dial(const PeerAddress& to, std::string_view purpose) {
+  auto& c = conns_.emplace_back(std::make_unique<Conn>(*this, true));
+  c->link = PeerLink::Connect(loop_, Identity(), to, std::string(purpose), *c, options_.link);
+  return *c;
+}
+
+bool ClusterNode::Impl::Send(Conn& c, FrameType type, std::string_view payload) {
+  if (c.link->Send(type, payload)) return true;
+  if (c.link->established()) {
+    FERRY_WARN("cluster: link to '%s' is over its byte cap; closing it", c.peer().c_str());
+    c.link->Close("link byte cap reached");
+  }
+  return false;
+}
+
+void ClusterNode::Impl::OnEstablished(Conn& c) {
+  if (stopping_) return;
+  FERRY_DEBUG("cluster: %s link %s '%s' established", std::string(c.link->peer().purpose).c_str(),
+              c.outbound ? "to" : "from", c.peer().c_str());
+  if (c.control()) {
+    SendMembers(c);  // the peer becomes this node's member when its set arrives
+  } else if (join_ && join_->conn == &c) {
+    JoinRequest request{self_, members_.epoch()};
+    Send(c, FrameType::kJoin, EncodeJoinRequest(request));
+  }
+}
+
+void ClusterNode::Impl::OnFrame(Conn& c, const FrameView& f) {
+  if (stopping_) return;
+  const bool control = c.control();
+  switch (static_cast<FrameType>(f.type)) {
+    case FrameType::kMembers:
+      if (control) return OnMembers(c, f);
+      break;
+    case FrameType::kRoutes:
+      if (control && c.members_received) return OnRoutes(c, f);
+      break;
+    case FrameType::kRoutesWanted:
+      if (control && c.members_received) return SendSnapshot(c);
+      break;
+    case FrameType::kLeave:
+      if (control) return OnPeerLeft(c);
+      break;
+    case FrameType::kJoin:
+      if (!control && !c.outbound) return OnJoinRequest(c, f);
+      break;
+    case FrameType::kJoinReply:
+      if (!control && c.outbound) return OnJoinReply(c, f);
+      break;
+    default:
+      if (f.skippable()) return;
+      break;
+  }
+  FERRY_WARN("cluster: unexpected frame type %u on the %s link with '%s'; closing it",
+             unsigned{f.type}, std::string(c.link->peer().purpose).c_str(), c.peer().c_str());
+  c.link->Close("unexpected frame type " + std::to_string(f.type));
+}
+
+void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeFailure* refusal) {
+  auto it =
+      std::find_if(conns_.begin(), conns_.end(), [&](const auto& p) { return p.get() == &c; });
+  if (it == conns_.end()) return;
+  dead_.push_back(std::move(*it));
+  conns_.erase(it);
+  if (stopping_) return;
+  if (join_ && join_->conn == &c) {
+    join_->conn = nullptr;
+    if (!join_->accepted) {
+      FERRY_WARN("cluster: join through '%s' failed: %.*s", join_->target.c_str(),
+                 static_cast<int>(why.size()), why.data());
+      return FinishJoin(Status::Unavailable(std::string(why)));
+    }
+    return;
+  }
+  auto peer = peers_.find(c.peer());
+  const bool current = peer != peers_.end() && peer->second.control == &c;
+  if (refusal != nullptr) {
+    FERRY_WARN("cluster: link %s '%s' refused: %s", c.outbound ? "to" : "from", c.peer().c_str(),
+               refusal->text.c_str());
+  } else if (c.members_received || current) {
+    FERRY_INFO("cluster: link with '%s' closed: %.*s", c.peer().c_str(),
+               static_cast<int>(why.size()), why.data());
+  }
+  if (!current) return;
+  Peer& p = peer->second;
+  p.control = nullptr;
+  const size_t purged = PurgeRoutes(c.peer());
+  if (purged > 0) FERRY_INFO("cluster: withdrew %zu routes of '%s'", purged, c.peer().c_str());
+  if (refusal != nullptr && refusal->by_peer && refusal->reason == Refusal::kRemoved) {
+    FERRY_WARN("cluster: '%s' says this node was removed from cluster '%s' by force-leave",
+               c.peer().c_str(), options_.cluster.c_str());
+    GoAlone("removed by force-leave", false);
+    return;
+  }
+  p.backoff_ms = std::clamp(p.backoff_ms * 2, options_.redial_min_ms, options_.redial_max_ms);
+  p.redial_at_ms = loop_.Now() + p.backoff_ms;
+}
+
+void ClusterNode::Impl::Attach(Conn& c) {
+  Peer& p = peers_[c.peer()];
+  if (p.control != nullptr && p.control != &c) {
+    // Two links with one peer (it restarted, or both dialled): the one the
+    // lower name opened stays, so both ends keep the same one.
+    const bool mine_first = self_.node < c.peer();
+    Conn* old = p.control;
+    if (old->outbound == mine_first && c.outbound != mine_first) {
+      c.link->Close("a control link with '" + self_.node + "' exists");
+      return;
+    }
+    p.control = &c;
+    old->link->Close("replaced by a newer link");
+  }
+  p.control = &c;
+  p.backoff_ms = 0;
+  c.members_received = true;
+  SendSnapshot(c);
+  CheckJoinDone();
+}
+
+void ClusterNode::Impl::OnHousekeeping() {
+  dead_.clear();
+  local_.PruneRemoved();
+  Reconcile();
+  if (join_ && join_->accepted && loop_.Now() >= join_->deadline_ms) {
+    FinishJoin(Status::Ok());
+  }
+}
+
+// ---------------------------------------------------------------- routes
+
+void ClusterNode::Impl::OnLocalRoute(const core::RouteEvent& e) {
+  if (stopping_) return;
+  local_.Apply(e);
+  if (local_.has_delta() && !uv_is_active(reinterpret_cast<uv_handle_t*>(delta_timer_.get()))) {
+    // Events posted together go out as one delta.
+    uv_timer_start(
+        delta_timer_.get(), [](uv_timer_t* t) { static_cast<Impl*>(t->data)->FlushDelta(); }, 0, 0);
+  }
+}
+
+void ClusterNode::Impl::FlushDelta() {
+  if (!local_.has_delta()) return;
+  const std::string payload = EncodeRouteUpdate(local_.TakeDelta());
+  for (auto& [node, p] : peers_) {
+    if (p.control != nullptr && p.control->streaming) {
+      Send(*p.control, FrameType::kRoutes, payload);
+    }
+  }
+}
+
+void ClusterNode::Impl::SendSnapshot(Conn& c) {
+  FlushDelta();  // the snapshot is as of the last delta; the next follows on
+  for (const RouteUpdate& u : local_.Snapshot(options_.snapshot_chunk)) {
+    if (!Send(c, FrameType::kRoutes, EncodeRouteUpdate(u))) return;
+  }
+  c.streaming = true;
+}
+
+void ClusterNode::Impl::OnRoutes(Conn& c, const FrameView& f) {
+  auto update = ParseRouteUpdate(f.payload);
+  if (!update.ok() || update->origin != c.peer()) {
+    const std::string why =
+        update.ok() ? "routes of '" + update->origin + "' on its link" : update.status().message();
+    FERRY_WARN("cluster: bad route update from '%s': %s; closing the link", c.peer().c_str(),
+               why.c_str());
+    return c.link->Close("bad route update: " + why);
+  }
+  RouteChanges changes;
+  if (remote_.Apply(*update, changes) == RemoteRoutes::Outcome::kNeedSnapshot) {
+    FERRY_DEBUG("cluster: gap in the routes of '%s'; asking for a snapshot", c.peer().c_str());
+    Send(c, FrameType::kRoutesWanted, {});
+  }
+}
+
+size_t ClusterNode::Impl::PurgeRoutes(std::string_view node) {
+  RouteChanges changes;
+  remote_.Purge(node, changes);
+  return changes.added.size() + changes.removed.size() + changes.shared.size();
+}
+
+ClusterStatus ClusterNode::Impl::CurrentStatus() const {
+  ClusterStatus s;
+  s.cluster = options_.cluster;
+  s.self = self_.node;
+  s.epoch = members_.epoch();
+  for (const auto& [node, m] : members_.members()) {
+    MemberStatus ms{node, m.host, m.port, node == self_.node, m.boot_ms, 0, 0};
+    if (node == self_.node) {
+      ms.routes = local_.size();
+    } else {
+      ms.routes = remote_.count_of(node);
+      auto p = peers_.find(node);
+      if (p != peers_.end() && Running(p->second)) {
+        ms.running = true;
+        ms.rtt_us = p->second.control->link->rtt_us();
+      }
+    }
+    s.members.push_back(std::move(ms));
+  }
+  s.removed.assign(members_.removed().begin(), members_.removed().end());
+  return s;
+}
+
+std::vector<RouteEntry> ClusterNode::Impl::RoutesOf(std::string_view node) const {
+  if (node != self_.node) return remote_.RoutesOf(node);
+  return local_.Present();
+}
+
+bool ClusterNode::Impl::Running(const Peer& p) const {
+  return p.control != nullptr && p.control->members_received && p.control->link->established();
+}
+
+}  // namespace ferry::cluster

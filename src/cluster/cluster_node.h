@@ -1,0 +1,140 @@
+// ClusterNode: this node's part in a cluster. It runs one thread with its
+// own libuv loop that owns everything of the cluster's control plane:
+//
+//  * the cluster port: peers' links are accepted there and answered with the
+//    cookie handshake (handshake.h); a force-left node is refused;
+//  * one control link to every other member: both dial a member they have no
+//    link with (capped backoff after a loss); of two links between a pair
+//    the one opened by the name that sorts first stays, on both ends;
+//  * the member set (membership.h), kept in data_dir so that a restarted
+//    node rejoins by itself. On every control link both ends first send
+//    their set; the one with the higher epoch wins. A set that no longer
+//    lists this node, from a member of its own, means it was removed;
+//    a peer that sends a set of itself alone has left;
+//  * join, through the coordinator (cluster_messages.h); leave (members drop
+//    the node at once); force-leave (a tombstone that keeps the node out);
+//  * the route streams: this node's routes, watched through the router's
+//    route events, go to every member as a snapshot and then deltas
+//    (local_routes.h); the members' streams fill the remote route table
+//    (remote_routes.h). A member whose control link is down counts as
+//    stopped and its routes are withdrawn until it is back.
+//
+// Thread: Create, Start and Stop from one thread (ferryd's main thread, or
+// a test's). Join, Leave, ForceLeave and GetStatus from any thread: their
+// `done` runs on the cluster thread, once, and must not block (post the
+// result to the caller's loop).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/peer_link.h"
+#include "cluster/remote_routes.h"
+#include "core/route_events.h"
+#include "core/status.h"
+
+namespace ferry::cluster {
+
+struct ClusterOptions {
+  std::string cluster = "ferry";  // [cluster] name
+  std::string node;               // [node] name, name@host
+  std::string cookie;             // never logged. REQUIRES: not empty
+  std::string listen_host = "0.0.0.0";
+  uint16_t listen_port = 0;  // 0: any free port (tests)
+  std::string data_dir;      // where the member set is kept
+  LinkOptions link;
+  uint64_t redial_min_ms = 200;   // backoff of a lost control link ...
+  uint64_t redial_max_ms = 5000;  // ... capped here
+  uint64_t join_timeout_ms = 10000;
+  size_t snapshot_chunk = 4096;  // routes per snapshot frame
+};
+
+// The source of this node's routes: Broker::WatchRoutes in ferryd. Called
+// on the cluster thread with the observer to set, and with nullptr at Stop.
+using WatchRoutesFn =
+    std::function<std::vector<core::RouteEvent>(std::shared_ptr<core::RouteObserver>)>;
+
+struct MemberStatus {
+  std::string node;
+  std::string host;
+  uint16_t port = 0;
+  bool running = false;  // this node, or a member with an established control link
+  uint64_t boot_ms = 0;  // Unix ms of its start (from its record)
+  uint64_t rtt_us = 0;   // control link round trip; 0 for this node or unknown
+  size_t routes = 0;     // the routes it owns, as known here
+};
+
+struct ClusterStatus {
+  std::string cluster;
+  std::string self;
+  uint64_t epoch = 0;
+  std::vector<MemberStatus> members;  // by name, this node included
+  std::vector<std::string> removed;   // tombstones of force-leave
+
+  std::vector<std::string> running_nodes() const;
+  std::vector<std::string> stopped_nodes() const;
+};
+
+struct JoinResult {
+  Status status;         // not OK: one line, e.g. "cookie mismatch with 'a@h' ..."
+  bool ignored = false;  // the target is this node: nothing changed
+  // What the node dropped when it left its previous cluster, e.g.
+  // "left cluster members b@h; dropped 12 routes of 1 node"; empty if nothing.
+  std::string dropped;
+  ClusterStatus status_after;
+};
+
+class ClusterNode {
+ public:
+  // Loads the member set from options.data_dir. Errors: InvalidArgument when
+  // the saved set belongs to another node name or cluster (a node cannot
+  // change its name while in a cluster), Corruption for a damaged file.
+  static Result<std::unique_ptr<ClusterNode>> Create(ClusterOptions options,
+                                                     WatchRoutesFn watch_routes);
+  ~ClusterNode();  // Stop()s
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // Binds the cluster port, takes the route snapshot, starts the thread and
+  // dials the members it knows. Errors: the bind error. REQUIRES: not started.
+  Status Start();
+  // Closes every link (peers see the node stop, not leave) and joins the
+  // thread. Pending requests complete with Unavailable. No-op unless started.
+  void Stop();
+
+  // The bound cluster port. REQUIRES: started.
+  uint16_t port() const { return port_; }
+  const std::string& node() const;
+
+  // Joins the cluster `target` ("name@host[:port]") is in. Leaves the
+  // current cluster first if it is another one; drops what this node knew
+  // of other nodes. Completes once the control links to every member are up
+  // (or after join_timeout_ms with the members reachable by then).
+  void Join(std::string target, std::function<void(JoinResult)> done);
+  // Leaves the cluster: members drop this node and its routes at once.
+  // InvalidArgument if it is in no cluster.
+  void Leave(std::function<void(Status)> done);
+  // Removes `node` from the cluster for good (running or not); it is refused
+  // if it comes back. InvalidArgument for this node itself or a non-member.
+  void ForceLeave(std::string node, std::function<void(Status)> done);
+  void GetStatus(std::function<void(ClusterStatus)> done);
+  // The routes `node` owns as this node knows them (its own for this node),
+  // in order; empty for an unknown node.
+  void GetRoutes(std::string node, std::function<void(std::vector<RouteEntry>)> done);
+
+  class Impl;
+
+ private:
+  explicit ClusterNode(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace ferry::cluster

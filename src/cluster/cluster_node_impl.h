@@ -1,0 +1,150 @@
+// ClusterNode's insides, on the cluster thread: private to src/cluster.
+// cluster_node.cpp has the lifecycle, the links and the route streams;
+// cluster_members.cpp the member set, join, leave and force-leave.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/cluster_node.h"
+#include "cluster/local_routes.h"
+#include "cluster/membership.h"
+#include "cluster/peer_link.h"
+#include "cluster/remote_routes.h"
+#include "core/loop.h"
+
+namespace ferry::cluster {
+
+class ClusterNode::Impl {
+ public:
+  Impl(ClusterOptions options, WatchRoutesFn watch_routes, MemberRecord self);
+  ~Impl();
+
+  // Before the thread starts, on the caller's thread: loads the member set,
+  // binds the port. Then Run() on the cluster thread.
+  Status Prepare(uint16_t* port);
+  void Run();
+  // On the cluster thread: closes everything; Run() returns after.
+  void Shutdown();
+
+  core::Loop& loop() { return loop_; }
+  const std::string& node() const { return self_.node; }
+
+  // The public requests, on the cluster thread.
+  void Join(std::string target, std::function<void(JoinResult)> done);
+  void Leave(std::function<void(Status)> done);
+  void ForceLeave(std::string node, std::function<void(Status)> done);
+  ClusterStatus CurrentStatus() const;
+  std::vector<RouteEntry> RoutesOf(std::string_view node) const;
+
+ private:
+  // One link (PeerLink) and what this node knows of it.
+  struct Conn : PeerLink::Listener {
+    Conn(Impl& impl, bool outbound) : impl(impl), outbound(outbound) {}
+    void OnEstablished(PeerLink&) override { impl.OnEstablished(*this); }
+    void OnFrame(PeerLink&, const FrameView& f) override { impl.OnFrame(*this, f); }
+    void OnClosed(PeerLink&, std::string_view why, const HandshakeFailure* r) override {
+      impl.OnClosed(*this, why, r);
+    }
+    const std::string& peer() const { return link->peer().node; }
+    bool control() const { return link->peer().purpose == kControlPurpose; }
+
+    Impl& impl;
+    const bool outbound;
+    bool set_seen = false;          // the peer's member set arrived
+    bool members_received = false;  // ... and it is a member: the link is attached
+    bool streaming = false;         // our route snapshot went: it gets deltas
+    std::unique_ptr<PeerLink> link;
+  };
+  // A member other than this node.
+  struct Peer {
+    Conn* control = nullptr;  // its control link, established or being opened
+    uint64_t redial_at_ms = 0;
+    uint64_t backoff_ms = 0;
+  };
+  // A join this node is making.
+  struct PendingJoin {
+    std::function<void(JoinResult)> done;
+    std::string target;
+    Conn* conn = nullptr;
+    int redirects = 0;
+    bool accepted = false;  // in the cluster: waiting for the control links
+    uint64_t deadline_ms = 0;
+    std::string dropped;
+  };
+  class Observer;
+
+  // ---- links (cluster_node.cpp)
+  void OnConnection();
+  Conn& Dial(const PeerAddress& to, std::string_view purpose);
+  void OnEstablished(Conn& c);
+  void OnFrame(Conn& c, const FrameView& f);
+  void OnClosed(Conn& c, std::string_view why, const HandshakeFailure* refusal);
+  // Makes `c` the peer's control link once it is known to be a member, and
+  // sends it the route snapshot. Both ends dial a member they have no link
+  // with; of two links between a pair, the one the lower name opened wins
+  // (both ends decide alike), else the newer.
+  void Attach(Conn& c);
+  void OnHousekeeping();
+  LocalIdentity Identity() const;
+  bool Send(Conn& c, FrameType type, std::string_view payload);
+
+  // ---- route streams (cluster_node.cpp)
+  void OnLocalRoute(const core::RouteEvent& e);
+  void FlushDelta();
+  void SendSnapshot(Conn& c);
+  void OnRoutes(Conn& c, const FrameView& f);
+  // Withdraws `node`'s routes; returns how many.
+  size_t PurgeRoutes(std::string_view node);
+
+  // ---- members (cluster_members.cpp)
+  void SaveMembers();
+  void SendMembers(Conn& c);
+  void PushMembers();
+  void OnMembers(Conn& c, const FrameView& f);
+  // After the set changed here: tells the peers, attaches links that waited
+  // for it, dials new members, drops old ones.
+  void OnMembersChanged();
+  void OnPeerLeft(Conn& c);
+  void OnJoinRequest(Conn& c, const FrameView& f);
+  void OnJoinReply(Conn& c, const FrameView& f);
+  void DialJoin(const PeerAddress& to);
+  void FinishJoin(ferry::Status st);
+  void CheckJoinDone();
+  // Leaves the current cluster: tells every linked member, drops links and
+  // routes, keeps this node alone. Returns what was dropped, for the log.
+  std::string GoAlone(std::string_view why, bool tell_peers);
+  // Dials members this node should be linked to and not yet is; closes links
+  // of nodes that are no longer members.
+  void Reconcile();
+  std::vector<std::string> RunningNodes() const;
+  bool Running(const Peer& p) const;
+
+  ClusterOptions options_;
+  WatchRoutesFn watch_routes_;
+  MemberRecord self_;
+  std::string members_path_;
+  core::Loop loop_;
+  Membership members_;
+  LocalRoutes local_;
+  RemoteRoutes remote_;
+  std::shared_ptr<Observer> observer_;
+  core::UvHandle<uv_tcp_t> server_;
+  core::UvHandle<uv_timer_t> housekeeping_;
+  core::UvHandle<uv_timer_t> delta_timer_;
+  std::map<std::string, Peer, std::less<>> peers_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<std::unique_ptr<Conn>> dead_;  // closed; freed by the next housekeeping
+  std::optional<PendingJoin> join_;
+  bool stopping_ = false;
+};
+
+}  // namespace ferry::cluster

@@ -1,0 +1,96 @@
+#include "cluster/local_routes.h"
+
+#include <cassert>
+#include <set>
+#include <utility>
+
+namespace ferry::cluster {
+
+LocalRoutes::LocalRoutes(std::string origin, uint64_t incarnation)
+    : origin_(std::move(origin)), incarnation_(incarnation) {}
+
+void LocalRoutes::Set(const std::string& route, uint64_t event_seq, bool present,
+                      uint32_t members) {
+  Record& r = routes_[route];
+  const bool changed = r.present != present || (present && r.shared_members != members);
+  if (r.present != present) present_ += present ? 1 : -1;
+  r.event_seq = event_seq;
+  r.present = present;
+  r.shared_members = present ? members : 0;
+  r.old = false;
+  if (changed) pending_[route] = RouteEntry{route, present, r.shared_members};
+}
+
+void LocalRoutes::Reset(const std::vector<core::RouteEvent>& snapshot) {
+  std::set<std::string, std::less<>> seen;
+  for (const core::RouteEvent& e : snapshot) {
+    Set(e.route, e.seq, e.present, e.shared_members);
+    seen.insert(e.route);
+  }
+  for (auto& [route, r] : routes_) {
+    if (r.present && !seen.contains(route)) Set(route, r.event_seq, false, 0);
+  }
+}
+
+void LocalRoutes::Apply(const core::RouteEvent& e) {
+  auto it = routes_.find(e.route);
+  if (it != routes_.end() && it->second.event_seq > e.seq) return;
+  Set(e.route, e.seq, e.present, e.shared_members);
+}
+
+RouteUpdate LocalRoutes::TakeDelta() {
+  assert(has_delta());
+  RouteUpdate u;
+  u.origin = origin_;
+  u.incarnation = incarnation_;
+  u.seq = ++seq_;
+  u.entries.reserve(pending_.size());
+  for (auto& [route, entry] : pending_) u.entries.push_back(std::move(entry));
+  pending_.clear();
+  return u;
+}
+
+std::vector<RouteUpdate> LocalRoutes::Snapshot(size_t chunk) const {
+  assert(!has_delta() && chunk > 0);
+  std::vector<RouteUpdate> out;
+  auto start = [&] {
+    RouteUpdate& u = out.emplace_back();
+    u.origin = origin_;
+    u.incarnation = incarnation_;
+    u.seq = seq_;
+    u.snapshot = true;
+    u.more = true;
+  };
+  start();
+  for (const auto& [route, r] : routes_) {
+    if (!r.present) continue;
+    if (out.back().entries.size() == chunk) start();
+    out.back().entries.push_back(RouteEntry{route, true, r.shared_members});
+  }
+  out.back().more = false;
+  return out;
+}
+
+std::vector<RouteEntry> LocalRoutes::Present() const {
+  std::vector<RouteEntry> out;
+  out.reserve(present_);
+  for (const auto& [route, r] : routes_) {
+    if (r.present) out.push_back(RouteEntry{route, true, r.shared_members});
+  }
+  return out;
+}
+
+void LocalRoutes::PruneRemoved() {
+  for (auto it = routes_.begin(); it != routes_.end();) {
+    if (it->second.present) {
+      ++it;
+    } else if (it->second.old) {
+      it = routes_.erase(it);
+    } else {
+      it->second.old = true;
+      ++it;
+    }
+  }
+}
+
+}  // namespace ferry::cluster
