@@ -118,6 +118,8 @@ void ClusterNode::Impl::OnMembers(Conn& c, const FrameView& f) {
   // A peer that lists only itself has not caught up yet (it is joining): it
   // sends its set again once it has ours, or kLeave if it left.
   if (theirs->members().size() == 1) return;
+  // Its own record is its word: a restart may have moved its port.
+  if (members_.Refresh(theirs->members().at(peer))) SaveMembers();
   if (!c.members_received) Attach(c);
   CheckJoinDone();
 }
@@ -193,9 +195,7 @@ void ClusterNode::Impl::Join(std::string target, std::function<void(JoinResult)>
     // Already together: nothing to leave or drop.
     return done(JoinResult{Status::Ok(), true, "", CurrentStatus()});
   }
-  join_.emplace();
-  join_->done = std::move(done);
-  join_->target = to->node;
+  join_.emplace(std::move(done), to->node);
   if (members_.members().size() > 1) join_->dropped = GoAlone("left to join another cluster", true);
   DialJoin(*to);
 }
@@ -289,7 +289,7 @@ void ClusterNode::Impl::FinishJoin(ferry::Status st) {
 
 void ClusterNode::Impl::Leave(std::function<void(Status)> done) {
   if (members_.members().size() <= 1) {
-    return done(Status::InvalidArgument("this node is in no cluster"));
+    return done(Status::NotFound("this node is in no cluster"));
   }
   GoAlone("left the cluster", true);
   done(Status::Ok());

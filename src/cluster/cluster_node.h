@@ -116,10 +116,11 @@ class ClusterNode {
   // (or after join_timeout_ms with the members reachable by then).
   void Join(std::string target, std::function<void(JoinResult)> done);
   // Leaves the cluster: members drop this node and its routes at once.
-  // InvalidArgument if it is in no cluster.
+  // NotFound if it is in no cluster.
   void Leave(std::function<void(Status)> done);
   // Removes `node` from the cluster for good (running or not); it is refused
-  // if it comes back. InvalidArgument for this node itself or a non-member.
+  // if it comes back. InvalidArgument for this node itself, NotFound for a
+  // node that is no member.
   void ForceLeave(std::string node, std::function<void(Status)> done);
   void GetStatus(std::function<void(ClusterStatus)> done);
   // The routes `node` owns as this node knows them (its own for this node),

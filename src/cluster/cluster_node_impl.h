@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cluster/cluster_node.h"
@@ -72,6 +73,8 @@ class ClusterNode::Impl {
   };
   // A join this node is making.
   struct PendingJoin {
+    PendingJoin(std::function<void(JoinResult)> d, std::string t)
+        : done(std::move(d)), target(std::move(t)) {}
     std::function<void(JoinResult)> done;
     std::string target;
     Conn* conn = nullptr;

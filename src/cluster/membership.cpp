@@ -69,6 +69,13 @@ bool Membership::Remove(std::string_view node, bool tombstone) {
   return changed;
 }
 
+bool Membership::Refresh(const MemberRecord& member) {
+  auto it = members_.find(member.node);
+  if (it == members_.end() || member.node == self_ || it->second == member) return false;
+  it->second = member;
+  return true;
+}
+
 void Membership::Reset() {
   MemberRecord self = members_.at(self_);
   members_.clear();

@@ -62,6 +62,10 @@ class Membership {
   // clears its tombstone. Remove with `tombstone` is force-leave.
   bool Add(const MemberRecord& member);
   bool Remove(std::string_view node, bool tombstone);
+  // Takes a member's own word for its record (address, incarnation, boot
+  // time: the part each node owns) without changing the epoch. False if it
+  // is not a member, is this node, or nothing changed.
+  bool Refresh(const MemberRecord& member);
   // Back to a cluster of one (this node left): members and tombstones go,
   // the epoch goes on rising so that the old set is never taken for newer.
   void Reset();

@@ -102,6 +102,20 @@ TEST(Membership, TheEncodedSetDecodesToTheSameAndTruncationsFail) {
     EXPECT_FALSE(Membership::Decode(all.subspan(0, n)).ok()) << n;
 }
 
+TEST(Membership, AMembersOwnRecordIsRefreshedWithoutANewEpoch) {
+  Membership m("ferry", Node("a@h", 100));
+  m.Add(Node("b@h", 200));
+  const uint64_t epoch = m.epoch();
+  MemberRecord moved = Node("b@h", 300);
+  moved.port = 4999;
+  EXPECT_TRUE(m.Refresh(moved));
+  EXPECT_EQ(m.members().at("b@h").port, 4999);
+  EXPECT_EQ(m.epoch(), epoch);
+  EXPECT_FALSE(m.Refresh(moved)) << "nothing changed";
+  EXPECT_FALSE(m.Refresh(Node("z@h", 1))) << "not a member";
+  EXPECT_FALSE(m.Refresh(Node("a@h", 1))) << "this node's record is its own";
+}
+
 class MembershipFile : public ::testing::Test {
  protected:
   void SetUp() override {
