@@ -11,6 +11,9 @@
 #include <string>
 
 #include "bridge/bridge.h"
+#include "cluster/cluster_admin.h"
+#include "cluster/cluster_config.h"
+#include "cluster/cluster_node.h"
 #include "core/passwd_tool.h"
 #include "core/admin.h"
 #include "core/broker.h"
@@ -80,26 +83,29 @@ bool ParseArgs(int argc, char** argv, Args* args) {
 }
 
 // Sections other modules own: the core leaves them to their readers.
-constexpr std::string_view kModuleSections[] = {ferry::ctl::kAdminSection, "bridge."};
+constexpr std::string_view kModuleSections[] = {ferry::ctl::kAdminSection, "bridge.",
+                                               "cluster"};
 
 struct Loaded {
   Config config;
   ferry::ctl::AdminConfig admin;
+  ferry::cluster::ClusterConfig cluster;
 };
 
-// The core's sections, [admin] and [bridge.NAME], every error of them
-// reported together.
+// The core's sections, [admin], [cluster] and [bridge.NAME], every error of
+// them reported together.
 ferry::Result<Loaded> Load(const std::string& path) {
   auto config = ferry::core::LoadConfig(path, environ, kModuleSections);
   if (!config.ok()) return config.status();
   ferry::core::ConfigErrors errors;
   ferry::ctl::AdminConfig admin = ferry::ctl::ReadAdminConfig(config->raw, errors);
+  ferry::cluster::ClusterConfig cluster = ferry::cluster::ReadClusterConfig(*config, errors);
   std::string problems = errors.empty() ? "" : errors.ToStatus().message();
   if (ferry::Status st = BridgeSet::Check(*config); !st.ok()) {
     problems += (problems.empty() ? "" : "\n") + st.message();
   }
   if (!problems.empty()) return ferry::Status::InvalidArgument(problems);
-  return Loaded{std::move(config).value(), std::move(admin)};
+  return Loaded{std::move(config).value(), std::move(admin), std::move(cluster)};
 }
 
 // Applies a config reloaded on SIGHUP or by `ferryctl reload`: log level,
@@ -142,6 +148,36 @@ ferry::Status RegisterNodeCommands(ferry::core::AdminRegistry& registry, Broker&
                                          "Reloaded " + config_path + "\n"));
   };
   return registry.Register(std::move(reload));
+}
+
+// The cluster node, if the config gives a cookie (else nullptr), and its
+// admin commands either way.
+ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
+    const Loaded& loaded, Broker& broker, Loop& loop, ferry::core::AdminRegistry& registry) {
+  using ferry::cluster::ClusterNode;
+  const ferry::cluster::ClusterConfig& cc = loaded.cluster;
+  std::unique_ptr<ClusterNode> node;
+  if (cc.enabled) {
+    ferry::cluster::ClusterOptions o;
+    o.cluster = cc.name;
+    o.node = broker.node_name();
+    o.cookie = cc.cookie;
+    o.listen_host = cc.listen_host;
+    o.listen_port = cc.listen_port;
+    o.data_dir = loaded.config.node.data_dir;
+    auto created = ClusterNode::Create(std::move(o), [&broker](auto observer) {
+      return broker.WatchRoutes(std::move(observer));
+    });
+    if (!created.ok()) return created.status();
+    node = std::move(created).value();
+    if (ferry::Status st = node->Start(); !st.ok()) return st;
+  } else {
+    FERRY_INFO("cluster: %s", cc.why_disabled.c_str());
+  }
+  ferry::Status st = ferry::cluster::RegisterClusterCommands(registry, loop, node.get(),
+                                                             broker.node_name(), cc.why_disabled);
+  if (!st.ok()) return st;
+  return node;
 }
 
 }  // namespace
@@ -230,6 +266,12 @@ int main(int argc, char** argv) {
   ferry::Status started = bridges.ok() ? (*bridges)->RegisterAdminCommands(registry) : bridges.status();
   if (started.ok()) started = RegisterNodeCommands(registry, b, **bridges, args.config);
   if (started.ok()) started = (*bridges)->Start(loop);
+  std::unique_ptr<ferry::cluster::ClusterNode> cluster;
+  if (started.ok()) {
+    auto c = StartCluster(*loaded, b, loop, registry);
+    started = c.status();
+    if (c.ok()) cluster = std::move(c).value();
+  }
   if (!started.ok()) {
     FERRY_ERROR("cannot start: %s", started.ToString().c_str());
     admin_server.reset();
@@ -245,6 +287,11 @@ int main(int argc, char** argv) {
     ready += " " + l.id + "=" + (v6 ? "[" + l.host + "]" : l.host) + ":" + std::to_string(l.port);
   }
   if (!admin_server->http_address().empty()) ready += " admin.http=" + admin_server->http_address();
+  if (cluster) {
+    const std::string& host = loaded->cluster.listen_host;
+    const bool v6 = host.find(':') != std::string::npos;
+    ready += " cluster=" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(cluster->port());
+  }
   FERRY_INFO("ferryd %s %s", FERRY_VERSION, ready.c_str());
 #ifdef FERRY_HAVE_SYSTEMD
   sd_notify(0, "READY=1");
@@ -260,6 +307,9 @@ int main(int argc, char** argv) {
     sd_notify(0, "STOPPING=1");
 #endif
     admin_server.reset();  // ferryctl sessions end before the clients do
+    // Peers see this node stop (not leave): it is back in the cluster when
+    // it starts again.
+    if (cluster) cluster->Stop();
     bridge_set = nullptr;
     // Bridges first: they say goodbye upstream and write their queues while
     // the node still routes.

@@ -46,6 +46,11 @@ void ReadNode(SectionReader& r, NodeConfig* c) {
     r.Error("data_dir", "data_dir: must not be empty");
   }
   r.Integer("workers", 0, 64, &c->workers);
+  r.String("cookie", &c->cookie);
+  r.String("cookie_file", &c->cookie_file);
+  if (!c->cookie.empty() && !c->cookie_file.empty()) {
+    r.Error("cookie_file", "cookie_file: set cookie or cookie_file, not both");
+  }
 }
 
 void ReadLog(SectionReader& r, LogConfig* c) {

@@ -207,6 +207,10 @@ struct NodeConfig {
   std::string name = "ferry@127.0.0.1";  // name@host, name in [A-Za-z0-9_-]+
   std::string data_dir = "data";
   uint32_t workers = 0;  // 0 = one per CPU core; at most 64
+  // The cluster's shared secret, written here or in a file only the node's
+  // user may read; the cluster module reads and checks them. Never logged.
+  std::string cookie;
+  std::string cookie_file;
   bool operator==(const NodeConfig&) const = default;
 };
 

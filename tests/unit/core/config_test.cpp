@@ -53,7 +53,7 @@ std::string ReadAll(const std::string& path) {
 
 // Sections the shipped file has for other modules (ctl/admin_config.h reads
 // [admin]; tests/unit/ctl checks it).
-constexpr std::string_view kModuleSections[] = {"admin", "bridge."};
+constexpr std::string_view kModuleSections[] = {"admin", "bridge.", "cluster"};
 
 TEST(ShippedConfig, LoadsAsIs) {
   Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/ferry.conf", nullptr, kModuleSections);
@@ -174,7 +174,7 @@ TEST(LoadConfig, GoodSampleSetsEveryKey) {
   const std::string path = FERRY_TEST_DATA_DIR "/config/good.conf";
   Result<Config> r = LoadConfig(path, nullptr, kExtra);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->node, (NodeConfig{"edge1@10.0.0.5", "/var/lib/ferry", 4}));
+  EXPECT_EQ(r->node, (NodeConfig{"edge1@10.0.0.5", "/var/lib/ferry", 4, "", ""}));
   EXPECT_EQ(r->log, (LogConfig{LogLevel::kDebug, "/var/log/ferry.log"}));
   ASSERT_EQ(r->listeners.size(), 2u);
   EXPECT_EQ(r->listeners[0].max_connections, 10000u);

@@ -1,0 +1,241 @@
+#include "cluster/cluster_admin.h"
+
+#include <chrono>
+#include <memory>
+#include <utility>
+
+#include "cluster/cluster_node.h"
+#include "core/admin.h"
+#include "core/loop.h"
+
+namespace ferry::cluster {
+namespace {
+
+using core::AdminCommand;
+using core::AdminDone;
+using core::AdminRequest;
+using core::AdminResult;
+using core::Json;
+
+std::string ErlangList(const std::vector<std::string>& nodes) {
+  std::string out = "[";
+  for (const std::string& n : nodes) out += (out.size() > 1 ? "," : "") + ("'" + n + "'");
+  return out + "]";
+}
+
+// "Cluster status: [{running_nodes,['a@h']},{stopped_nodes,['b@h']}]"
+std::string StatusLine(const ClusterStatus& s) {
+  std::string line = "Cluster status: [{running_nodes," + ErlangList(s.running_nodes()) + "}";
+  if (!s.stopped_nodes().empty()) line += ",{stopped_nodes," + ErlangList(s.stopped_nodes()) + "}";
+  return line + "]\n";
+}
+
+Json StatusJson(const ClusterStatus& s) {
+  return Json{{"running_nodes", s.running_nodes()}, {"stopped_nodes", s.stopped_nodes()}};
+}
+
+std::string Uptime(uint64_t boot_ms) {
+  const auto now = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+  uint64_t s = now > boot_ms ? (now - boot_ms) / 1000 : 0;
+  const uint64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+  s %= 60;
+  if (d > 0) return std::to_string(d) + "d" + std::to_string(h) + "h";
+  if (h > 0) return std::to_string(h) + "h" + std::to_string(m) + "m";
+  if (m > 0) return std::to_string(m) + "m" + std::to_string(s) + "s";
+  return std::to_string(s) + "s";
+}
+
+std::string Pad(std::string s, size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+AdminResult NodesResult(const ClusterStatus& s) {
+  Json rows = Json::array();
+  std::vector<std::vector<std::string>> table = {
+      {"NODE", "STATE", "ADDRESS", "UPTIME", "ROUTES", "RTT_MS"}};
+  for (const MemberStatus& m : s.members) {
+    const std::string address = m.host + ":" + std::to_string(m.port);
+    const std::string state = m.running ? "running" : "stopped";
+    char rtt[32];
+    std::snprintf(rtt, sizeof rtt, "%.3f", static_cast<double>(m.rtt_us) / 1000.0);
+    rows.push_back(Json{{"node", m.node},
+                        {"state", state},
+                        {"address", address},
+                        {"boot_ms", m.boot_ms},
+                        {"routes", m.routes},
+                        {"rtt_us", m.rtt_us}});
+    table.push_back({m.node, state, address, m.running ? Uptime(m.boot_ms) : "-",
+                     std::to_string(m.routes), m.rtt_us == 0 ? "-" : rtt});
+  }
+  std::vector<size_t> widths(table[0].size(), 0);
+  for (const auto& row : table) {
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string text;
+  for (const auto& row : table) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += i + 1 < row.size() ? Pad(row[i], widths[i] + 2) : row[i];
+    }
+    text += line + "\n";
+  }
+  return AdminResult::Value(std::move(rows), std::move(text));
+}
+
+// Answers on the main loop what the cluster thread found.
+class Commands {
+ public:
+  Commands(core::Loop& loop, ClusterNode* node, std::string self, std::string why_disabled)
+      : loop_(loop), node_(node), self_(std::move(self)), why_disabled_(std::move(why_disabled)) {}
+
+  void Reply(const AdminDone& done, AdminResult result) {
+    auto r = std::make_shared<AdminResult>(std::move(result));
+    loop_.Post([done, r] { done(std::move(*r)); });
+  }
+  bool Disabled(const AdminDone& done, const std::string& prefix = "") {
+    if (node_ != nullptr) return false;
+    done(AdminResult::Error(Status::Unavailable(prefix + why_disabled_)));
+    return true;
+  }
+  // A status for a node that has no cluster: itself, running.
+  ClusterStatus Alone() const {
+    ClusterStatus s;
+    s.self = self_;
+    s.members.push_back(MemberStatus{self_, "", 0, true, 0, 0, 0});
+    return s;
+  }
+  void WithStatus(const AdminDone& done, std::function<AdminResult(const ClusterStatus&)> fn) {
+    if (node_ == nullptr) return done(fn(Alone()));
+    node_->GetStatus([this, done, fn](ClusterStatus s) { Reply(done, fn(s)); });
+  }
+
+  void Join(const AdminRequest& req, AdminDone done) {
+    if (Disabled(done, "Failed to join the cluster: ")) return;
+    node_->Join(req.Arg("NODE"), [this, done](JoinResult r) {
+      if (!r.status.ok()) {
+        Status st =
+            r.status.code() == Status::Code::kInvalidArgument
+                ? Status::InvalidArgument("Failed to join the cluster: " + r.status.message())
+                : Status::Unavailable("Failed to join the cluster: " + r.status.message());
+        return Reply(done, AdminResult::Error(std::move(st)));
+      }
+      Json value = StatusJson(r.status_after);
+      if (r.ignored) {
+        value["ignored"] = true;
+        return Reply(done, AdminResult::Value(std::move(value), "Ignore.\n"));
+      }
+      std::string text;
+      if (!r.dropped.empty()) {
+        value["dropped"] = r.dropped;
+        text = "This node " + r.dropped + ".\n";
+      }
+      text += "Join the cluster successfully.\n" + StatusLine(r.status_after);
+      Reply(done, AdminResult::Value(std::move(value), std::move(text)));
+    });
+  }
+
+  void Leave(const AdminRequest&, AdminDone done) {
+    if (Disabled(done)) return;
+    node_->Leave([this, done](Status st) {
+      if (!st.ok()) return Reply(done, AdminResult::Error(st));
+      node_->GetStatus([this, done](ClusterStatus s) {
+        Reply(done, AdminResult::Value(StatusJson(s),
+                                       "Leave the cluster successfully.\n" + StatusLine(s)));
+      });
+    });
+  }
+
+  void ForceLeave(const AdminRequest& req, AdminDone done) {
+    if (Disabled(done)) return;
+    const std::string gone = req.Arg("NODE");
+    node_->ForceLeave(gone, [this, done, gone](Status st) {
+      if (!st.ok()) return Reply(done, AdminResult::Error(st));
+      node_->GetStatus([this, done, gone](ClusterStatus s) {
+        Reply(done, AdminResult::Value(StatusJson(s), "Remove the node '" + gone +
+                                                          "' from the cluster successfully.\n" +
+                                                          StatusLine(s)));
+      });
+    });
+  }
+
+ private:
+  core::Loop& loop_;
+  ClusterNode* node_;
+  std::string self_;
+  std::string why_disabled_;
+};
+
+}  // namespace
+
+Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_loop,
+                               ClusterNode* node, std::string self, std::string why_disabled) {
+  auto commands =
+      std::make_shared<Commands>(main_loop, node, std::move(self), std::move(why_disabled));
+  auto bind = [commands](void (Commands::*fn)(const AdminRequest&, AdminDone)) {
+    return [commands, fn](const AdminRequest& req, AdminDone done) {
+      ((*commands).*fn)(req, std::move(done));
+    };
+  };
+  const std::string force_leave_help =
+      "The node is dropped by every member and refused if it comes back, until it joins "
+      "again itself.";
+  std::vector<AdminCommand> list = {
+      {"cluster status",
+       "",
+       {},
+       "running and stopped members of this node's cluster",
+       "",
+       core::AdminAccess::kRead,
+       [commands](const AdminRequest&, AdminDone done) {
+         commands->WithStatus(done, [](const ClusterStatus& s) {
+           return AdminResult::Value(StatusJson(s), StatusLine(s));
+         });
+       }},
+      {"cluster nodes",
+       "",
+       {},
+       "each member: state, address, uptime, routes, link round trip",
+       "",
+       core::AdminAccess::kRead,
+       [commands](const AdminRequest&, AdminDone done) {
+         commands->WithStatus(done, NodesResult);
+       }},
+      {"cluster join",
+       "NODE",
+       {},
+       "join the cluster NODE (name@host or name@host:port) is in",
+       "",
+       core::AdminAccess::kWrite,
+       bind(&Commands::Join)},
+      {"cluster leave",
+       "",
+       {},
+       "this node leaves its cluster and goes on alone",
+       "",
+       core::AdminAccess::kWrite,
+       bind(&Commands::Leave)},
+      {"cluster force-leave",
+       "NODE",
+       {},
+       "remove NODE from the cluster, running or not",
+       force_leave_help,
+       core::AdminAccess::kWrite,
+       bind(&Commands::ForceLeave)},
+      {"cluster remove",
+       "NODE",
+       {},
+       "the same as force-leave",
+       force_leave_help,
+       core::AdminAccess::kWrite,
+       bind(&Commands::ForceLeave)},
+  };
+  for (AdminCommand& c : list) {
+    if (Status st = registry.Register(std::move(c)); !st.ok()) return st;
+  }
+  return Status::Ok();
+}
+
+}  // namespace ferry::cluster

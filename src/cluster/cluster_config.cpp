@@ -1,0 +1,102 @@
+#include "cluster/cluster_config.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "cluster/peer_address.h"
+
+namespace ferry::cluster {
+namespace {
+
+constexpr std::string_view kDiscovery[] = {"manual"};
+
+bool IsClusterName(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+// The cookie in `path`, without a trailing newline. The file must be the
+// owner's alone: a cookie others can read lets them into the cluster.
+std::string ReadCookieFile(const std::string& path, core::SectionReader& node) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    node.Error("cookie_file", "cookie_file: cannot read '" + path + "'");
+    return "";
+  }
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    node.Error("cookie_file", "cookie_file: '" + path +
+                                  "' must be readable by its owner only (mode " + mode +
+                                  "; chmod 600 it)");
+    return "";
+  }
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string cookie = text.str();
+  while (!cookie.empty() && std::isspace(static_cast<unsigned char>(cookie.back()))) {
+    cookie.pop_back();
+  }
+  if (!in || cookie.empty())
+    node.Error("cookie_file", "cookie_file: '" + path + "' holds no cookie");
+  return cookie;
+}
+
+void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
+  if (r.String("name", &c->name) && !IsClusterName(c->name)) {
+    r.Error("name", "name: expected letters, digits, '_' and '-', got '" + c->name + "'");
+  }
+  size_t discovery = 0;
+  r.Choice("discovery", kDiscovery, &discovery);
+  // Empty: 0.0.0.0 and the port of the node name (DefaultClusterPort).
+  std::string listen;
+  if (r.String("listen", &listen) && !listen.empty()) {
+    auto hp = core::ParseHostPort(listen);
+    if (!hp.ok()) return r.Error("listen", "listen: " + hp.status().message());
+    c->listen_host = hp->host;
+    c->listen_port = hp->port;
+  }
+}
+
+}  // namespace
+
+ClusterConfig ReadClusterConfig(const core::Config& config, core::ConfigErrors& errors) {
+  ClusterConfig c;
+  c.listen_port = DefaultClusterPort(config.node.name);
+  core::SectionReader r(config.raw.FindSection("cluster"), "cluster", errors);
+  ReadCluster(r, &c);
+  r.ReportUnknownKeys();
+  // [node] belongs to the core, which checked its keys; only the cookie
+  // file's contents are this module's to check.
+  core::SectionReader node(config.raw.FindSection("node"), "node", errors);
+  if (!config.node.cookie_file.empty()) {
+    c.cookie = ReadCookieFile(config.node.cookie_file, node);
+  } else {
+    c.cookie = config.node.cookie;
+  }
+  c.enabled = !c.cookie.empty();
+  if (!c.enabled) {
+    c.why_disabled =
+        "this node has no cluster cookie: set [node] cookie or cookie_file (the same on every "
+        "member) and restart it";
+  }
+  return c;
+}
+
+std::vector<std::pair<std::string, std::string>> ClusterConfigKeys() {
+  core::ConfigErrors ignored;
+  core::SectionReader r(nullptr, "cluster", ignored);
+  ClusterConfig unused;
+  ReadCluster(r, &unused);
+  std::vector<std::pair<std::string, std::string>> keys;
+  for (const std::string& k : r.known_keys()) keys.emplace_back("cluster", k);
+  return keys;
+}
+
+}  // namespace ferry::cluster

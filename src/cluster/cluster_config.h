@@ -1,0 +1,43 @@
+// The cluster's configuration: [cluster] and the cookie of [node].
+//
+//   [node]
+//   cookie = ...           # or cookie_file = /etc/ferry/cookie (mode 0600)
+//   [cluster]
+//   name = ferry           # nodes of different clusters never join
+//   discovery = manual     # the only strategy so far
+//   listen = 0.0.0.0:4370  # default: port 4370, or 4370 + N for a node name
+//                          # ending in N (peer_address.h)
+//
+// Without a cookie the node opens no cluster port; `why_disabled` says so,
+// for `ferryctl cluster join` to print. The cookie is read here, once, and
+// never appears in an error message.
+//
+// Pure functions of their arguments (and the cookie file); any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+
+namespace ferry::cluster {
+
+struct ClusterConfig {
+  bool enabled = false;  // a cookie is set
+  std::string why_disabled;
+  std::string name = "ferry";
+  std::string cookie;
+  std::string listen_host = "0.0.0.0";
+  uint16_t listen_port = 0;
+};
+
+// Reads [cluster] from `config.raw` and the cookie from config.node, adding
+// every problem to `errors` as "origin: [section] key: what is wrong".
+ClusterConfig ReadClusterConfig(const core::Config& config, core::ConfigErrors& errors);
+
+// The keys of [cluster], for documentation checks.
+std::vector<std::pair<std::string, std::string>> ClusterConfigKeys();
+
+}  // namespace ferry::cluster

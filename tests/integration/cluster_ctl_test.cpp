@@ -1,0 +1,193 @@
+// Three real ferryd nodes on loopback made one cluster with ferryctl:
+// `cluster join|leave|force-leave|remove|status|nodes`, their exact output,
+// a wrong cookie, a node without a cookie, and a restart that rejoins.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/ctl.h"
+#include "support/mqtt_wire.h"
+#include "support/node_process.h"
+#include "support/raw_client.h"
+#include "support/session_helpers.h"
+#include "support/wait.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::seconds;
+
+std::string Name(int i) { return "ferry" + std::to_string(i) + "@127.0.0.1"; }
+
+class ClusterCtl : public ::testing::Test {
+ protected:
+  // Node i (1-based) with `cookie` ("" for none), its cluster port on 127.0.0.1:0.
+  NodeProcess& Add(int i, const std::string& cookie = "s3cret") {
+    NodeOptions o;
+    o.name = Name(i);
+    o.extra_config = "[cluster]\nlisten = 127.0.0.1:0\n";
+    if (!cookie.empty()) o.overrides.emplace_back("node", "cookie", cookie);
+    nodes_.push_back(std::make_unique<NodeProcess>(o));
+    EXPECT_TRUE(nodes_.back()->Start());
+    return *nodes_.back();
+  }
+  static std::string Target(const NodeProcess& n) {
+    return n.name() + ":" + std::to_string(n.port("cluster"));
+  }
+  static CommandResult Ctl(const NodeProcess& n, std::vector<std::string> args) {
+    return Ferryctl(n, args);
+  }
+  static std::string StatusLine(const std::vector<std::string>& running,
+                                const std::vector<std::string>& stopped = {}) {
+    auto list = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (const auto& n : names) out += (out.empty() ? "'" : ",'") + n + "'";
+      return "[" + out + "]";
+    };
+    std::string line = "Cluster status: [{running_nodes," + list(running) + "}";
+    if (!stopped.empty()) line += ",{stopped_nodes," + list(stopped) + "}";
+    return line + "]\n";
+  }
+  static ::testing::AssertionResult StatusIs(const NodeProcess& n, const std::string& want) {
+    std::string got;
+    auto ok = WaitFor(
+        [&] {
+          got = Ctl(n, {"cluster", "status"}).out;
+          return got == want;
+        },
+        std::chrono::seconds(15), "cluster status on " + n.name());
+    if (!ok) return ok << "; last: " << got << "; wanted: " << want;
+    return ok;
+  }
+  void ThreeJoined() {
+    NodeProcess& n1 = Add(1);
+    NodeProcess& n2 = Add(2);
+    NodeProcess& n3 = Add(3);
+    CommandResult j2 = Ctl(n2, {"cluster", "join", Target(n1)});
+    ASSERT_TRUE(j2.Succeeded()) << j2.ToString();
+    EXPECT_EQ(j2.out, "Join the cluster successfully.\n" + StatusLine({Name(1), Name(2)}));
+    // Through a member that is not the coordinator: redirected to ferry1.
+    CommandResult j3 = Ctl(n3, {"cluster", "join", Target(n2)});
+    ASSERT_TRUE(j3.Succeeded()) << j3.ToString();
+    EXPECT_EQ(j3.out, "Join the cluster successfully.\n" + StatusLine({Name(1), Name(2), Name(3)}));
+    for (auto& n : nodes_) ASSERT_TRUE(StatusIs(*n, StatusLine({Name(1), Name(2), Name(3)})));
+  }
+  NodeProcess& N(int i) { return *nodes_.at(i - 1); }
+
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+};
+
+TEST_F(ClusterCtl, ThreeNodesJoinAndEachReportsTheSameStatus) {
+  ThreeJoined();
+  CommandResult json = Ctl(N(3), {"cluster", "status", "--json"});
+  ASSERT_TRUE(json.Succeeded()) << json.ToString();
+  auto j = ParseJson(json.out);
+  ASSERT_TRUE(j.has_value()) << json.out;
+  EXPECT_EQ((*j)["running_nodes"], Json({Name(1), Name(2), Name(3)}));
+  EXPECT_EQ((*j)["stopped_nodes"], Json::array());
+  CommandResult self = Ctl(N(1), {"cluster", "join", Name(1)});
+  ASSERT_TRUE(self.Succeeded()) << self.ToString();
+  EXPECT_EQ(self.out, "Ignore.\n");
+  for (auto& n : nodes_) EXPECT_TRUE(n->Stop());
+}
+
+TEST_F(ClusterCtl, RoutesOfEveryNodeAreKnownEverywhere) {
+  ThreeJoined();
+  RawClient sub;
+  ASSERT_TRUE(ConnectRaw(sub, N(2).port(), Clean(MqttVersion::kV311, "sub")));
+  ASSERT_TRUE(SubscribeRaw(sub, MqttVersion::kV311, "sensor/+/temp", 1));
+  auto routes_of_2 = [&](NodeProcess& at) -> int64_t {
+    auto j = ParseJson(Ctl(at, {"cluster", "nodes", "--json"}).out);
+    if (!j) return -1;
+    for (const auto& row : *j) {
+      if (row["node"] == Name(2)) return row["routes"].get<int64_t>();
+    }
+    return -1;
+  };
+  for (int i : {1, 3}) {
+    EXPECT_TRUE(WaitFor([&] { return routes_of_2(N(i)) == 1; }, seconds(10), "ferry2's route"));
+  }
+  CommandResult table = Ctl(N(1), {"cluster", "nodes"});
+  ASSERT_TRUE(table.Succeeded()) << table.ToString();
+  EXPECT_EQ(table.out.rfind("NODE ", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find(Name(3)), std::string::npos) << table.out;
+  sub.Close();
+  for (int i : {1, 3}) {
+    EXPECT_TRUE(WaitFor([&] { return routes_of_2(N(i)) == 0; }, seconds(10), "route withdrawn"));
+  }
+}
+
+TEST_F(ClusterCtl, ALeavingNodeAndAForceLeftNodeAreDropped) {
+  ThreeJoined();
+  CommandResult leave = Ctl(N(3), {"cluster", "leave"});
+  ASSERT_TRUE(leave.Succeeded()) << leave.ToString();
+  EXPECT_EQ(leave.out, "Leave the cluster successfully.\n" + StatusLine({Name(3)}));
+  EXPECT_TRUE(StatusIs(N(1), StatusLine({Name(1), Name(2)})));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine({Name(1), Name(2)})));
+
+  // ferry2 goes down; ferry1 lists it as stopped, then removes it.
+  N(2).Kill();
+  EXPECT_TRUE(StatusIs(N(1), StatusLine({Name(1)}, {Name(2)})));
+  CommandResult removed = Ctl(N(1), {"cluster", "force-leave", Name(2)});
+  ASSERT_TRUE(removed.Succeeded()) << removed.ToString();
+  EXPECT_EQ(removed.out, "Remove the node '" + Name(2) + "' from the cluster successfully.\n" +
+                             StatusLine({Name(1)}));
+  // Back, it is refused and says why; it goes on alone.
+  ASSERT_TRUE(N(2).Start());
+  EXPECT_TRUE(N(2).WaitForLog("removed from cluster 'ferry' by force-leave"));
+  EXPECT_TRUE(N(1).WaitForLog("refused: removed by force-leave with '" + Name(2) + "'"));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine({Name(2)})));
+  EXPECT_TRUE(StatusIs(N(1), StatusLine({Name(1)})));
+
+  CommandResult unknown = Ctl(N(1), {"cluster", "remove", "ferry9@127.0.0.1"});
+  EXPECT_FALSE(unknown.Succeeded());
+  EXPECT_NE(unknown.err.find("'ferry9@127.0.0.1' is not a member"), std::string::npos)
+      << unknown.ToString();
+  // Its own explicit join lets it back in.
+  CommandResult back = Ctl(N(2), {"cluster", "join", Target(N(1))});
+  ASSERT_TRUE(back.Succeeded()) << back.ToString();
+  EXPECT_TRUE(StatusIs(N(1), StatusLine({Name(1), Name(2)})));
+}
+
+TEST_F(ClusterCtl, AWrongCookieIsRefusedWithTheReasonOnBothSides) {
+  NodeProcess& n1 = Add(1);
+  NodeProcess& n2 = Add(2, "another-cookie");
+  CommandResult r = Ctl(n2, {"cluster", "join", Target(n1)});
+  EXPECT_FALSE(r.Succeeded());
+  EXPECT_EQ(r.err, "ferryctl: Failed to join the cluster: cookie mismatch with '" + Name(1) + "'\n")
+      << r.ToString();
+  EXPECT_TRUE(n1.WaitForLog("cookie mismatch with '" + Name(2) + "'"));
+  EXPECT_TRUE(StatusIs(n1, StatusLine({Name(1)})));
+  // Neither cookie shows up anywhere.
+  EXPECT_EQ(n1.Log().find("s3cret"), std::string::npos);
+  EXPECT_EQ(n2.Log().find("another-cookie"), std::string::npos);
+}
+
+TEST_F(ClusterCtl, ANodeWithoutACookieOpensNoClusterPortAndSaysWhy) {
+  NodeProcess& n1 = Add(1);
+  NodeProcess& n2 = Add(2, "");
+  EXPECT_EQ(n2.endpoints().count("cluster"), 0u);
+  CommandResult r = Ctl(n2, {"cluster", "join", Target(n1)});
+  EXPECT_FALSE(r.Succeeded());
+  EXPECT_NE(r.err.find("Failed to join the cluster: this node has no cluster cookie"),
+            std::string::npos)
+      << r.ToString();
+  EXPECT_EQ(Ctl(n2, {"cluster", "status"}).out, StatusLine({Name(2)}));
+}
+
+TEST_F(ClusterCtl, ARestartedNodeRejoinsByItself) {
+  NodeProcess& n1 = Add(1);
+  NodeProcess& n2 = Add(2);
+  ASSERT_TRUE(Ctl(n2, {"cluster", "join", Target(n1)}).Succeeded());
+  ASSERT_TRUE(StatusIs(n1, StatusLine({Name(1), Name(2)})));
+  ASSERT_TRUE(n2.Restart());
+  EXPECT_TRUE(StatusIs(n2, StatusLine({Name(1), Name(2)})));
+  EXPECT_TRUE(StatusIs(n1, StatusLine({Name(1), Name(2)})));
+  ASSERT_TRUE(n1.Restart());
+  EXPECT_TRUE(StatusIs(n1, StatusLine({Name(1), Name(2)})));
+}
+
+}  // namespace
+}  // namespace ferry::testing

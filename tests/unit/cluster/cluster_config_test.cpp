@@ -1,0 +1,139 @@
+// [cluster] and the cookie of [node], read from config text.
+#include "cluster/cluster_config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string_view>
+
+namespace ferry::cluster {
+namespace {
+
+constexpr std::string_view kSections[] = {"cluster"};
+constexpr std::string_view kAllSections[] = {"cluster", "admin", "bridge."};
+
+struct Read {
+  ClusterConfig config;
+  std::string errors;
+};
+
+Read ReadText(const std::string& text) {
+  auto loaded = core::LoadConfigString("[listener.tcp.default]\nbind = 127.0.0.1:0\n" + text,
+                                       "test.conf", nullptr, kSections);
+  if (!loaded.ok()) return Read{{}, loaded.status().message()};
+  core::ConfigErrors errors;
+  Read r{ReadClusterConfig(*loaded, errors), ""};
+  if (!errors.empty()) r.errors = errors.ToStatus().message();
+  return r;
+}
+
+class CookieFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ferry-cookie-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    path_ = dir_ + "/cookie";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  void Write(const std::string& text, mode_t mode) {
+    std::ofstream(path_) << text;
+    ASSERT_EQ(::chmod(path_.c_str(), mode), 0);
+  }
+  std::string dir_, path_;
+};
+
+TEST(ClusterConfig, WithoutACookieThereIsNoClusterAndTheReasonSaysWhy) {
+  Read r = ReadText("[node]\nname = ferry1@10.0.0.1\n");
+  ASSERT_EQ(r.errors, "");
+  EXPECT_FALSE(r.config.enabled);
+  EXPECT_NE(r.config.why_disabled.find("[node] cookie"), std::string::npos);
+}
+
+TEST(ClusterConfig, TheDefaultPortFollowsTheNodeName) {
+  Read r = ReadText("[node]\nname = ferry2@10.0.0.2\ncookie = s3cret\n");
+  ASSERT_EQ(r.errors, "");
+  EXPECT_TRUE(r.config.enabled);
+  EXPECT_EQ(r.config.cookie, "s3cret");
+  EXPECT_EQ(r.config.name, "ferry");
+  EXPECT_EQ(r.config.listen_host, "0.0.0.0");
+  EXPECT_EQ(r.config.listen_port, 4372);
+}
+
+TEST(ClusterConfig, ListenAndNameAreTaken) {
+  Read r = ReadText(
+      "[node]\ncookie = x\n[cluster]\nname = site-a\ndiscovery = manual\nlisten = 127.0.0.1:0\n");
+  ASSERT_EQ(r.errors, "");
+  EXPECT_EQ(r.config.name, "site-a");
+  EXPECT_EQ(r.config.listen_host, "127.0.0.1");
+  EXPECT_EQ(r.config.listen_port, 0);
+}
+
+TEST(ClusterConfig, EveryProblemIsReportedWithItsLine) {
+  Read r = ReadText(
+      "[node]\ncookie = x\n[cluster]\nname = a b\ndiscovery = static\nlisten = nowhere\nssl = "
+      "on\n");
+  EXPECT_NE(r.errors.find("test.conf:6: [cluster] name:"), std::string::npos) << r.errors;
+  EXPECT_NE(r.errors.find("test.conf:7: [cluster] discovery:"), std::string::npos) << r.errors;
+  EXPECT_NE(r.errors.find("test.conf:8: [cluster] listen:"), std::string::npos) << r.errors;
+  EXPECT_NE(r.errors.find("unknown key 'ssl'"), std::string::npos) << r.errors;
+}
+
+TEST(ClusterConfig, CookieAndCookieFileTogetherAreAnError) {
+  Read r = ReadText("[node]\ncookie = x\ncookie_file = /nonexistent\n");
+  EXPECT_NE(r.errors.find("not both"), std::string::npos) << r.errors;
+}
+
+TEST_F(CookieFile, AFileOnlyItsOwnerReadsGivesTheCookie) {
+  Write("from-a-file\n", 0600);
+  Read r = ReadText("[node]\ncookie_file = " + path_ + "\n");
+  ASSERT_EQ(r.errors, "");
+  EXPECT_TRUE(r.config.enabled);
+  EXPECT_EQ(r.config.cookie, "from-a-file");
+}
+
+TEST_F(CookieFile, AFileOthersCanReadIsRefusedWithoutShowingTheCookie) {
+  Write("do-not-print-me\n", 0644);
+  Read r = ReadText("[node]\ncookie_file = " + path_ + "\n");
+  EXPECT_NE(r.errors.find("[node] cookie_file: '" + path_ + "' must be readable by its owner only"),
+            std::string::npos)
+      << r.errors;
+  EXPECT_NE(r.errors.find("0644"), std::string::npos) << r.errors;
+  EXPECT_EQ(r.errors.find("do-not-print-me"), std::string::npos);
+}
+
+TEST_F(CookieFile, AnEmptyOrMissingFileIsAnError) {
+  Write("\n", 0600);
+  EXPECT_NE(ReadText("[node]\ncookie_file = " + path_ + "\n").errors.find("holds no cookie"),
+            std::string::npos);
+  EXPECT_NE(ReadText("[node]\ncookie_file = " + dir_ + "/none\n").errors.find("cannot read"),
+            std::string::npos);
+}
+
+TEST(ClusterConfig, ShippedFileDocumentsEveryKeyWithItsDefault) {
+  const std::string path = FERRY_SOURCE_DIR "/etc/ferry.conf";
+  auto raw = core::ParseConfigFile(path, nullptr);
+  ASSERT_TRUE(raw.ok()) << raw.status().ToString();
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  for (const auto& [section, key] : ClusterConfigKeys()) {
+    const core::ConfigValue* v = raw->Find(section, key);
+    ASSERT_NE(v, nullptr) << "[cluster] " << key << " is not in etc/ferry.conf";
+    EXPECT_EQ(lines[v->line - 2].rfind("#", 0), 0u) << key << " has no comment above it";
+  }
+  auto config = core::LoadConfig(path, nullptr, kAllSections);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  core::ConfigErrors errors;
+  ClusterConfig shipped = ReadClusterConfig(*config, errors);
+  EXPECT_TRUE(errors.empty()) << errors.ToStatus().message();
+  EXPECT_FALSE(shipped.enabled) << "no cookie is built in";
+  EXPECT_EQ(shipped.name, "ferry");
+  EXPECT_EQ(shipped.listen_port, 4370);
+}
+
+}  // namespace
+}  // namespace ferry::cluster
