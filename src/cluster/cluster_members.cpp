@@ -64,7 +64,7 @@ void ClusterNode::Impl::Reconcile() {
   const uint64_t now = loop_.Now();
   for (const auto& [node, m] : members_.members()) {
     if (node == self_.node) continue;
-    Peer& p = peers_[node];
+    Peer& p = PeerOf(node);
     if (p.control != nullptr || now < p.redial_at_ms) continue;
     p.control = &Dial(PeerAddress{m.node, m.host, m.port}, kControlPurpose);
   }

@@ -276,6 +276,7 @@ bool ClusterNode::Impl::Send(Conn& c, FrameType type, std::string_view payload) 
 
 void ClusterNode::Impl::OnEstablished(Conn& c) {
   if (stopping_) return;
+  c.established = true;
   FERRY_DEBUG("cluster: %s link %s '%s' established", std::string(c.link->peer().purpose).c_str(),
               c.outbound ? "to" : "from", c.peer().c_str());
   if (c.control()) {
@@ -335,12 +336,21 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   }
   auto peer = peers_.find(c.peer());
   const bool current = peer != peers_.end() && peer->second.control == &c;
+  const std::string who = c.peer().empty() ? "an unnamed peer" : "'" + c.peer() + "'";
   if (refusal != nullptr) {
-    FERRY_WARN("cluster: link %s '%s' refused: %s", c.outbound ? "to" : "from", c.peer().c_str(),
+    FERRY_WARN("cluster: link %s %s refused: %s", c.outbound ? "to" : "from", who.c_str(),
                refusal->text.c_str());
-  } else if (c.members_received || current) {
+  } else if (!c.established && !c.outbound) {
+    // Garbage, a wrong protocol, a peer that stalls: one line, and on.
+    FERRY_WARN("cluster: connection from %s closed during the handshake: %.*s", who.c_str(),
+               static_cast<int>(why.size()), why.data());
+  } else if (c.established && (c.members_received || current)) {
     FERRY_INFO("cluster: link with '%s' closed: %.*s", c.peer().c_str(),
                static_cast<int>(why.size()), why.data());
+  } else {
+    // Mostly redials of a member that is down: every few seconds.
+    FERRY_DEBUG("cluster: link with '%s' closed: %.*s", c.peer().c_str(),
+                static_cast<int>(why.size()), why.data());
   }
   if (!current) return;
   Peer& p = peer->second;
@@ -353,12 +363,11 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
     GoAlone("removed by force-leave", false);
     return;
   }
-  p.backoff_ms = std::clamp(p.backoff_ms * 2, options_.redial_min_ms, options_.redial_max_ms);
-  p.redial_at_ms = loop_.Now() + p.backoff_ms;
+  p.redial_at_ms = loop_.Now() + static_cast<uint64_t>(p.backoff.Next().count());
 }
 
 void ClusterNode::Impl::Attach(Conn& c) {
-  Peer& p = peers_[c.peer()];
+  Peer& p = PeerOf(c.peer());
   if (p.control != nullptr && p.control != &c) {
     // Two links with one peer (it restarted, or both dialled): the one the
     // lower name opened stays, so both ends keep the same one.
@@ -372,7 +381,7 @@ void ClusterNode::Impl::Attach(Conn& c) {
     old->link->Close("replaced by a newer link");
   }
   p.control = &c;
-  p.backoff_ms = 0;
+  p.backoff.Reset();
   c.members_received = true;
   SendSnapshot(c);
   CheckJoinDone();
@@ -465,6 +474,14 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
 std::vector<RouteEntry> ClusterNode::Impl::RoutesOf(std::string_view node) const {
   if (node != self_.node) return remote_.RoutesOf(node);
   return local_.Present();
+}
+
+ClusterNode::Impl::Peer& ClusterNode::Impl::PeerOf(const std::string& node) {
+  auto it = peers_.find(node);
+  if (it != peers_.end()) return it->second;
+  core::Backoff backoff(std::chrono::milliseconds(options_.redial_min_ms),
+                        std::chrono::milliseconds(options_.redial_max_ms), core::BackoffSeed(this));
+  return peers_.emplace(node, Peer(backoff)).first->second;
 }
 
 bool ClusterNode::Impl::Running(const Peer& p) const {

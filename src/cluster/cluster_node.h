@@ -47,8 +47,9 @@ struct ClusterOptions {
   uint16_t listen_port = 0;  // 0: any free port (tests)
   std::string data_dir;      // where the member set is kept
   LinkOptions link;
-  uint64_t redial_min_ms = 200;   // backoff of a lost control link ...
-  uint64_t redial_max_ms = 5000;  // ... capped here
+  // Redials of a lost control link: capped backoff with jitter (core/backoff.h).
+  uint64_t redial_min_ms = 200;
+  uint64_t redial_max_ms = 5000;
   uint64_t join_timeout_ms = 10000;
   size_t snapshot_chunk = 4096;  // routes per snapshot frame
 };

@@ -20,6 +20,7 @@
 #include "cluster/membership.h"
 #include "cluster/peer_link.h"
 #include "cluster/remote_routes.h"
+#include "core/backoff.h"
 #include "core/loop.h"
 
 namespace ferry::cluster {
@@ -60,6 +61,7 @@ class ClusterNode::Impl {
 
     Impl& impl;
     const bool outbound;
+    bool established = false;       // the handshake succeeded
     bool set_seen = false;          // the peer's member set arrived
     bool members_received = false;  // ... and it is a member: the link is attached
     bool streaming = false;         // our route snapshot went: it gets deltas
@@ -68,8 +70,9 @@ class ClusterNode::Impl {
   // A member other than this node.
   struct Peer {
     Conn* control = nullptr;  // its control link, established or being opened
+    explicit Peer(core::Backoff b) : backoff(b) {}
     uint64_t redial_at_ms = 0;
-    uint64_t backoff_ms = 0;
+    core::Backoff backoff;  // of redials after a lost link
   };
   // A join this node is making.
   struct PendingJoin {
@@ -130,6 +133,7 @@ class ClusterNode::Impl {
   void Reconcile();
   std::vector<std::string> RunningNodes() const;
   bool Running(const Peer& p) const;
+  Peer& PeerOf(const std::string& node);
 
   ClusterOptions options_;
   WatchRoutesFn watch_routes_;

@@ -177,6 +177,24 @@ TEST_F(ClusterCtl, ANodeWithoutACookieOpensNoClusterPortAndSaysWhy) {
   EXPECT_EQ(Ctl(n2, {"cluster", "status"}).out, StatusLine({Name(2)}));
 }
 
+TEST_F(ClusterCtl, GarbageOnTheClusterPortClosesThatConnectionOnly) {
+  ThreeJoined();
+  for (const std::string& junk :
+       {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string(64, '\0'),
+        std::string("\x00\x00\x00\x04\x01\x02\x00\x00"
+                    "abcd",
+                    12)}) {
+    RawClient raw;
+    ASSERT_TRUE(raw.Connect(N(1).port("cluster")));
+    ASSERT_TRUE(raw.Send(Bytes(junk.begin(), junk.end())));
+    EXPECT_TRUE(raw.IsClosed(seconds(10))) << "the node closes the connection";
+  }
+  EXPECT_TRUE(
+      N(1).WaitForLog("cluster: connection from an unnamed peer closed during the handshake"));
+  EXPECT_TRUE(StatusIs(N(1), StatusLine({Name(1), Name(2), Name(3)})));
+  for (auto& n : nodes_) EXPECT_TRUE(n->Stop());
+}
+
 TEST_F(ClusterCtl, ARestartedNodeRejoinsByItself) {
   NodeProcess& n1 = Add(1);
   NodeProcess& n2 = Add(2);
