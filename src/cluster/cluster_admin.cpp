@@ -139,29 +139,27 @@ class Commands {
 
   void Leave(const AdminRequest&, AdminDone done) {
     if (Disabled(done)) return;
-    node_->Leave([this, done](Status st) {
-      if (!st.ok()) return Reply(done, AdminResult::Error(st));
-      node_->GetStatus([this, done](ClusterStatus s) {
-        Reply(done, AdminResult::Value(StatusJson(s),
-                                       "Leave the cluster successfully.\n" + StatusLine(s)));
-      });
-    });
+    node_->Leave(Then(done, "Leave the cluster successfully.\n"));
   }
 
   void ForceLeave(const AdminRequest& req, AdminDone done) {
     if (Disabled(done)) return;
     const std::string gone = req.Arg("NODE");
-    node_->ForceLeave(gone, [this, done, gone](Status st) {
-      if (!st.ok()) return Reply(done, AdminResult::Error(st));
-      node_->GetStatus([this, done, gone](ClusterStatus s) {
-        Reply(done, AdminResult::Value(StatusJson(s), "Remove the node '" + gone +
-                                                          "' from the cluster successfully.\n" +
-                                                          StatusLine(s)));
-      });
-    });
+    node_->ForceLeave(
+        gone, Then(done, "Remove the node '" + gone + "' from the cluster successfully.\n"));
   }
 
  private:
+  // Answers a change: its error, or `first_line` and the status after it.
+  std::function<void(Status)> Then(AdminDone done, std::string first_line) {
+    return [this, done, first_line](Status st) {
+      if (!st.ok()) return Reply(done, AdminResult::Error(st));
+      node_->GetStatus([this, done, first_line](ClusterStatus s) {
+        Reply(done, AdminResult::Value(StatusJson(s), first_line + StatusLine(s)));
+      });
+    };
+  }
+
   core::Loop& loop_;
   ClusterNode* node_;
   std::string self_;
