@@ -243,8 +243,11 @@ int main(int argc, char** argv) {
   admin_options.http_token = ac.http_token;
   admin_options.idle_timeout = ac.idle_timeout;
   admin_options.healthy = [&b](std::string* why) { return b.AcceptingConnections(why); };
-  admin_options.metrics = [&b, &bridge_set] {
-    return b.PrometheusMetrics() + (bridge_set ? bridge_set->PrometheusMetrics() : "");
+  ferry::cluster::ClusterNode* cluster_node = nullptr;  // set once it runs
+  admin_options.metrics = [&b, &bridge_set, &cluster_node] {
+    return b.PrometheusMetrics() + (bridge_set ? bridge_set->PrometheusMetrics() : "") +
+           (cluster_node ? ferry::cluster::ClusterPrometheusMetrics(cluster_node->LatestStatus())
+                         : "");
   };
   if (::mkdir(config->node.data_dir.c_str(), 0750) != 0 && errno != EEXIST) {
     FERRY_ERROR("cannot create data_dir '%s': %s", config->node.data_dir.c_str(),
@@ -281,6 +284,7 @@ int main(int argc, char** argv) {
   }
   BridgeSet& bs = **bridges;
   bridge_set = &bs;
+  cluster_node = cluster.get();
   std::string ready = "ready node=" + b.node_name();
   for (const auto& l : b.listeners()) {
     bool v6 = l.host.find(':') != std::string::npos;
@@ -309,6 +313,7 @@ int main(int argc, char** argv) {
     admin_server.reset();  // ferryctl sessions end before the clients do
     // Peers see this node stop (not leave): it is back in the cluster when
     // it starts again.
+    cluster_node = nullptr;
     if (cluster) cluster->Stop();
     bridge_set = nullptr;
     // Bridges first: they say goodbye upstream and write their queues while

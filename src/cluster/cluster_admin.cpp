@@ -168,6 +168,38 @@ class Commands {
 
 }  // namespace
 
+std::string ClusterPrometheusMetrics(const ClusterStatus& s) {
+  std::string out;
+  auto family = [&](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  };
+  // Node names are name@host: no character needs escaping in a label.
+  auto per_member = [&](const char* name, const char* type, const char* help, auto value) {
+    family(name, type, help);
+    for (const MemberStatus& m : s.members) {
+      out += std::string(name) + "{node=\"" + m.node + "\"} " + value(m) + "\n";
+    }
+  };
+  family("ferry_cluster_members", "gauge", "Members of this node's cluster, itself included.");
+  out += "ferry_cluster_members " + std::to_string(s.members.size()) + "\n";
+  family("ferry_cluster_epoch", "gauge", "Epoch of the member set as this node knows it.");
+  out += "ferry_cluster_epoch " + std::to_string(s.epoch) + "\n";
+  per_member("ferry_cluster_member_up", "gauge",
+             "1 for this node and each member whose control link is up.",
+             [](const MemberStatus& m) { return std::string(m.running ? "1" : "0"); });
+  per_member("ferry_cluster_member_rtt_seconds", "gauge",
+             "Last heartbeat round trip of the control link (0 before the first).",
+             [](const MemberStatus& m) {
+               char v[32];
+               std::snprintf(v, sizeof v, "%.6f", static_cast<double>(m.rtt_us) / 1e6);
+               return std::string(v);
+             });
+  per_member("ferry_cluster_member_routes", "gauge",
+             "Routes each member owns, as this node knows them.",
+             [](const MemberStatus& m) { return std::to_string(m.routes); });
+  return out;
+}
+
 Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_loop,
                                ClusterNode* node, std::string self, std::string why_disabled) {
   auto commands =

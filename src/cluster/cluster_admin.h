@@ -27,6 +27,12 @@ class Loop;
 namespace ferry::cluster {
 
 class ClusterNode;
+struct ClusterStatus;
+
+// The ferry_cluster_* series of /metrics (Prometheus text format 0.0.4):
+// members, epoch, and per member whether its link is up, its round trip and
+// the routes it owns as known here.
+std::string ClusterPrometheusMetrics(const ClusterStatus& status);
 
 // Registers the commands. `node` may be null (the node has no cookie): the
 // commands then say `why_disabled`, and status lists this node alone as

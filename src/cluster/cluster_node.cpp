@@ -137,6 +137,8 @@ void ClusterNode::GetStatus(std::function<void(ClusterStatus)> done) {
   impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { done(impl->CurrentStatus()); });
 }
 
+ClusterStatus ClusterNode::LatestStatus() const { return *impl_->Published(); }
+
 void ClusterNode::GetRoutes(std::string node, std::function<void(std::vector<RouteEntry>)> done) {
   impl_->loop().Post([impl = impl_.get(), node = std::move(node), done = std::move(done)] {
     done(impl->RoutesOf(node));
@@ -204,6 +206,7 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   observer_ = std::make_shared<Observer>(*this);
   if (watch_routes_) local_.Reset(watch_routes_(observer_));
   if (local_.has_delta()) local_.TakeDelta();  // nobody to send it to yet
+  published_ = std::make_shared<const ClusterStatus>(CurrentStatus());
   FERRY_INFO("cluster '%s': node %s listening on %s:%u, %zu members known",
              options_.cluster.c_str(), self_.node.c_str(), options_.listen_host.c_str(),
              unsigned{*port}, members_.members().size());
@@ -387,10 +390,20 @@ void ClusterNode::Impl::Attach(Conn& c) {
   CheckJoinDone();
 }
 
+std::shared_ptr<const ClusterStatus> ClusterNode::Impl::Published() const {
+  std::lock_guard lock(published_mu_);
+  return published_;
+}
+
 void ClusterNode::Impl::OnHousekeeping() {
   dead_.clear();
   local_.PruneRemoved();
   Reconcile();
+  auto status = std::make_shared<const ClusterStatus>(CurrentStatus());
+  {
+    std::lock_guard lock(published_mu_);
+    published_ = std::move(status);
+  }
   if (join_ && join_->accepted && loop_.Now() >= join_->deadline_ms) {
     FinishJoin(Status::Ok());
   }

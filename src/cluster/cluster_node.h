@@ -124,6 +124,10 @@ class ClusterNode {
   // node that is no member.
   void ForceLeave(std::string node, std::function<void(Status)> done);
   void GetStatus(std::function<void(ClusterStatus)> done);
+  // The status as of the cluster thread's last housekeeping pass (at most
+  // a fraction of a second old), without waiting for it: for /metrics.
+  // Any thread. REQUIRES: started.
+  ClusterStatus LatestStatus() const;
   // The routes `node` owns as this node knows them (its own for this node),
   // in order; empty for an unknown node.
   void GetRoutes(std::string node, std::function<void(std::vector<RouteEntry>)> done);

@@ -45,6 +45,8 @@ class ClusterNode::Impl {
   void Leave(std::function<void(Status)> done);
   void ForceLeave(std::string node, std::function<void(Status)> done);
   ClusterStatus CurrentStatus() const;
+  // What LatestStatus() returns; any thread.
+  std::shared_ptr<const ClusterStatus> Published() const;
   std::vector<RouteEntry> RoutesOf(std::string_view node) const;
 
  private:
@@ -152,6 +154,9 @@ class ClusterNode::Impl {
   std::vector<std::unique_ptr<Conn>> dead_;  // closed; freed by the next housekeeping
   std::optional<PendingJoin> join_;
   bool stopping_ = false;
+  // CurrentStatus() of the last housekeeping pass, for other threads.
+  mutable std::mutex published_mu_;
+  std::shared_ptr<const ClusterStatus> published_;  // guarded by published_mu_
 };
 
 }  // namespace ferry::cluster

@@ -109,6 +109,14 @@ TEST_F(ClusterCtl, RoutesOfEveryNodeAreKnownEverywhere) {
   for (int i : {1, 3}) {
     EXPECT_TRUE(WaitFor([&] { return routes_of_2(N(i)) == 1; }, seconds(10), "ferry2's route"));
   }
+  auto metric = [&](const std::string& series) {
+    return MetricValue(Http("GET", N(1).admin_http_port(), "/metrics").body, series);
+  };
+  EXPECT_TRUE(
+      WaitFor([&] { return metric("ferry_cluster_member_routes{node=\"" + Name(2) + "\"}") == 1u; },
+              seconds(10), "ferry2's route in /metrics"));
+  EXPECT_EQ(metric("ferry_cluster_member_up{node=\"" + Name(3) + "\"}"), 1u);
+  EXPECT_EQ(metric("ferry_cluster_members"), 3u);
   CommandResult table = Ctl(N(1), {"cluster", "nodes"});
   ASSERT_TRUE(table.Succeeded()) << table.ToString();
   EXPECT_EQ(table.out.rfind("NODE ", 0), 0u) << table.out;
