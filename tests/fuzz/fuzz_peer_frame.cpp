@@ -5,7 +5,9 @@
 // initiator that has sent its HELLO. Nothing may crash, leak or read out of
 // bounds; every REFUSE a side writes must parse as a frame again. Each payload
 // is also read as a route update, which must survive a round trip and apply
-// to a route table without breaking it.
+// to a route table without breaking it, and as the control messages of
+// membership (a member set, a join request and reply), which must survive a
+// round trip too.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -14,7 +16,9 @@
 #include <string>
 #include <string_view>
 
+#include "cluster/cluster_messages.h"
 #include "cluster/handshake.h"
+#include "cluster/membership.h"
 #include "cluster/remote_routes.h"
 #include "cluster/wire.h"
 
@@ -50,6 +54,17 @@ void CheckOutput(const std::string& out) {
   }
 }
 
+// Parses `payload` with `parse`; what parses must encode to what parses to
+// the same again.
+template <typename Parse, typename Encode>
+void RoundTrip(std::span<const uint8_t> payload, Parse parse, Encode encode, const char* what) {
+  auto first = parse(payload);
+  if (!first.ok()) return;
+  const std::string bytes = encode(*first);
+  auto second = parse(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  if (!second.ok() || encode(*second) != bytes) Fail(what);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -72,6 +87,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ferry::cluster::RouteChanges changes;
       routes.Apply(*update, changes);
     }
+    RoundTrip(frame.payload, ferry::cluster::ParseJoinRequest, ferry::cluster::EncodeJoinRequest,
+              "join request round trip changed it");
+    RoundTrip(frame.payload, ferry::cluster::ParseJoinReply, ferry::cluster::EncodeJoinReply,
+              "join reply round trip changed it");
+    RoundTrip(
+        frame.payload, [](auto p) { return ferry::cluster::Membership::Decode(p); },
+        [](const ferry::cluster::Membership& m) { return m.Encode(); },
+        "member set round trip changed it");
     responder.OnFrame(frame);
     initiator.OnFrame(frame);
     CheckOutput(responder.output());
