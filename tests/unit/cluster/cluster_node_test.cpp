@@ -309,6 +309,21 @@ TEST_F(ClusterNodeTest, ARestartedNodeRejoinsByItself) {
   for (Member* m : {&a2, &b, &c}) EXPECT_TRUE(Eventually([&] { return Running(*m) == all; }));
 }
 
+TEST_F(ClusterNodeTest, ANodeInAClusterCannotStartUnderAnotherName) {
+  Member& a = Start("a1");
+  Member& b = Start("b2");
+  ASSERT_TRUE(Join(b, a).status.ok());
+  Stop("b2");
+  ClusterOptions renamed;
+  renamed.node = "z9@127.0.0.1";
+  renamed.cookie = "secret";
+  renamed.data_dir = b.data_dir;
+  auto node = ClusterNode::Create(renamed, nullptr);
+  ASSERT_FALSE(node.ok());
+  EXPECT_NE(node.status().message().find("it cannot start as 'z9@127.0.0.1'"), std::string::npos)
+      << node.status().message();
+}
+
 TEST_F(ClusterNodeTest, JoiningAnotherClusterLeavesTheOldOneFirst) {
   Member& a = Start("a1");
   Member& b = Start("b2");
