@@ -1,5 +1,6 @@
 #include "cluster/peer_link.h"
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <span>
@@ -185,7 +186,8 @@ bool PeerLink::DrainInput() {
   while (!closed()) {
     std::span<const uint8_t> rest(reinterpret_cast<const uint8_t*>(in_.data()) + pos,
                                   in_.size() - pos);
-    auto f = ParseFrame(rest, options_.max_payload);
+    auto f = ParseFrame(rest, established() ? options_.max_payload
+                                            : std::min(options_.max_payload, kMaxHandshakePayload));
     if (!f.ok()) {
       Fail("bad frame from '" + peer().node + "': " + f.status().message());
       break;

@@ -13,7 +13,9 @@
 //   is measured. Any bytes from the peer count as a sign of life; none for
 //   `down_after` closes the link ("no heartbeat ... for 10 s"): a silent split
 //   (packets dropped, no RST) is seen without waiting for TCP.
-// * The handshake must finish within `handshake_timeout`.
+// * The handshake must finish within `handshake_timeout`, and until it has
+//   a frame may carry at most kMaxHandshakePayload bytes, so that a peer
+//   that has not proved the cookie cannot make the node buffer more.
 //
 // Thread: a PeerLink lives on one loop and is touched only from its thread.
 // The listener's callbacks run on that thread; a link may be destroyed in
@@ -34,6 +36,8 @@
 #include "core/loop.h"
 
 namespace ferry::cluster {
+
+inline constexpr uint32_t kMaxHandshakePayload = 4096;
 
 struct LinkOptions {
   uint32_t max_payload = kDefaultMaxPayload;

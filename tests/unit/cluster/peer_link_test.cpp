@@ -184,6 +184,27 @@ TEST_F(PeerLinkTest, SendIsRefusedBeforeTheHandshakeAndPastTheCap) {
   EXPECT_TRUE(a->Send(static_cast<FrameType>(0x40), std::string(500, 'x')));
 }
 
+TEST_F(PeerLinkTest, ABigFrameBeforeTheHandshakeClosesTheLink) {
+  const uint16_t port = ListenAsB();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  // A HELLO header announcing 1 MiB: fine once linked, too much before.
+  std::string header;
+  FieldWriter w(header);
+  w.U32(1u << 20);
+  w.U8(static_cast<uint8_t>(FrameType::kHello));
+  w.U8(0);
+  w.U16(0);
+  ASSERT_EQ(::write(fd, header.data(), header.size()), static_cast<ssize_t>(header.size()));
+  ASSERT_TRUE(RunUntil([&] { return b_.closed.has_value(); }));
+  EXPECT_NE(b_.closed->find("bad frame"), std::string::npos) << *b_.closed;
+  ::close(fd);
+}
+
 TEST_F(PeerLinkTest, ConnectingToAClosedPortSaysSo) {
   const uint16_t port = ListenAsB();
   server_.Reset();  // nobody listens there any more
