@@ -256,14 +256,14 @@ void ClusterNode::Impl::OnConnection() {
                 reinterpret_cast<uv_stream_t*>(tcp.get())) != 0) {
     return;
   }
-  auto& c = conns_.emplace_back(std::make_unique<Conn>(*this, false));
+  auto& c = conns_.emplace_back(std::make_unique<Conn>(*this, false, loop_.Now()));
   c->link = PeerLink::Accept(
       loop_, Identity(), std::move(tcp),
       [this](std::string_view node) { return members_.IsRemoved(node); }, *c, options_.link);
 }
 
 ClusterNode::Impl::Conn& ClusterNode::Impl::Dial(const PeerAddress& to, std::string_view purpose) {
-  auto& c = conns_.emplace_back(std::make_unique<Conn>(*this, true));
+  auto& c = conns_.emplace_back(std::make_unique<Conn>(*this, true, loop_.Now()));
   c->link = PeerLink::Connect(loop_, Identity(), to, std::string(purpose), *c, options_.link);
   return *c;
 }
@@ -397,6 +397,14 @@ std::shared_ptr<const ClusterStatus> ClusterNode::Impl::Published() const {
 
 void ClusterNode::Impl::OnHousekeeping() {
   dead_.clear();
+  // A join link is for one request: one that stays open holds nothing up.
+  const uint64_t now = loop_.Now();
+  for (auto& c : conns_) {
+    if (!c->outbound && c->established && !c->control() &&
+        now - c->opened_ms > options_.join_timeout_ms) {
+      c->link->Close("join request not finished in time");
+    }
+  }
   local_.PruneRemoved();
   Reconcile();
   auto status = std::make_shared<const ClusterStatus>(CurrentStatus());

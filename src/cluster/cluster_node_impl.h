@@ -52,7 +52,8 @@ class ClusterNode::Impl {
  private:
   // One link (PeerLink) and what this node knows of it.
   struct Conn : PeerLink::Listener {
-    Conn(Impl& impl, bool outbound) : impl(impl), outbound(outbound) {}
+    Conn(Impl& impl, bool outbound, uint64_t now_ms)
+        : impl(impl), outbound(outbound), opened_ms(now_ms) {}
     void OnEstablished(PeerLink&) override { impl.OnEstablished(*this); }
     void OnFrame(PeerLink&, const FrameView& f) override { impl.OnFrame(*this, f); }
     void OnClosed(PeerLink&, std::string_view why, const HandshakeFailure* r) override {
@@ -63,6 +64,7 @@ class ClusterNode::Impl {
 
     Impl& impl;
     const bool outbound;
+    const uint64_t opened_ms;       // loop time it was opened or accepted
     bool established = false;       // the handshake succeeded
     bool set_seen = false;          // the peer's member set arrived
     bool members_received = false;  // ... and it is a member: the link is attached
