@@ -157,8 +157,7 @@ ClusterNode::Impl::Impl(ClusterOptions options, WatchRoutesFn watch_routes, Memb
 
 ClusterNode::Impl::~Impl() = default;
 
-Status ClusterNode::Impl::Prepare(uint16_t* port) {
-  loop_.BindToCurrentThread();
+Status ClusterNode::Impl::Listen(uint16_t* port) {
   server_ = core::UvHandle<uv_tcp_t>::Make();
   uv_tcp_init(loop_.get(), server_.get());
   server_->data = this;
@@ -188,6 +187,12 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   uv_tcp_getsockname(server_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
   *port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return Status::Ok();
+}
+
+Status ClusterNode::Impl::Prepare(uint16_t* port) {
+  loop_.BindToCurrentThread();
+  if (Status st = Listen(port); !st.ok()) return st;
   self_.port = *port;
   auto loaded = Membership::Load(members_path_, options_.cluster, self_);
   members_ = loaded.ok() ? std::move(loaded).value() : Membership(options_.cluster, self_);
@@ -339,6 +344,23 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   }
   auto peer = peers_.find(c.peer());
   const bool current = peer != peers_.end() && peer->second.control == &c;
+  LogClosed(c, current, why, refusal);
+  if (!current) return;
+  Peer& p = peer->second;
+  p.control = nullptr;
+  const size_t purged = PurgeRoutes(c.peer());
+  if (purged > 0) FERRY_INFO("cluster: withdrew %zu routes of '%s'", purged, c.peer().c_str());
+  if (refusal != nullptr && refusal->by_peer && refusal->reason == Refusal::kRemoved) {
+    FERRY_WARN("cluster: '%s' says this node was removed from cluster '%s' by force-leave",
+               c.peer().c_str(), options_.cluster.c_str());
+    GoAlone("removed by force-leave", false);
+    return;
+  }
+  p.redial_at_ms = loop_.Now() + static_cast<uint64_t>(p.backoff.Next().count());
+}
+
+void ClusterNode::Impl::LogClosed(const Conn& c, bool current, std::string_view why,
+                                  const HandshakeFailure* refusal) const {
   const std::string who = c.peer().empty() ? "an unnamed peer" : "'" + c.peer() + "'";
   if (refusal != nullptr) {
     FERRY_WARN("cluster: link %s %s refused: %s", c.outbound ? "to" : "from", who.c_str(),
@@ -355,18 +377,6 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
     FERRY_DEBUG("cluster: link with '%s' closed: %.*s", c.peer().c_str(),
                 static_cast<int>(why.size()), why.data());
   }
-  if (!current) return;
-  Peer& p = peer->second;
-  p.control = nullptr;
-  const size_t purged = PurgeRoutes(c.peer());
-  if (purged > 0) FERRY_INFO("cluster: withdrew %zu routes of '%s'", purged, c.peer().c_str());
-  if (refusal != nullptr && refusal->by_peer && refusal->reason == Refusal::kRemoved) {
-    FERRY_WARN("cluster: '%s' says this node was removed from cluster '%s' by force-leave",
-               c.peer().c_str(), options_.cluster.c_str());
-    GoAlone("removed by force-leave", false);
-    return;
-  }
-  p.redial_at_ms = loop_.Now() + static_cast<uint64_t>(p.backoff.Next().count());
 }
 
 void ClusterNode::Impl::Attach(Conn& c) {

@@ -93,11 +93,15 @@ class ClusterNode::Impl {
   class Observer;
 
   // ---- links (cluster_node.cpp)
+  Status Listen(uint16_t* port);
   void OnConnection();
   Conn& Dial(const PeerAddress& to, std::string_view purpose);
   void OnEstablished(Conn& c);
   void OnFrame(Conn& c, const FrameView& f);
   void OnClosed(Conn& c, std::string_view why, const HandshakeFailure* refusal);
+  // One line for a closed link, at a level that suits it.
+  void LogClosed(const Conn& c, bool current, std::string_view why,
+                 const HandshakeFailure* refusal) const;
   // Makes `c` the peer's control link once it is known to be a member, and
   // sends it the route snapshot. Both ends dial a member they have no link
   // with; of two links between a pair, the one the lower name opened wins
