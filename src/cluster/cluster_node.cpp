@@ -439,22 +439,50 @@ void ClusterNode::Impl::OnLocalRoute(const core::RouteEvent& e) {
   }
 }
 
+size_t ClusterNode::Impl::MaxRouteFrame() const {
+  // A quarter of the link's cap, so that a frame always fits beside others,
+  // and never more than a peer reads in one frame.
+  return std::min<size_t>(options_.link.max_buffered_bytes / 4, options_.link.max_payload);
+}
+
 void ClusterNode::Impl::FlushDelta() {
-  if (!local_.has_delta()) return;
-  const std::string payload = EncodeRouteUpdate(local_.TakeDelta());
-  for (auto& [node, p] : peers_) {
-    if (p.control != nullptr && p.control->streaming) {
-      Send(*p.control, FrameType::kRoutes, payload);
+  while (local_.has_delta()) {
+    const std::string payload = EncodeRouteUpdate(local_.TakeDelta(MaxRouteFrame()));
+    for (auto& [node, p] : peers_) {
+      if (p.control != nullptr && p.control->streaming) QueueRoutes(*p.control, payload);
     }
   }
 }
 
 void ClusterNode::Impl::SendSnapshot(Conn& c) {
   FlushDelta();  // the snapshot is as of the last delta; the next follows on
-  for (const RouteUpdate& u : local_.Snapshot(options_.snapshot_chunk)) {
-    if (!Send(c, FrameType::kRoutes, EncodeRouteUpdate(u))) return;
+  for (const RouteUpdate& u : local_.Snapshot(options_.snapshot_chunk, MaxRouteFrame())) {
+    QueueRoutes(c, EncodeRouteUpdate(u));
   }
   c.streaming = true;
+}
+
+void ClusterNode::Impl::QueueRoutes(Conn& c, std::string payload) {
+  c.backlog.push_back(std::move(payload));
+  DrainBacklog(c);
+}
+
+void ClusterNode::Impl::DrainBacklog(Conn& c) {
+  // Up to half the link's cap, so that member sets and heartbeats still fit;
+  // more goes when the link has written it all (OnDrained).
+  const size_t high_water = options_.link.max_buffered_bytes / 2;
+  while (!c.backlog.empty() && c.link->established()) {
+    const std::string& next = c.backlog.front();
+    const size_t buffered = c.link->buffered_bytes();
+    if (buffered > 0 && buffered + next.size() > high_water) return;
+    if (!c.link->Send(FrameType::kRoutes, next)) {
+      FERRY_WARN(
+          "cluster: a route frame of %zu bytes exceeds the link cap; closing the link to '%s'",
+          next.size(), c.peer().c_str());
+      return c.link->Close("route frame larger than the link's byte cap");
+    }
+    c.backlog.pop_front();
+  }
 }
 
 void ClusterNode::Impl::OnRoutes(Conn& c, const FrameView& f) {

@@ -5,6 +5,7 @@
 
 #include <uv.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,6 +57,9 @@ class ClusterNode::Impl {
         : impl(impl), outbound(outbound), opened_ms(now_ms) {}
     void OnEstablished(PeerLink&) override { impl.OnEstablished(*this); }
     void OnFrame(PeerLink&, const FrameView& f) override { impl.OnFrame(*this, f); }
+    void OnDrained(PeerLink&) override {
+      if (!backlog.empty()) impl.DrainBacklog(*this);
+    }
     void OnClosed(PeerLink&, std::string_view why, const HandshakeFailure* r) override {
       impl.OnClosed(*this, why, r);
     }
@@ -68,7 +72,10 @@ class ClusterNode::Impl {
     bool established = false;       // the handshake succeeded
     bool set_seen = false;          // the peer's member set arrived
     bool members_received = false;  // ... and it is a member: the link is attached
-    bool streaming = false;         // our route snapshot went: it gets deltas
+    bool streaming = false;         // our route snapshot is queued: it gets deltas
+    // Route frames not yet handed to the link (a large snapshot goes out as
+    // the peer reads it, not all at once past the link's cap).
+    std::deque<std::string> backlog;
     std::unique_ptr<PeerLink> link;
   };
   // A member other than this node.
@@ -115,6 +122,11 @@ class ClusterNode::Impl {
   void OnLocalRoute(const core::RouteEvent& e);
   void FlushDelta();
   void SendSnapshot(Conn& c);
+  // The largest route frame this node builds.
+  size_t MaxRouteFrame() const;
+  // Route frames go through the connection's backlog, in order.
+  void QueueRoutes(Conn& c, std::string payload);
+  void DrainBacklog(Conn& c);
   void OnRoutes(Conn& c, const FrameView& f);
   // Withdraws `node`'s routes; returns how many.
   size_t PurgeRoutes(std::string_view node);

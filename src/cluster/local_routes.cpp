@@ -5,6 +5,14 @@
 #include <utility>
 
 namespace ferry::cluster {
+namespace {
+
+// An update's payload size (EncodeRouteUpdate): flags, origin,
+// incarnation, seq, count, then per entry kind, route and members.
+size_t HeaderSize(const std::string& origin) { return 1 + 2 + origin.size() + 8 + 8 + 4; }
+size_t EntrySize(const std::string& route) { return 1 + 2 + route.size() + 4; }
+
+}  // namespace
 
 LocalRoutes::LocalRoutes(std::string origin, uint64_t incarnation)
     : origin_(std::move(origin)), incarnation_(incarnation) {}
@@ -38,21 +46,27 @@ void LocalRoutes::Apply(const core::RouteEvent& e) {
   Set(e.route, e.seq, e.present, e.shared_members);
 }
 
-RouteUpdate LocalRoutes::TakeDelta() {
+RouteUpdate LocalRoutes::TakeDelta(size_t max_bytes) {
   assert(has_delta());
   RouteUpdate u;
   u.origin = origin_;
   u.incarnation = incarnation_;
   u.seq = ++seq_;
-  u.entries.reserve(pending_.size());
-  for (auto& [route, entry] : pending_) u.entries.push_back(std::move(entry));
-  pending_.clear();
+  size_t bytes = HeaderSize(origin_);
+  auto it = pending_.begin();
+  while (it != pending_.end()) {
+    bytes += EntrySize(it->first);
+    if (!u.entries.empty() && bytes > max_bytes) break;
+    u.entries.push_back(std::move(it->second));
+    it = pending_.erase(it);
+  }
   return u;
 }
 
-std::vector<RouteUpdate> LocalRoutes::Snapshot(size_t chunk) const {
+std::vector<RouteUpdate> LocalRoutes::Snapshot(size_t chunk, size_t max_bytes) const {
   assert(!has_delta() && chunk > 0);
   std::vector<RouteUpdate> out;
+  size_t bytes = 0;
   auto start = [&] {
     RouteUpdate& u = out.emplace_back();
     u.origin = origin_;
@@ -60,11 +74,15 @@ std::vector<RouteUpdate> LocalRoutes::Snapshot(size_t chunk) const {
     u.seq = seq_;
     u.snapshot = true;
     u.more = true;
+    bytes = HeaderSize(origin_);
   };
   start();
   for (const auto& [route, r] : routes_) {
     if (!r.present) continue;
-    if (out.back().entries.size() == chunk) start();
+    const size_t size = EntrySize(route);
+    const size_t n = out.back().entries.size();
+    if (n == chunk || (n > 0 && bytes + size > max_bytes)) start();
+    bytes += size;
     out.back().entries.push_back(RouteEntry{route, true, r.shared_members});
   }
   out.back().more = false;

@@ -21,6 +21,7 @@
 // Thread: owned by the cluster thread; not thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -42,13 +43,16 @@ class LocalRoutes {
   void Apply(const core::RouteEvent& event);
 
   bool has_delta() const { return !pending_.empty(); }
-  // The changes since the last delta, as the next one.
+  // The changes since the last delta, as the next one, or as many of them
+  // as fit in `max_bytes` of payload (at least one; the rest stay for the
+  // deltas after it: each change stands alone, so any split is consistent).
   // REQUIRES: has_delta().
-  RouteUpdate TakeDelta();
+  RouteUpdate TakeDelta(size_t max_bytes = SIZE_MAX);
   // Every present route as of the last delta, in chunks of at most `chunk`
-  // entries (one empty chunk when there is none).
+  // entries and, past their first entry, `max_bytes` of payload (one empty
+  // chunk when there is none).
   // REQUIRES: !has_delta() (take the delta first); chunk > 0.
-  std::vector<RouteUpdate> Snapshot(size_t chunk) const;
+  std::vector<RouteUpdate> Snapshot(size_t chunk, size_t max_bytes = SIZE_MAX) const;
   // Every present route, in order, with its latest state (pending changes
   // included).
   std::vector<RouteEntry> Present() const;

@@ -307,10 +307,12 @@ void PeerLink::Flush() {
         std::unique_ptr<Write> w(reinterpret_cast<Write*>(req));
         const auto alive = w->alive.lock();
         if (!alive || !*alive) return;
-        w->link->writing_ -= w->data.size();
+        PeerLink* link = w->link;
+        link->writing_ -= w->data.size();
         if (status != 0 && status != UV_ECANCELED) {
-          w->link->Fail("cannot write to '" + w->link->peer().node + "': " + uv_strerror(status));
+          return link->Fail("cannot write to '" + link->peer().node + "': " + uv_strerror(status));
         }
+        if (link->established() && link->buffered_bytes() == 0) link->listener_.OnDrained(*link);
       });
   if (rc != 0) {
     writing_ -= w->data.size();

@@ -83,7 +83,8 @@ class ClusterNodeTest : public ::testing::Test {
   }
 
   // Creates (the first time) and starts the node `name`@127.0.0.1.
-  Member& Start(const std::string& name, const std::string& cookie = "secret") {
+  Member& Start(const std::string& name, const std::string& cookie = "secret",
+                size_t link_cap = 64u << 20) {
     auto& m = members_[name];
     if (!m) {
       m = std::make_unique<Member>();
@@ -100,6 +101,7 @@ class ClusterNodeTest : public ::testing::Test {
     o.redial_min_ms = 50;
     o.redial_max_ms = 200;
     o.link.heartbeat_ms = 100;
+    o.link.max_buffered_bytes = link_cap;
     auto node = ClusterNode::Create(
         o, [r = &m->router](std::shared_ptr<core::RouteObserver> obs) { return r->Watch(obs); });
     EXPECT_TRUE(node.ok()) << node.status().ToString();
@@ -246,6 +248,20 @@ TEST_F(ClusterNodeTest, RoutesReachEveryMemberAsSnapshotThenDeltas) {
   EXPECT_TRUE(Eventually([&] { return RoutesAt(a, b) == V{"b/#"}; }));
   EXPECT_TRUE(Eventually([&] { return RoutesAt(c, b) == V{"b/#"}; }));
   EXPECT_EQ(RoutesAt(a, a), V{"sensor/+/temp"});
+}
+
+TEST_F(ClusterNodeTest, ASnapshotLargerThanTheLinkCapGoesOutAsThePeerReads) {
+  // 20,000 routes of ~40 bytes: about 13 times a 64 KiB link cap.
+  Member& a = Start("a1", "secret", 64 * 1024);
+  for (int i = 0; i < 20000; ++i) {
+    a.router.Set("building/" + std::to_string(i) + "/floor/+/temperature", true);
+  }
+  Member& b = Start("b2", "secret", 64 * 1024);
+  ASSERT_TRUE(Join(b, a).status.ok());
+  EXPECT_TRUE(Eventually([&] { return RoutesAt(b, a).size() == 20000; }));
+  a.router.Set("after/the/snapshot", true);
+  EXPECT_TRUE(Eventually([&] { return RoutesAt(b, a).size() == 20001; }));
+  EXPECT_EQ(Running(a), Names({&a, &b})) << "the link stayed up";
 }
 
 TEST_F(ClusterNodeTest, ALeavingNodeIsDroppedWithItsRoutes) {

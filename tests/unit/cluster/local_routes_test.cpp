@@ -58,6 +58,36 @@ TEST(LocalRoutes, ASnapshotComesInChunksThatARemoteTableReassembles) {
   EXPECT_EQ(changes.removed, std::vector<std::string>{"t/0"});
 }
 
+TEST(LocalRoutes, SnapshotsAndDeltasSplitByBytesAndStayConsistent) {
+  LocalRoutes routes("a@h", 1);
+  std::vector<core::RouteEvent> events;
+  for (int i = 0; i < 100; ++i) {
+    events.push_back(Event(1, ("sensors/" + std::to_string(i) + "/temperature").c_str(), true));
+  }
+  routes.Reset(events);
+  RemoteRoutes remote;
+  RouteChanges changes;
+  // Deltas of at most ~200 bytes: several, numbered one after the other.
+  while (routes.has_delta()) {
+    RouteUpdate delta = routes.TakeDelta(200);
+    EXPECT_LE(EncodeRouteUpdate(delta).size(), 200u);
+    if (delta.seq == 1) {
+      delta.snapshot = true;  // the first one opens the stream here
+    }
+    ASSERT_EQ(remote.Apply(delta, changes), RemoteRoutes::Outcome::kApplied);
+  }
+  EXPECT_GT(routes.seq(), 5u);
+  EXPECT_EQ(remote.count_of("a@h"), 100u);
+  std::vector<RouteUpdate> chunks = routes.Snapshot(1000, 300);
+  EXPECT_GT(chunks.size(), 5u);
+  RemoteRoutes fresh;
+  for (const RouteUpdate& u : chunks) {
+    EXPECT_LE(EncodeRouteUpdate(u).size(), 300u);
+    fresh.Apply(u, changes);
+  }
+  EXPECT_EQ(fresh.RoutesOf("a@h"), routes.Present());
+}
+
 TEST(LocalRoutes, AnEmptyTableIsOneEmptySnapshot) {
   LocalRoutes routes("a@h", 1);
   std::vector<RouteUpdate> chunks = routes.Snapshot(4);
