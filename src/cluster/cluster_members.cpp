@@ -303,10 +303,33 @@ void ClusterNode::Impl::ForceLeave(std::string node, std::function<void(Status)>
     return done(
         Status::NotFound("'" + node + "' is not a member of cluster '" + options_.cluster + "'"));
   }
+  // Every member makes the same change (the order does not matter), and
+  // the coordinator's set, which has every change it was told of, supersedes
+  // the others by its epoch: a change made here at the same time as another
+  // one at the coordinator ends the same on every member.
+  std::string op;
+  FieldWriter(op).Str(node);
+  for (auto& [name, p] : peers_) {
+    if (name != node && Running(p)) Send(*p.control, FrameType::kForceLeave, op);
+  }
+  RemoveByForce(node, "here");
+  done(Status::Ok());
+}
+
+void ClusterNode::Impl::OnForceLeave(Conn& c, const FrameView& f) {
+  FieldReader r(f.payload);
+  std::string node;
+  if (!r.Str(node, "node") || !r.End())
+    return c.link->Close("bad force-leave: " + r.status().message());
+  if (node == self_.node) return;  // its set, not this, tells a removed node
+  if (!members_.IsRemoved(node)) RemoveByForce(node, "on '" + c.peer() + "'");
+}
+
+void ClusterNode::Impl::RemoveByForce(const std::string& node, const std::string& where) {
   members_.Remove(node, true);
   SaveMembers();
   PurgeRoutes(node);
-  FERRY_INFO("cluster: removed '%s' by force-leave (epoch %llu)", node.c_str(),
+  FERRY_INFO("cluster: '%s' removed by force-leave %s (epoch %llu)", node.c_str(), where.c_str(),
              static_cast<unsigned long long>(members_.epoch()));
   auto p = peers_.find(node);
   if (p != peers_.end() && p->second.control != nullptr) {
@@ -316,7 +339,6 @@ void ClusterNode::Impl::ForceLeave(std::string node, std::function<void(Status)>
     c->link->Close("removed by force-leave");
   }
   OnMembersChanged();
-  done(Status::Ok());
 }
 
 }  // namespace ferry::cluster

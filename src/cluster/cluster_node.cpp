@@ -311,6 +311,9 @@ void ClusterNode::Impl::OnFrame(Conn& c, const FrameView& f) {
     case FrameType::kLeave:
       if (control) return OnPeerLeft(c);
       break;
+    case FrameType::kForceLeave:
+      if (control && c.members_received) return OnForceLeave(c, f);
+      break;
     case FrameType::kJoin:
       if (!control && !c.outbound) return OnJoinRequest(c, f);
       break;

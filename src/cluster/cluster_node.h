@@ -12,7 +12,10 @@
 //    lists this node, from a member of its own, means it was removed;
 //    a peer that sends a set of itself alone has left;
 //  * join, through the coordinator (cluster_messages.h); leave (members drop
-//    the node at once); force-leave (a tombstone that keeps the node out);
+//    the node at once); force-leave (a tombstone that keeps the node out).
+//    Leave and force-leave are told to every member, which all make the
+//    same change; the coordinator, which makes every change it is told of,
+//    pushes its set, and its epoch supersedes what any member made alone;
 //  * the route streams: this node's routes, watched through the router's
 //    route events, go to every member as a snapshot and then deltas
 //    (local_routes.h); the members' streams fill the remote route table

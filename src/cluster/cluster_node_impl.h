@@ -140,6 +140,9 @@ class ClusterNode::Impl {
   // for it, dials new members, drops old ones.
   void OnMembersChanged();
   void OnPeerLeft(Conn& c);
+  void OnForceLeave(Conn& c, const FrameView& f);
+  // Removes `node` for good here, tells it, and tells the members.
+  void RemoveByForce(const std::string& node, const std::string& where);
   void OnJoinRequest(Conn& c, const FrameView& f);
   void OnJoinReply(Conn& c, const FrameView& f);
   void DialJoin(const PeerAddress& to);

@@ -55,6 +55,7 @@ enum class FrameType : uint8_t {
   kJoin = 0x31,          // a node asks to join (cluster_messages.h)
   kJoinReply = 0x32,     // accepted (with the new member set), redirected or refused
   kLeave = 0x33,         // the sender leaves the cluster: a reason string
+  kForceLeave = 0x34,    // a node removed by force-leave: its name
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.

@@ -281,7 +281,7 @@ TEST_F(ClusterNodeTest, ALeavingNodeIsDroppedWithItsRoutes) {
 TEST_F(ClusterNodeTest, AForceLeftNodeIsToldAndStaysOut) {
   ThreeNodes();
   Member &a = M("a1"), &b = M("b2"), &c = M("c3");
-  ASSERT_TRUE(ForceLeave(a, c).ok());
+  ASSERT_TRUE(ForceLeave(b, c).ok()) << "on a member that is not the coordinator";
   EXPECT_TRUE(Eventually([&] { return StatusOf(c).members.size() == 1; }));
   for (Member* m : {&a, &b}) {
     EXPECT_TRUE(Eventually([&] {
@@ -289,6 +289,7 @@ TEST_F(ClusterNodeTest, AForceLeftNodeIsToldAndStaysOut) {
       return s.members.size() == 2 && s.removed == std::vector<std::string>{c.name};
     })) << m->name;
   }
+  EXPECT_EQ(StatusOf(a).epoch, StatusOf(b).epoch);
   EXPECT_EQ(ForceLeave(a, a).code(), Status::Code::kInvalidArgument);
   EXPECT_EQ(ForceLeave(a, c).code(), Status::Code::kNotFound);
 }
