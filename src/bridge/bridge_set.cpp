@@ -11,6 +11,7 @@
 #include <set>
 
 #include "bridge/bridge_set_impl.h"
+#include "core/atomic_file.h"
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -89,26 +90,6 @@ Result<std::vector<std::pair<BridgeConfig, bool>>> ReadAll(const core::Config& c
 
 bool SameConfig(const BridgeConfig& a, const BridgeConfig& b, const std::string& node) {
   return RenderBridgeSection(a, node) == RenderBridgeSection(b, node);
-}
-
-// Writes `text` to `path` so that a crash leaves the old file or the new
-// one, never half of one: a temporary file, fsync, rename.
-Status WriteFileAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out.good()) return Status::IoError("cannot write " + tmp);
-  }
-  if (FILE* f = std::fopen(tmp.c_str(), "r")) {
-    ::fsync(fileno(f));
-    std::fclose(f);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::IoError("cannot rename " + tmp + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -339,7 +320,7 @@ void BridgeSet::Impl::WriteInBackground(std::string path, std::string text, Done
       loop_.get(), &w->req,
       [](uv_work_t* req) {
         auto* w = static_cast<Work*>(req->data);
-        w->status = WriteFileAtomically(w->path, w->text);
+        w->status = core::WriteFileAtomically(w->path, w->text);
       },
       [](uv_work_t* req, int) {
         std::unique_ptr<Work> w(static_cast<Work*>(req->data));

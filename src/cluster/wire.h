@@ -46,6 +46,10 @@ enum class FrameType : uint8_t {
   kAuth = 0x03,      // initiator: its proof of the cookie
   kWelcome = 0x04,   // responder: the link is up
   kRefuse = 0x05,    // either side: why the link is refused, then the close
+  kPing = 0x10,      // heartbeat: a u64 the peer echoes
+  kPong = 0x11,      // the echo of a kPing's payload
+  kClose = 0x12,     // the sender closes the link on purpose: a reason string
+  kRoutes = 0x20,    // an origin's routes: snapshot or delta (remote_routes.h)
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.

@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/atomic_file.h"
 #include "core/config_internal.h"
 
 namespace ferry::core {
@@ -178,28 +179,6 @@ Result<std::string> ReadExisting(const std::string& path, bool* exists, mode_t* 
   return internal::ReadFile(path);
 }
 
-// Writes `text` to a temporary file beside `path`, then renames it over
-// `path`: a crash leaves either the old file or the new one.
-Status WriteAtomically(const std::string& path, std::string_view text, mode_t mode) {
-  std::string tmp = path + ".XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return Status::IoError(path + ": cannot create temporary file: " + std::strerror(errno));
-  bool ok = ::fchmod(fd, mode) == 0;
-  for (size_t done = 0; ok && done < text.size();) {
-    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  ok = ok && ::fsync(fd) == 0;
-  int err = errno;
-  ok = (::close(fd) == 0) && ok;
-  if (ok && ::rename(tmp.c_str(), path.c_str()) == 0) return Status::Ok();
-  err = ok ? errno : err;
-  ::unlink(tmp.c_str());
-  return Status::IoError(path + ": cannot write: " + std::strerror(err));
-}
-
 Result<std::string> MakeEntry(std::string_view username, std::string_view password,
                               int iterations) {
   unsigned char salt[kSaltSize];
@@ -229,7 +208,7 @@ Status Rewrite(const std::string& path, std::string_view username, const std::st
   }
   if (!*found && !entry.empty()) text += entry + "\n";
   if (!*found && entry.empty()) return Status::Ok();
-  return WriteAtomically(path, text, mode);
+  return WriteFileAtomically(path, text, mode);
 }
 
 }  // namespace

@@ -305,8 +305,10 @@ Status Broker::Start(Loop& main_loop) {
   return Status::Ok();
 }
 
-Status Broker::AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
-                             std::shared_ptr<RouteHook> hook) {
+namespace {
+
+// A filter a route hook may register: a valid filter, not a shared form.
+Status CheckHookFilter(std::string_view filter) {
   auto shared = ParseSharedFilter(filter);
   if (!shared.ok() || shared.value().has_value()) {
     return Status::InvalidArgument("'" + std::string(filter) +
@@ -315,8 +317,34 @@ Status Broker::AddHookFilter(std::string_view owner, std::string_view filter, ui
   if (Status st = ValidateTopicFilter(filter); !st.ok()) {
     return Status::InvalidArgument("'" + std::string(filter) + "': " + st.message());
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Broker::AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
+                             std::shared_ptr<RouteHook> hook) {
+  if (Status st = CheckHookFilter(filter); !st.ok()) return st;
   ctx_->router.AddHookFilter(owner, filter, tag, std::move(hook));
   return Status::Ok();
+}
+
+Result<size_t> Broker::AddHookFilters(std::string_view owner, uint32_t tag,
+                                      std::span<const std::string> filters,
+                                      std::shared_ptr<RouteHook> hook) {
+  for (const std::string& filter : filters) {
+    if (Status st = CheckHookFilter(filter); !st.ok()) return st;
+  }
+  return ctx_->router.AddHookFilters(owner, tag, filters, hook);
+}
+
+size_t Broker::RemoveHookFilters(std::string_view owner, uint32_t tag,
+                                 std::span<const std::string> filters) {
+  return ctx_->router.RemoveHookFilters(owner, tag, filters);
+}
+
+std::vector<RouteEvent> Broker::WatchRoutes(std::shared_ptr<RouteObserver> observer) {
+  return ctx_->router.WatchRoutes(std::move(observer));
 }
 
 bool Broker::RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag) {

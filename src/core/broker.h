@@ -42,6 +42,7 @@
 #include "core/broker_options.h"
 #include "core/loop.h"
 #include "core/message.h"
+#include "core/route_events.h"
 #include "core/status.h"
 
 namespace ferry::core {
@@ -163,6 +164,20 @@ class Broker {
                        std::shared_ptr<RouteHook> hook);
   // Returns true if the filter was registered.
   bool RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag);
+  // Many filters of one (owner, tag) in one step (a peer's routes when it
+  // joins or leaves). All are checked first: InvalidArgument, and nothing
+  // added, if one is invalid. Return how many were new / were removed.
+  Result<size_t> AddHookFilters(std::string_view owner, uint32_t tag,
+                                std::span<const std::string> filters,
+                                std::shared_ptr<RouteHook> hook);
+  size_t RemoveHookFilters(std::string_view owner, uint32_t tag,
+                           std::span<const std::string> filters);
+
+  // Route events (core/route_events.h): `observer` (nullptr to stop) is told
+  // when a route gains its first subscriber or loses its last, and of every
+  // change of a shared group's members; the result is the snapshot of the
+  // routes at the moment it was set, which those events continue.
+  std::vector<RouteEvent> WatchRoutes(std::shared_ptr<RouteObserver> observer);
 
   // Routes `message` as a client's publish would be routed: retained store,
   // subscribers, route hooks (except its origin_client's own). `done`, if

@@ -16,54 +16,67 @@ void Router::RaiseSubscriptionMaxima() {
 bool Router::Subscribe(std::string_view client_id, std::string_view filter,
                        const SubscriptionOptions& options) {
   auto shared = ParseSharedFilter(filter);
-  std::unique_lock lock(mu_);
-  if (!shared.ok() || !shared.value().has_value()) {
-    bool added = subs_.Insert(filter, client_id, options);
-    if (added) AddRoute(filter);
-    RaiseSubscriptionMaxima();
-    return added;
-  }
-  const SharedFilter& sf = *shared.value();
-  std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
-  if (group == nullptr) {
-    shared_.Insert(sf.filter, sf.group, std::make_shared<SharedGroup>());
-    group = shared_.Find(sf.filter, sf.group);
-  }
-  auto& members = (*group)->members;
-  for (auto& [id, opts] : members) {
-    if (id == client_id) {
-      opts = options;
-      return false;
+  std::optional<RouteEvent> event;
+  std::shared_ptr<RouteObserver> observer;
+  {
+    std::unique_lock lock(mu_);
+    observer = observer_;
+    if (!shared.ok() || !shared.value().has_value()) {
+      if (!subs_.Insert(filter, client_id, options)) return false;
+      event = AddRoute(filter);
+    } else {
+      const SharedFilter& sf = *shared.value();
+      std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
+      if (group == nullptr) {
+        shared_.Insert(sf.filter, sf.group, std::make_shared<SharedGroup>());
+        group = shared_.Find(sf.filter, sf.group);
+      }
+      auto& members = (*group)->members;
+      for (auto& [id, opts] : members) {
+        if (id == client_id) {
+          opts = options;
+          return false;
+        }
+      }
+      members.emplace_back(std::string(client_id), options);
+      ++shared_count_;
+      event =
+          AddRoute("$share/" + sf.group + "/" + sf.filter, static_cast<uint32_t>(members.size()));
     }
+    RaiseSubscriptionMaxima();
   }
-  members.emplace_back(std::string(client_id), options);
-  ++shared_count_;
-  AddRoute("$share/" + sf.group + "/" + sf.filter);
-  RaiseSubscriptionMaxima();
+  Notify(observer, event);
   return true;
 }
 
 bool Router::Unsubscribe(std::string_view client_id, std::string_view filter) {
   auto shared = ParseSharedFilter(filter);
-  std::unique_lock lock(mu_);
-  if (!shared.ok() || !shared.value().has_value()) {
-    // `filter` may be a view of the trie's own string, which Erase frees.
-    const std::string route(filter);
-    if (!subs_.Erase(filter, client_id)) return false;
-    RemoveRoute(route);
-    return true;
+  std::optional<RouteEvent> event;
+  std::shared_ptr<RouteObserver> observer;
+  {
+    std::unique_lock lock(mu_);
+    observer = observer_;
+    if (!shared.ok() || !shared.value().has_value()) {
+      // `filter` may be a view of the trie's own string, which Erase frees.
+      const std::string route(filter);
+      if (!subs_.Erase(filter, client_id)) return false;
+      event = RemoveRoute(route);
+    } else {
+      const SharedFilter& sf = *shared.value();
+      std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
+      if (group == nullptr) return false;
+      auto& members = (*group)->members;
+      auto it = std::find_if(members.begin(), members.end(),
+                             [&](const auto& m) { return m.first == client_id; });
+      if (it == members.end()) return false;
+      members.erase(it);
+      --shared_count_;
+      event = RemoveRoute("$share/" + sf.group + "/" + sf.filter,
+                          static_cast<uint32_t>(members.size()));
+      if (members.empty()) shared_.Erase(sf.filter, sf.group);
+    }
   }
-  const SharedFilter& sf = *shared.value();
-  std::shared_ptr<SharedGroup>* group = shared_.Find(sf.filter, sf.group);
-  if (group == nullptr) return false;
-  auto& members = (*group)->members;
-  auto it = std::find_if(members.begin(), members.end(),
-                         [&](const auto& m) { return m.first == client_id; });
-  if (it == members.end()) return false;
-  members.erase(it);
-  --shared_count_;
-  RemoveRoute("$share/" + sf.group + "/" + sf.filter);
-  if (members.empty()) shared_.Erase(sf.filter, sf.group);
+  Notify(observer, event);
   return true;
 }
 
@@ -114,6 +127,27 @@ bool Router::RemoveHookFilter(std::string_view owner, std::string_view filter, u
   return hooks_.Erase(filter, HookKey(owner, tag));
 }
 
+size_t Router::AddHookFilters(std::string_view owner, uint32_t tag,
+                              std::span<const std::string> filters,
+                              const std::shared_ptr<RouteHook>& hook) {
+  const std::string key = HookKey(owner, tag);
+  size_t added = 0;
+  std::unique_lock lock(mu_);
+  for (const std::string& filter : filters) {
+    added += hooks_.Insert(filter, key, HookFilter{std::string(owner), tag, hook}) ? 1 : 0;
+  }
+  return added;
+}
+
+size_t Router::RemoveHookFilters(std::string_view owner, uint32_t tag,
+                                 std::span<const std::string> filters) {
+  const std::string key = HookKey(owner, tag);
+  size_t removed = 0;
+  std::unique_lock lock(mu_);
+  for (const std::string& filter : filters) removed += hooks_.Erase(filter, key) ? 1 : 0;
+  return removed;
+}
+
 size_t Router::hook_filter_count() const {
   std::shared_lock lock(mu_);
   return hooks_.size();
@@ -145,26 +179,26 @@ void Router::Match(std::string_view topic, std::string_view publisher,
 void Router::MatchSubscribers(std::string_view topic, std::string_view publisher,
                               std::vector<RouteTarget>& out) const {
   const size_t first = out.size();
-  subs_.Match(topic, [&](std::string_view client_id, const SubscriptionOptions& o,
-                         std::string_view) {
-    // No Local: not to the client that published it [MQTT-3.8.3-3].
-    if (o.no_local && client_id == publisher) return;
-    AddTarget(out, first, client_id, o);
-  });
+  subs_.Match(topic,
+              [&](std::string_view client_id, const SubscriptionOptions& o, std::string_view) {
+                // No Local: not to the client that published it [MQTT-3.8.3-3].
+                if (o.no_local && client_id == publisher) return;
+                AddTarget(out, first, client_id, o);
+              });
   if (shared_count_ == 0) return;
-  shared_.Match(topic, [&](std::string_view, const std::shared_ptr<SharedGroup>& g,
-                           std::string_view) {
-    const auto& members = g->members;
-    if (members.empty()) return;
-    // Round robin; a No Local member that published it is passed over.
-    for (size_t tries = 0; tries < members.size(); ++tries) {
-      uint32_t i = g->next->fetch_add(1, std::memory_order_relaxed) % members.size();
-      const auto& [id, o] = members[i];
-      if (o.no_local && id == publisher) continue;
-      AddTarget(out, first, id, o);
-      return;
-    }
-  });
+  shared_.Match(topic,
+                [&](std::string_view, const std::shared_ptr<SharedGroup>& g, std::string_view) {
+                  const auto& members = g->members;
+                  if (members.empty()) return;
+                  // Round robin; a No Local member that published it is passed over.
+                  for (size_t tries = 0; tries < members.size(); ++tries) {
+                    uint32_t i = g->next->fetch_add(1, std::memory_order_relaxed) % members.size();
+                    const auto& [id, o] = members[i];
+                    if (o.no_local && id == publisher) continue;
+                    AddTarget(out, first, id, o);
+                    return;
+                  }
+                });
 }
 
 size_t Router::subscription_count() const {
@@ -186,15 +220,44 @@ std::vector<Router::RouteInfo> Router::Routes(std::string_view after, size_t max
   return out;
 }
 
-void Router::AddRoute(std::string_view route) {
+std::optional<RouteEvent> Router::AddRoute(std::string_view route, uint32_t shared_members) {
   auto it = routes_.find(route);
   if (it == routes_.end()) it = routes_.emplace(std::string(route), 0).first;
   ++it->second;
+  // A plain route is news only with its first subscriber; a shared group's
+  // member count always is.
+  if (observer_ == nullptr || (shared_members == 0 && it->second != 1)) return std::nullopt;
+  return RouteEvent{++route_seq_, it->first, true, shared_members};
 }
 
-void Router::RemoveRoute(std::string_view route) {
+std::optional<RouteEvent> Router::RemoveRoute(std::string_view route, uint32_t shared_members) {
   auto it = routes_.find(route);
-  if (it != routes_.end() && --it->second == 0) routes_.erase(it);
+  if (it == routes_.end()) return std::nullopt;
+  const bool last = --it->second == 0;
+  std::optional<RouteEvent> event;
+  if (observer_ != nullptr && (last || route.starts_with("$share/"))) {
+    event = RouteEvent{++route_seq_, it->first, !last, shared_members};
+  }
+  if (last) routes_.erase(it);
+  return event;
+}
+
+void Router::Notify(const std::shared_ptr<RouteObserver>& observer,
+                    const std::optional<RouteEvent>& event) {
+  if (observer != nullptr && event) observer->OnRouteEvent(*event);
+}
+
+std::vector<RouteEvent> Router::WatchRoutes(std::shared_ptr<RouteObserver> observer) {
+  std::unique_lock lock(mu_);
+  observer_ = std::move(observer);
+  std::vector<RouteEvent> snapshot;
+  snapshot.reserve(routes_.size());
+  for (const auto& [route, subscribers] : routes_) {
+    const bool is_shared = route.starts_with("$share/");
+    snapshot.push_back(
+        RouteEvent{route_seq_, route, true, is_shared ? static_cast<uint32_t>(subscribers) : 0});
+  }
+  return snapshot;
 }
 
 int Router::SetRetained(const MessagePtr& message) {
@@ -205,8 +268,7 @@ int Router::SetRetained(const MessagePtr& message) {
   return added ? 1 : 0;
 }
 
-std::vector<MessagePtr> Router::MatchRetained(std::string_view filter,
-                                              uint64_t now_unix_ms) const {
+std::vector<MessagePtr> Router::MatchRetained(std::string_view filter, uint64_t now_unix_ms) const {
   std::vector<MessagePtr> out;
   std::lock_guard lock(retained_mu_);
   retained_.Match(filter, [&](std::string_view, const MessagePtr& m) {

@@ -8,17 +8,20 @@
 #pragma once
 
 #include <atomic>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/message.h"
 #include "core/retained_trie.h"
+#include "core/route_events.h"
 #include "core/subscription_trie.h"
 
 namespace ferry::core {
@@ -82,7 +85,19 @@ class Router {
   bool AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
                      std::shared_ptr<RouteHook> hook);
   bool RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag);
+  // The same for many filters of one (owner, tag) under one lock: a peer's
+  // whole route table arrives or goes in one step. Return how many filters
+  // were new / were removed.
+  size_t AddHookFilters(std::string_view owner, uint32_t tag, std::span<const std::string> filters,
+                        const std::shared_ptr<RouteHook>& hook);
+  size_t RemoveHookFilters(std::string_view owner, uint32_t tag,
+                           std::span<const std::string> filters);
   size_t hook_filter_count() const;
+
+  // Sets the one observer of route changes (nullptr to stop) and returns,
+  // taken under the same lock, every current route as a `present` event:
+  // the snapshot the observer's later events continue from.
+  std::vector<RouteEvent> WatchRoutes(std::shared_ptr<RouteObserver> observer);
 
   size_t subscription_count() const;
   // Routes: distinct topic filters with at least one subscriber; each group
@@ -100,7 +115,9 @@ class Router {
 
   // High-water marks of subscription_count(), route_count() and
   // retained_count() since the router was created.
-  size_t subscription_count_max() const { return subscriptions_max_.load(std::memory_order_relaxed); }
+  size_t subscription_count_max() const {
+    return subscriptions_max_.load(std::memory_order_relaxed);
+  }
   size_t route_count_max() const { return routes_max_.load(std::memory_order_relaxed); }
   size_t retained_count_max() const { return retained_max_.load(std::memory_order_relaxed); }
 
@@ -131,16 +148,23 @@ class Router {
   };
 
   mutable std::shared_mutex mu_;
-  SubscriptionTrie<SubscriptionOptions> subs_;           // guarded by mu_
+  SubscriptionTrie<SubscriptionOptions> subs_;  // guarded by mu_
   // Keyed by owner + '\x1f' + tag: one entry per (owner, filter, tag).
-  SubscriptionTrie<HookFilter> hooks_;                   // guarded by mu_
+  SubscriptionTrie<HookFilter> hooks_;                     // guarded by mu_
   SubscriptionTrie<std::shared_ptr<SharedGroup>> shared_;  // by group name; guarded by mu_
-  size_t shared_count_ = 0;                              // guarded by mu_
+  size_t shared_count_ = 0;                                // guarded by mu_
   // Subscribers per route, in filter order, for listing routes page by
   // page; kept beside the tries on every (un)subscribe. Guarded by mu_.
   std::map<std::string, size_t, std::less<>> routes_;
-  void AddRoute(std::string_view route);
-  void RemoveRoute(std::string_view route);
+  // Count one subscriber more or less on `route`; with mu_ held. Return the
+  // event to report, if any (seq 0 when nobody watches).
+  std::optional<RouteEvent> AddRoute(std::string_view route, uint32_t shared_members = 0);
+  std::optional<RouteEvent> RemoveRoute(std::string_view route, uint32_t shared_members = 0);
+  // Tells the observer, if there is one; called without mu_.
+  static void Notify(const std::shared_ptr<RouteObserver>& observer,
+                     const std::optional<RouteEvent>& event);
+  std::shared_ptr<RouteObserver> observer_;  // guarded by mu_
+  uint64_t route_seq_ = 0;                   // guarded by mu_
 
   // Raises the high-water marks; called with mu_ held.
   void RaiseSubscriptionMaxima();

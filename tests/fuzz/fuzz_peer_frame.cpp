@@ -3,7 +3,9 @@
 // so the oversized path is reached), and the frames drive both sides of the
 // handshake: a responder (what an unauthenticated peer talks to) and an
 // initiator that has sent its HELLO. Nothing may crash, leak or read out of
-// bounds; every REFUSE a side writes must parse as a frame again.
+// bounds; every REFUSE a side writes must parse as a frame again. Each payload
+// is also read as a route update, which must survive a round trip and apply
+// to a route table without breaking it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <string_view>
 
 #include "cluster/handshake.h"
+#include "cluster/remote_routes.h"
 #include "cluster/wire.h"
 
 namespace {
@@ -21,6 +24,7 @@ using ferry::cluster::FrameView;
 using ferry::cluster::Handshake;
 using ferry::cluster::LocalIdentity;
 using ferry::cluster::ParseFrame;
+using ferry::cluster::RemoteRoutes;
 
 [[noreturn]] void Fail(const char* what) {
   std::fprintf(stderr, "fuzz_peer_frame: %s\n", what);
@@ -54,10 +58,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Identity("b@127.0.0.1"), [](std::string_view node) { return node == "removed@127.0.0.1"; });
   Handshake initiator = Handshake::Initiate(Identity("a@127.0.0.1"), "b@127.0.0.1", "control");
   CheckOutput(initiator.output());
+  RemoteRoutes routes;
   while (!in.empty()) {
     auto f = ParseFrame(in, 4096);
     if (!f.ok() || !f.value()) break;
     const FrameView& frame = *f.value();
+    auto update = ferry::cluster::ParseRouteUpdate(frame.payload);
+    if (update.ok()) {
+      const std::string again = ferry::cluster::EncodeRouteUpdate(*update);
+      auto reparsed = ferry::cluster::ParseRouteUpdate(
+          std::span(reinterpret_cast<const uint8_t*>(again.data()), again.size()));
+      if (!reparsed.ok() || !(*reparsed == *update)) Fail("route update round trip changed it");
+      ferry::cluster::RouteChanges changes;
+      routes.Apply(*update, changes);
+    }
     responder.OnFrame(frame);
     initiator.OnFrame(frame);
     CheckOutput(responder.output());
@@ -66,5 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     initiator.output().clear();
     in = in.subspan(frame.size());
   }
+  ferry::cluster::RouteChanges changes;
+  routes.Purge("a@127.0.0.1", changes);
   return 0;
 }

@@ -1,0 +1,173 @@
+#include "cluster/remote_routes.h"
+
+#include <utility>
+
+namespace ferry::cluster {
+namespace {
+
+constexpr uint8_t kSnapshotFlag = 0x01;
+constexpr uint8_t kMoreFlag = 0x02;
+// The smallest an entry can be on the wire: kind, an empty route, members.
+constexpr size_t kMinEntrySize = 1 + 2 + 4;
+
+bool IsShared(std::string_view route) { return route.starts_with("$share/"); }
+
+}  // namespace
+
+std::string EncodeRouteUpdate(const RouteUpdate& update) {
+  std::string payload;
+  FieldWriter w(payload);
+  w.U8(static_cast<uint8_t>((update.snapshot ? kSnapshotFlag : 0) | (update.more ? kMoreFlag : 0)));
+  w.Str(update.origin);
+  w.U64(update.incarnation);
+  w.U64(update.seq);
+  w.U32(static_cast<uint32_t>(update.entries.size()));
+  for (const RouteEntry& e : update.entries) {
+    w.U8(e.present ? 1 : 0);
+    w.Str(e.route);
+    w.U32(e.shared_members);
+  }
+  return payload;
+}
+
+Result<RouteUpdate> ParseRouteUpdate(std::span<const uint8_t> payload) {
+  FieldReader r(payload);
+  RouteUpdate u;
+  uint8_t flags = 0;
+  uint32_t count = 0;
+  r.U8(flags, "flags");
+  r.Str(u.origin, "origin");
+  r.U64(u.incarnation, "incarnation");
+  r.U64(u.seq, "sequence number");
+  r.U32(count, "route count");
+  if (!r.ok()) return r.status();
+  if ((flags & ~(kSnapshotFlag | kMoreFlag)) != 0) return Status::Corruption("unknown route flags");
+  u.snapshot = (flags & kSnapshotFlag) != 0;
+  u.more = (flags & kMoreFlag) != 0;
+  if (u.more && !u.snapshot) return Status::Corruption("a delta cannot come in chunks");
+  if (count > payload.size() / kMinEntrySize) {
+    return Status::Corruption("route count larger than the frame");
+  }
+  u.entries.resize(count);
+  for (RouteEntry& e : u.entries) {
+    uint8_t kind = 0;
+    r.U8(kind, "route kind");
+    r.Str(e.route, "route");
+    r.U32(e.shared_members, "shared members");
+    if (r.ok() && kind > 1) return Status::Corruption("unknown route kind");
+    e.present = kind == 1;
+    if (r.ok() && u.snapshot && !e.present) {
+      return Status::Corruption("a snapshot lists a removed route");
+    }
+  }
+  if (!r.End()) return r.status();
+  return u;
+}
+
+void RemoteRoutes::Set(Origin& o, const RouteEntry& e, RouteChanges& changes) {
+  auto it = o.routes.find(e.route);
+  const bool shared = IsShared(e.route);
+  if (!e.present) {
+    if (it == o.routes.end()) return;
+    o.routes.erase(it);
+    if (shared) {
+      changes.shared.push_back({e.route, false, 0});
+    } else {
+      changes.removed.push_back(e.route);
+    }
+    return;
+  }
+  if (it != o.routes.end()) {
+    if (!shared || it->second == e.shared_members) return;
+    it->second = e.shared_members;
+    changes.shared.push_back(e);
+    return;
+  }
+  o.routes.emplace(e.route, e.shared_members);
+  if (shared) {
+    changes.shared.push_back(e);
+  } else {
+    changes.added.push_back(e.route);
+  }
+}
+
+RemoteRoutes::Outcome RemoteRoutes::Apply(const RouteUpdate& u, RouteChanges& changes) {
+  Origin& o = origins_[u.origin];
+  if (u.snapshot) {
+    if (!o.receiving || o.pending_incarnation != u.incarnation || o.pending_seq != u.seq) {
+      o.receiving = true;  // a new snapshot: an unfinished one is dropped
+      o.pending_incarnation = u.incarnation;
+      o.pending_seq = u.seq;
+      o.pending.clear();
+    }
+    for (const RouteEntry& e : u.entries) o.pending[e.route] = e.shared_members;
+    if (!u.more) FinishSnapshot(o, changes);
+    return Outcome::kApplied;
+  }
+  if (u.incarnation != o.incarnation) return Outcome::kNeedSnapshot;
+  if (u.seq <= o.seq) return Outcome::kStale;
+  if (u.seq != o.seq + 1) return Outcome::kNeedSnapshot;
+  const size_t before = o.routes.size();
+  for (const RouteEntry& e : u.entries) Set(o, e, changes);
+  routes_ = routes_ - before + o.routes.size();
+  o.seq = u.seq;
+  return Outcome::kApplied;
+}
+
+void RemoteRoutes::FinishSnapshot(Origin& o, RouteChanges& changes) {
+  const size_t before = o.routes.size();
+  for (auto it = o.routes.begin(); it != o.routes.end();) {
+    if (o.pending.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (IsShared(it->first)) {
+      changes.shared.push_back({it->first, false, 0});
+    } else {
+      changes.removed.push_back(it->first);
+    }
+    it = o.routes.erase(it);
+  }
+  for (const auto& [route, members] : o.pending) Set(o, {route, true, members}, changes);
+  routes_ = routes_ - before + o.routes.size();
+  o.incarnation = o.pending_incarnation;
+  o.seq = o.pending_seq;
+  o.receiving = false;
+  Routes().swap(o.pending);
+}
+
+void RemoteRoutes::Purge(std::string_view origin, RouteChanges& changes) {
+  auto it = origins_.find(std::string(origin));
+  if (it == origins_.end()) return;
+  for (const auto& [route, members] : it->second.routes) {
+    if (IsShared(route)) {
+      changes.shared.push_back({route, false, 0});
+    } else {
+      changes.removed.push_back(route);
+    }
+  }
+  routes_ -= it->second.routes.size();
+  origins_.erase(it);
+}
+
+std::vector<RouteEntry> RemoteRoutes::RoutesOf(std::string_view origin) const {
+  std::vector<RouteEntry> out;
+  auto it = origins_.find(std::string(origin));
+  if (it == origins_.end()) return out;
+  for (const auto& [route, members] : it->second.routes) out.push_back({route, true, members});
+  return out;
+}
+
+uint64_t RemoteRoutes::incarnation_of(std::string_view origin) const {
+  auto it = origins_.find(std::string(origin));
+  return it == origins_.end() ? 0 : it->second.incarnation;
+}
+
+uint64_t RemoteRoutes::seq_of(std::string_view origin) const {
+  auto it = origins_.find(std::string(origin));
+  return it == origins_.end() ? 0 : it->second.seq;
+}
+
+size_t RemoteRoutes::route_count() const { return routes_; }
+
+}  // namespace ferry::cluster
