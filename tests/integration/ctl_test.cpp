@@ -489,8 +489,12 @@ TEST_F(Ctl, ReloadRereadsTheConfigAndKeepsItOnErrors) {
   EXPECT_EQ(r.out, "Reloaded " + node_.config_path() + "\n");
   EXPECT_EQ(RunJson({"log", "level"})["level"], "debug");  // back to the file's level
 
-  ASSERT_TRUE(WriteFile(node_.config_path(),
-                        ReadFileOrEmpty(node_.config_path()) + "[mqtt]\nmax_inflite = 3\n"));
+  // A misspelt key in the file's [mqtt] section (a second [mqtt] header
+  // would be a syntax error, which ferryctl reports before asking the node).
+  std::string conf = ReadFileOrEmpty(node_.config_path());
+  ASSERT_NE(conf.find("[mqtt]\n"), std::string::npos) << conf;
+  conf.replace(conf.find("[mqtt]\n"), 7, "[mqtt]\nmax_inflite = 3\n");
+  ASSERT_TRUE(WriteFile(node_.config_path(), conf));
   r = Run({"reload"});
   EXPECT_EQ(r.status.code, 1) << r.ToString();
   EXPECT_NE(r.err.find("keeping the running config"), std::string::npos) << r.err;
