@@ -42,7 +42,7 @@ class Broker::Acceptor {
     int rc = getaddrinfo(options_.host.empty() ? nullptr : options_.host.c_str(), port.c_str(),
                          &hints, &res);
     if (rc != 0) {
-      return Status::InvalidArgument("listener " + id_ + ": cannot resolve '" + options_.host +
+      return Status::InvalidArgument(Where() + "cannot resolve '" + options_.host +
                                      "': " + gai_strerror(rc));
     }
     std::string err;
@@ -60,8 +60,7 @@ class Broker::Acceptor {
     }
     freeaddrinfo(res);
     if (fd_ < 0) {
-      return Status::IoError("listener " + id_ + ": cannot bind " + options_.host + ":" + port +
-                             ": " + err);
+      return Status::IoError(Where() + "cannot bind " + options_.host + ":" + port + ": " + err);
     }
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
@@ -99,6 +98,10 @@ class Broker::Acceptor {
   }
 
   bool running() const { return fd_ >= 0; }
+  // "etc/ferry.conf:12: listener tcp.default: ", naming the section.
+  std::string Where() const {
+    return (options_.origin.empty() ? "" : options_.origin + ": ") + "listener " + id_ + ": ";
+  }
   const std::string& id() const { return id_; }
   const ListenerOptions& options() const { return options_; }
 

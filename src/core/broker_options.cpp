@@ -20,6 +20,7 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
     lo.proxy_protocol = l.proxy_protocol;
     lo.ws_path = l.path;
     lo.tls = l.tls;
+    lo.origin = l.origin;
     o.listeners.push_back(std::move(lo));
   }
   const MqttConfig& m = config.mqtt;

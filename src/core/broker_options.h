@@ -34,6 +34,7 @@ struct ListenerOptions {
   bool proxy_protocol = false;  // a PROXY v1/v2 header comes first
   std::string ws_path = "/mqtt";  // "ws" and "wss": the HTTP path to upgrade
   TlsOptions tls;               // "ssl" and "wss"
+  std::string origin;           // where its section starts: "etc/ferry.conf:12"
 
   bool IsTls() const { return type == "ssl" || type == "wss"; }
   bool IsWebSocket() const { return type == "ws" || type == "wss"; }
