@@ -139,6 +139,7 @@ Result<uint8_t> ParseQos(const std::string& text) {
 bool CanRefuse(const ListenerStatus& l, Refusal why) {
   switch (why) {
     case Refusal::kMaxConnections:
+    case Refusal::kFdLimit:
       return true;
     case Refusal::kProxyHeader:
       return l.proxy_protocol;
@@ -652,7 +653,7 @@ std::string Broker::PrometheusMetrics() const {
                [&](const ListenerStatus& l) { return counters(l).accepted.load(); });
   metric("ferry_listener_connections_refused_total", "counter",
          "Connections closed before CONNECT, per listener and reason: max_connections "
-         "(closed at accept, not counted as accepted), proxy_header, tls_handshake, "
+         "and fd_limit (closed at accept, not counted as accepted), proxy_header, tls_handshake, "
          "websocket_upgrade (each where the listener can refuse for it).");
   for (const ListenerStatus& l : listeners) {
     for (size_t r = 0; r < kRefusalCount; ++r) {

@@ -9,6 +9,7 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
   o.node_name = config.node.name;
   o.data_dir = config.node.data_dir;
   o.workers = config.node.workers;
+  o.reserved_fds = config.node.reserved_fds;
   for (const ListenerConfig& l : config.listeners) {
     ListenerOptions lo;
     lo.type = l.type;

@@ -44,6 +44,9 @@ struct BrokerOptions {
   std::string node_name = "ferry@127.0.0.1";
   std::string data_dir = "data";
   unsigned workers = 0;  // 0 = one per core
+  // Descriptors kept free of MQTT connections for everything else the node
+  // opens: the admin API, the store, bridges, log files (see fd_budget.h).
+  uint32_t reserved_fds = 128;
   std::vector<ListenerOptions> listeners;
 
   bool allow_anonymous = true;

@@ -23,9 +23,14 @@ std::string AssignClientId() {
 }
 
 // Refuses the CONNECT with `reason` (mapped to a 3.1.1 return code for v3
-// clients by the encoder) and closes [MQTT-3.2.2-6].
-void Refuse(Connection& c, ReasonCode reason, const char* why) {
-  FERRY_INFO("%s: connection refused: %s", c.Describe().c_str(), why);
+// clients by the encoder) and closes [MQTT-3.2.2-6]. Logs through `limiter`
+// where a flood of clients could be refused alike.
+void Refuse(Connection& c, ReasonCode reason, const char* why, LogLimiter* limiter = nullptr) {
+  if (limiter != nullptr) {
+    FERRY_LOG_LIMITED(*limiter, "%s: connection refused: %s", c.Describe().c_str(), why);
+  } else {
+    FERRY_INFO("%s: connection refused: %s", c.Describe().c_str(), why);
+  }
   Connack ack;
   ack.reason = reason;
   if (IsV5(c.version_) && c.request_problem_info_) ack.props.reason_string = why;
@@ -168,7 +173,15 @@ void Worker::AfterAuthentication(Connection& c, Connect&& p) {
   FERRY_DEBUG("%s: moving from worker %u to worker %u, which owns its session",
               c.Describe().c_str(), index_, owner);
   auto h = std::make_shared<Connection::HandOver>(c.Detach());
-  if (h->fd < 0) return;
+  if (h->fd < 0) {
+    // No descriptor for the dup: the client is told to come back later
+    // rather than losing its connection without an answer.
+    if (c.state() != Connection::State::kClosing) {
+      Refuse(c, ReasonCode::kServerBusy, "no free descriptor to move it to its session's worker",
+             &ctx_.log_limits.hand_over_failed);
+    }
+    return;
+  }
   Worker* target = ctx_.workers[owner].get();
   target->loop().Post([target, h, p = std::move(p)]() mutable {
     target->AdoptConnected(std::move(*h), std::move(p));
