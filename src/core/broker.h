@@ -212,6 +212,7 @@ class Broker {
   explicit Broker(BrokerOptions options);
   class Acceptor;
   void PublishSys();
+  void SetConnectionBudget();
 
   std::unique_ptr<BrokerContext> ctx_;
   bool started_ = false;
@@ -219,6 +220,7 @@ class Broker {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<BoundListener> bound_;
   Loop* main_loop_ = nullptr;
+  uint64_t fd_limit_ = 0;  // RLIMIT_NOFILE once raised
   UvHandle<uv_timer_t> sys_timer_;
   UvHandle<uv_async_t> shutdown_async_;
   std::function<void()> shutdown_done_;

@@ -139,6 +139,7 @@ Result<uint8_t> ParseQos(const std::string& text) {
 bool CanRefuse(const ListenerStatus& l, Refusal why) {
   switch (why) {
     case Refusal::kMaxConnections:
+    case Refusal::kFdLimit:
       return true;
     case Refusal::kProxyHeader:
       return l.proxy_protocol;
@@ -277,10 +278,27 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
 
   add({.path = "clients kick",
        .args = "ID",
+       .options = {{"session", "",
+                    "also discard the session (subscriptions, queued messages), connected or "
+                    "offline"}},
        .summary = "disconnect a client (v5 clients get DISCONNECT 0x98, administrative action)",
+       .help = "Without --session a persistent session stays for the client to resume, and a "
+               "client that is not connected is an error (exit status 4): nothing is done. "
+               "With --session the session ends too, whether the client is connected or not.",
        .access = AdminAccess::kWrite,
        .handler = [&ctx](const AdminRequest& req, AdminDone done) {
          std::string id = req.Arg("ID");
+         if (req.HasOption("session")) {
+           return OnOwner(ctx, id, std::move(done), [id](Worker& w) {
+             Result<bool> connected = WorkerAdmin::DiscardSession(w, id);
+             if (!connected.ok()) return AdminResult::Error(connected.status());
+             return AdminResult::Value(
+                 Json{
+                     {"client_id", id}, {"kicked", connected.value()}, {"session_discarded", true}},
+                 connected.value() ? "Client '" + id + "' kicked, its session discarded\n"
+                                   : "Session of client '" + id + "' (offline) discarded\n");
+           });
+         }
          OnOwner(ctx, id, std::move(done), [id](Worker& w) {
            Status st = WorkerAdmin::Kick(w, id);
            if (!st.ok()) return AdminResult::Error(st);
@@ -652,7 +670,7 @@ std::string Broker::PrometheusMetrics() const {
                [&](const ListenerStatus& l) { return counters(l).accepted.load(); });
   metric("ferry_listener_connections_refused_total", "counter",
          "Connections closed before CONNECT, per listener and reason: max_connections "
-         "(closed at accept, not counted as accepted), proxy_header, tls_handshake, "
+         "and fd_limit (closed at accept, not counted as accepted), proxy_header, tls_handshake, "
          "websocket_upgrade (each where the listener can refuse for it).");
   for (const ListenerStatus& l : listeners) {
     for (size_t r = 0; r < kRefusalCount; ++r) {

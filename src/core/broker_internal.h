@@ -79,6 +79,33 @@ struct BrokerContext {
     return acl;
   }
   uint32_t OwnerOf(std::string_view client_id) const;
+
+  // MQTT connections the descriptor limit allows, over all listeners
+  // (fd_budget.h); set by Broker::Start.
+  uint64_t max_open_connections = UINT64_MAX;
+  // Open connections over all listeners.
+  uint64_t OpenConnections() const {
+    uint64_t n = 0;
+    for (const auto& [id, c] : listener_counters) n += c.open.load(std::memory_order_relaxed);
+    return n;
+  }
+  // Warnings that can repeat thousands of times a second: one line per
+  // 10 s each, with a count of the rest (log.h). Any thread; worker 0's
+  // housekeeping flushes the counts.
+  struct LogLimits {
+    LogLimiter max_connections{"connections refused over max_connections", LogLevel::kInfo};
+    LogLimiter fd_limit{"connections refused at the descriptor limit", LogLevel::kWarn};
+    LogLimiter accept_failed{"accept failures", LogLevel::kWarn};
+    LogLimiter hand_over_failed{"hand-over failures", LogLevel::kWarn};
+    LogLimiter timed_out{"connections timed out", LogLevel::kInfo};
+    void Flush() {
+      for (LogLimiter* l :
+           {&max_connections, &fd_limit, &accept_failed, &hand_over_failed, &timed_out}) {
+        l->Flush();
+      }
+    }
+  };
+  LogLimits log_limits;
   // A connection admitted on `listener` is gone.
   void ReleaseListenerSlot(std::string_view listener) {
     auto it = listener_counters.find(listener);
@@ -266,8 +293,9 @@ class Connection {
   };
   // Hands the socket to another worker: a dup of the fd, the input not yet
   // parsed and the transport, and closes this connection without a
-  // shutdown. fd < 0 if the socket cannot be handed over (output the
-  // transport produced is still unwritten); the connection is closed then.
+  // shutdown. fd < 0 if the socket cannot be handed over: output the
+  // transport produced is still unwritten (the connection is closed then),
+  // or dup() found no free descriptor (the connection stays as it was).
   HandOver Detach();
   // Puts `transport` between the socket and the MQTT framing. Call before
   // Open() reads anything.

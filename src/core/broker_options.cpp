@@ -9,6 +9,7 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
   o.node_name = config.node.name;
   o.data_dir = config.node.data_dir;
   o.workers = config.node.workers;
+  o.reserved_fds = config.node.reserved_fds;
   for (const ListenerConfig& l : config.listeners) {
     ListenerOptions lo;
     lo.type = l.type;
@@ -20,6 +21,7 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
     lo.proxy_protocol = l.proxy_protocol;
     lo.ws_path = l.path;
     lo.tls = l.tls;
+    lo.origin = l.origin;
     o.listeners.push_back(std::move(lo));
   }
   const MqttConfig& m = config.mqtt;

@@ -34,6 +34,7 @@ struct ListenerOptions {
   bool proxy_protocol = false;  // a PROXY v1/v2 header comes first
   std::string ws_path = "/mqtt";  // "ws" and "wss": the HTTP path to upgrade
   TlsOptions tls;               // "ssl" and "wss"
+  std::string origin;           // where its section starts: "etc/ferry.conf:12"
 
   bool IsTls() const { return type == "ssl" || type == "wss"; }
   bool IsWebSocket() const { return type == "ws" || type == "wss"; }
@@ -43,6 +44,9 @@ struct BrokerOptions {
   std::string node_name = "ferry@127.0.0.1";
   std::string data_dir = "data";
   unsigned workers = 0;  // 0 = one per core
+  // Descriptors kept free of MQTT connections for everything else the node
+  // opens: the admin API, the store, bridges, log files (see fd_budget.h).
+  uint32_t reserved_fds = 128;
   std::vector<ListenerOptions> listeners;
 
   bool allow_anonymous = true;

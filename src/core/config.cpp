@@ -46,6 +46,7 @@ void ReadNode(SectionReader& r, NodeConfig* c) {
     r.Error("data_dir", "data_dir: must not be empty");
   }
   r.Integer("workers", 0, 64, &c->workers);
+  r.Integer("reserved_fds", 16, 1000000, &c->reserved_fds);
 }
 
 void ReadLog(SectionReader& r, LogConfig* c) {

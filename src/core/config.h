@@ -15,7 +15,8 @@
 // ignored (there are no multi-line values). A value wrapped in double quotes
 // loses them, so "" is the empty string. Names are case-sensitive. A line
 // holding a key is limited to 198 characters (the line buffer of the system
-// inih); a repeated key in one section is an error.
+// inih); a repeated key in one section, and a section header that appears
+// twice, are errors (naming the line of the first).
 //
 // Environment overrides: every key can be set by FERRY_<SECTION>__<KEY>, with
 // the dots of the section written as "__". The LAST "__" splits section from
@@ -207,6 +208,7 @@ struct NodeConfig {
   std::string name = "ferry@127.0.0.1";  // name@host, name in [A-Za-z0-9_-]+
   std::string data_dir = "data";
   uint32_t workers = 0;  // 0 = one per CPU core; at most 64
+  uint32_t reserved_fds = 128;  // descriptors MQTT connections may not take
   bool operator==(const NodeConfig&) const = default;
 };
 

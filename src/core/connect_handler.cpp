@@ -26,9 +26,14 @@ std::string AssignClientId() {
 // gets a CONNACK with the reason [MQTT-3.2.2-7]; a 3.1.1 or 3.1 client gets
 // the matching return code, or, for a reason those versions have no code for
 // (an invalid Will Topic, a Will QoS or RETAIN the server does not support),
-// no CONNACK at all: the network connection is closed [MQTT-3.1.4-1].
-void Refuse(Connection& c, ReasonCode reason, const char* why) {
-  FERRY_INFO("%s: connection refused: %s", c.Describe().c_str(), why);
+// no CONNACK at all: the network connection is closed [MQTT-3.1.4-1]. Logs
+// through `limiter` where a flood of clients could be refused alike.
+void Refuse(Connection& c, ReasonCode reason, const char* why, LogLimiter* limiter = nullptr) {
+  if (limiter != nullptr) {
+    FERRY_LOG_LIMITED(*limiter, "%s: connection refused: %s", c.Describe().c_str(), why);
+  } else {
+    FERRY_INFO("%s: connection refused: %s", c.Describe().c_str(), why);
+  }
   if (!IsV5(c.version_) && !V3ConnackReturnCode(reason)) {
     c.Close();
     return;
@@ -177,7 +182,15 @@ void Worker::AfterAuthentication(Connection& c, Connect&& p) {
   FERRY_DEBUG("%s: moving from worker %u to worker %u, which owns its session",
               c.Describe().c_str(), index_, owner);
   auto h = std::make_shared<Connection::HandOver>(c.Detach());
-  if (h->fd < 0) return;
+  if (h->fd < 0) {
+    // No descriptor for the dup: the client is told to come back later
+    // rather than losing its connection without an answer.
+    if (c.state() != Connection::State::kClosing) {
+      Refuse(c, ReasonCode::kServerBusy, "no free descriptor to move it to its session's worker",
+             &ctx_.log_limits.hand_over_failed);
+    }
+    return;
+  }
   Worker* target = ctx_.workers[owner].get();
   target->loop().Post([target, h, p = std::move(p)]() mutable {
     target->AdoptConnected(std::move(*h), std::move(p));

@@ -423,11 +423,7 @@ Connection::HandOver Connection::Detach() {
   uv_os_fd_t fd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &fd);
   h.fd = ::dup(fd);
-  if (h.fd < 0) {
-    FERRY_WARN("%s: cannot hand over: dup: %s", Describe().c_str(), std::strerror(errno));
-    worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
-    return h;
-  }
+  if (h.fd < 0) return h;  // no descriptor free: the caller refuses the client
   h.peer = peer_;
   const std::span<const uint8_t> unread = UnreadInput();
   h.pending.assign(reinterpret_cast<const char*>(unread.data()), unread.size());

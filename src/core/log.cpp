@@ -76,4 +76,65 @@ void Logf(LogLevel level, const char* fmt, ...) {
   std::fflush(out);
 }
 
+std::string FormatCount(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+uint64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+LogLimiter::LogLimiter(std::string what, LogLevel level, std::chrono::milliseconds window,
+                       Clock clock)
+    : what_(std::move(what)),
+      level_(level),
+      window_ms_(static_cast<uint64_t>(window.count())),
+      clock_(std::move(clock)) {}
+
+bool LogLimiter::EndWindow(uint64_t now) {
+  if (open_ && now - start_ms_ < window_ms_) return false;
+  if (suppressed_ > 0) {
+    // Rounded up: "in the last 10 s" for a 10 s window that just ended.
+    const uint64_t seconds = (now - start_ms_ + 999) / 1000;
+    if (LogEnabled(level_)) {
+      Logf(level_, "%s: %s more in the last %llu s", what_.c_str(),
+           FormatCount(suppressed_).c_str(), static_cast<unsigned long long>(seconds));
+    }
+    suppressed_ = 0;
+  }
+  open_ = false;
+  return true;
+}
+
+bool LogLimiter::Admit() {
+  const uint64_t now = clock_();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (EndWindow(now)) {
+    open_ = true;
+    start_ms_ = now;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
+void LogLimiter::Flush() {
+  const uint64_t now = clock_();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (suppressed_ > 0) EndWindow(now);
+}
+
+uint64_t LogLimiter::suppressed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return suppressed_;
+}
+
 }  // namespace ferry::core

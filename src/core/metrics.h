@@ -57,8 +57,9 @@ enum class Refusal : uint8_t {
   kProxyHeader,       // no valid PROXY header (proxy_protocol = true)
   kTlsHandshake,      // the TLS handshake failed
   kWebSocketUpgrade,  // the HTTP request to upgrade to WebSocket was refused
+  kFdLimit,           // the node's descriptor budget is used up (fd_budget.h)
 };
-inline constexpr size_t kRefusalCount = 4;
+inline constexpr size_t kRefusalCount = 5;
 
 // As the metrics label it: "max_connections", "proxy_header",
 // "tls_handshake", "websocket_upgrade".
@@ -68,6 +69,7 @@ constexpr const char* RefusalName(Refusal r) {
     case Refusal::kProxyHeader: return "proxy_header";
     case Refusal::kTlsHandshake: return "tls_handshake";
     case Refusal::kWebSocketUpgrade: return "websocket_upgrade";
+    case Refusal::kFdLimit: return "fd_limit";
   }
   return "unknown";
 }
@@ -82,8 +84,8 @@ struct ListenerCounters {
   // Connections that waited in the kernel's accept queue because
   // max_connection_rate was reached (a rate limit delays, never refuses).
   std::atomic<uint64_t> rate_limited{0};
-  // Connections closed before CONNECT, by Refusal. kMaxConnections ones are
-  // not in `accepted`; the others are.
+  // Connections closed before CONNECT, by Refusal. kMaxConnections and
+  // kFdLimit ones are not in `accepted`; the others are.
   std::atomic<uint64_t> refused[kRefusalCount] = {};
 
   void Refused(Refusal r) {

@@ -155,8 +155,9 @@ void Worker::DisconnectClient(Connection& c, ReasonCode reason, std::string_view
   if (c.state() == Connection::State::kClosing) return;
   // One line per client the node throws out for what it did (STYLE.md,
   // "Protocol errors"); a shutdown or a takeover is not the client's doing.
+  // Keep alive timeouts are logged by Housekeeping, rate-limited.
   if (static_cast<uint8_t>(reason) >= 0x80 && reason != ReasonCode::kServerShuttingDown &&
-      reason != ReasonCode::kSessionTakenOver) {
+      reason != ReasonCode::kSessionTakenOver && reason != ReasonCode::kKeepAliveTimeout) {
     FERRY_INFO("%s: closing: %s%s%.*s", c.Describe().c_str(), ReasonCodeName(reason),
                why.empty() ? "" : ": ", static_cast<int>(why.size()), why.data());
   }
@@ -276,16 +277,21 @@ void Worker::Housekeeping() {
         break;
     }
   }
+  // Thousands of sockets can time out together (a slowloris flood): one
+  // line per 10 s and a count (BrokerContext::log_limits).
   for (Connection* c : expired) {
     if (c->state() == Connection::State::kAwaitingConnect) {
-      FERRY_INFO("connection from %s did not complete its %s in time, closing",
-                 c->peer().c_str(), c->AwaitedStage());
+      FERRY_LOG_LIMITED(ctx_.log_limits.timed_out,
+                        "connection from %s did not complete its %s in time, closing",
+                        c->peer().c_str(), c->AwaitedStage());
       c->Close();
     } else {
-      FERRY_INFO("%s: keep alive timeout, closing", c->Describe().c_str());
+      FERRY_LOG_LIMITED(ctx_.log_limits.timed_out, "%s: keep alive timeout, closing",
+                        c->Describe().c_str());
       DisconnectClient(*c, ReasonCode::kKeepAliveTimeout, "keep alive timeout");
     }
   }
+  if (index_ == 0) ctx_.log_limits.Flush();
 
   const uint64_t unix_now = UnixNowMs();
   std::vector<Session*> ended;

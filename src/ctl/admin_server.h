@@ -29,6 +29,9 @@
 // idle_timeout is closed, at most max_connections are served at once, and a
 // listing is pulled one page at a time as the client reads it, so a slow or
 // hostile client costs a bounded amount of memory and never blocks the loop.
+// /api/v1/health always answers: when every slot is taken, the connection
+// idle longest without a complete request is closed to make room, and a
+// connection let in past the limit may still ask for health (see Admit).
 //
 // Thread: created, used and destroyed on the main loop's thread.
 #pragma once
@@ -41,6 +44,7 @@
 #include <unordered_map>
 
 #include "core/admin.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "core/status.h"
 #include "ctl/admin_api.h"
@@ -88,6 +92,8 @@ class AdminServer {
   Status BindSocket();
   Status BindHttp();
   void Accept(uv_stream_t* listener, bool http);
+  void Admit(Conn& fresh);
+  void LogRefusal();
 
   core::Loop& loop_;
   core::AdminRegistry& registry_;
@@ -96,6 +102,11 @@ class AdminServer {
   core::UvHandle<uv_tcp_t> tcp_;
   bool socket_bound_ = false;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns_;
+  uint64_t accepted_ = 0;  // connections accepted so far
+  // Repeated warnings, one line per 10 s with a count; flushed by flush_.
+  core::LogLimiter refused_log_{"admin connections refused"};
+  core::LogLimiter accept_failed_log_{"admin accept failures"};
+  core::UvHandle<uv_timer_t> flush_;
 };
 
 // True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.

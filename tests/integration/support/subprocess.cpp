@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ struct ChildFds {
   int out;
   int err;
   int exec_error;  // write end of a CLOEXEC pipe; gets errno if exec fails
+  uint64_t fd_limit;  // RLIMIT_NOFILE to set; 0 = inherit
 };
 
 // Runs in the forked child: only async-signal-safe calls from here to exec.
@@ -95,6 +97,14 @@ struct ChildFds {
   if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     const long max_fd = std::min(sysconf(_SC_OPEN_MAX), 65536L);
     for (int fd = 3; fd < max_fd; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  if (fds.fd_limit != 0) {
+    const rlimit rl{static_cast<rlim_t>(fds.fd_limit), static_cast<rlim_t>(fds.fd_limit)};
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+      const int e = errno;
+      (void)!write(fds.exec_error, &e, sizeof(e));
+      _exit(127);
+    }
   }
   execve(path, argv, envp);
   const int e = errno;
@@ -154,7 +164,8 @@ ChildProcess::~ChildProcess() { Kill(); }
     return ::testing::AssertionFailure() << "spawn setup failed: " << std::strerror(e);
   }
   const ChildFds fds{options.stdin_fd >= 0 ? options.stdin_fd : devnull, options.stdout_fd >= 0 ? options.stdout_fd : devnull,
-                     options.stderr_fd >= 0 ? options.stderr_fd : devnull, exec_pipe[1]};
+                     options.stderr_fd >= 0 ? options.stderr_fd : devnull, exec_pipe[1],
+                     options.fd_limit};
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) ExecChild(path.c_str(), argv.data(), envp.data(), fds, parent);

@@ -443,6 +443,35 @@ TEST(Syntax, EveryBadLineIsReportedWithItsNumber) {
             "t.conf:10: line longer than 198 characters");
 }
 
+// Issue 9: a second [section] of the same name used to merge into the
+// first, so a key meant for one listener could change another.
+TEST(Syntax, DuplicateSectionIsAnErrorWithBothLines) {
+  EXPECT_EQ(Errors(std::string(kListener) +
+                   "[node]\n"
+                   "workers = 1\n"
+                   "\n"
+                   "[node]\n"
+                   "workers = 2\n"
+                   "data_dir = elsewhere\n"),
+            "t.conf:6: duplicate section [node] (first at line 3)");
+}
+
+TEST(Syntax, DuplicateListenerSectionIsAnError) {
+  EXPECT_EQ(Errors("[listener.tcp.a]\nbind = 127.0.0.1:1883\n"
+                   "[listener.tcp.b]\nbind = 127.0.0.1:1884\n"
+                   "[listener.tcp.a]\nmax_connections = 5\n"),
+            "t.conf:5: duplicate section [listener.tcp.a] (first at line 1)");
+}
+
+TEST(Syntax, EnvironmentOverrideOfAnExistingSectionIsNoDuplicate) {
+  std::string var = "FERRY_NODE__WORKERS=3";
+  char* envp[] = {var.data(), nullptr};
+  Result<RawConfig> r = ParseConfigString("[node]\nname = a@b\n", "t.conf", envp);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->Find("node", "workers")->value, "3");
+  EXPECT_EQ(r->Find("node", "name")->value, "a@b");
+}
+
 TEST(Syntax, NulByteIsAnError) {
   std::string text = std::string(kListener) + "[node]\nname = a";
   text += '\0';
@@ -471,9 +500,11 @@ TEST(Syntax, LongSectionNamesAreKept) {
   EXPECT_NE(r->Find(name, "k"), nullptr);
 }
 
-TEST(RawConfig, KeepsFileOrderAndMergesRepeatedSections) {
+// A repeated section used to be merged into the first; it is an error now
+// (issue 9), see Syntax.DuplicateSectionIsAnErrorWithBothLines.
+TEST(RawConfig, KeepsFileOrderAndRefusesRepeatedSections) {
   Result<RawConfig> r =
-      ParseConfigString("[b.2]\nx = 1\n[a]\ny = 2\n[b.1]\nz = 3\n[b.2]\nw = 4\n", "t.conf", nullptr);
+      ParseConfigString("[b.2]\nx = 1\nw = 4\n[a]\ny = 2\n[b.1]\nz = 3\n", "t.conf", nullptr);
   ASSERT_TRUE(r.ok());
   auto b = r->SectionsWithPrefix("b.");
   ASSERT_EQ(b.size(), 2u);
@@ -482,6 +513,9 @@ TEST(RawConfig, KeepsFileOrderAndMergesRepeatedSections) {
   EXPECT_EQ(b[1]->name, "b.1");
   EXPECT_EQ(r->FindSection("c"), nullptr);
   EXPECT_EQ(r->Find("a", "nope"), nullptr);
+  r = ParseConfigString("[b.2]\nx = 1\n[a]\ny = 2\n[b.1]\nz = 3\n[b.2]\nw = 4\n", "t.conf", nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "t.conf:7: duplicate section [b.2] (first at line 1)");
 }
 
 TEST(RawConfig, MissingFileIsAnIoError) {
