@@ -38,7 +38,6 @@ STALLED_PID=""
 trap 'stop_stalled; stop_all; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "$WORK"' EXIT
 ROWS="$WORK/rows.tsv"  # scenario broker rep key value
 : > "$ROWS"
-wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
 row() { printf '%s\t%s\t%s\t%s\t%s\n' "$@" >> "$ROWS"; }
 
 start() {
@@ -78,7 +77,7 @@ stalled_run() {
     > "$file" 2> "$file.err" || true
   row "$s" "$b" "$rep" "rate_$mode" "$(jq -r "(.recv_rate // empty) / $subs" "$file")"
   if [[ $mode == stalled && $b == ferry ]]; then
-    row "$s" "$b" "$rep" dropped "$(( $(ferry_dropped slow_client) + $(ferry_dropped slow_subscriber) ))"
+    row "$s" "$b" "$rep" dropped "$(( $(ferry_dropped slow_client) + $(ferry_dropped queue_wait) ))"
   fi
   stop_stalled
   stop "$b"
@@ -106,16 +105,8 @@ scenario_partial() {  # REP BROKER
 
 SCENARIOS=(stalled_q0 stalled_q1 partial)
 started=$(date +%s)
-for rep in $(seq 1 "$reps"); do
-  if (( rep % 2 == 1 )); then order=(ferry mosquitto); else order=(mosquitto ferry); fi
-  for s in "${SCENARIOS[@]}"; do
-    wanted "$s" || continue
-    for b in "${order[@]}"; do
-      echo "[$(( $(date +%s) - started ))s] rep $rep/$reps $s $b" >&2
-      "scenario_$s" "$rep" "$b"
-    done
-  done
-done
+run_one() { "scenario_$1" "$3" "$2"; }
+run_reps run_one
 
 python3 - "$ROWS" "$reps" "$command_line" <<'PY' | tee ${out:+"$out"}
 import statistics, sys

@@ -101,6 +101,18 @@ std::string Duration(uint64_t s) {
 
 Json Gauge(uint64_t count, uint64_t max) { return Json{{"count", count}, {"max", max}}; }
 
+// Messages dropped, by the reason `broker metrics` and /metrics name.
+std::vector<std::pair<const char*, uint64_t>> DropsByReason(const Metrics& m) {
+  return {{"queue_full", m.dropped_queue_full.load()},
+          {"slow_client", m.dropped_slow_client.load()},
+          {"queue_wait", m.dropped_queue_wait.load()},
+          {"expired", m.dropped_expired.load()},
+          {"too_large", m.dropped_too_large.load()},
+          {"not_authorized", m.dropped_not_authorized.load()},
+          {"no_subscribers", m.dropped_no_subscribers.load()},
+          {"loop", m.dropped_loop.load()}};
+}
+
 // Bytes of incomplete packets held by every worker's connections now.
 uint64_t PartialPacketBytes(const BrokerContext& ctx) {
   uint64_t sum = 0;
@@ -217,7 +229,7 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
              {"retained", Gauge(r.retained_count(), r.retained_count_max())},
              // What the limits on one client's share of the node refused.
              {"slow_subscribers",
-              {{"dropped", m.dropped_slow_subscriber.load()},
+              {{"dropped", m.dropped_queue_wait.load()},
                {"disconnected", m.slow_subscribers_disconnected.load()}}},
              {"partial_packets",
               {{"bytes", PartialPacketBytes(ctx)}, {"refused", m.partial_packet_refusals.load()}}},
@@ -237,22 +249,16 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
          for (int q = 0; q < 3; ++q) {
            messages["sent_qos" + std::to_string(q)] = m.publish_sent_qos[q].load();
          }
-         done(AdminResult::Value(
-             Json{{"messages", std::move(messages)},
-                  {"dropped",
-                   {{"queue_full", m.dropped_queue_full.load()},
-                    {"slow_client", m.dropped_slow_client.load()},
-                    {"slow_subscriber", m.dropped_slow_subscriber.load()},
-                    {"expired", m.dropped_expired.load()},
-                    {"too_large", m.dropped_too_large.load()},
-                    {"not_authorized", m.dropped_not_authorized.load()},
-                    {"no_subscribers", m.dropped_no_subscribers.load()},
-                    {"loop", m.dropped_loop.load()}}},
-                  {"bytes", {{"received", m.bytes_received.load()}, {"sent", m.bytes_sent.load()}}},
-                  {"packets",
-                   {{"received", m.messages_received.load()}, {"sent", m.messages_sent.load()}}},
-                  {"connections", {{"accepted", m.connections_total.load()}}},
-                  {"protocol_errors", m.protocol_errors.load()}}));
+         Json dropped = Json::object();
+         for (const auto& [reason, v] : DropsByReason(m)) dropped[reason] = v;
+         done(AdminResult::Value(Json{
+             {"messages", std::move(messages)},
+             {"dropped", std::move(dropped)},
+             {"bytes", {{"received", m.bytes_received.load()}, {"sent", m.bytes_sent.load()}}},
+             {"packets",
+              {{"received", m.messages_received.load()}, {"sent", m.messages_sent.load()}}},
+             {"connections", {{"accepted", m.connections_total.load()}}},
+             {"protocol_errors", m.protocol_errors.load()}}));
        }});
 
   add({.path = "clients list",
@@ -628,16 +634,7 @@ std::string Broker::PrometheusMetrics() const {
           m.publish_sent_qos[q].load());
   }
   metric("ferry_messages_dropped_total", "counter", "Messages dropped, by reason.");
-  const std::pair<const char*, uint64_t> drops[] = {
-      {"queue_full", m.dropped_queue_full.load()},
-      {"slow_client", m.dropped_slow_client.load()},
-      {"slow_subscriber", m.dropped_slow_subscriber.load()},
-      {"expired", m.dropped_expired.load()},
-      {"too_large", m.dropped_too_large.load()},
-      {"not_authorized", m.dropped_not_authorized.load()},
-      {"no_subscribers", m.dropped_no_subscribers.load()},
-      {"loop", m.dropped_loop.load()}};
-  for (const auto& [reason, v] : drops) {
+  for (const auto& [reason, v] : DropsByReason(m)) {
     value("ferry_messages_dropped_total", std::string("reason=\"") + reason + "\"", v);
   }
   one("ferry_packets_received_total", "counter", "MQTT packets received.",

@@ -39,7 +39,7 @@ struct Metrics {
   std::atomic<uint64_t> dropped_slow_client{0};
   // QoS 1/2 messages for a connected subscriber whose full queue had held
   // its publishers for [mqtt] max_queue_wait (queue_wait_action = drop).
-  std::atomic<uint64_t> dropped_slow_subscriber{0};
+  std::atomic<uint64_t> dropped_queue_wait{0};
   std::atomic<uint64_t> dropped_expired{0};
   std::atomic<uint64_t> dropped_too_large{0};
   std::atomic<uint64_t> dropped_no_subscribers{0};
@@ -57,7 +57,7 @@ struct Metrics {
   std::atomic<uint64_t> subscriptions_refused{0};
 
   uint64_t dropped_total() const {
-    return dropped_queue_full + dropped_slow_client + dropped_slow_subscriber + dropped_expired +
+    return dropped_queue_full + dropped_slow_client + dropped_queue_wait + dropped_expired +
            dropped_too_large + dropped_not_authorized + dropped_loop;
   }
 };

@@ -114,7 +114,7 @@ bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
 bool Session::Enqueue(OutMessage m, OverLimit over) {
   if (over == OverLimit::kDrop && QueueFull()) {
     Metrics& metrics = worker_.ctx().metrics;
-    Inc(shedding_ && conn_ != nullptr ? metrics.dropped_slow_subscriber
+    Inc(shedding_ && conn_ != nullptr ? metrics.dropped_queue_wait
                                       : metrics.dropped_queue_full);
     FERRY_DEBUG("queue of '%s' full, dropping message on '%s'", client_id_.c_str(),
                 m.msg->topic.c_str());

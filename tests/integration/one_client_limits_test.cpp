@@ -98,7 +98,7 @@ TEST(SlowSubscriber, Issue9AStalledQos1SubscriberDoesNotHoldThePublisher) {
   // The stalled subscriber's messages beyond its queue were dropped and
   // counted: 3,000 less its 32 in flight, 1,000 queued and those queued
   // while it held the publisher (at most a batch).
-  const uint64_t dropped = Metric(node, "ferry_messages_dropped_total{reason=\"slow_subscriber\"}");
+  const uint64_t dropped = Metric(node, "ferry_messages_dropped_total{reason=\"queue_wait\"}");
   EXPECT_GE(dropped, 3000u - 32 - 1000 - 100);
   EXPECT_LE(dropped, 3000u - 32 - 1000);
   const Json stats = BrokerStats(node);
