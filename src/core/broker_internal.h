@@ -169,7 +169,6 @@ class Session {
   // The session held its publishers for max_queue_wait: release them, and
   // drop (and count) its QoS 1/2 messages while its queue stays full.
   void Shed();
-  bool shedding() const { return shedding_; }
 
   // Sends what the connection's window allows: inflight first on resume.
   void Pump();
@@ -183,6 +182,13 @@ class Session {
   Connection* conn_ = nullptr;
   bool persistent_ = false;
   bool stored_ = false;  // a row exists in the durable store
+
+ private:
+  // See Shed(); until the queue has room again. Here, in the padding after
+  // the flags above: ferryd keeps one Session per client.
+  bool shedding_ = false;
+
+ public:
   uint32_t expiry_interval_s_ = 0;
   uint64_t disconnected_at_ms_ = 0;  // unix ms; 0 while connected
   std::optional<std::string> username_;
@@ -228,7 +234,6 @@ class Session {
   void Complete(uint16_t packet_id);
 
   std::unique_ptr<Flight> flight_;  // see flight()
-  bool shedding_ = false;           // see Shed(); until the queue has room again
 };
 
 class Connection {
