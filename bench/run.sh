@@ -58,8 +58,6 @@ trap 'stop_all; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "
 RESULTS="$WORK/results.tsv"   # scenario  broker  rep  json-file
 : > "$RESULTS"
 
-wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
-
 # One ferry-bench run against the running broker; stores its JSON.
 #   bench NAME BROKER REP ARGS...
 bench() {
@@ -135,18 +133,8 @@ scenario_workers1() {
 SCENARIOS=(fanin_q0 fanin_q1 fanout latency idle burst retained offline workers1)
 started=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for rep in $(seq 1 "$reps"); do
-  # Alternate which broker goes first, so neither always runs on a warmer or
-  # quieter machine.
-  if (( rep % 2 == 1 )); then order=(ferry mosquitto); else order=(mosquitto ferry); fi
-  for s in "${SCENARIOS[@]}"; do
-    wanted "$s" || continue
-    for b in "${order[@]}"; do
-      echo "[$(( $(date +%s) - started ))s] rep $rep/$reps $s $b" >&2
-      "scenario_$s" "$rep" "$b"
-    done
-  done
-done
+run_one() { "scenario_$1" "$3" "$2"; }
+run_reps run_one
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -36,6 +36,7 @@
 #include "core/message.h"
 #include "core/metrics.h"
 #include "core/packet.h"
+#include "core/queue_waits.h"
 #include "core/router.h"
 #include "core/transport.h"
 
@@ -184,9 +185,17 @@ class Session {
   // True while the queue holds max_queued_messages or more.
   bool QueueFull() const;
   // Runs `fn` on this worker once the queue is below max_queued_messages
-  // again, or the client disconnects, whichever comes first.
+  // again, the client disconnects, or the session has held its publishers
+  // for max_queue_wait (see Shed), whichever comes first.
   void WhenQueueHasRoom(std::function<void()> fn);
   void ReleaseQueueWaiters();
+  // False while the session sheds (see Shed), or if max_queue_wait is 0:
+  // then a message for its full queue is dropped instead of holding the
+  // publisher's acknowledgement.
+  bool CanHoldPublishers() const;
+  // The session held its publishers for max_queue_wait: release them, and
+  // drop (and count) its QoS 1/2 messages while its queue stays full.
+  void Shed();
 
   // Sends what the connection's window allows: inflight first on resume.
   void Pump();
@@ -200,6 +209,13 @@ class Session {
   Connection* conn_ = nullptr;
   bool persistent_ = false;
   bool stored_ = false;  // a row exists in the durable store
+
+ private:
+  // See Shed(); until the queue has room again. Here, in the padding after
+  // the flags above: ferryd keeps one Session per client.
+  bool shedding_ = false;
+
+ public:
   uint32_t expiry_interval_s_ = 0;
   uint64_t disconnected_at_ms_ = 0;  // unix ms; 0 while connected
   std::optional<std::string> username_;
@@ -358,7 +374,13 @@ class Connection {
   void OnRead(ssize_t nread, const uv_buf_t* buf);
   // Raw bytes through the transport into in_; false if the connection closed.
   bool ReceiveThroughTransport(std::string_view raw);
-  void AppendInput(std::string_view bytes);
+  // False if in_ cannot grow for `bytes` within max_partial_packet_memory.
+  bool AppendInput(std::string_view bytes);
+  // True if in_ may hold `capacity` bytes within the worker's
+  // max_partial_packet_memory (up to kSmallPartial always may).
+  bool InputFits(size_t capacity) const;
+  // Closes the connection: its input does not fit max_partial_packet_memory.
+  void RefuseInput();
   void ProcessInput();
   // After our shutdown: reads and drops input until the peer closes.
   void DrainUntilPeerCloses();
@@ -475,9 +497,29 @@ class Worker {
   void PublishWill(const Will& will, const std::string& client_id);
   void StoreSession(Session& s);
 
+  // Loop thread: sessions holding a publisher's acknowledgement (see
+  // queue_waits.h). StartQueueWait is called by a session with its first
+  // held acknowledgement; the worker sheds or disconnects it once it has
+  // held them for max_queue_wait (slow_subscribers.cpp).
+  QueueWaits& queue_waits() { return queue_waits_; }
+  void StartQueueWait(Session& s);
+
+  // Bytes of incomplete packets held by this worker's connections (their
+  // input buffers), bounded by max_partial_packet_memory. Loop thread
+  // writes; any thread may read.
+  uint64_t partial_bytes() const { return partial_bytes_.load(std::memory_order_relaxed); }
+  void AddPartialBytes(int64_t delta) {
+    partial_bytes_.store(partial_bytes() + static_cast<uint64_t>(delta), std::memory_order_relaxed);
+  }
+
  private:
   void Housekeeping();
   void FlushAll();
+  // Acts on the sessions that held their publishers for max_queue_wait.
+  void ExpireQueueWaits();
+  void ArmQueueWaitTimer();
+  // Closes every handle of the worker's own so that its loop can end.
+  void StopLoop();
 
   BrokerContext& ctx_;
   uint32_t index_;
@@ -486,6 +528,9 @@ class Worker {
   UvHandle<uv_check_t> flush_;
   UvHandle<uv_prepare_t> flush_before_poll_;
   UvHandle<uv_timer_t> housekeeping_;
+  UvHandle<uv_timer_t> queue_wait_timer_;  // armed while queue_waits_ is not empty
+  QueueWaits queue_waits_;
+  std::atomic<uint64_t> partial_bytes_{0};  // see partial_bytes()
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   struct StringHash {

@@ -46,6 +46,10 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
   o.subscription_identifier_available = m.subscription_identifier_available;
   o.max_qos = m.max_qos;
   o.max_output_buffer = m.max_output_buffer;
+  o.max_queue_wait_ms = static_cast<uint32_t>(m.max_queue_wait.count());
+  o.queue_wait_action = m.queue_wait_action;
+  o.max_partial_packet_memory = m.max_partial_packet_memory;
+  o.max_subscriptions_per_client = m.max_subscriptions_per_client;
   o.max_client_id_length = m.max_client_id_length;
   o.allow_zero_length_clientid = m.allow_zero_length_clientid;
   o.persistence = m.persistence;

@@ -40,6 +40,13 @@ struct ListenerOptions {
   bool IsWebSocket() const { return type == "ws" || type == "wss"; }
 };
 
+// What happens to a connected subscriber whose full queue held a publisher
+// for max_queue_wait_ms ([mqtt] queue_wait_action).
+enum class QueueWaitAction : uint8_t {
+  kDrop,        // its messages are dropped (and counted) while the queue is full
+  kDisconnect,  // the client is disconnected (v5: DISCONNECT 0x97)
+};
+
 struct BrokerOptions {
   std::string node_name = "ferry@127.0.0.1";
   std::string data_dir = "data";
@@ -69,6 +76,11 @@ struct BrokerOptions {
   bool subscription_identifier_available = true;
   uint8_t max_qos = 2;
   uint64_t max_output_buffer = 1024 * 1024;
+  uint32_t max_queue_wait_ms = 500;
+  QueueWaitAction queue_wait_action = QueueWaitAction::kDrop;
+  // Bytes of incomplete packets one worker holds for all its connections.
+  uint64_t max_partial_packet_memory = 64 * 1024 * 1024;
+  uint32_t max_subscriptions_per_client = 1000;  // 0 = unlimited
   uint32_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;

@@ -57,6 +57,8 @@ void ReadLog(SectionReader& r, LogConfig* c) {
 
 constexpr std::string_view kListenerTypes[] = {"tcp", "ssl", "ws", "wss"};
 constexpr std::string_view kTlsVersions[] = {"1.2", "1.3"};
+// In the order of QueueWaitAction.
+constexpr std::string_view kQueueWaitActions[] = {"drop", "disconnect"};
 
 bool IsTlsType(std::string_view type) { return type == "ssl" || type == "wss"; }
 bool IsWebSocketType(std::string_view type) { return type == "ws" || type == "wss"; }
@@ -132,6 +134,23 @@ void ReadMqtt(SectionReader& r, MqttConfig* c) {
   r.Bool("subscription_identifier_available", &c->subscription_identifier_available);
   r.Integer("max_qos", 0, 2, &c->max_qos);
   r.Size("max_output_buffer", 1024, uint64_t{1} << 32, &c->max_output_buffer);
+  r.Duration("max_queue_wait", milliseconds(0), hours(1), &c->max_queue_wait);
+  size_t action = 0;
+  if (r.Choice("queue_wait_action", kQueueWaitActions, &action)) {
+    c->queue_wait_action = static_cast<QueueWaitAction>(action);
+  }
+  if (!r.Size("max_partial_packet_memory", 1024, uint64_t{1} << 40,
+              &c->max_partial_packet_memory)) {
+    // Unset: never below what one packet of the largest size needs.
+    c->max_partial_packet_memory =
+        std::max<uint64_t>(c->max_partial_packet_memory, c->max_packet_size);
+  } else if (c->max_partial_packet_memory < c->max_packet_size) {
+    // Otherwise a packet of the largest size allowed could never be read.
+    r.Error("max_partial_packet_memory",
+            "max_partial_packet_memory: must be at least max_packet_size (" +
+                std::to_string(c->max_packet_size) + " bytes)");
+  }
+  r.Integer("max_subscriptions_per_client", 0, UINT32_MAX, &c->max_subscriptions_per_client);
   // The server must accept client identifiers of 1 to 23 bytes [MQTT-3.1.3-5].
   r.Integer("max_client_id_length", 23, 65535, &c->max_client_id_length);
   r.Bool("allow_zero_length_clientid", &c->allow_zero_length_clientid);

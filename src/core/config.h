@@ -256,6 +256,12 @@ struct MqttConfig {
   bool subscription_identifier_available = true;
   uint8_t max_qos = 2;
   uint64_t max_output_buffer = 1024 * 1024;
+  // How long a publisher's acknowledgement waits for a connected
+  // subscriber's full queue, and what then happens to that subscriber.
+  std::chrono::milliseconds max_queue_wait{500};
+  QueueWaitAction queue_wait_action = QueueWaitAction::kDrop;
+  uint64_t max_partial_packet_memory = 64 * 1024 * 1024;  // per worker
+  uint32_t max_subscriptions_per_client = 1000;           // 0 = unlimited
   uint16_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;

@@ -37,6 +37,9 @@ struct Metrics {
   std::atomic<uint64_t> publish_sent_qos[3] = {0, 0, 0};
   std::atomic<uint64_t> dropped_queue_full{0};
   std::atomic<uint64_t> dropped_slow_client{0};
+  // QoS 1/2 messages for a connected subscriber whose full queue had held
+  // its publishers for [mqtt] max_queue_wait (queue_wait_action = drop).
+  std::atomic<uint64_t> dropped_queue_wait{0};
   std::atomic<uint64_t> dropped_expired{0};
   std::atomic<uint64_t> dropped_too_large{0};
   std::atomic<uint64_t> dropped_no_subscribers{0};
@@ -44,10 +47,18 @@ struct Metrics {
   // Messages from another node whose path already named this node.
   std::atomic<uint64_t> dropped_loop{0};
   std::atomic<uint64_t> protocol_errors{0};
+  // Subscribers disconnected for holding publishers past max_queue_wait
+  // (queue_wait_action = disconnect).
+  std::atomic<uint64_t> slow_subscribers_disconnected{0};
+  // Connections closed because their worker held max_partial_packet_memory
+  // in incomplete packets.
+  std::atomic<uint64_t> partial_packet_refusals{0};
+  // Topic filters refused past max_subscriptions_per_client.
+  std::atomic<uint64_t> subscriptions_refused{0};
 
   uint64_t dropped_total() const {
-    return dropped_queue_full + dropped_slow_client + dropped_expired + dropped_too_large +
-           dropped_not_authorized + dropped_loop;
+    return dropped_queue_full + dropped_slow_client + dropped_queue_wait + dropped_expired +
+           dropped_too_large + dropped_not_authorized + dropped_loop;
   }
 };
 

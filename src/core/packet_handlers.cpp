@@ -11,6 +11,13 @@ namespace {
 
 bool IsSuccess(ReasonCode r) { return static_cast<uint8_t>(r) < 0x80; }
 
+// False if `filter` would be a new subscription of `s` past
+// [mqtt] max_subscriptions_per_client; replacing one is always allowed.
+bool RoomForSubscription(const Session& s, const std::string& filter) {
+  const uint32_t limit = s.worker_.ctx().options.max_subscriptions_per_client;
+  return limit == 0 || s.subscriptions_.size() < limit || s.subscriptions_.contains(filter);
+}
+
 }  // namespace
 
 void Worker::OnPacket(Connection& c, Packet&& packet) {
@@ -212,6 +219,10 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
     }
     if (rc == ReasonCode::kSuccess && acl && !acl->CanSubscribe(s.username_, s.client_id_, plain)) {
       rc = ReasonCode::kNotAuthorized;
+    }
+    if (rc == ReasonCode::kSuccess && !RoomForSubscription(s, t.filter)) {
+      Inc(ctx_.metrics.subscriptions_refused);
+      rc = ReasonCode::kQuotaExceeded;  // 3.1.1: 0x80 Failure
     }
     if (!IsSuccess(rc)) {
       FERRY_DEBUG("%s: subscribe to '%s' refused: %s", c.Describe().c_str(), t.filter.c_str(),

@@ -192,8 +192,9 @@ void Worker::DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>&
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13]: RETAIN is kept only for Retain As Published.
     uint8_t qos = std::min(msg->qos, t.qos);
     bool retain = t.retain_as_published && msg->retain;
-    // A QoS 1/2 publisher is slowed down rather than its message dropped.
-    const bool hold = full != nullptr && qos > 0;
+    // A QoS 1/2 publisher is slowed down rather than its message dropped,
+    // unless this subscriber has held its publishers for max_queue_wait.
+    const bool hold = full != nullptr && qos > 0 && s->CanHoldPublishers();
     if (s->Deliver(msg, qos, retain, t.subscription_ids,
                    hold ? OverLimit::kQueue : OverLimit::kDrop)) {
       *durable = true;

@@ -15,7 +15,8 @@ constexpr uint64_t kHousekeepingMs = 500;
 constexpr uint64_t kCloseLingerMs = 5000;
 }  // namespace
 
-Worker::Worker(BrokerContext& ctx, uint32_t index) : ctx_(ctx), index_(index) {
+Worker::Worker(BrokerContext& ctx, uint32_t index)
+    : ctx_(ctx), index_(index), queue_waits_(ctx.options.max_queue_wait_ms) {
   flush_ = UvHandle<uv_check_t>::Make();
   uv_check_init(loop_.get(), flush_.get());
   flush_->data = this;
@@ -25,6 +26,9 @@ Worker::Worker(BrokerContext& ctx, uint32_t index) : ctx_(ctx), index_(index) {
   housekeeping_ = UvHandle<uv_timer_t>::Make();
   uv_timer_init(loop_.get(), housekeeping_.get());
   housekeeping_->data = this;
+  queue_wait_timer_ = UvHandle<uv_timer_t>::Make();
+  uv_timer_init(loop_.get(), queue_wait_timer_.get());
+  queue_wait_timer_->data = this;
 }
 
 Worker::~Worker() {
@@ -35,6 +39,7 @@ Worker::~Worker() {
   flush_.Reset();
   flush_before_poll_.Reset();
   housekeeping_.Reset();
+  queue_wait_timer_.Reset();
 }
 
 void Worker::Start() {
@@ -148,6 +153,17 @@ void Worker::OnProtocolError(Connection& c, const Status& status) {
     c.Close();
     return;
   }
+  if (c.state() == Connection::State::kAwaitingConnect && IsV5(c.version_) &&
+      status.reason() == ReasonCode::kPacketTooLarge) {
+    // A CONNECT over the limit from a v5 client (Connection::ProcessInput
+    // read its protocol level): CONNACK 0x95, then close.
+    FERRY_INFO("connection from %s: %s, closing", c.peer().c_str(), status.ToString().c_str());
+    Connack ack;
+    ack.reason = ReasonCode::kPacketTooLarge;
+    c.Send(ack);
+    c.Close();
+    return;
+  }
   DisconnectClient(c, status.reason(), status.message());
 }
 
@@ -248,12 +264,15 @@ void Worker::OnClosed(Connection& c) {
   // connection, so it can be freed here.
   std::erase(dirty_, &c);
   conns_.erase(c.id());
-  if (shutting_down_ && conns_.empty()) {
-    flush_.Reset();
-    flush_before_poll_.Reset();
-    housekeeping_.Reset();
-    loop_.Stop();
-  }
+  if (shutting_down_ && conns_.empty()) StopLoop();
+}
+
+void Worker::StopLoop() {
+  flush_.Reset();
+  flush_before_poll_.Reset();
+  housekeeping_.Reset();
+  queue_wait_timer_.Reset();
+  loop_.Stop();
 }
 
 void Worker::Housekeeping() {
@@ -338,12 +357,7 @@ void Worker::Shutdown() {
     }
     DisconnectClient(*c, ReasonCode::kServerShuttingDown, "server shutting down");
   }
-  if (conns_.empty()) {
-    flush_.Reset();
-    flush_before_poll_.Reset();
-    housekeeping_.Reset();
-    loop_.Stop();
-  }
+  if (conns_.empty()) StopLoop();
 }
 
 }  // namespace ferry::core

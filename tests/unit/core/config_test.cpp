@@ -200,6 +200,10 @@ TEST(LoadConfig, GoodSampleSetsEveryKey) {
                m.shared_subscription_available || m.subscription_identifier_available);
   EXPECT_EQ(m.max_qos, 1);
   EXPECT_EQ(m.max_output_buffer, 4u << 20);
+  EXPECT_EQ(m.max_queue_wait, seconds(2));
+  EXPECT_EQ(m.queue_wait_action, QueueWaitAction::kDisconnect);
+  EXPECT_EQ(m.max_partial_packet_memory, 16u << 20);
+  EXPECT_EQ(m.max_subscriptions_per_client, 50u);
   EXPECT_EQ(m.max_client_id_length, 128);
   EXPECT_FALSE(m.allow_zero_length_clientid);
   EXPECT_FALSE(m.persistence);
@@ -208,7 +212,7 @@ TEST(LoadConfig, GoodSampleSetsEveryKey) {
   auto bridges = r->raw.SectionsWithPrefix("bridge.");
   ASSERT_EQ(bridges.size(), 1u);
   EXPECT_EQ(bridges[0]->Find("topic")->value, "sensors/# out 1");
-  EXPECT_EQ(bridges[0]->Find("address")->origin, path + ":48");
+  EXPECT_EQ(bridges[0]->Find("address")->origin, path + ":52");
 }
 
 TEST(LoadConfig, BadSampleReportsEveryErrorInFileOrder) {
@@ -254,6 +258,33 @@ TEST(LoadConfig, ConnectPacketLimitIsCappedByPacketLimit) {
   Result<Config> r = Load(std::string(kListener) + "[mqtt]\nmax_packet_size = 1KB\n");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->mqtt.max_connect_packet_size, 1024u);
+}
+
+// Issue 9: a partial packet limit below max_packet_size would refuse every
+// packet of the largest size the node allows.
+TEST(LoadConfig, PartialPacketMemoryIsAtLeastMaxPacketSize) {
+  EXPECT_EQ(Errors(std::string(kListener) +
+                   "[mqtt]\nmax_packet_size = 2MB\nmax_partial_packet_memory = 1MB\n"),
+            "t.conf:5: [mqtt] max_partial_packet_memory: must be at least max_packet_size "
+            "(2097152 bytes)");
+  // Unset, it follows a max_packet_size above its default.
+  Result<Config> r = Load(std::string(kListener) + "[mqtt]\nmax_packet_size = 100MB\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.max_partial_packet_memory, 100u << 20);
+}
+
+TEST(LoadConfig, QueueWaitActionIsDropOrDisconnect) {
+  const std::string text = std::string(kListener) + "[mqtt]\nqueue_wait_action = block\n";
+  EXPECT_NE(Errors(text).find("t.conf:4: [mqtt] queue_wait_action: expected one of"),
+            std::string::npos)
+      << Errors(text);
+  Env env{"FERRY_MQTT__QUEUE_WAIT_ACTION=disconnect", "FERRY_MQTT__MAX_QUEUE_WAIT=0",
+          "FERRY_MQTT__MAX_SUBSCRIPTIONS_PER_CLIENT=0"};
+  Result<Config> r = Load(std::string(kListener), env.envp());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.queue_wait_action, QueueWaitAction::kDisconnect);
+  EXPECT_EQ(r->mqtt.max_queue_wait, milliseconds(0));
+  EXPECT_EQ(r->mqtt.max_subscriptions_per_client, 0u);
 }
 
 TEST(LoadConfig, UnknownKeyNamesSectionAndKey) {
