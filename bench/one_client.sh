@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What one misbehaving client costs everyone else, ferry beside Debian's
-# mosquitto, on this machine (issue 9, points 3 and 4).
+# mosquitto, on this machine.
 #
 #   bench/one_client.sh           3 repetitions, 10 s per throughput run
 #   bench/one_client.sh --quick   1 repetition, 5 s

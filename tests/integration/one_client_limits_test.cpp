@@ -1,9 +1,9 @@
-// Issue 9, "one client hurts the others": real ferryd processes and raw
+// One client must not hurt the others: real ferryd processes and raw
 // sockets. A subscriber that stops reading must not hold its publishers, and
-// with them every other subscriber (point 3); a packet's buffer grows with
-// what arrives, and the bytes of incomplete packets a worker holds are
-// bounded (point 4); one client's subscriptions are bounded, and a v5
-// CONNECT over the limit is answered with CONNACK 0x95 (point 5).
+// with them every other subscriber; a packet's buffer grows with what
+// arrives, and the bytes of incomplete packets a worker holds are bounded;
+// one client's subscriptions are bounded, and a v5 CONNECT over the limit is
+// answered with CONNACK 0x95.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -76,11 +76,11 @@ void PublishAndReceive(RawClient& publisher, RawClient& healthy, const std::stri
   }
 }
 
-// Point 3. Before the fix the publisher stopped after 1,032 PUBACKs (the
+// Slow subscribers. Before the fix the publisher stopped after 1,032 PUBACKs (the
 // stalled subscriber's 32 in flight and 1,000 queued) and the healthy
 // subscriber received nothing more until the stalled one's keep alive ran
 // out, which here is never.
-TEST(SlowSubscriber, Issue9AStalledQos1SubscriberDoesNotHoldThePublisher) {
+TEST(SlowSubscriber, AStalledQos1SubscriberDoesNotHoldThePublisher) {
   NodeProcess node(WithMqtt("max_queue_wait = 500ms\nqueue_wait_action = drop\n"));
   ASSERT_TRUE(node.Start());
   const MqttVersion v = MqttVersion::kV311;
@@ -109,7 +109,7 @@ TEST(SlowSubscriber, Issue9AStalledQos1SubscriberDoesNotHoldThePublisher) {
 
 // Point 3 with queue_wait_action = disconnect: the stalled v5 subscriber
 // is disconnected with DISCONNECT 0x97 after the PUBLISHes it was sent.
-TEST(SlowSubscriber, Issue9AStalledSubscriberCanBeDisconnectedInstead) {
+TEST(SlowSubscriber, AStalledSubscriberCanBeDisconnectedInstead) {
   NodeProcess node(WithMqtt("max_queue_wait = 300ms\nqueue_wait_action = disconnect\n"));
   ASSERT_TRUE(node.Start());
   RawClient stalled, healthy, publisher;
@@ -159,9 +159,9 @@ Bytes PartialPublish(uint32_t total, size_t extra) {
 
 constexpr uint32_t kMegabyte = 1024 * 1024;
 
-// Point 4. Before the fix each of these connections made the node allocate
+// Partial packets. Before the fix each of these connections made the node allocate
 // (and zero) the whole declared megabyte: about 1 GB of RSS for 1,000.
-TEST(PartialPackets, Issue9DeclaredMegabytePacketsCostOnlyWhatArrives) {
+TEST(PartialPackets, DeclaredMegabytePacketsCostOnlyWhatArrives) {
   NodeProcess node;  // max_packet_size 1 MB, max_partial_packet_memory 64 MB
   ASSERT_TRUE(node.Start());
   const pid_t pid = NodePid(node);
@@ -206,7 +206,7 @@ TEST(PartialPackets, Issue9DeclaredMegabytePacketsCostOnlyWhatArrives) {
 
 // Point 4: past max_partial_packet_memory the connection whose packet
 // would exceed it is closed (v5: DISCONNECT 0x89, server busy), and counted.
-TEST(PartialPackets, Issue9AWorkerHoldsAtMostMaxPartialPacketMemory) {
+TEST(PartialPackets, AWorkerHoldsAtMostMaxPartialPacketMemory) {
   // Two workers (the base config), 2 MB each.
   NodeProcess node(WithMqtt("max_packet_size = 1MB\nmax_partial_packet_memory = 2MB\n"));
   ASSERT_TRUE(node.Start());
@@ -257,7 +257,7 @@ std::optional<Bytes> SubackFor(RawClient& raw, MqttVersion v, uint16_t id,
 
 // Point 5: a new topic filter past max_subscriptions_per_client is refused
 // with 0x97 (v5) or 0x80 (3.1.1); replacing a subscription still works.
-TEST(SubscriptionLimit, Issue9NewFiltersPastTheLimitAreRefused) {
+TEST(SubscriptionLimit, NewFiltersPastTheLimitAreRefused) {
   NodeProcess node(WithMqtt("max_subscriptions_per_client = 3\n"));
   ASSERT_TRUE(node.Start());
   const std::vector<wire::Subscription> three = {{"a", 1}, {"b", 1}, {"c", 0}};
@@ -287,7 +287,7 @@ TEST(SubscriptionLimit, Issue9NewFiltersPastTheLimitAreRefused) {
 // Point 5: a CONNECT larger than the limit (max_connect_packet_size before
 // CONNECT) gets CONNACK 0x95 from a v5 client, then the close; 3.1.1 has no
 // such code: just the close.
-TEST(ConnectLimit, Issue9AnOversizedV5ConnectGetsConnack0x95) {
+TEST(ConnectLimit, AnOversizedV5ConnectGetsConnack0x95) {
   NodeProcess node(WithMqtt("max_connect_packet_size = 1KB\n"));
   ASSERT_TRUE(node.Start());
   const Bytes kConnack95 = {0x20, 0x03, 0x00, 0x95, 0x00};  // flags, reason, no properties

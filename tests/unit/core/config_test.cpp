@@ -260,7 +260,7 @@ TEST(LoadConfig, ConnectPacketLimitIsCappedByPacketLimit) {
   EXPECT_EQ(r->mqtt.max_connect_packet_size, 1024u);
 }
 
-// Issue 9: a partial packet limit below max_packet_size would refuse every
+// A partial packet limit below max_packet_size would refuse every
 // packet of the largest size the node allows.
 TEST(LoadConfig, PartialPacketMemoryIsAtLeastMaxPacketSize) {
   EXPECT_EQ(Errors(std::string(kListener) +
