@@ -107,7 +107,7 @@ TEST(SlowSubscriber, AStalledQos1SubscriberDoesNotHoldThePublisher) {
   EXPECT_TRUE(node.Stop());
 }
 
-// Point 3 with queue_wait_action = disconnect: the stalled v5 subscriber
+// With queue_wait_action = disconnect: the stalled v5 subscriber
 // is disconnected with DISCONNECT 0x97 after the PUBLISHes it was sent.
 TEST(SlowSubscriber, AStalledSubscriberCanBeDisconnectedInstead) {
   NodeProcess node(WithMqtt("max_queue_wait = 300ms\nqueue_wait_action = disconnect\n"));
@@ -204,7 +204,7 @@ TEST(PartialPackets, DeclaredMegabytePacketsCostOnlyWhatArrives) {
   EXPECT_TRUE(node.Stop());
 }
 
-// Point 4: past max_partial_packet_memory the connection whose packet
+// Past max_partial_packet_memory the connection whose packet
 // would exceed it is closed (v5: DISCONNECT 0x89, server busy), and counted.
 TEST(PartialPackets, AWorkerHoldsAtMostMaxPartialPacketMemory) {
   // Two workers (the base config), 2 MB each.
@@ -255,7 +255,7 @@ std::optional<Bytes> SubackFor(RawClient& raw, MqttVersion v, uint16_t id,
   return raw.ReadPacket();
 }
 
-// Point 5: a new topic filter past max_subscriptions_per_client is refused
+// A new topic filter past max_subscriptions_per_client is refused
 // with 0x97 (v5) or 0x80 (3.1.1); replacing a subscription still works.
 TEST(SubscriptionLimit, NewFiltersPastTheLimitAreRefused) {
   NodeProcess node(WithMqtt("max_subscriptions_per_client = 3\n"));
@@ -284,7 +284,7 @@ TEST(SubscriptionLimit, NewFiltersPastTheLimitAreRefused) {
   EXPECT_TRUE(node.Stop());
 }
 
-// Point 5: a CONNECT larger than the limit (max_connect_packet_size before
+// A CONNECT larger than the limit (max_connect_packet_size before
 // CONNECT) gets CONNACK 0x95 from a v5 client, then the close; 3.1.1 has no
 // such code: just the close.
 TEST(ConnectLimit, AnOversizedV5ConnectGetsConnack0x95) {
