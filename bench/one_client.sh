@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What one misbehaving client costs everyone else, ferry beside Debian's
-# mosquitto, on this machine (issue 9, points 3 and 4).
+# mosquitto, on this machine.
 #
 #   bench/one_client.sh           3 repetitions, 10 s per throughput run
 #   bench/one_client.sh --quick   1 repetition, 5 s
@@ -63,7 +63,8 @@ ferry_dropped() {
   echo "${v:-0}"
 }
 
-# One healthy subscriber's delivered rate: alone, beside a second healthy
+# One healthy subscriber's delivered rate (messages received over the -d
+# seconds of publishing): alone, beside a second healthy
 # subscriber (pair: ferry-bench's two subscribers, half their rate), or
 # beside a stalled one.
 #   stalled_run SCENARIO BROKER REP QOS alone|pair|stalled
@@ -75,7 +76,9 @@ stalled_run() {
   $NICE_CMD "$BENCH" pubsub -h 127.0.0.1 -p "$PORT" --broker-pid "$PID" -c 1 --sub-clients $subs \
     -t bench/slow -q "$q" -I 0 -d "$DUR" --window 1000 --drain-ms 2000 --json --quiet \
     > "$file" 2> "$file.err" || true
-  row "$s" "$b" "$rep" "rate_$mode" "$(jq -r "(.recv_rate // empty) / $subs" "$file")"
+  # Over the whole publishing time: ferry-bench's recv_rate spans the first
+  # to the last message received, which hides a publisher that stopped.
+  row "$s" "$b" "$rep" "rate_$mode" "$(jq -r "(.received // empty) / $subs / $DUR" "$file")"
   if [[ $mode == stalled && $b == ferry ]]; then
     row "$s" "$b" "$rep" dropped "$(( $(ferry_dropped slow_client) + $(ferry_dropped queue_wait) ))"
   fi

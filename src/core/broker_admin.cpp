@@ -230,7 +230,7 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
              {"retained", Gauge(r.retained_count(), r.retained_count_max())},
              // What the limits on one client's share of the node refused.
              {"slow_subscribers",
-              {{"dropped", m.dropped_queue_wait.load()},
+              {{"messages_dropped", m.dropped_queue_wait.load()},
                {"disconnected", m.slow_subscribers_disconnected.load()}}},
              {"partial_packets",
               {{"bytes", PartialPacketBytes(ctx)}, {"refused", m.partial_packet_refusals.load()}}},

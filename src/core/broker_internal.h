@@ -374,8 +374,13 @@ class Connection {
   void OnRead(ssize_t nread, const uv_buf_t* buf);
   // Raw bytes through the transport into in_; false if the connection closed.
   bool ReceiveThroughTransport(std::string_view raw);
+  // Decoded bytes through ProcessInput; in_ is charged only for an
+  // unfinished packet. False if the connection closed.
+  bool ProcessDecoded(std::string_view app);
   // False if in_ cannot grow for `bytes` within max_partial_packet_memory.
   bool AppendInput(std::string_view bytes);
+  // Frees in_ (and its charge): the connection reads no more packets.
+  void ReleaseInput();
   // True if in_ may hold `capacity` bytes within the worker's
   // max_partial_packet_memory (up to kSmallPartial always may).
   bool InputFits(size_t capacity) const;
@@ -505,11 +510,16 @@ class Worker {
   void StartQueueWait(Session& s);
 
   // Bytes of incomplete packets held by this worker's connections (their
-  // input buffers), bounded by max_partial_packet_memory. Loop thread
-  // writes; any thread may read.
+  // input buffers), bounded by max_partial_packet_memory. Any thread may
+  // read or add (a connection is freed on its worker's thread, but the
+  // count stays exact whichever thread does).
   uint64_t partial_bytes() const { return partial_bytes_.load(std::memory_order_relaxed); }
   void AddPartialBytes(int64_t delta) {
-    partial_bytes_.store(partial_bytes() + static_cast<uint64_t>(delta), std::memory_order_relaxed);
+    if (delta >= 0) {
+      partial_bytes_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
+    } else {
+      partial_bytes_.fetch_sub(static_cast<uint64_t>(-delta), std::memory_order_relaxed);
+    }
   }
 
  private:

@@ -80,7 +80,7 @@ struct BrokerOptions {
   QueueWaitAction queue_wait_action = QueueWaitAction::kDrop;
   // Bytes of incomplete packets one worker holds for all its connections.
   uint64_t max_partial_packet_memory = 64 * 1024 * 1024;
-  uint32_t max_subscriptions_per_client = 1000;  // 0 = unlimited
+  uint32_t max_subscriptions_per_client = 10000;  // 0 = unlimited
   uint32_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;

@@ -141,9 +141,10 @@ void ReadMqtt(SectionReader& r, MqttConfig* c) {
   }
   if (!r.Size("max_partial_packet_memory", 1024, uint64_t{1} << 40,
               &c->max_partial_packet_memory)) {
-    // Unset: never below what one packet of the largest size needs.
+    // Unset: room for a packet of the largest size while the buffer that
+    // holds it doubles, and for others' pieces beside it.
     c->max_partial_packet_memory =
-        std::max<uint64_t>(c->max_partial_packet_memory, c->max_packet_size);
+        std::max<uint64_t>(c->max_partial_packet_memory, uint64_t{2} * c->max_packet_size);
   } else if (c->max_partial_packet_memory < c->max_packet_size) {
     // Otherwise a packet of the largest size allowed could never be read.
     r.Error("max_partial_packet_memory",

@@ -261,7 +261,7 @@ struct MqttConfig {
   std::chrono::milliseconds max_queue_wait{500};
   QueueWaitAction queue_wait_action = QueueWaitAction::kDrop;
   uint64_t max_partial_packet_memory = 64 * 1024 * 1024;  // per worker
-  uint32_t max_subscriptions_per_client = 1000;           // 0 = unlimited
+  uint32_t max_subscriptions_per_client = 10000;          // 0 = unlimited
   uint16_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;

@@ -146,6 +146,10 @@ Status Connection::Open(int fd, std::string peer, std::string pending, bool star
 }
 
 void Connection::StartReading(std::string pending) {
+  if (!InputFits(pending.size())) {  // bytes read after a CONNECT handed over
+    RefuseInput();
+    return;
+  }
   {
     InputAccount account(worker_, in_);
     in_.assign(pending.begin(), pending.end());
@@ -202,6 +206,7 @@ void Connection::AllocInput(uv_buf_t* buf) {
     size_t capacity = in_.capacity();
     if (capacity < size) {
       capacity = std::max(size, std::min(std::max(want_, size), 2 * capacity));
+      if (!InputFits(capacity)) capacity = size;  // only the exact size may fit
       if (!InputFits(capacity)) {
         // OnRead gets UV_ENOBUFS and closes the connection.
         *buf = uv_buf_init(nullptr, 0);
@@ -265,7 +270,6 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (!ReceiveThroughTransport(std::string_view(buf->base, static_cast<size_t>(nread)))) return;
-  ProcessInput();
   if (transport_ && transport_->PeerClosed() && state_ != State::kClosing && !detached_) {
     // TLS close_notify or a WebSocket close frame: the end of the stream.
     FERRY_DEBUG("%s: connection closed by peer (TLS close_notify or WebSocket close)",
@@ -295,9 +299,45 @@ bool Connection::ReceiveThroughTransport(std::string_view raw) {
     worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
     return false;
   }
-  if (!AppendInput(app)) {
-    RefuseInput();
-    return false;
+  return ProcessDecoded(app);
+}
+
+bool Connection::ProcessDecoded(std::string_view app) {
+  if (state_ != State::kConnected || paused_) {
+    // Before CONNECT is accepted (the connection may be handed over with
+    // its unread bytes), and while paused, it all waits in in_.
+    if (!AppendInput(app)) {
+      RefuseInput();
+      return false;
+    }
+    if (paused_) return true;  // ResumeReading goes on
+    ProcessInput();
+    return state_ != State::kClosing && !detached_;
+  }
+  std::vector<uint8_t>& shared = worker_.read_buffer();
+  while (!app.empty()) {
+    if (in_len_ <= kSmallPartial) {
+      // As a plain read: in the worker's read buffer after the piece held
+      // over, so that in_ keeps (and is charged for) only what is left of
+      // an unfinished packet.
+      const size_t take = std::min(app.size(), shared.size() - in_len_);
+      if (in_len_ > 0) std::memcpy(shared.data(), in_.data(), in_len_);
+      std::memcpy(shared.data() + in_len_, app.data(), take);
+      in_len_ += take;
+      input_shared_ = true;
+      app.remove_prefix(take);
+    } else {
+      // The rest of a packet larger than that piece, up to its end.
+      const size_t take = want_ > in_len_ ? std::min(app.size(), want_ - in_len_) : app.size();
+      if (!AppendInput(app.substr(0, take))) {
+        RefuseInput();
+        return false;
+      }
+      app.remove_prefix(take);
+    }
+    ProcessInput();
+    if (state_ == State::kClosing || detached_) return false;
+    if (paused_) return ProcessDecoded(app);
   }
   return true;
 }
@@ -389,6 +429,13 @@ void Connection::ProcessInput() {
   }
 }
 
+void Connection::ReleaseInput() {
+  InputAccount account(worker_, in_);
+  std::vector<uint8_t>().swap(in_);
+  in_len_ = in_pos_ = want_ = 0;
+  input_shared_ = false;
+}
+
 std::span<const uint8_t> Connection::UnreadInput() const {
   const uint8_t* data = input_shared_ ? worker_.read_buffer().data() : in_.data();
   return {data + in_pos_, in_len_ - in_pos_};
@@ -464,6 +511,7 @@ void Connection::Close() {
   if (state_ == State::kClosing) return;
   state_ = State::kClosing;
   closing_since_ms_ = worker_.loop().Now();
+  ReleaseInput();  // what arrives from now on is dropped
   if (tcp_ == nullptr) return;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
   if (transport_) transport_->Close(&wire_out_);

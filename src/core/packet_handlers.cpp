@@ -18,6 +18,28 @@ bool RoomForSubscription(const Session& s, const std::string& filter) {
   return limit == 0 || s.subscriptions_.size() < limit || s.subscriptions_.contains(filter);
 }
 
+// The options of the subscription granted for `t` on worker `worker`.
+SubscriptionOptions GrantedOptions(const BrokerOptions& opt, const SubscribeTopic& t, bool v5,
+                                   bool bridge, uint32_t sub_id, uint32_t worker) {
+  SubscriptionOptions o;
+  o.qos = std::min(t.qos, opt.max_qos);
+  o.no_local = v5 && t.no_local;
+  o.retain_as_published = v5 && t.retain_as_published;
+  if (bridge) {
+    // A mosquitto-style bridge (protocol level | 0x80, 3.1.1), on a
+    // subscription that is not shared, gets what a v5 bridge asks for with
+    // subscription options: what it published is not sent back to it, and
+    // RETAIN is kept as published so retained messages propagate (as
+    // eclipse/mosquitto src/subs.c does for is_bridge contexts).
+    o.no_local = true;
+    o.retain_as_published = true;
+  }
+  o.retain_handling = v5 ? t.retain_handling : 0;
+  o.subscription_id = sub_id;
+  o.worker = worker;
+  return o;
+}
+
 }  // namespace
 
 void Worker::OnPacket(Connection& c, Packet&& packet) {
@@ -230,22 +252,8 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
       ack.reasons.push_back(rc);
       continue;
     }
-    SubscriptionOptions o;
-    o.qos = std::min(t.qos, opt.max_qos);
-    o.no_local = v5 && t.no_local;
-    o.retain_as_published = v5 && t.retain_as_published;
-    if (c.bridge_ && !shared.value()) {
-      // A mosquitto-style bridge (protocol level | 0x80, 3.1.1) gets what a
-      // v5 bridge asks for with subscription options: what it published is
-      // not sent back to it, and RETAIN is kept as published so retained
-      // messages propagate (as eclipse/mosquitto src/subs.c does for
-      // is_bridge contexts).
-      o.no_local = true;
-      o.retain_as_published = true;
-    }
-    o.retain_handling = v5 ? t.retain_handling : 0;
-    o.subscription_id = sub_id;
-    o.worker = index_;
+    const SubscriptionOptions o =
+        GrantedOptions(opt, t, v5, c.bridge_ && !shared.value(), sub_id, index_);
     bool is_new = AddSubscription(s, t.filter, o);
     ack.reasons.push_back(static_cast<ReasonCode>(o.qos));
     // Shared subscriptions get no retained messages (MQTT 5.0 section 4.8.2).

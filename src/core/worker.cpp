@@ -140,26 +140,19 @@ void Worker::FlushAll() {
 
 void Worker::OnProtocolError(Connection& c, const Status& status) {
   Inc(ctx_.metrics.protocol_errors);
+  const ReasonCode reason = status.reason();
+  // Before CONNECT, two errors are answered with a CONNACK, then the close:
+  // [MQTT-3.1.2-2] an unknown protocol level with 0x01 (v3.1.1 format, the
+  // one every version can read), and a v5 CONNECT over the size limit with
+  // 0x95 (Connection::ProcessInput read its protocol level).
   if (c.state() == Connection::State::kAwaitingConnect &&
-      status.reason() == ReasonCode::kUnsupportedProtocolVersion) {
+      (reason == ReasonCode::kUnsupportedProtocolVersion ||
+       (reason == ReasonCode::kPacketTooLarge && IsV5(c.version_)))) {
     FERRY_INFO("%s: protocol error, closing: %s", c.Describe().c_str(),
                status.ToString().c_str());
-    // [MQTT-3.1.2-2]: answer an unknown protocol level with CONNACK 0x01
-    // (v3.1.1 format, the one every version can read), then close.
     Connack ack;
-    ack.reason = ReasonCode::kUnsupportedProtocolVersion;
-    c.version_ = ProtocolVersion::kV311;
-    c.Send(ack);
-    c.Close();
-    return;
-  }
-  if (c.state() == Connection::State::kAwaitingConnect && IsV5(c.version_) &&
-      status.reason() == ReasonCode::kPacketTooLarge) {
-    // A CONNECT over the limit from a v5 client (Connection::ProcessInput
-    // read its protocol level): CONNACK 0x95, then close.
-    FERRY_INFO("connection from %s: %s, closing", c.peer().c_str(), status.ToString().c_str());
-    Connack ack;
-    ack.reason = ReasonCode::kPacketTooLarge;
+    ack.reason = reason;
+    if (reason == ReasonCode::kUnsupportedProtocolVersion) c.version_ = ProtocolVersion::kV311;
     c.Send(ack);
     c.Close();
     return;

@@ -150,9 +150,9 @@ TEST_F(Ctl, BrokerStatsKeepTheirMaxima) {
   EXPECT_EQ(j["subscriptions"], (Json{{"count", 2}, {"max", 3}}));
   CommandResult r = Run({"broker", "stats"});
   ASSERT_TRUE(r.Succeeded());
-  EXPECT_NE(r.out.find("connections/count             : 1\n"
-                       "connections/max               : 2\n"),
-            std::string::npos)
+  // Keys are padded to the longest one, whichever that is.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("connections/count +: 1\n"
+                                                  "connections/max +: 2\n")))
       << r.out;
 }
 

@@ -260,17 +260,27 @@ TEST(LoadConfig, ConnectPacketLimitIsCappedByPacketLimit) {
   EXPECT_EQ(r->mqtt.max_connect_packet_size, 1024u);
 }
 
-// Issue 9: a partial packet limit below max_packet_size would refuse every
+// A partial packet limit below max_packet_size would refuse every
 // packet of the largest size the node allows.
 TEST(LoadConfig, PartialPacketMemoryIsAtLeastMaxPacketSize) {
   EXPECT_EQ(Errors(std::string(kListener) +
                    "[mqtt]\nmax_packet_size = 2MB\nmax_partial_packet_memory = 1MB\n"),
             "t.conf:5: [mqtt] max_partial_packet_memory: must be at least max_packet_size "
             "(2097152 bytes)");
-  // Unset, it follows a max_packet_size above its default.
+  // Unset, it is twice a max_packet_size that large packets need.
   Result<Config> r = Load(std::string(kListener) + "[mqtt]\nmax_packet_size = 100MB\n");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->mqtt.max_partial_packet_memory, 100u << 20);
+  EXPECT_EQ(r->mqtt.max_partial_packet_memory, uint64_t{200} << 20);
+  r = Load(std::string(kListener) + "[mqtt]\nmax_packet_size = 40MB\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.max_partial_packet_memory, uint64_t{80} << 20);
+}
+
+TEST(LoadConfig, TenThousandSubscriptionsPerClientByDefault) {
+  Result<Config> r = Load(std::string(kListener));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.max_subscriptions_per_client, 10000u);
+  EXPECT_EQ(r->mqtt.max_partial_packet_memory, uint64_t{64} << 20);
 }
 
 TEST(LoadConfig, QueueWaitActionIsDropOrDisconnect) {

@@ -1,5 +1,5 @@
 // QueueWaits (core/queue_waits.h): which sessions hold a publisher's
-// acknowledgement, and which have held one for max_queue_wait (issue 9).
+// acknowledgement, and which have held one for max_queue_wait.
 #include "core/queue_waits.h"
 
 #include <gtest/gtest.h>
