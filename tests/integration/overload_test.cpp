@@ -122,23 +122,35 @@ TEST(FdLimit, EveryClientIsServedOrRefusedAndTheAdminPortAnswers) {
 
 // ------------------------------------------------------------ point 7
 
+// A node whose admin connections time out after `idle_timeout`.
+NodeOptions AdminIdleTimeout(const std::string& idle_timeout) {
+  NodeOptions o;
+  o.extra_config = "[admin]\nidle_timeout = " + idle_timeout + "\n";
+  return o;
+}
+
+// `n` connections to `port` that stay idle; with `partial`, every other one
+// sends the start of a request first.
+std::vector<std::unique_ptr<RawClient>> OpenIdle(uint16_t port, int n, bool partial) {
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < n; ++i) {
+    idle.push_back(std::make_unique<RawClient>());
+    EXPECT_TRUE(idle.back()->Connect(port));
+    if (partial && i % 2 == 1) {
+      EXPECT_TRUE(idle.back()->Send(Text("GET /api/v1/status HTTP/1.1\r\nHo")));
+    }
+  }
+  return idle;
+}
+
 // 80 idle connections to the admin port (more than its 64 slots: some send
 // nothing, some half a request) do not make the health check answer 503:
 // the connection idle longest makes room.
 TEST(AdminSlots, IdleConnectionsDoNotStarveTheHealthCheck) {
-  NodeOptions o;
-  o.extra_config = "[admin]\nidle_timeout = 60s\n";
-  NodeProcess node(o);
+  NodeProcess node(AdminIdleTimeout("60s"));
   ASSERT_TRUE(node.Start());
   const uint16_t admin = node.admin_http_port();
-  std::vector<std::unique_ptr<RawClient>> idle;
-  for (int i = 0; i < 80; ++i) {
-    idle.push_back(std::make_unique<RawClient>());
-    ASSERT_TRUE(idle.back()->Connect(admin));
-    if (i % 2 == 1) {
-      ASSERT_TRUE(idle.back()->Send(Text("GET /api/v1/status HTTP/1.1\r\nHo")));
-    }
-  }
+  std::vector<std::unique_ptr<RawClient>> idle = OpenIdle(admin, 80, /*partial=*/true);
   for (int i = 0; i < 3; ++i) {
     HttpReply r = Http("GET", admin, "/api/v1/health");
     EXPECT_EQ(r.status, 200) << r.error << r.head << r.body;
@@ -153,16 +165,10 @@ TEST(AdminSlots, IdleConnectionsDoNotStarveTheHealthCheck) {
 // After the 408 an idle connection is closed at once: it keeps no slot for
 // another idle_timeout.
 TEST(AdminSlots, IdleConnectionIsClosedRightAfterIts408) {
-  NodeOptions o;
-  o.extra_config = "[admin]\nidle_timeout = 3s\n";
-  NodeProcess node(o);
+  NodeProcess node(AdminIdleTimeout("3s"));
   ASSERT_TRUE(node.Start());
   const uint16_t admin = node.admin_http_port();
-  std::vector<std::unique_ptr<RawClient>> idle;
-  for (int i = 0; i < 64; ++i) {
-    idle.push_back(std::make_unique<RawClient>());
-    ASSERT_TRUE(idle.back()->Connect(admin));
-  }
+  std::vector<std::unique_ptr<RawClient>> idle = OpenIdle(admin, 64, /*partial=*/false);
   for (auto& c : idle) {
     std::optional<Bytes> head = c->Recv(12, milliseconds(10000));
     ASSERT_TRUE(head.has_value()) << c->error();
