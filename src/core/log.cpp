@@ -102,8 +102,9 @@ LogLimiter::LogLimiter(std::string what, LogLevel level, std::chrono::millisecon
 bool LogLimiter::EndWindow(uint64_t now) {
   if (open_ && now - start_ms_ < window_ms_) return false;
   if (suppressed_ > 0) {
-    // Rounded up: "in the last 10 s" for a 10 s window that just ended.
-    const uint64_t seconds = (now - start_ms_ + 999) / 1000;
+    // To the nearest second: a window of 10 s flushed by a timer a few
+    // hundred milliseconds after its end reads "in the last 10 s".
+    const uint64_t seconds = (now - start_ms_ + 500) / 1000;
     if (LogEnabled(level_)) {
       Logf(level_, "%s: %s more in the last %llu s", what_.c_str(),
            FormatCount(suppressed_).c_str(), static_cast<unsigned long long>(seconds));
