@@ -7,12 +7,14 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <future>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -61,6 +63,22 @@ class Client {
     }
     return out;
   }
+  // True once the server has closed its socket, not merely shut its side
+  // down after an answer (which Closed() cannot tell apart): a byte sent to
+  // a closed socket draws a reset.
+  bool Gone(int wait_ms = kWaitMs) {
+    (void)send(fd_, "x", 1, MSG_NOSIGNAL);
+    for (int waited = 0; waited < wait_ms; waited += 10) {
+      tcp_info info{};
+      socklen_t len = sizeof info;
+      if (getsockopt(fd_, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+          info.tcpi_state == TCP_CLOSE) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
   // Reads until `n` bytes came or the wait ends.
   std::string Read(size_t n) {
     std::string out;
@@ -74,12 +92,15 @@ class Client {
     }
     return out;
   }
-  // True once the server has closed the connection.
-  bool Closed() {
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, kWaitMs) != 1) return false;
-    char c;
-    return recv(fd_, &c, 1, 0) <= 0;
+  // True once the server has closed the connection (what it sent before
+  // is read and dropped); false if it is still open after `wait_ms`.
+  bool Closed(int wait_ms = kWaitMs) {
+    char buf[4096];
+    while (true) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, wait_ms) != 1) return false;
+      if (recv(fd_, buf, sizeof buf, 0) <= 0) return true;
+    }
   }
 
  private:
@@ -125,6 +146,7 @@ class AdminServerSlots : public ::testing::Test {
   }
 
   void TearDown() override {
+    Resume();
     loop_.Post([this] {
       held_.clear();
       server_.reset();
@@ -144,6 +166,23 @@ class AdminServerSlots : public ::testing::Test {
     return std::stoi(answer.substr(9, 3));
   }
 
+  // Holds the loop thread until Resume(): connections made meanwhile wait
+  // in the kernel's accept queue and are accepted in one burst.
+  void Pause() {
+    auto paused = std::make_shared<std::promise<void>>();
+    auto running = paused->get_future();
+    loop_.Post([paused, resumed = resume_.get_future().share()] {
+      paused->set_value();
+      resumed.wait();
+    });
+    running.wait();
+    paused_ = true;
+  }
+  void Resume() {
+    if (paused_) resume_.set_value();
+    paused_ = false;
+  }
+
   bool WaitHolding(int n) {
     for (int i = 0; i < kWaitMs / 10; ++i) {
       if (holding_.load() >= n) return true;
@@ -157,18 +196,28 @@ class AdminServerSlots : public ::testing::Test {
   std::unique_ptr<AdminServer> server_;  // loop thread
   std::vector<AdminDone> held_;          // loop thread
   std::atomic<int> holding_{0};
+  std::promise<void> resume_;
+  bool paused_ = false;
   std::thread thread_;
   uint16_t port_ = 0;
 };
 
 TEST_F(AdminServerSlots, IdleConnectionsGiveTheirSlotToANewOne) {
+  // Six idle connections for four slots, accepted in one burst: the fifth
+  // and the sixth each close one of the oldest (not twice the same, which
+  // is still closing when the sixth comes).
+  Pause();
   std::vector<std::unique_ptr<Client>> idle;
   for (int i = 0; i < 6; ++i) idle.push_back(std::make_unique<Client>(port_));
-  EXPECT_EQ(Status("/api/v1/health"), 200);
-  EXPECT_EQ(Status("/api/v1/health"), 200);
-  // The oldest idle connections made room; the newest still wait.
+  Resume();
   EXPECT_TRUE(idle[0]->Closed());
   EXPECT_TRUE(idle[1]->Closed());
+  // Every slot is taken again: the first health check closes the next
+  // oldest, the second finds a slot free.
+  EXPECT_EQ(Status("/api/v1/health"), 200);
+  EXPECT_EQ(Status("/api/v1/health"), 200);
+  EXPECT_TRUE(idle[2]->Closed());
+  for (int i = 3; i < 6; ++i) EXPECT_FALSE(idle[i]->Closed(200)) << "idle connection " << i;
 }
 
 TEST_F(AdminServerSlots, WhenEverySlotIsBusyOnlyHealthAnswers) {
@@ -193,13 +242,20 @@ TEST_F(AdminServerSlots, AnsweredConnectionsHoldNoSlot) {
     answered.back()->Get("/api/v1/health");
     EXPECT_EQ(answered.back()->Read(12), "HTTP/1.1 200");
   }
-  // Four requests that stay busy still get a slot each.
+  // Four requests that stay busy still get a slot each. The first closes
+  // one answered connection (the oldest), as many as it needs, not all.
   std::vector<std::unique_ptr<Client>> busy;
   for (int i = 0; i < 4; ++i) {
     busy.push_back(std::make_unique<Client>(port_));
     busy.back()->Get("/api/v1/hold");
+    if (i == 0) {
+      ASSERT_TRUE(WaitHolding(1));
+      EXPECT_TRUE(answered[0]->Gone());
+      for (int j = 1; j < 4; ++j) EXPECT_FALSE(answered[j]->Gone(200)) << "answered " << j;
+    }
   }
   EXPECT_TRUE(WaitHolding(4));
+  for (int j = 1; j < 4; ++j) EXPECT_TRUE(answered[j]->Gone()) << "answered " << j;
 }
 
 }  // namespace
