@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -99,6 +100,13 @@ LogLimiter::LogLimiter(std::string what, LogLevel level, std::chrono::millisecon
       window_ms_(static_cast<uint64_t>(window.count())),
       clock_(std::move(clock)) {}
 
+uint64_t LogLimiter::Now() const {
+  // Read under mu_, so no other thread opens a window after the reading;
+  // and never before the window's start, which could wrap `now - start_ms_`
+  // around, whatever the injected clock does.
+  return std::max(clock_(), start_ms_);
+}
+
 bool LogLimiter::EndWindow(uint64_t now) {
   if (open_ && now - start_ms_ < window_ms_) return false;
   if (suppressed_ > 0) {
@@ -116,8 +124,8 @@ bool LogLimiter::EndWindow(uint64_t now) {
 }
 
 bool LogLimiter::Admit() {
-  const uint64_t now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t now = Now();
   if (EndWindow(now)) {
     open_ = true;
     start_ms_ = now;
@@ -128,9 +136,8 @@ bool LogLimiter::Admit() {
 }
 
 void LogLimiter::Flush() {
-  const uint64_t now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
-  if (suppressed_ > 0) EndWindow(now);
+  if (suppressed_ > 0) EndWindow(Now());
 }
 
 uint64_t LogLimiter::suppressed() const {
