@@ -328,9 +328,13 @@ void Broker::SetConnectionBudget() {
   const BrokerOptions& opt = ctx_->options;
   FdBudget budget{fd_limit_, CountOpenFds(), opt.reserved_fds};
   ctx_->max_open_connections = budget.connections();
-  FERRY_INFO("descriptor limit %s: %s open, %s reserved, room for %s MQTT connections",
-             FormatCount(budget.limit).c_str(), FormatCount(budget.in_use).c_str(),
-             FormatCount(budget.reserved).c_str(), FormatCount(budget.connections()).c_str());
+  if (budget.limit == kNoFdLimit) {
+    FERRY_INFO("no descriptor limit (RLIMIT_NOFILE unlimited or unknown) to budget");
+  } else {
+    FERRY_INFO("descriptor limit %s: %s open, %s reserved, room for %s MQTT connections",
+               FormatCount(budget.limit).c_str(), FormatCount(budget.in_use).c_str(),
+               FormatCount(budget.reserved).c_str(), FormatCount(budget.connections()).c_str());
+  }
   for (const std::string& w : FdBudgetWarnings(budget, opt.listeners)) {
     FERRY_WARN("%s", w.c_str());
   }

@@ -53,6 +53,14 @@ TEST(FdBudget, SaysSoWhenNoConnectionFits) {
   EXPECT_EQ(w[1], "no MQTT connection fits in the descriptor limit: every client is refused");
 }
 
+// No limit, or one getrlimit could not read: every connection fits, and
+// there is nothing to warn about.
+TEST(FdBudget, WithoutALimitNothingIsRefused) {
+  const FdBudget budget{kNoFdLimit, 41, 128};
+  EXPECT_EQ(budget.connections(), kNoFdLimit - 41 - 128);
+  EXPECT_TRUE(FdBudgetWarnings(budget, {Listener("a", 0)}).empty());
+}
+
 TEST(FdBudget, CountsThisProcesssDescriptors) {
   // At least stdin, stdout and stderr; the directory's own is not counted.
   EXPECT_GE(CountOpenFds(), 3u);
