@@ -18,6 +18,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 FUZZ_SECONDS=${FERRYTEST_FUZZ_SECONDS:-60}
 [[ "$FUZZ_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "FERRYTEST_FUZZ_SECONDS must be a positive integer"
 
+# The fuzz stage's scratch directory (copies of the seed corpora), removed
+# however the script ends.
+FUZZ_TMP=""
+cleanup() { [ -z "$FUZZ_TMP" ] || rm -rf "$FUZZ_TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 TESTS_PASSED=0
 TESTS_FAILED=0
 TESTS_COUNTED=1  # 0 once a ctest run ended without its closing line
@@ -76,8 +84,9 @@ stage_asan() {
 }
 
 # fuzz_one TARGET SECONDS: runs build-fuzz's TARGET over a copy of its seed
-# corpus; on failure prints the end of its log and the inputs that failed.
-# Sets FUZZ_RUNS (inputs run) or FUZZ_FAILED (what to report).
+# corpus (under $FUZZ_TMP); on failure prints the end of its log and the
+# inputs that failed. Sets FUZZ_RUNS (inputs run) or FUZZ_FAILED (what to
+# report); every failure sets FUZZ_FAILED.
 fuzz_one() {
   local target=$1 seconds=$2 bin corpus artifacts out rc=0
   FUZZ_RUNS="" FUZZ_FAILED=""
@@ -86,8 +95,12 @@ fuzz_one() {
     FUZZ_FAILED="no $target binary under build-fuzz/"
     return 1
   }
-  corpus=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz-corpus.XXXXXX")
-  cp -R "tests/fuzz/corpus/${target#fuzz_}/." "$corpus"/ || return
+  corpus=$FUZZ_TMP/$target
+  if ! { mkdir "$corpus" && cp -R "tests/fuzz/corpus/${target#fuzz_}/." "$corpus"/; }; then
+    rm -rf "$corpus"
+    FUZZ_FAILED="$target: cannot copy tests/fuzz/corpus/${target#fuzz_} to $corpus"
+    return 1
+  fi
   artifacts=build-fuzz/artifacts/$target
   mkdir -p "$artifacts"
   out=build-fuzz/$target.log
@@ -145,6 +158,10 @@ stage_fuzz() {
     return 1
   }
   rm -rf build-fuzz/artifacts
+  FUZZ_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz-corpus.XXXXXX") || {
+    STAGE_DETAIL="cannot create a directory for the corpora"
+    return 1
+  }
   local share=$((FUZZ_SECONDS / ${#targets[@]})) rc=0 ran=() failed=()
   [ "$share" -ge 1 ] || share=1
   for t in "${targets[@]}"; do
@@ -152,9 +169,11 @@ stage_fuzz() {
       ran+=("$t ${FUZZ_RUNS:-?}")
     else
       rc=1
-      failed+=("$FUZZ_FAILED")
+      failed+=("${FUZZ_FAILED:-$t failed}")
     fi
   done
+  cleanup
+  FUZZ_TMP=""
   local joined
   if [ "$rc" -eq 0 ]; then
     joined=$(printf '%s, ' "${ran[@]}")

@@ -141,7 +141,9 @@ class Broker::Acceptor {
 
   void OnReadable() {
     ListenerCounters& counters = ctx_.listener_counters.find(id_)->second;
-    for (int i = 0; i < 256; ++i) {
+    // A spare given up and not taken back (no descriptor was free then).
+    spare_fd_.Take();
+    for (int i = 0; i < kAcceptsPerCallback; ++i) {
       if (uint64_t wait = limiter_.WaitMs(loop_.Now()); wait > 0) {
         // max_connection_rate: leave the rest in the kernel's queue.
         rate_paused_ = true;
@@ -152,16 +154,18 @@ class Broker::Acceptor {
       socklen_t len = sizeof ss;
       int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) rate_paused_ = false;  // nobody waits
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        if (errno == EMFILE || errno == ENFILE) {
-          OutOfDescriptors(counters);
-        } else if (errno == ENOBUFS || errno == ENOMEM) {
+        // Saved first: logging (LogLimiter::Admit) may change errno.
+        const int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) rate_paused_ = false;  // nobody waits
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+        if (err == EMFILE || err == ENFILE) {
+          OutOfDescriptors(counters, err);
+        } else if (err == ENOBUFS || err == ENOMEM) {
           // A level-triggered poll would spin: pause accepting briefly and
           // let existing clients go on.
           FERRY_LOG_LIMITED(ctx_.log_limits.accept_failed,
                             "listener %s: accept: %s; pausing for 100 ms", id_.c_str(),
-                            std::strerror(errno));
+                            std::strerror(err));
           Pause(100);
         }
         return;
@@ -197,22 +201,24 @@ class Broker::Acceptor {
     }
   }
 
-  // accept() found no free descriptor although the budget kept a reserve
-  // (something else took it). Clients left in the kernel's queue would
-  // wait for nothing, and a level-triggered poll would spin: give up the
-  // spare descriptor kept for this, accept and refuse every waiting client,
-  // take the spare back. Without a spare, pause accepting for 100 ms.
-  void OutOfDescriptors(ListenerCounters& counters) {
-    const int err = errno;
+  // accept() found no free descriptor (`err`) although the budget kept a
+  // reserve (something else took it). Clients left in the kernel's queue
+  // would wait for nothing, and a level-triggered poll would spin: give up
+  // the spare descriptor kept for this, accept and refuse the waiting
+  // clients (at most kAcceptsPerCallback, the poll calls again for the
+  // rest), take the spare back. Without a spare, pause accepting for 100 ms.
+  void OutOfDescriptors(ListenerCounters& counters, int err) {
     uint64_t refused = 0;
     if (spare_fd_.Release()) {
-      for (int fd; (fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+      for (int fd; refused < kAcceptsPerCallback &&
+                   (fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
         counters.Refused(Refusal::kFdLimit);
         RefuseAtAccept(fd);
         ++refused;
       }
-      spare_fd_.Take();
     }
+    // If this fails, the next OnReadable tries again.
+    spare_fd_.Take();
     if (refused == 0) Pause(100);
     FERRY_LOG_LIMITED(ctx_.log_limits.accept_failed,
                       "listener %s: accept: %s; refused %llu waiting connection(s)%s", id_.c_str(),
@@ -243,6 +249,10 @@ class Broker::Acceptor {
       self->OnReadable();
     }, ms, 0);
   }
+
+  // Connections accepted (or refused) per readable callback, so that a
+  // flood cannot hold the main loop.
+  static constexpr int kAcceptsPerCallback = 256;
 
   BrokerContext& ctx_;
   Loop& loop_;
@@ -318,9 +328,13 @@ void Broker::SetConnectionBudget() {
   const BrokerOptions& opt = ctx_->options;
   FdBudget budget{fd_limit_, CountOpenFds(), opt.reserved_fds};
   ctx_->max_open_connections = budget.connections();
-  FERRY_INFO("descriptor limit %s: %s open, %s reserved, room for %s MQTT connections",
-             FormatCount(budget.limit).c_str(), FormatCount(budget.in_use).c_str(),
-             FormatCount(budget.reserved).c_str(), FormatCount(budget.connections()).c_str());
+  if (budget.limit == kNoFdLimit) {
+    FERRY_INFO("no descriptor limit (RLIMIT_NOFILE unlimited or unknown) to budget");
+  } else {
+    FERRY_INFO("descriptor limit %s: %s open, %s reserved, room for %s MQTT connections",
+               FormatCount(budget.limit).c_str(), FormatCount(budget.in_use).c_str(),
+               FormatCount(budget.reserved).c_str(), FormatCount(budget.connections()).c_str());
+  }
   for (const std::string& w : FdBudgetWarnings(budget, opt.listeners)) {
     FERRY_WARN("%s", w.c_str());
   }

@@ -98,10 +98,14 @@ struct BrokerContext {
     LogLimiter fd_limit{"connections refused at the descriptor limit", LogLevel::kWarn};
     LogLimiter accept_failed{"accept failures", LogLevel::kWarn};
     LogLimiter hand_over_failed{"hand-over failures", LogLevel::kWarn};
-    LogLimiter timed_out{"connections timed out", LogLevel::kInfo};
+    // Timeouts by kind, so that a flood of one kind hides no other.
+    LogLimiter connect_timeout{"connections without a CONNECT in time", LogLevel::kInfo};
+    LogLimiter handshake_timeout{"connections without a TLS, WebSocket or PROXY handshake in time",
+                                 LogLevel::kInfo};
+    LogLimiter keepalive_timeout{"keep alive timeouts", LogLevel::kInfo};
     void Flush() {
-      for (LogLimiter* l :
-           {&max_connections, &fd_limit, &accept_failed, &hand_over_failed, &timed_out}) {
+      for (LogLimiter* l : {&max_connections, &fd_limit, &accept_failed, &hand_over_failed,
+                            &connect_timeout, &handshake_timeout, &keepalive_timeout}) {
         l->Flush();
       }
     }

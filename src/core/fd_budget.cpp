@@ -9,13 +9,13 @@ namespace ferry::core {
 
 uint64_t RaiseFdLimit() {
   rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return kNoFdLimit;
   if (rl.rlim_cur < rl.rlim_max) {
     rlimit raised = rl;
     raised.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
   }
-  return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(rl.rlim_cur);
+  return rl.rlim_cur == RLIM_INFINITY ? kNoFdLimit : static_cast<uint64_t>(rl.rlim_cur);
 }
 
 uint64_t CountOpenFds() {
@@ -32,6 +32,7 @@ uint64_t CountOpenFds() {
 std::vector<std::string> FdBudgetWarnings(const FdBudget& budget,
                                           const std::vector<ListenerOptions>& listeners) {
   std::vector<std::string> out;
+  if (budget.limit == kNoFdLimit) return out;
   const std::string figures = "the descriptor limit (RLIMIT_NOFILE " + FormatCount(budget.limit) +
                               ", " + FormatCount(budget.in_use) +
                               " open at start-up, reserved_fds " + FormatCount(budget.reserved) +

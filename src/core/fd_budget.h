@@ -27,8 +27,11 @@
 
 namespace ferry::core {
 
+// RLIMIT_NOFILE is RLIM_INFINITY, or cannot be read: no limit to budget.
+inline constexpr uint64_t kNoFdLimit = UINT64_MAX;
+
 struct FdBudget {
-  uint64_t limit = 0;     // RLIMIT_NOFILE in force
+  uint64_t limit = 0;     // RLIMIT_NOFILE in force, or kNoFdLimit
   uint64_t in_use = 0;    // open at start-up
   uint64_t reserved = 0;  // [node] reserved_fds
 
@@ -38,7 +41,8 @@ struct FdBudget {
 
 // Raises the soft RLIMIT_NOFILE to the hard limit (systemd and most shells
 // start services at a soft 1024 for select()'s sake; ferryd uses epoll) and
-// returns the soft limit in force afterwards.
+// returns the soft limit in force afterwards: kNoFdLimit if there is none,
+// or if getrlimit fails (a budget of 0 would refuse every client).
 uint64_t RaiseFdLimit();
 
 // Descriptors open in this process (the entries of /proc/self/fd), or 0 if
@@ -47,7 +51,7 @@ uint64_t CountOpenFds();
 
 // What the start-up log warns about: listeners with max_connections 0 (no
 // limit of their own), and limits that add up to more than the budget
-// allows. Empty if there is nothing to say.
+// allows. Empty if there is nothing to say (always without a limit).
 std::vector<std::string> FdBudgetWarnings(const FdBudget& budget,
                                           const std::vector<ListenerOptions>& listeners);
 

@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -99,11 +100,19 @@ LogLimiter::LogLimiter(std::string what, LogLevel level, std::chrono::millisecon
       window_ms_(static_cast<uint64_t>(window.count())),
       clock_(std::move(clock)) {}
 
+uint64_t LogLimiter::Now() const {
+  // Read under mu_, so no other thread opens a window after the reading;
+  // and never before the window's start, which could wrap `now - start_ms_`
+  // around, whatever the injected clock does.
+  return std::max(clock_(), start_ms_);
+}
+
 bool LogLimiter::EndWindow(uint64_t now) {
   if (open_ && now - start_ms_ < window_ms_) return false;
   if (suppressed_ > 0) {
-    // Rounded up: "in the last 10 s" for a 10 s window that just ended.
-    const uint64_t seconds = (now - start_ms_ + 999) / 1000;
+    // To the nearest second: a window of 10 s flushed by a timer a few
+    // hundred milliseconds after its end reads "in the last 10 s".
+    const uint64_t seconds = (now - start_ms_ + 500) / 1000;
     if (LogEnabled(level_)) {
       Logf(level_, "%s: %s more in the last %llu s", what_.c_str(),
            FormatCount(suppressed_).c_str(), static_cast<unsigned long long>(seconds));
@@ -115,8 +124,8 @@ bool LogLimiter::EndWindow(uint64_t now) {
 }
 
 bool LogLimiter::Admit() {
-  const uint64_t now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t now = Now();
   if (EndWindow(now)) {
     open_ = true;
     start_ms_ = now;
@@ -127,9 +136,8 @@ bool LogLimiter::Admit() {
 }
 
 void LogLimiter::Flush() {
-  const uint64_t now = clock_();
   std::lock_guard<std::mutex> lock(mu_);
-  if (suppressed_ > 0) EndWindow(now);
+  if (suppressed_ > 0) EndWindow(Now());
 }
 
 uint64_t LogLimiter::suppressed() const {

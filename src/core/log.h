@@ -75,6 +75,8 @@ class LogLimiter {
   uint64_t suppressed() const;
 
  private:
+  // REQUIRES: mu_ held. The clock, not earlier than the window's start.
+  uint64_t Now() const;
   // REQUIRES: mu_ held. Logs and resets the count if the window is over;
   // true if a new window may start.
   bool EndWindow(uint64_t now);

@@ -73,7 +73,7 @@ enum class Refusal : uint8_t {
 inline constexpr size_t kRefusalCount = 5;
 
 // As the metrics label it: "max_connections", "proxy_header",
-// "tls_handshake", "websocket_upgrade".
+// "tls_handshake", "websocket_upgrade", "fd_limit".
 constexpr const char* RefusalName(Refusal r) {
   switch (r) {
     case Refusal::kMaxConnections: return "max_connections";

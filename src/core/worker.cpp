@@ -291,19 +291,22 @@ void Worker::Housekeeping() {
   }
   // Thousands of sockets can time out together (a slowloris flood): one
   // line per 10 s and a count (BrokerContext::log_limits).
+  BrokerContext::LogLimits& limits = ctx_.log_limits;
   for (Connection* c : expired) {
     if (c->state() == Connection::State::kAwaitingConnect) {
-      FERRY_LOG_LIMITED(ctx_.log_limits.timed_out,
-                        "connection from %s did not complete its %s in time, closing",
-                        c->peer().c_str(), c->AwaitedStage());
+      const char* stage = c->AwaitedStage();
+      LogLimiter& limiter =
+          std::string_view(stage) == "CONNECT" ? limits.connect_timeout : limits.handshake_timeout;
+      FERRY_LOG_LIMITED(limiter, "connection from %s did not complete its %s in time, closing",
+                        c->peer().c_str(), stage);
       c->Close();
     } else {
-      FERRY_LOG_LIMITED(ctx_.log_limits.timed_out, "%s: keep alive timeout, closing",
+      FERRY_LOG_LIMITED(limits.keepalive_timeout, "%s: keep alive timeout, closing",
                         c->Describe().c_str());
       DisconnectClient(*c, ReasonCode::kKeepAliveTimeout, "keep alive timeout");
     }
   }
-  if (index_ == 0) ctx_.log_limits.Flush();
+  if (index_ == 0) limits.Flush();
 
   const uint64_t unix_now = UnixNowMs();
   std::vector<Session*> ended;

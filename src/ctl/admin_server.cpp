@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -129,9 +130,12 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   }
 
   // Where the connection is in its one exchange. Only kReading and kWorking
-  // ones take one of max_connections; a kLingering one has been answered.
-  enum class Phase { kReading, kWorking, kLingering };
+  // ones take one of max_connections; a kLingering one has been answered;
+  // a kClosing one waits for its close callback to leave the server's map
+  // and holds nothing.
+  enum class Phase { kReading, kWorking, kLingering, kClosing };
   Phase phase() const {
+    if (stream_ == nullptr) return Phase::kClosing;
     if (lingering_) return Phase::kLingering;
     return request_done_ ? Phase::kWorking : Phase::kReading;
   }
@@ -690,13 +694,16 @@ void AdminServer::Accept(uv_stream_t* listener, bool http) {
 }
 
 // max_connections bounds the connections reading or answering a request.
-// Answered ones (lingering until the peer closes) take no slot and are
-// closed first when connections pile up. When every slot is taken, the
-// connection idle longest without a complete request gives its slot up to
-// the new one: so idle clients cannot starve the health check of a load
+// Answered ones (lingering until the peer closes) take no slot; when
+// connections pile up past max_connections, as many of them are closed as
+// that takes, those answered longest ago first. When every slot is taken,
+// the connection idle longest without a complete request gives its slot up
+// to the new one: so idle clients cannot starve the health check of a load
 // balancer. Only if every slot is busy answering a request is the new
 // connection let in past the limit, for /api/v1/health alone, and past
-// that refused at once.
+// that refused at once. Connections already closing count for nothing: a
+// burst accepted in one callback, before their close callbacks run, must
+// not find the same closing connection over and over.
 void AdminServer::Admit(Conn& fresh) {
   constexpr size_t kHealthSpare = 8;
   const size_t max = options_.max_connections;
@@ -706,6 +713,8 @@ void AdminServer::Admit(Conn& fresh) {
   for (const auto& [raw, conn] : conns_) {
     if (raw == &fresh) continue;
     switch (raw->phase()) {
+      case Conn::Phase::kClosing:
+        break;
       case Conn::Phase::kLingering:
         lingering.push_back(raw);
         break;
@@ -717,8 +726,14 @@ void AdminServer::Admit(Conn& fresh) {
         break;
     }
   }
-  if (busy + lingering.size() >= max) {
-    for (Conn* c : lingering) c->Close();
+  // Open with the new one, against what max_connections allows.
+  const size_t open = busy + lingering.size() + 1;
+  if (open > max && !lingering.empty()) {
+    const size_t excess = std::min(open - max, lingering.size());
+    std::partial_sort(lingering.begin(), lingering.begin() + static_cast<ptrdiff_t>(excess),
+                      lingering.end(),
+                      [](Conn* a, Conn* b) { return a->last_active() < b->last_active(); });
+    for (size_t i = 0; i < excess; ++i) lingering[i]->Close();
   }
   if (busy < max) return;
   if (idlest != nullptr) {

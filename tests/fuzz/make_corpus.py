@@ -58,6 +58,27 @@ DECODE_SEEDS = {
 }
 
 
+def remaining_length(n: int) -> bytes:
+    """MQTT's remaining length: a variable byte integer, 7 bits a byte."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def connect_v311(client_id: bytes) -> bytes:
+    """A 3.1.1 CONNECT (clean session, keep alive 60) for `client_id`."""
+    body = (bytes.fromhex("00 04 4D 51 54 54 04 02 00 3C")
+            + len(client_id).to_bytes(2, "big") + client_id)
+    return b"\x10" + remaining_length(len(body)) + body
+
+
+assert connect_v311(b"cid").hex(" ").upper() == DECODE_SEEDS["connect_v311"]
+assert remaining_length(140) == bytes.fromhex("8C 01")
+
+
 PROXY_HEADER_SEEDS = {
     "v1_tcp4": b"PROXY TCP4 203.0.113.7 192.0.2.1 51234 1883\r\n".hex() + "10",
     "v1_tcp6": b"PROXY TCP6 2001:db8::7 2001:db8::1 65535 0\r\n".hex(),
@@ -99,9 +120,9 @@ WEBSOCKET_SEEDS = {
     "close": client_frame(0x8, b"\x03\xe8"),
     "fragmented_with_ping": client_frame(0x2, b"\xc0", fin=False) + client_frame(0x9, b"hi")
                             + client_frame(0x0, b"\x00"),
-    # A CONNECT in a frame of 126+ bytes (16-bit length).
-    "binary_connect_long": client_frame(
-        0x2, bytes.fromhex("10 8A 01 00 04 4D 51 54 54 04 02 00 3C 00 80") + b"c" * 128),
+    # A CONNECT in a frame of 126+ bytes (16-bit length): remaining length
+    # 140, two bytes (8C 01).
+    "binary_connect_long": client_frame(0x2, connect_v311(b"c" * 128)),
     "upgrade_then_connect": (UPGRADE + bytes.fromhex(client_frame(
         0x2, bytes.fromhex(DECODE_SEEDS["connect_v311"])))).hex(),
 }

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "support/connect_helpers.h"
 #include "support/ctl.h"
 #include "support/mqtt_wire.h"
 #include "support/node_process.h"
@@ -322,19 +323,16 @@ TEST_F(Ctl, ClientsKickSessionDiscardsAnOfflineSession) {
 }
 
 TEST_F(Ctl, ClientsKickSessionDisconnectsAndDiscardsAConnectedOne) {
+  wire::ConnectFields kept;
+  kept.version = MqttVersion::kV5;
+  kept.client_id = "kept";
+  kept.clean_start = false;
+  kept.properties = {0x11, 0x00, 0x00, 0x0E, 0x10};  // session expiry interval 3600 s
   RawClient raw;
-  ASSERT_TRUE(raw.Connect(node_.port()));
-  wire::ConnectFields f;
-  f.version = MqttVersion::kV5;
-  f.client_id = "kept";
-  f.clean_start = false;
-  f.properties = {0x11, 0x00, 0x00, 0x0E, 0x10};  // session expiry interval 3600 s
-  ASSERT_TRUE(raw.MqttConnect(f));
+  ASSERT_TRUE(RawConnect(raw, node_.port(), kept));
   Json j = RunJson({"clients", "kick", "kept", "--session"});
   EXPECT_EQ(j, (Json{{"client_id", "kept"}, {"kicked", true}, {"session_discarded", true}}));
-  std::optional<Bytes> packet = raw.ReadPacket();
-  ASSERT_TRUE(packet.has_value()) << raw.error();
-  EXPECT_EQ(wire::ParseDisconnect(*packet), 0x98) << wire::Hex(*packet);
+  EXPECT_TRUE(DisconnectedWith(raw, 0x98));
   EXPECT_TRUE(RunJson({"clients", "list"}).empty());  // a plain kick would keep it
 }
 

@@ -93,6 +93,22 @@ TEST_F(LogLimiterTest, OccurrencesFarApartAreAllLogged) {
   EXPECT_EQ(Lines(), (std::vector<std::string>{"event 0", "event 1", "event 2"}));
 }
 
+// A thread that read the clock just before another opened the window sees
+// a "now" before the window's start: that is within the window, not (by
+// unsigned wrap-around) long after it.
+TEST_F(LogLimiterTest, AClockBehindTheWindowStartIsWithinTheWindow) {
+  LogLimiter limiter("refusals", LogLevel::kWarn, std::chrono::seconds(10), Clock());
+  FERRY_LOG_LIMITED(limiter, "refused %d", 1);
+  now_ms_ -= 5;
+  FERRY_LOG_LIMITED(limiter, "refused %d", 2);
+  limiter.Flush();
+  EXPECT_EQ(Lines(), std::vector<std::string>{"refused 1"});
+  EXPECT_EQ(limiter.suppressed(), 1u);
+  now_ms_ += 5 + 10000;
+  limiter.Flush();
+  EXPECT_EQ(Lines(), (std::vector<std::string>{"refused 1", "refusals: 1 more in the last 10 s"}));
+}
+
 TEST_F(LogLimiterTest, ALevelBelowTheLogLevelLogsNothing) {
   LogLimiter limiter("x", LogLevel::kDebug, std::chrono::seconds(10), Clock());
   for (int i = 0; i < 5; ++i) FERRY_LOG_LIMITED(limiter, "event %d", i);
