@@ -44,6 +44,10 @@ struct Metrics {
   // Messages from another node whose path already named this node.
   std::atomic<uint64_t> dropped_loop{0};
   std::atomic<uint64_t> protocol_errors{0};
+  // Requests not acknowledged as done because the durable store could not
+  // commit them: QoS 1/2 PUBLISHes answered 0x97/0x80 (v5) or closed
+  // (3.1.1), SUBSCRIBE/UNSUBSCRIBE closed.
+  std::atomic<uint64_t> store_refused{0};
 
   uint64_t dropped_total() const {
     return dropped_queue_full + dropped_slow_client + dropped_expired + dropped_too_large +
