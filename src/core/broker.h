@@ -192,6 +192,10 @@ class Broker {
   // sets it to the reason, e.g. "no MQTT listener is running (stopped:
   // tcp.default)".
   bool AcceptingConnections(std::string* why = nullptr) const;
+  // False while the durable store cannot write (a commit failed and none
+  // has succeeded since: a full disk, an I/O error), with the reason in
+  // *why if given. True when there is no store (persistence = false).
+  bool StoreWritable(std::string* why = nullptr) const;
   // The node's metrics in the Prometheus text exposition format (0.0.4).
   std::string PrometheusMetrics() const;
 
@@ -205,6 +209,8 @@ class Broker {
  private:
   explicit Broker(BrokerOptions options);
   class Acceptor;
+  // The ferry_store_* series of PrometheusMetrics (core/broker_store.cpp).
+  std::string StorePrometheusMetrics() const;
   void PublishSys();
 
   std::unique_ptr<BrokerContext> ctx_;
