@@ -23,7 +23,9 @@ bool IsFailure(ReasonCode r) { return static_cast<uint8_t>(r) >= 0x80; }
 void BridgeLink::OnQueueEvents() {
   BridgeQueue::Events ev = queue_->Poll();
   // A load answers what was asked before these arrivals (outbox.h).
-  if (ev.loaded) outbox_.OnLoaded(ev.loaded->from, std::move(ev.loaded->messages));
+  if (ev.loaded) {
+    outbox_.OnLoaded(ev.loaded->from, std::move(ev.loaded->messages), ev.loaded->upto);
+  }
   if (ev.trimmed_head != 0) {
     uint64_t dropped = outbox_.OnTrimmed(ev.trimmed_head);
     if (dropped > 0) {
