@@ -358,6 +358,7 @@ Status Broker::Start(Loop& main_loop) {
     }
     DurableStore::Options so;
     so.path = opt.data_dir + "/ferry.db";
+    so.reserve_bytes = opt.store_reserve;
     so.log = [](std::string_view msg) {
       FERRY_WARN("store: %.*s", static_cast<int>(msg.size()), msg.data());
     };
@@ -448,7 +449,7 @@ bool Broker::RemoveHookFilter(std::string_view owner, std::string_view filter, u
   return ctx_->router.RemoveHookFilter(owner, filter, tag);
 }
 
-void Broker::Publish(MessagePtr message, std::function<void()> done) {
+void Broker::Publish(MessagePtr message, RouteDone done) {
   Inc(ctx_->metrics.publish_received);
   ctx_->Route(message, nullptr, std::move(done));
 }

@@ -200,6 +200,12 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
            status["reason"] = why;
            text += "not accepting MQTT connections: " + why + "\n";
          }
+         std::string store_why;
+         status["store_writable"] = StoreWritable(&store_why);
+         if (!store_why.empty()) {
+           status["store_error"] = store_why;
+           text += store_why + "\n";
+         }
          done(AdminResult::Value(std::move(status), std::move(text)));
        }});
 
@@ -710,6 +716,7 @@ std::string Broker::PrometheusMetrics() const {
                "Connections that waited in the accept queue because the listener's "
                "max_connection_rate was reached.",
                [&](const ListenerStatus& l) { return counters(l).rate_limited.load(); });
+  out += StorePrometheusMetrics();
   return out;
 }
 

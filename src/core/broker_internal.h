@@ -30,6 +30,7 @@
 
 #include "core/acl.h"
 #include "core/auth.h"
+#include "core/broker.h"
 #include "core/broker_options.h"
 #include "core/durable_store.h"
 #include "core/loop.h"
@@ -124,8 +125,9 @@ struct BrokerContext {
   // Routes `message` to every matching subscriber on every worker. `from` is
   // the calling worker (nullptr from a non-worker thread). If `done` is set it
   // runs on `from`'s loop once every target has taken the message, after a
-  // store commit if any of them wrote it to disk.
-  void Route(const MessagePtr& message, Worker* from, std::function<void()> done);
+  // store commit if any of them wrote it to disk; with a failure (RouteDone)
+  // if that commit failed.
+  void Route(const MessagePtr& message, Worker* from, RouteDone done);
 };
 
 // A message waiting for, or in, delivery to one session.
@@ -475,7 +477,7 @@ class Worker {
                     bool* durable, std::vector<Session*>* full);
   // Installs a session restored from the durable store.
   void Restore(StoredSession stored);
-  void RouteMessage(MessagePtr msg, std::function<void()> done);
+  void RouteMessage(MessagePtr msg, RouteDone done);
   void DropSession(Session& s);
 
   // Handlers, one per packet type (session_handlers.cpp).
@@ -492,9 +494,17 @@ class Worker {
   void HandleDisconnect(Connection& c, const Disconnect& p);
   void HandleAuth(Connection& c, const Auth& p);
   void SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o);
+  // The durable store could not commit what a QoS 1/2 PUBLISH of `c`
+  // needed (rc: StoreFailureReason): a v5 client gets PUBACK or PUBREC with
+  // rc; a 3.1.1 client gets no acknowledgement and its connection is closed,
+  // so that it publishes again.
+  void RefuseUnstored(Connection& c, uint16_t packet_id, bool qos2, ReasonCode rc);
+  // kSuccess for OK; kQuotaExceeded for a full disk; else kUnspecifiedError.
+  static ReasonCode StoreFailureReason(const Status& st);
   // Sends `ack` on `c`, then runs `then` (may be null) on the connection.
   // With `wait_for_store`, both happen only after the durable store has
-  // committed every mutation submitted so far, and only if `c` is still open.
+  // committed every mutation submitted so far, and only if `c` is still open;
+  // if the commit failed, `c` is closed instead (v5: DISCONNECT 0x97 or 0x80).
   void SendWhenDurable(Connection& c, Packet ack, bool wait_for_store,
                        std::function<void(Connection&)> then);
   // Adds or replaces a subscription of `s` (router, session, store); true if

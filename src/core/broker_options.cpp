@@ -53,6 +53,7 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
   o.max_client_id_length = m.max_client_id_length;
   o.allow_zero_length_clientid = m.allow_zero_length_clientid;
   o.persistence = m.persistence;
+  o.store_reserve = m.store_reserve;
   o.sys_interval_ms = static_cast<uint32_t>(config.sys.interval.count());
   return o;
 }

@@ -84,6 +84,9 @@ struct BrokerOptions {
   uint32_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;
+  // Disk space the durable store keeps back for deletions on a full disk
+  // (DurableStore::Options::reserve_bytes); 0 = none.
+  uint64_t store_reserve = uint64_t{8} << 20;
   uint32_t sys_interval_ms = 10000;  // 0 = no $SYS topics
 };
 

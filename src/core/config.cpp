@@ -156,6 +156,7 @@ void ReadMqtt(SectionReader& r, MqttConfig* c) {
   r.Integer("max_client_id_length", 23, 65535, &c->max_client_id_length);
   r.Bool("allow_zero_length_clientid", &c->allow_zero_length_clientid);
   r.Bool("persistence", &c->persistence);
+  r.Size("store_reserve", 0, uint64_t{1} << 40, &c->store_reserve);
   // A CONNECT limit above the general one would never apply.
   c->max_connect_packet_size = std::min(c->max_connect_packet_size, c->max_packet_size);
 }

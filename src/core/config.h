@@ -265,6 +265,7 @@ struct MqttConfig {
   uint16_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;
+  uint64_t store_reserve = uint64_t{8} << 20;  // bytes; 0 = none
   bool operator==(const MqttConfig&) const = default;
 };
 

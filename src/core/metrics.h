@@ -55,6 +55,10 @@ struct Metrics {
   std::atomic<uint64_t> partial_packet_refusals{0};
   // Topic filters refused past max_subscriptions_per_client.
   std::atomic<uint64_t> subscriptions_refused{0};
+  // Requests not acknowledged as done because the durable store could not
+  // commit them: QoS 1/2 PUBLISHes answered 0x97/0x80 (v5) or closed
+  // (3.1.1), SUBSCRIBE/UNSUBSCRIBE closed.
+  std::atomic<uint64_t> store_refused{0};
 
   uint64_t dropped_total() const {
     return dropped_queue_full + dropped_slow_client + dropped_queue_wait + dropped_expired +

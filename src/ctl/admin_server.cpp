@@ -301,11 +301,15 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     }
     const auto& p = req.path;
     if (p.size() == 3 && p[0] == "api" && p[1] == "v1" && p[2] == "health") {
-      std::string why = "the node has no health check";
-      bool ok = server_.options_.healthy && server_.options_.healthy(&why);
+      HealthReport h{false, false, "the node has no health check"};
+      if (server_.options_.health) h = server_.options_.health();
+      const bool ok = h.accepting_connections && !h.degraded;
       status_override_ = ok ? 200 : 503;
-      Json body{{"status", ok ? "ok" : "unavailable"}, {"accepting_connections", ok}};
-      if (!ok) body["reason"] = why;
+      Json body{{"status", ok                        ? "ok"
+                           : h.accepting_connections ? "degraded"
+                                                     : "unavailable"},
+                {"accepting_connections", h.accepting_connections}};
+      if (!ok) body["reason"] = h.reason;
       return SendHttp(status_override_, "application/json", Dump(body) + "\n");
     }
     if (overflow_) return RefuseOverflow();

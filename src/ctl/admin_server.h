@@ -6,8 +6,11 @@
 // HTTP:
 //   GET  /api/v1/health           200 {"status":"ok"} while the node accepts
 //                                 MQTT connections, else 503 with the reason:
-//                                 {"status":"unavailable","reason":"..."}.
-//                                 No token needed.
+//                                 {"status":"unavailable","reason":"..."};
+//                                 503 {"status":"degraded","reason":"..."}
+//                                 while it accepts them but cannot keep what
+//                                 it promises (its durable store cannot
+//                                 write). No token needed.
 //   GET  /metrics                 Prometheus text format.
 //   GET  /api/v1/<words>?opts     a read command: /api/v1/clients/show/c1,
 //                                 /api/v1/clients/list?limit=10&connected
@@ -51,6 +54,16 @@
 
 namespace ferry::ctl {
 
+// What /api/v1/health answers.
+struct HealthReport {
+  bool accepting_connections = false;
+  // Accepting, but failing at something the node promises (its durable
+  // store cannot write): 503 "degraded", so that a load balancer sends
+  // clients to another node.
+  bool degraded = false;
+  std::string reason;  // why, unless healthy
+};
+
 struct AdminServerOptions {
   std::string socket_path;  // empty = no Unix socket
   bool http_enabled = false;
@@ -61,9 +74,8 @@ struct AdminServerOptions {
   size_t max_request_bytes = kMaxRequestBytes;
   size_t max_connections = 64;
   size_t page_rows = 256;
-  // /api/v1/health: true while the node accepts MQTT connections;
-  // otherwise false, with the reason in *why.
-  std::function<bool(std::string* why)> healthy;
+  // /api/v1/health.
+  std::function<HealthReport()> health;
   // /metrics: the body, in the Prometheus text format.
   std::function<std::string()> metrics;
 };

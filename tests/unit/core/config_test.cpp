@@ -207,12 +207,13 @@ TEST(LoadConfig, GoodSampleSetsEveryKey) {
   EXPECT_EQ(m.max_client_id_length, 128);
   EXPECT_FALSE(m.allow_zero_length_clientid);
   EXPECT_FALSE(m.persistence);
+  EXPECT_EQ(m.store_reserve, 1u << 20);
   EXPECT_EQ(r->sys.interval, milliseconds(0));
   // The claimed section is left, with origins, for the bridge module.
   auto bridges = r->raw.SectionsWithPrefix("bridge.");
   ASSERT_EQ(bridges.size(), 1u);
   EXPECT_EQ(bridges[0]->Find("topic")->value, "sensors/# out 1");
-  EXPECT_EQ(bridges[0]->Find("address")->origin, path + ":52");
+  EXPECT_EQ(bridges[0]->Find("address")->origin, path + ":53");
 }
 
 TEST(LoadConfig, BadSampleReportsEveryErrorInFileOrder) {

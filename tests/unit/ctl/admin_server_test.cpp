@@ -130,7 +130,11 @@ class AdminServerSlots : public ::testing::Test {
       o.http_port = 0;
       o.max_connections = 4;
       o.idle_timeout = std::chrono::seconds(60);
-      o.healthy = [](std::string*) { return true; };
+      o.health = [] {
+        HealthReport r;
+        r.accepting_connections = true;
+        return r;
+      };
       auto server = AdminServer::Start(loop_, registry_, std::move(o));
       if (!server.ok()) {
         port.set_value(0);
