@@ -121,7 +121,6 @@ class PeerLink {
   core::UvHandle<uv_tcp_t> tcp_;
   core::UvHandle<uv_timer_t> timer_;
   core::UvHandle<uv_prepare_t> flush_;
-  uv_connect_t connect_req_{};
   std::string in_;
   std::string out_;
   size_t writing_ = 0;
