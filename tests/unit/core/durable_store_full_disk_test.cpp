@@ -6,6 +6,7 @@
 // on a full disk.
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -181,6 +182,12 @@ class DurableStoreTmpfsTest : public DurableStoreTest {
     DurableStoreTest::SetUp();
     mount_ = dir_ + "/fs";
     ASSERT_EQ(::mkdir(mount_.c_str(), 0700), 0);
+    // In a mount namespace of this process's own, where it can have one, so
+    // that a run killed before TearDown leaves no mount on the machine.
+    static const bool own_namespace =
+        ::unshare(CLONE_NEWNS) == 0 &&
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    (void)own_namespace;
     if (::mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=4m") != 0) {
       GTEST_SKIP() << "cannot mount a tmpfs at " << mount_ << " (" << std::strerror(errno)
                    << "): the full-disk test needs root or CAP_SYS_ADMIN";
