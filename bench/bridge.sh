@@ -69,8 +69,6 @@ trap 'cleanup; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "$
 RESULTS="$WORK/results.tsv"  # scenario broker rep json
 : > "$RESULTS"
 
-wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
-
 # start_ferry_node DIR NAME EXTRA_INI: sets NODE_PID, NODE_PORT.
 start_ferry_node() {
   start_ferry "$1" "$WORKERS" "[mqtt]
@@ -184,16 +182,7 @@ if wanted queue_store && [[ -x "$build/ferry-queue-bench" ]]; then
   queue_table=$(python3 "$here/queue_table.py" <<< "$queue_rows")
 fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for rep in $(seq 1 "$reps"); do
-  if (( rep % 2 == 1 )); then order=(ferry mosquitto); else order=(mosquitto ferry); fi
-  for s in "${SCENARIOS[@]}"; do
-    wanted "$s" || continue
-    for b in "${order[@]}"; do
-      echo "[$(( $(date +%s) - started ))s] rep $rep/$reps $s $b" >&2
-      run_scenario "$s" "$b" "$rep"
-    done
-  done
-done
+run_reps run_scenario
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 table=$(python3 - "$RESULTS" <<'PY'

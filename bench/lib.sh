@@ -6,6 +6,8 @@
 # stop_pid PID                             SIGTERM, then SIGKILL after 10 s
 # stop_all                                 stops whatever of the two is running
 # set_nice N SCRIPT                        sets NICE_CMD to run at niceness N
+# run_reps RUN                             RUN SCENARIO BROKER REP for every
+#                                          repetition, scenario and broker
 #
 # Both brokers listen on 127.0.0.1 only. ferryd binds port 0 and reports the
 # port it got on its ready line; mosquitto gets a port found free just before.
@@ -159,4 +161,25 @@ stop_pid() {
 stop_all() {
   stop_pid "$FERRY_PID"; FERRY_PID=""
   stop_pid "$MOSQ_PID"; MOSQ_PID=""
+}
+
+# wanted SCENARIO: true if --only names it (or there was no --only).
+wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
+
+# run_reps RUN: for each of $reps repetitions, each wanted scenario of
+# SCENARIOS and each broker, calls RUN SCENARIO BROKER REP, alternating
+# which broker goes first so that neither always runs on a warmer or quieter
+# machine. Progress goes to stderr, timed from $started.
+run_reps() {
+  local run="$1" rep s b order
+  for rep in $(seq 1 "$reps"); do
+    if (( rep % 2 == 1 )); then order=(ferry mosquitto); else order=(mosquitto ferry); fi
+    for s in "${SCENARIOS[@]}"; do
+      wanted "$s" || continue
+      for b in "${order[@]}"; do
+        echo "[$(( $(date +%s) - started ))s] rep $rep/$reps $s $b" >&2
+        "$run" "$s" "$b" "$rep"
+      done
+    done
+  done
 }

@@ -17,7 +17,9 @@
 #            --nice N (run brokers and ferry-bench at this niceness, e.g. -10
 #            on a machine busy with other work, so that the scheduler shares
 #            the CPU between the three and not with unrelated jobs)
-#   scenarios: fanin_q0 fanin_q1 fanout latency idle burst retained offline workers1
+#   scenarios: fanin_q0 fanin_q1 fanout latency pair_q0_apart pair_q0_same
+#              pair_q1_apart pair_q1_same idle connect64 burst retained offline
+#              workers1
 #
 # Needs: ferryd and ferry-bench built (cmake --build build --target ferryd
 # ferry-bench), /usr/sbin/mosquitto, jq, python3. Only processes this script
@@ -58,8 +60,6 @@ trap 'stop_all; [[ $keep == 1 ]] && echo "results kept in $WORK" >&2 || rm -rf "
 RESULTS="$WORK/results.tsv"   # scenario  broker  rep  json-file
 : > "$RESULTS"
 
-wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
-
 # One ferry-bench run against the running broker; stores its JSON.
 #   bench NAME BROKER REP ARGS...
 bench() {
@@ -96,6 +96,21 @@ scenario_fanin_q0() { start "$2"; bench fanin_q0 "$2" "$1" "${PUBSUB[@]}" -c 100
 scenario_fanin_q1() { start "$2"; bench fanin_q1 "$2" "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/in/%i' --sub-topic 'bench/in/+' -q 1 -I 0 -d $DUR --window 100; stop "$2"; record fanin_q1 "$2" "$1"; }
 scenario_fanout() { start "$2"; bench fanout "$2" "$1" "${PUBSUB[@]}" -c 1 --sub-clients 100 -t 'bench/out' -q 0 -I 0 -d $DUR --window 1000; stop "$2"; record fanout "$2" "$1"; }
 scenario_latency() { start "$2"; bench latency "$2" "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/lat/%i' --sub-topic 'bench/lat/+' -q 0 -I 10 -d $DUR; stop "$2"; record latency "$2" "$1"; }
+# One publisher to one subscriber at a steady 10,000 msg/s, 64-byte payloads:
+# what one message costs when it crosses from one worker to another, or not.
+# With workers = 2, ferryd puts a client on the worker its id hashes to
+# (libstdc++'s std::hash): ids lat1-a-0 and lat1-a-0-sub land on different
+# workers, lat1-b-0 and lat1-b-0-sub on the same one. mosquitto has one
+# thread either way.
+pair() {  # pair SCENARIO BROKER REP QOS IDS
+  start "$2"
+  bench "$1" "$2" "$3" "${PUBSUB[@]}" -c 1 --sub-clients 1 --id "$5" -t bench/pair -q "$4" -I 0.1 -s 64 -d $DUR
+  stop "$2"; record "$1" "$2" "$3"
+}
+scenario_pair_q0_apart() { pair pair_q0_apart "$2" "$1" 0 'lat1-a-%i'; }
+scenario_pair_q0_same() { pair pair_q0_same "$2" "$1" 0 'lat1-b-%i'; }
+scenario_pair_q1_apart() { pair pair_q1_apart "$2" "$1" 1 'lat1-a-%i'; }
+scenario_pair_q1_same() { pair pair_q1_same "$2" "$1" 1 'lat1-b-%i'; }
 scenario_idle() {
   start "$2"
   # Three source addresses: one would have more than half of its ephemeral
@@ -110,6 +125,12 @@ scenario_burst() {
   start "$2"
   bench burst "$2" "$1" conn -c $CONNS -i 0 --max-connecting 256 -k 600 -d 2 --ifaddr 127.0.0.1,127.0.0.2,127.0.0.3
   stop "$2"; record burst "$2" "$1"
+}
+# Clients arriving a few at a time: 64 connecting at once.
+scenario_connect64() {
+  start "$2"
+  bench connect64 "$2" "$1" conn -c $CONNS -i 0 --max-connecting 64 -k 600 -d 2 --ifaddr 127.0.0.1,127.0.0.2,127.0.0.3
+  stop "$2"; record connect64 "$2" "$1"
 }
 scenario_retained() {
   start "$2"
@@ -132,21 +153,12 @@ scenario_workers1() {
   start ferry 1; bench workers1 ferry "$1" "${PUBSUB[@]}" -c 100 --sub-clients 1 -t 'bench/in/%i' --sub-topic 'bench/in/+' -q 0 -I 0 -d $DUR --window 100; stop ferry; record workers1 ferry "$1"
 }
 
-SCENARIOS=(fanin_q0 fanin_q1 fanout latency idle burst retained offline workers1)
+SCENARIOS=(fanin_q0 fanin_q1 fanout latency pair_q0_apart pair_q0_same pair_q1_apart pair_q1_same
+  idle connect64 burst retained offline workers1)
 started=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-for rep in $(seq 1 "$reps"); do
-  # Alternate which broker goes first, so neither always runs on a warmer or
-  # quieter machine.
-  if (( rep % 2 == 1 )); then order=(ferry mosquitto); else order=(mosquitto ferry); fi
-  for s in "${SCENARIOS[@]}"; do
-    wanted "$s" || continue
-    for b in "${order[@]}"; do
-      echo "[$(( $(date +%s) - started ))s] rep $rep/$reps $s $b" >&2
-      "scenario_$s" "$rep" "$b"
-    done
-  done
-done
+run_one() { "scenario_$1" "$3" "$2"; }
+run_reps run_one
 
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 

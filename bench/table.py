@@ -164,6 +164,16 @@ def main():
         + cpu_note(runs, "latency"), lower_better=True)
     row("latency at 10k msg/s, p99.9", "latency", "ms", ms("latency_p999_ns"), lower_better=True)
     row("latency at 10k msg/s, max", "latency", "ms", ms("latency_max_ns"), lower_better=True)
+    for s, label in (("pair_q0_apart", "1→1 at 10k msg/s, QoS 0, clients on different workers"),
+                     ("pair_q0_same", "1→1 at 10k msg/s, QoS 0, clients on the same worker"),
+                     ("pair_q1_apart", "1→1 at 10k msg/s, QoS 1, clients on different workers"),
+                     ("pair_q1_same", "1→1 at 10k msg/s, QoS 1, clients on the same worker")):
+        pair_rate = lambda b: metric(runs, s, b, lambda r: r["recv_rate"])
+        row(label + ", p50", s, "ms", ms("latency_p50_ns"),
+            f"delivered: ferry {fmt(pair_rate('ferry'), 'msg/s')}, "
+            f"mosquitto {fmt(pair_rate('mosquitto'), 'msg/s')}; " + loss_note(runs, s),
+            lower_better=True)
+        row(label + ", p99", s, "ms", ms("latency_p99_ns"), cpu_note(runs, s), lower_better=True)
     conns = metric(runs, "idle", "ferry", lambda r: r["connected"])
     mconns = metric(runs, "idle", "mosquitto", lambda r: r["connected"])
     row("idle connections: connect rate", "idle", "conn/s", lambda r: r["connect_rate"],
@@ -171,6 +181,10 @@ def main():
     row("idle connections: broker RSS per connection", "idle", "B",
         lambda r: (r["broker_rss"] - r["broker_rss_start"]) / r["connected"],
         "RSS growth from before the first connect to all connected", lower_better=True)
+    row("connections arriving 64 at a time, connect rate", "connect64", "conn/s",
+        lambda r: r["connect_rate"],
+        f"connected: ferry {fmt(metric(runs, 'connect64', 'ferry', lambda r: r['connected']), '')}, "
+        f"mosquitto {fmt(metric(runs, 'connect64', 'mosquitto', lambda r: r['connected']), '')}")
     row("connect burst: 256 connecting at once, connect rate", "burst", "conn/s",
         lambda r: r["connect_rate"],
         f"connected: ferry {fmt(metric(runs, 'burst', 'ferry', lambda r: r['connected']), '')}, "

@@ -2,12 +2,14 @@
 # The whole test run, as CI does it (.ci/run):
 #   werror  g++, -Werror, all tests (ctest -j2)                  in build-test/
 #   asan    clang, -Werror, ASan + UBSan, asserts on, all tests  in build-asan/
-#   fuzz    clang, libFuzzer: fuzz_decode over a copy of tests/fuzz/corpus/decode
+#   fuzz    clang, libFuzzer: every fuzz target (tests/fuzz/fuzz_*.cpp), each over a
+#           copy of its seed corpus tests/fuzz/corpus/<target without fuzz_>, for
+#           an equal share of FERRYTEST_FUZZ_SECONDS
 # Every stage runs even if an earlier one failed; the exit status is non-zero
 # if any failed.
 #
 # Knobs: FERRYTEST_SKIP_ASAN=1, FERRYTEST_SKIP_FUZZ=1, FERRYTEST_FUZZ_SECONDS
-# (default 60).
+# (default 60: the total over all fuzz targets).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/common.sh
@@ -15,6 +17,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 FUZZ_SECONDS=${FERRYTEST_FUZZ_SECONDS:-60}
 [[ "$FUZZ_SECONDS" =~ ^[1-9][0-9]*$ ]] || die "FERRYTEST_FUZZ_SECONDS must be a positive integer"
+
+# The fuzz stage's scratch directory (copies of the seed corpora), removed
+# however the script ends.
+FUZZ_TMP=""
+cleanup() { [ -z "$FUZZ_TMP" ] || rm -rf "$FUZZ_TMP"; }
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 TESTS_PASSED=0
 TESTS_FAILED=0
@@ -73,6 +83,49 @@ stage_asan() {
   run_ctest build-asan
 }
 
+# fuzz_one TARGET SECONDS: runs build-fuzz's TARGET over a copy of its seed
+# corpus (under $FUZZ_TMP); on failure prints the end of its log and the
+# inputs that failed. Sets FUZZ_RUNS (inputs run) or FUZZ_FAILED (what to
+# report); every failure sets FUZZ_FAILED.
+fuzz_one() {
+  local target=$1 seconds=$2 bin corpus artifacts out rc=0
+  FUZZ_RUNS="" FUZZ_FAILED=""
+  bin=$(find build-fuzz -type f -name "$target" -perm -u+x | head -n 1)
+  [ -n "$bin" ] || {
+    FUZZ_FAILED="no $target binary under build-fuzz/"
+    return 1
+  }
+  corpus=$FUZZ_TMP/$target
+  if ! { mkdir "$corpus" && cp -R "tests/fuzz/corpus/${target#fuzz_}/." "$corpus"/; }; then
+    rm -rf "$corpus"
+    FUZZ_FAILED="$target: cannot copy tests/fuzz/corpus/${target#fuzz_} to $corpus"
+    return 1
+  fi
+  artifacts=build-fuzz/artifacts/$target
+  mkdir -p "$artifacts"
+  out=build-fuzz/$target.log
+  log "fuzzing for ${seconds} s: $bin"
+  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$out" 2>&1 || rc=$?
+  rm -rf "$corpus"
+  FUZZ_RUNS=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$out" | tail -n 1)
+  if [ "$rc" -eq 0 ]; then
+    tail -n 15 "$out"
+    return 0
+  fi
+  tail -n 200 "$out"
+  local f
+  for f in "$artifacts"/*; do
+    [ -f "$f" ] || continue
+    log "input that failed $target: $f ($(wc -c <"$f") bytes):"
+    od -An -tx1 -v "$f" | head -n 64
+  done
+  FUZZ_FAILED="$target failed (exit $rc); inputs in $artifacts/"
+  return "$rc"
+}
+
+# Every fuzz target (one per tests/fuzz/fuzz_*.cpp), each for its share of
+# FUZZ_SECONDS (at least 1 s).
 stage_fuzz() {
   local -x UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   if [ -x /usr/bin/llvm-symbolizer-14 ]; then
@@ -80,52 +133,56 @@ stage_fuzz() {
   fi
   if [ ! -f tests/fuzz/CMakeLists.txt ]; then
     STAGE_DETAIL="tests/fuzz/CMakeLists.txt is missing"
-    log "$STAGE_DETAIL: the fuzz target fuzz_decode cannot be built"
+    log "$STAGE_DETAIL: the fuzz targets cannot be built"
     return 1
   fi
-  if [ ! -d tests/fuzz/corpus/decode ]; then
-    STAGE_DETAIL="tests/fuzz/corpus/decode is missing"
-    log "$STAGE_DETAIL: no seed corpus to fuzz from"
+  local targets=() src t
+  for src in tests/fuzz/fuzz_*.cpp; do
+    [ -f "$src" ] || continue
+    t=$(basename "$src" .cpp)
+    if [ ! -d "tests/fuzz/corpus/${t#fuzz_}" ]; then
+      STAGE_DETAIL="tests/fuzz/corpus/${t#fuzz_} is missing"
+      log "$STAGE_DETAIL: no seed corpus for $t (python3 tests/fuzz/make_corpus.py writes it)"
+      return 1
+    fi
+    targets+=("$t")
+  done
+  if [ "${#targets[@]}" -eq 0 ]; then
+    STAGE_DETAIL="no tests/fuzz/fuzz_*.cpp"
     return 1
   fi
   CC=clang CXX=clang++ configure build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DFERRY_FUZZ=ON -DFERRY_BUILD_TESTS=OFF -DFERRY_SANITIZE=OFF || return
-  cmake --build build-fuzz --target fuzz_decode || {
+  cmake --build build-fuzz --target "${targets[@]}" || {
     STAGE_DETAIL="build failed"
     return 1
   }
-  local bin corpus artifacts out rc=0
-  bin=$(find build-fuzz -type f -name fuzz_decode -perm -u+x | head -n 1)
-  [ -n "$bin" ] || {
-    STAGE_DETAIL="no fuzz_decode binary under build-fuzz/"
+  rm -rf build-fuzz/artifacts
+  FUZZ_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz-corpus.XXXXXX") || {
+    STAGE_DETAIL="cannot create a directory for the corpora"
     return 1
   }
-  corpus=$(mktemp -d "${TMPDIR:-/tmp}/ferry-fuzz-corpus.XXXXXX")
-  cp -R tests/fuzz/corpus/decode/. "$corpus"/ || return
-  artifacts=build-fuzz/artifacts
-  rm -rf "$artifacts"
-  mkdir -p "$artifacts"
-  out=build-fuzz/fuzz_decode.log
-  log "fuzzing for ${FUZZ_SECONDS} s: $bin"
-  "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" "$corpus" >"$out" 2>&1 || rc=$?
-  rm -rf "$corpus"
-  local runs
-  runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$out" | tail -n 1)
+  local share=$((FUZZ_SECONDS / ${#targets[@]})) rc=0 ran=() failed=()
+  [ "$share" -ge 1 ] || share=1
+  for t in "${targets[@]}"; do
+    if fuzz_one "$t" "$share"; then
+      ran+=("$t ${FUZZ_RUNS:-?}")
+    else
+      rc=1
+      failed+=("${FUZZ_FAILED:-$t failed}")
+    fi
+  done
+  cleanup
+  FUZZ_TMP=""
+  local joined
   if [ "$rc" -eq 0 ]; then
-    tail -n 15 "$out"
-    STAGE_DETAIL="${runs:-?} inputs, no crash"
+    joined=$(printf '%s, ' "${ran[@]}")
+    STAGE_DETAIL="${joined%, } inputs, no crash"
     return 0
   fi
-  tail -n 200 "$out"
-  local f
-  for f in "$artifacts"/*; do
-    [ -f "$f" ] || continue
-    log "input that failed: $f ($(wc -c <"$f") bytes):"
-    od -An -tx1 -v "$f" | head -n 64
-  done
-  STAGE_DETAIL="fuzz_decode failed (exit $rc); inputs in $artifacts/"
-  return "$rc"
+  joined=$(printf '%s; ' "${failed[@]}")
+  STAGE_DETAIL="${joined%; }"
+  return 1
 }
 
 # stage NAME SKIP_VARIABLE FUNCTION: runs FUNCTION unless $SKIP_VARIABLE is 1.

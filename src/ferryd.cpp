@@ -242,7 +242,12 @@ int main(int argc, char** argv) {
   admin_options.http_port = ac.http_port;
   admin_options.http_token = ac.http_token;
   admin_options.idle_timeout = ac.idle_timeout;
-  admin_options.healthy = [&b](std::string* why) { return b.AcceptingConnections(why); };
+  admin_options.health = [&b] {
+    ferry::ctl::HealthReport h;
+    h.accepting_connections = b.AcceptingConnections(&h.reason);
+    if (h.accepting_connections) h.degraded = !b.StoreWritable(&h.reason);
+    return h;
+  };
   ferry::cluster::ClusterNode* cluster_node = nullptr;  // set once it runs
   admin_options.metrics = [&b, &bridge_set, &cluster_node] {
     return b.PrometheusMetrics() + (bridge_set ? bridge_set->PrometheusMetrics() : "") +

@@ -152,7 +152,7 @@ void Client::OnBytes(const char* data, size_t len) {
   }
   if (state_ == State::kClosed) return;
   Flush();
-  if (publishing_ && worker_.context().options->message_interval_ms == 0 && CanPublish()) {
+  if (publishing_ && worker_.context().options->message_interval_us == 0 && CanPublish()) {
     worker_.MarkReady(this);
   }
 }
@@ -359,7 +359,7 @@ void Client::WriteRaw(std::string& bytes) {
 void Client::OnWritable() {
   auto* stream = reinterpret_cast<const uv_stream_t*>(tcp_.get());
   if (uv_stream_get_write_queue_size(stream) >= kHighWater) return;
-  if (worker_.context().options->message_interval_ms == 0) {
+  if (worker_.context().options->message_interval_us == 0) {
     if (CanPublish()) worker_.MarkReady(this);
   } else if (publishing_) {
     PublishDue();

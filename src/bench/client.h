@@ -46,7 +46,7 @@ struct ClientSpec {
   uint64_t limit = 0;        // publisher: messages to send; 0 = no limit
   int group = 0;             // 0 connects at once; 1 after Worker::StartGroup1
   uint64_t connect_at_ms = 0;  // after its group started
-  uint64_t pace_offset_ms = 0;  // -I > 0: first message this long after the start,
+  uint64_t pace_offset_us = 0;  // -I > 0: first message this long after the start,
                                 // so that publishers do not all send in the same tick
   uint32_t matching_subscribers = 0;  // pubsub --window: subscribers owed each message
 };
@@ -86,7 +86,8 @@ class Client {
   static constexpr size_t kHighWater = 256 * 1024;
   // Bytes of PUBLISH packets one max-rate batch encodes.
   static constexpr size_t kBatchBytes = 32 * 1024;
-  // Paced messages one tick may send at most: its own and one it missed.
+  // Paced messages one tick may send at most beyond those due in one tick:
+  // its own and one it missed.
   static constexpr uint64_t kMaxCatchUp = 2;
 
   // Set by the Worker while this client waits in its ready list or for its
@@ -145,7 +146,8 @@ class Client {
   uint64_t sent_ = 0;
   uint32_t inflight_ = 0;
   uint16_t next_packet_id_ = 0;
-  uint64_t pub_start_ms_ = 0;
+  uint64_t pub_start_us_ = 0;  // uv_hrtime, in microseconds
+  uint64_t per_tick_ = 1;      // paced messages due in one tick of pace_
   uint64_t missed_ticks_ = 0;  // -I ticks dropped after a stall (see PublishDue)
   uint64_t started_ms_ = 0;
   uint64_t last_write_ms_ = 0;

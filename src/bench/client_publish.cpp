@@ -17,17 +17,20 @@ void Client::StartPublishing() {
 void Client::BeginPublishing() {
   if (done_ || spec_.role != Role::kPublisher) return;
   publishing_ = true;
-  pub_start_ms_ = worker_.NowMs();
-  uint32_t interval = worker_.context().options->message_interval_ms;
-  if (interval == 0) {
+  uint64_t interval_us = worker_.context().options->message_interval_us;
+  if (interval_us == 0) {
     worker_.MarkReady(this);
     return;
   }
-  pub_start_ms_ += spec_.pace_offset_ms;
+  // Below a millisecond (libuv's timer resolution), one tick of 1 ms sends
+  // the messages due since the last.
+  const uint64_t tick_ms = std::max<uint64_t>(1, interval_us / 1000);
+  per_tick_ = std::max<uint64_t>(1, tick_ms * 1000 / interval_us);
+  pub_start_us_ = uv_hrtime() / 1000 + spec_.pace_offset_us;
   pace_ = core::UvHandle<uv_timer_t>::Make();
   uv_timer_init(worker_.loop(), pace_.get());
   pace_->data = this;
-  uv_timer_start(pace_.get(), &Client::OnPaceTimer, spec_.pace_offset_ms, interval);
+  uv_timer_start(pace_.get(), &Client::OnPaceTimer, spec_.pace_offset_us / 1000, tick_ms);
 }
 
 void Client::StopPublishing() {
@@ -40,16 +43,19 @@ void Client::OnPaceTimer(uv_timer_t* t) { static_cast<Client*>(t->data)->Publish
 
 void Client::PublishDue() {
   if (!publishing_) return;
-  uint32_t interval = worker_.context().options->message_interval_ms;
-  uint64_t now = worker_.NowMs();
-  if (now < pub_start_ms_) return;
-  uint64_t due = (now - pub_start_ms_) / interval + 1 - missed_ticks_;
-  if (due > sent_ + kMaxCatchUp) {
+  const uint64_t interval_us = worker_.context().options->message_interval_us;
+  const uint64_t now_us = uv_hrtime() / 1000;
+  if (now_us < pub_start_us_) return;
+  uint64_t due = (now_us - pub_start_us_) / interval_us + 1 - missed_ticks_;
+  // One tick late at most: a 1 ms timer often fires after 1.x ms.
+  const uint64_t catch_up = per_tick_ == 1 ? kMaxCatchUp : 2 * per_tick_;
+  if (due > sent_ + catch_up) {
     // Far behind (ferry-bench itself did not run, or the broker held us
-    // back): the ticks missed are dropped, not sent in one burst that would
-    // measure queueing in the broker instead of its latency at this pace.
-    missed_ticks_ += due - sent_ - kMaxCatchUp;
-    due = sent_ + kMaxCatchUp;
+    // back): the messages missed are dropped, not sent in one burst that
+    // would measure queueing in the broker instead of its latency at this
+    // pace.
+    missed_ticks_ += due - sent_ - catch_up;
+    due = sent_ + catch_up;
   }
   if (spec_.limit > 0) due = std::min(due, spec_.limit);
   uint64_t n = due > sent_ ? due - sent_ : 0;

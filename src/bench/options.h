@@ -21,7 +21,7 @@ struct Options {
   uint32_t clients = 200;           // -c
   uint64_t start_index = 0;         // -n
   uint32_t connect_interval_ms = 10;  // -i
-  uint32_t message_interval_ms = 1000;  // -I; 0 = as fast as the broker takes them
+  uint64_t message_interval_us = 1000000;  // -I (in ms, fractions allowed); 0 = as fast as the broker takes them
   std::string topic;                // -t, template
   uint32_t payload_size = 256;      // -s
   int qos = 0;                      // -q

@@ -51,6 +51,19 @@ Status Number(std::string_view flag, std::string_view text, T min, T max, T* out
   return Status::Ok();
 }
 
+// Milliseconds with an optional fraction ("0.1" is 100 us), as microseconds.
+inline Status Micros(std::string_view flag, std::string_view text, uint64_t* out) {
+  std::string s(text);
+  char* end = nullptr;
+  double ms = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !(ms >= 0 && ms <= 3600000) ||
+      (ms > 0 && ms < 0.001)) {
+    return Bad(flag, "expected milliseconds in 0.001..3600000 (or 0), got '" + s + "'");
+  }
+  *out = static_cast<uint64_t>(ms * 1000 + 0.5);
+  return Status::Ok();
+}
+
 inline Status Seconds(std::string_view flag, std::string_view text, double* out) {
   std::string s(text);
   char* end = nullptr;
@@ -93,7 +106,7 @@ inline Status ApplyValue(std::string_view flag, std::string_view v, Options* o) 
   if (flag == "-c" || flag == "--count") return Number<uint32_t>(flag, v, 1, 10000000, &o->clients);
   if (flag == "-n" || flag == "--startnumber") return Number<uint64_t>(flag, v, 0, UINT32_MAX, &o->start_index);
   if (flag == "-i" || flag == "--interval") return Number<uint32_t>(flag, v, 0, 3600000, &o->connect_interval_ms);
-  if (flag == "-I" || flag == "--interval_of_msg") return Number<uint32_t>(flag, v, 0, 3600000, &o->message_interval_ms);
+  if (flag == "-I" || flag == "--interval_of_msg") return Micros(flag, v, &o->message_interval_us);
   if (flag == "-t" || flag == "--topic") { o->topic = std::string(v); return Status::Ok(); }
   if (flag == "-s" || flag == "--size") return Number<uint32_t>(flag, v, 0, 256 * 1024 * 1024, &o->payload_size);
   if (flag == "-q" || flag == "--qos") return Number<int>(flag, v, 0, 2, &o->qos);
@@ -224,7 +237,7 @@ messages
   -s, --size BYTES         payload size (256); 24+ carries the latency stamp
   -q, --qos 0|1|2          QoS (0)
   -r, --retain             publish retained messages
-  -I, --interval_of_msg MS per client (1000); 0 = as fast as the broker takes
+  -I, --interval_of_msg MS per client (1000; 0.1 = 10,000 msg/s); 0 = as fast as the broker takes
   -F, --inflight N         unacknowledged QoS 1/2 publishes per client (32)
   -L, --limit N            pub: messages in all; sub: messages to receive
   -d, --duration S         stop after S seconds

@@ -125,7 +125,7 @@ void Runner::BuildClients() {
       ClientSpec s = make(Role::kPublisher, k, o.mode == Mode::kPubSub ? 1 : 0, o.client_id);
       s.topic = o.topic;
       s.qos = o.qos;
-      s.pace_offset_ms = k * o.message_interval_ms / o.clients;
+      s.pace_offset_us = k * o.message_interval_us / o.clients;
       std::string first_topic = ExpandTemplate(o.topic, {s.index, s.client_id, 0});
       for (const std::string& f : filters) {
         if (core::TopicMatches(f, first_topic)) ++s.matching_subscribers;

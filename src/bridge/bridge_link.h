@@ -101,8 +101,10 @@ class BridgeLink : public Transport::Handler {
   // The queue has events (posted by its notify callback).
   void OnQueueEvents();
   // The local node took pulled-down message `packet_id` of connection
-  // `generation`: acknowledge it upstream.
-  void OnLocalDelivery(uint16_t packet_id, uint64_t generation);
+  // `generation` (rc kSuccess): acknowledge it upstream. A failure (its
+  // durable store could not keep it) is not acknowledged: the link is
+  // closed, so that the upstream sends it again after the reconnect.
+  void OnLocalDelivery(uint16_t packet_id, uint64_t generation, ReasonCode rc);
   // Stops the queue's storage thread after writing what it holds.
   void StopQueue();
 

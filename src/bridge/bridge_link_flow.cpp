@@ -23,7 +23,9 @@ bool IsFailure(ReasonCode r) { return static_cast<uint8_t>(r) >= 0x80; }
 void BridgeLink::OnQueueEvents() {
   BridgeQueue::Events ev = queue_->Poll();
   // A load answers what was asked before these arrivals (outbox.h).
-  if (ev.loaded) outbox_.OnLoaded(ev.loaded->from, std::move(ev.loaded->messages));
+  if (ev.loaded) {
+    outbox_.OnLoaded(ev.loaded->from, std::move(ev.loaded->messages), ev.loaded->upto);
+  }
   if (ev.trimmed_head != 0) {
     uint64_t dropped = outbox_.OnTrimmed(ev.trimmed_head);
     if (dropped > 0) {
@@ -314,15 +316,23 @@ void BridgeLink::OnUpstreamMessage(core::Publish&& p) {
   }
   // Acknowledge upstream only once the local node took it [queue.h].
   ctx_.broker.Publish(std::move(msg), [gate = ctx_.gate, find = ctx_.find, name = config_.name,
-                                       packet_id, generation] {
-    gate->Post([find, name, packet_id, generation] {
-      if (BridgeLink* link = find(name)) link->OnLocalDelivery(packet_id, generation);
+                                       packet_id, generation](ReasonCode rc) {
+    gate->Post([find, name, packet_id, generation, rc] {
+      if (BridgeLink* link = find(name)) link->OnLocalDelivery(packet_id, generation, rc);
     });
   });
 }
 
-void BridgeLink::OnLocalDelivery(uint16_t packet_id, uint64_t generation) {
+void BridgeLink::OnLocalDelivery(uint16_t packet_id, uint64_t generation, ReasonCode rc) {
   if (generation != generation_ || state_ != State::kConnected) return;  // an old link's
+  if (IsFailure(rc)) {
+    // This node could not keep it (its durable store failed): no
+    // acknowledgement, and a new connection, over which the upstream sends
+    // it again (clean_start = false keeps it in the upstream's session).
+    return LinkDown(Status::Unavailable(std::string("the local durable store could not keep a "
+                                                    "message pulled down (") +
+                                        ReasonCodeName(rc) + ")"));
+  }
   session_.Acknowledge(packet_id);
   Flush();
 }

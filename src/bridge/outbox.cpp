@@ -46,17 +46,18 @@ void Outbox::OnArrived(std::vector<QueuedMessage> messages) {
   }
 }
 
-void Outbox::OnLoaded(uint64_t from, std::vector<QueuedMessage> messages) {
+void Outbox::OnLoaded(uint64_t from, std::vector<QueuedMessage> messages, uint64_t upto) {
   load_outstanding_ = false;
   size_t bytes = 0;
   for (const QueuedMessage& m : messages) bytes += m.bytes();
   // The read covered up to its last message if it stopped at its limit,
   // else everything in the log, which includes every seq known when it was
   // asked for (the storage thread writes what was appended before a load
-  // request before it reads). Seqs that arrived since may not be written
-  // yet, so they do not count.
+  // request before it reads, unless that write fails: then only up to
+  // `upto`). Seqs that arrived since may not be written yet, so they do not
+  // count.
   const bool truncated = !messages.empty() && bytes >= budget_ / 2;
-  const uint64_t covered = truncated ? messages.back().seq : load_upto_;
+  const uint64_t covered = truncated ? messages.back().seq : std::min(load_upto_, upto);
   uint64_t expect = std::max(from, memory_end_ + 1);
   for (QueuedMessage& m : messages) {
     if (m.seq < expect) continue;

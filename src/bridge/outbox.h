@@ -46,9 +46,11 @@ class Outbox {
 
   // Appended messages, in seq order.
   void OnArrived(std::vector<QueuedMessage> messages);
-  // The answer to the last WantLoad(): messages with seq >= from, in order.
-  // Handle it before the arrivals of the same Poll().
-  void OnLoaded(uint64_t from, std::vector<QueuedMessage> messages);
+  // The answer to the last WantLoad(): messages with seq >= from, in order,
+  // read when the log held every seq up to `upto` (a seq above it missing
+  // from the answer is not yet written, not gone). Handle it before the
+  // arrivals of the same Poll().
+  void OnLoaded(uint64_t from, std::vector<QueuedMessage> messages, uint64_t upto = UINT64_MAX);
   // The log dropped every message below `head`. Returns how many of them
   // were not yet done (dropped undelivered).
   uint64_t OnTrimmed(uint64_t head);

@@ -153,19 +153,50 @@ void BridgeQueue::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool BridgeQueue::WriteGroup(Pending& group, uint64_t head, Status* error) {
+void BridgeQueue::CountTrimmed(const QueueLog::Trimmed& t) {
+  if (t.dropped == 0 && t.head == 0) return;
+  dropped_trim_.fetch_add(t.dropped, std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  events_.trimmed_head = std::max(events_.trimmed_head, t.head);
+  Notify();
+}
+
+bool BridgeQueue::WriteGroup(Pending& group, uint64_t head, bool failing, Status* error) {
+  if (failing) {
+    // What the upstream acknowledged is recorded first, in place, and the
+    // space it held given back: that needs no room on the disk.
+    if (Status s = log_->RecordHead(head, /*reclaim_newest=*/true); !s.ok() && options_.log.warn) {
+      options_.log.warn(s.ToString() + "; the head stays unrecorded for now");
+    }
+    bytes_ = log_->bytes();
+    // Messages the upstream acknowledged before they could be written are
+    // done: they need no writing (RecordHead moved next_seq past them).
+    const uint64_t next = log_->next_seq();
+    const size_t before = group.messages.size();
+    std::erase_if(group.messages, [next](const QueuedMessage& m) { return m.seq < next; });
+    pending_writes_.fetch_sub(before - group.messages.size(), std::memory_order_relaxed);
+    std::erase_if(group.released, [&](uint64_t seq) { return seq < log_->head(); });
+  }
   Status s = log_->Append(group.messages, std::max(head, log_->head()), group.released,
                          group.unrelease);
+  // A full disk bounds the queue as max_bytes does: the oldest segments go,
+  // counted, to make room (queue_log.h, "A full disk").
+  for (int tries = 0; !s.ok() && s.reason() == ReasonCode::kQuotaExceeded && tries < 64; ++tries) {
+    bool removed = false;
+    const QueueLog::Trimmed t = log_->TrimForSpace(&removed);
+    if (!removed) break;
+    CountTrimmed(t);
+    if (t.dropped > 0 && options_.log.warn) {
+      options_.log.warn(s.ToString() + "; dropped the " + std::to_string(t.dropped) +
+                        " oldest queued messages to make room");
+    }
+    s = log_->Append(group.messages, std::max(head, log_->head()), group.released, group.unrelease);
+  }
   if (s.ok() && options_.sync == QueueSync::kFsync) s = log_->Sync();
   // The bounds are kept after each group, so a group larger than what was
   // free still leaves the log within max_bytes: its oldest segments go.
   QueueLog::Trimmed t = log_->Trim(NowMs(), 0);
-  if (t.dropped > 0) {
-    dropped_trim_.fetch_add(t.dropped, std::memory_order_relaxed);
-    std::lock_guard lock(mu_);
-    events_.trimmed_head = std::max(events_.trimmed_head, t.head);
-    Notify();
-  }
+  if (t.dropped > 0) CountTrimmed(t);
   bytes_ = log_->bytes();
   if (!s.ok()) {
     write_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -198,14 +229,20 @@ void BridgeQueue::Run() {
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
+      // While a group fails, a load of what is in the log is served (the
+      // upstream may be back to take it); one of what the group holds waits.
+      auto loadable = [&] {
+        return load_.has_value() && (!failing || load_->first < log_->next_seq());
+      };
       auto ready = [&] {
         return stopping_ || !pending_.messages.empty() || !pending_.released.empty() ||
-               pending_.unrelease ||
-               head_ > written_head ||
-               (load_.has_value() && !failing);
+               pending_.unrelease || head_ > written_head || loadable();
       };
       if (failing) {
-        cv_.wait_for(lock, retry_delay, [&] { return stopping_; });
+        // What the upstream acknowledged frees space: no need to wait for
+        // the retry to record it.
+        cv_.wait_for(lock, retry_delay,
+                     [&] { return stopping_ || head_ > written_head || loadable(); });
       } else if (options_.log.max_age.count() > 0) {
         cv_.wait_for(lock, AgeCheckInterval(options_.log.max_age), ready);
       } else {
@@ -226,7 +263,7 @@ void BridgeQueue::Run() {
       pending_ = Pending{};
       head = head_;
       stopping = stopping_;
-      if (!failing) {
+      if (loadable()) {
         load = load_;
         load_.reset();
       }
@@ -235,7 +272,7 @@ void BridgeQueue::Run() {
     if (!group.messages.empty() || !group.released.empty() || group.unrelease ||
         head > written_head ||
         options_.log.max_age.count() > 0) {
-      if (WriteGroup(group, head, &error)) {
+      if (WriteGroup(group, head, failing, &error)) {
         written_head = std::max(head, log_->head());
         failing = false;
         backoff_.Reset();
@@ -252,7 +289,8 @@ void BridgeQueue::Run() {
         }
       }
     }
-    if (load && !failing) {
+    if (load && (!failing || load->first < log_->next_seq())) {
+      const uint64_t upto = log_->next_seq() - 1;
       auto read = log_->Read(load->first, load->second);
       if (!read.ok()) {
         // An answer without the messages would say they are gone: ask again
@@ -271,6 +309,7 @@ void BridgeQueue::Run() {
       std::lock_guard lock(mu_);
       Events::Loaded loaded;
       loaded.from = load->first;
+      loaded.upto = upto;
       loaded.messages = std::move(read).value();
       events_.loaded = std::move(loaded);
       Notify();
@@ -282,7 +321,7 @@ void BridgeQueue::Run() {
       if (failing) {
         // One last attempt, then give up: those publishers were never
         // acknowledged and will send again.
-        if (!WriteGroup(group, head, &error)) {
+        if (!WriteGroup(group, head, true, &error)) {
           if (options_.log.warn) {
             options_.log.warn(error.ToString() + "; stopping with " +
                               std::to_string(group.messages.size()) +

@@ -40,10 +40,18 @@
 // QoS 0 messages with queue_qos0 = false never enter the log (seq 0).
 //
 // Failures. A failed write (disk full, I/O error) is retried with backoff
-// (core/backoff.h); publishers wait meanwhile, so a full disk slows them
-// down instead of losing what they were told was safe. Stop() makes one last
-// attempt; messages it cannot write are not acknowledged (their publishers
-// will send them again).
+// (core/backoff.h); publishers wait meanwhile, so a failing disk slows them
+// down instead of losing what they were told was safe. A full disk bounds
+// the queue as max_bytes does: the oldest segments are dropped, counted, to
+// make room, unless only the newest is left (then publishers wait). While a
+// write fails, the head the loop reports is still recorded (in place, in the
+// log's head file) and what it covers deleted, the newest segment too once
+// everything is done, so that what the upstream acknowledged frees its space
+// and is not sent again after a restart; messages the upstream acknowledged
+// before they could be written are not written at all (their publishers
+// are acknowledged), and loads of what is on disk are served. Stop() makes
+// one last attempt; messages it cannot write are not acknowledged (their
+// publishers will send them again).
 //
 // Threads: Append and the accessors from any thread; Poll, SetHead and
 // RequestLoad from the bridge's loop only (one consumer).
@@ -101,6 +109,9 @@ class BridgeQueue {
     // Answer to RequestLoad: messages with seq >= from, in order.
     struct Loaded {
       uint64_t from = 0;
+      // The log held every seq up to this one when it was read: a seq above
+      // it (appended, not yet written) is not known gone for being missing.
+      uint64_t upto = UINT64_MAX;
       std::vector<QueuedMessage> messages;
     };
     std::optional<Loaded> loaded;
@@ -169,7 +180,11 @@ class BridgeQueue {
   explicit BridgeQueue(Options options, std::unique_ptr<QueueLog> log);
   void Run();
   // One group: trim, append, sync; answers waiters. False if it failed.
-  bool WriteGroup(Pending& group, uint64_t head, ferry::Status* error);
+  // `failing`: the last attempt failed, so first record the head in place
+  // and reclaim what is done (queue_log.h, "A full disk").
+  bool WriteGroup(Pending& group, uint64_t head, bool failing, ferry::Status* error);
+  // Counts messages the log dropped and tells the loop.
+  void CountTrimmed(const QueueLog::Trimmed& t);
   void Notify();  // REQUIRES: mu_ held
   uint64_t NowMs() const;
 

@@ -4,8 +4,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -18,7 +20,8 @@ using ferry::Result;
 using ferry::Status;
 
 Status Errno(std::string_view what, const std::string& path) {
-  return Status::IoError(std::string(what) + " " + path + ": " + std::strerror(errno));
+  const std::string msg = std::string(what) + " " + path + ": " + std::strerror(errno);
+  return errno == ENOSPC || errno == EDQUOT ? Status::NoSpace(msg) : Status::IoError(msg);
 }
 
 class PosixFile : public QueueFile {
@@ -34,6 +37,20 @@ class PosixFile : public QueueFile {
         return Errno("write", path_);
       }
       size_ += static_cast<uint64_t>(n);
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::Ok();
+  }
+
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Errno("write", path_);
+      }
+      offset += static_cast<uint64_t>(n);
+      size_ = std::max(size_, offset);
       data.remove_prefix(static_cast<size_t>(n));
     }
     return Status::Ok();
@@ -118,6 +135,12 @@ class PosixEnv : public QueueEnv {
   Status Remove(const std::string& path) override {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("unlink", path);
     return Status::Ok();
+  }
+
+  uint64_t FileSystemBytes(const std::string& dir) override {
+    struct statvfs vfs;
+    if (::statvfs(dir.c_str(), &vfs) != 0) return 0;
+    return static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
   }
 
   Status SyncDir(const std::string& dir) override {

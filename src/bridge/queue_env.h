@@ -21,8 +21,11 @@ class QueueFile {
  public:
   virtual ~QueueFile() = default;
   // Appends all of `data` at the end. On error the file may hold part of
-  // it; the caller truncates back.
+  // it; the caller truncates back. A full disk is Status::NoSpace.
   virtual ferry::Status Append(std::string_view data) = 0;
+  // Overwrites `data` at `offset`, within the file's size: on most file
+  // systems that needs no new space, so it works on a full disk.
+  virtual ferry::Status WriteAt(uint64_t offset, std::string_view data) = 0;
   // Reads up to `n` bytes at `offset` into `out` (resized to what was read;
   // fewer bytes only at the end of the file).
   virtual ferry::Status ReadAt(uint64_t offset, size_t n, std::string* out) = 0;
@@ -48,6 +51,11 @@ class QueueEnv {
   virtual ferry::Status Remove(const std::string& path) = 0;
   // fsync of a directory, so that created and removed names are durable.
   virtual ferry::Status SyncDir(const std::string& dir) = 0;
+  // Size of the file system holding `dir`, in bytes; 0 if unknown.
+  virtual uint64_t FileSystemBytes(const std::string& dir) {
+    (void)dir;
+    return 0;
+  }
 };
 
 // CRC-32C (Castagnoli) of `data`, continuing from `crc` (0 to start).

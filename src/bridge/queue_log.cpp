@@ -25,6 +25,8 @@ constexpr uint8_t kUnreleasedRecord = 0x04;
 // most 256 MB.
 constexpr uint32_t kMaxRecordBody = 268435455u + 64;
 constexpr size_t kReadChunk = 256 * 1024;
+constexpr char kHeadFileName[] = "head";
+constexpr size_t kHeadSlotBytes = 16;
 
 void PutU32(std::string& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
@@ -210,8 +212,12 @@ size_t QueuedMessage::bytes() const {
   return 64 + message->topic.size() + message->payload.size();
 }
 
-uint64_t QueueLog::SegmentBytesFor(uint64_t max_bytes) {
-  return std::clamp<uint64_t>(max_bytes / 16, 16 * 1024, 64 << 20);
+uint64_t QueueLog::SegmentBytesFor(uint64_t max_bytes, uint64_t fs_bytes) {
+  // On a file system smaller than max_bytes the disk is the bound (see "A
+  // full disk"): a segment is a sixteenth of it, so that dropping one for
+  // space never drops most of the queue.
+  const uint64_t bound = fs_bytes > 0 ? std::min(max_bytes, fs_bytes) : max_bytes;
+  return std::clamp<uint64_t>(bound / 16, 16 * 1024, 64 << 20);
 }
 
 QueueLog::QueueLog(Options options)
@@ -230,6 +236,8 @@ Result<std::unique_ptr<QueueLog>> QueueLog::Open(const Options& options) {
 Status QueueLog::Recover() {
   QueueEnv& env = *options_.env;
   if (Status s = env.CreateDirs(options_.dir); !s.ok()) return s;
+  segment_bytes_ = SegmentBytesFor(options_.max_bytes, env.FileSystemBytes(options_.dir));
+  if (Status s = ReadHeadFile(); !s.ok()) return s;
   auto names = env.ListDir(options_.dir);
   if (!names.ok()) return names.status();
   std::vector<uint64_t> firsts;
@@ -246,14 +254,24 @@ Status QueueLog::Recover() {
   for (size_t i = 0; i < segments_.size(); ++i) {
     if (Status s = ScanSegment(segments_[i], i + 1 == segments_.size()); !s.ok()) return s;
   }
-  if (segments_.empty()) return StartSegment(1);
+  if (segments_.empty()) {
+    // A fresh log, or one whose last segment was deleted after the head
+    // file recorded that everything in it was done: carry on from there.
+    next_seq_ = std::max<uint64_t>(head_, 1);
+    head_ = next_seq_;
+    if (Status s = StartSegment(next_seq_); !s.ok()) return s;
+    CreateHeadFile();
+    return Status::Ok();
+  }
   // Every message of a deleted segment was done.
   head_ = std::max(head_, segments_.front().first_seq);
   for (const Segment& s : segments_) {
     next_seq_ = std::max({next_seq_, s.first_seq, s.last_seq + 1});
     bytes_ += s.file->Size();
   }
-  head_ = std::min(head_, next_seq_);
+  // A head past the last message: messages that went upstream before they
+  // were written (or whose segment was cut back); their numbers are used.
+  next_seq_ = std::max(next_seq_, head_);
   // Messages after damage in an older segment: up to where the next begins.
   for (size_t i = 0; i + 1 < segments_.size(); ++i) {
     const Segment& s = segments_[i];
@@ -267,7 +285,16 @@ Status QueueLog::Recover() {
   // Only the newest segment stays open.
   for (size_t i = 0; i + 1 < segments_.size(); ++i) segments_[i].file.reset();
   RemoveDoneSegments();
+  CreateHeadFile();
   return Status::Ok();
+}
+
+void QueueLog::CreateHeadFile() {
+  // Made while there is space, so that a full disk later only overwrites it.
+  if (head_file_) return;
+  if (Status s = WriteHeadFile(head_); !s.ok()) {
+    Warn(s.ToString() + "; the head file is made once there is space");
+  }
 }
 
 Status QueueLog::ScanSegment(Segment& s, bool newest) {
@@ -332,6 +359,99 @@ Status QueueLog::ScanSegment(Segment& s, bool newest) {
     s.damaged = true;
     return Status::Ok();
   }
+}
+
+Status QueueLog::ReadHeadFile() {
+  const std::string path = options_.dir + "/" + kHeadFileName;
+  auto names = options_.env->ListDir(options_.dir);
+  if (!names.ok()) return names.status();
+  if (std::find(names->begin(), names->end(), kHeadFileName) == names->end()) return Status::Ok();
+  auto file = options_.env->Open(path, /*create=*/false);
+  if (!file.ok()) return file.status();
+  head_file_ = std::move(file).value();
+  std::string data;
+  if (Status s = head_file_->ReadAt(0, 2 * kHeadSlotBytes, &data); !s.ok()) return s;
+  for (size_t slot = 0; slot < 2; ++slot) {
+    if (data.size() < (slot + 1) * kHeadSlotBytes) break;
+    const char* p = data.data() + slot * kHeadSlotBytes;
+    if (Crc32c(std::string_view(p, 8)) != GetU32(p + 8)) continue;  // torn or never written
+    const uint64_t head = GetU64(p);
+    if (head > head_file_value_) {
+      head_file_value_ = head;
+      head_slot_ = static_cast<int>(slot) ^ 1;  // overwrite the other one next
+    }
+  }
+  if (data.size() < 2 * kHeadSlotBytes) {
+    // Created but never completed (the node stopped, or the disk was full):
+    // written whole again at the next head.
+    head_file_.reset();
+  }
+  head_ = std::max(head_, head_file_value_);
+  return Status::Ok();
+}
+
+Status QueueLog::WriteHeadFile(uint64_t head) {
+  if (head <= head_file_value_ && head_file_) return Status::Ok();
+  std::string slot;
+  PutU64(slot, head);
+  PutU32(slot, Crc32c(slot));
+  PutU32(slot, 0);
+  if (!head_file_) {
+    // Both slots at once; a file that is not whole is not used.
+    const std::string path = options_.dir + "/" + kHeadFileName;
+    auto file = options_.env->Open(path, /*create=*/true);
+    if (!file.ok()) return file.status();
+    std::unique_ptr<QueueFile> f = std::move(file).value();
+    Status s = f->Truncate(0);
+    if (s.ok()) s = f->Append(slot + slot);
+    if (!s.ok()) {
+      options_.env->Remove(path);
+      return s;
+    }
+    head_file_ = std::move(f);
+    head_slot_ = 0;
+    dir_dirty_ = true;
+  } else if (Status s = head_file_->WriteAt(head_slot_ * kHeadSlotBytes, slot); !s.ok()) {
+    return s;
+  }
+  head_slot_ ^= 1;
+  head_file_value_ = head;
+  head_file_dirty_ = true;
+  return Status::Ok();
+}
+
+Status QueueLog::RecordHead(uint64_t head, bool reclaim_newest) {
+  head = std::max(head, head_);
+  if (head > next_seq_) {
+    // Sent and acknowledged before it was written: never to be written.
+    next_seq_ = head;
+  }
+  Status s = head <= head_file_value_ && head_file_ ? Status::Ok() : WriteHeadFile(head);
+  if (!s.ok()) {
+    // The head is not recorded anywhere yet: deleting what it covers could
+    // only be done where recovery does not need it (older segments, whose
+    // successor then says where the head is at least).
+    head_ = head;
+    RemoveDoneSegments();
+    return s;
+  }
+  head_ = head;
+  recorded_head_ = std::max(recorded_head_, head_);
+  ForgetReleasedBelowHead();
+  RemoveDoneSegments();
+  Segment& newest = segments_.back();
+  if (reclaim_newest && head_ >= next_seq_ && newest.file && newest.file->Size() > kHeaderBytes) {
+    // Everything in it is done and the head file says so: give its space
+    // back, keeping the header, and go on appending to it.
+    const uint64_t size = newest.file->Size();
+    if (Status t = newest.file->Truncate(kHeaderBytes); !t.ok()) return t;
+    bytes_ -= std::min(bytes_, size - kHeaderBytes);
+    newest.last_seq = 0;
+    newest.messages = 0;
+    newest.newest_ms = 0;
+    if (cursor_.first_seq == newest.first_seq) cursor_ = ReadCursor{};
+  }
+  return Status::Ok();
 }
 
 Status QueueLog::StartSegment(uint64_t first_seq) {
@@ -456,6 +576,10 @@ Status QueueLog::Append(const std::vector<QueuedMessage>& messages, uint64_t hea
 
 Status QueueLog::Sync() {
   if (Status s = segments_.back().file->Sync(); !s.ok()) return s;
+  if (head_file_dirty_ && head_file_) {
+    if (Status s = head_file_->Sync(); !s.ok()) return s;
+    head_file_dirty_ = false;
+  }
   if (dir_dirty_) {
     if (Status s = options_.env->SyncDir(options_.dir); !s.ok()) return s;
     dir_dirty_ = false;
@@ -484,6 +608,26 @@ QueueLog::Trimmed QueueLog::Trim(uint64_t now_unix_ms, uint64_t incoming) {
     if (Status s = RemoveSegment(0); !s.ok()) {
       Warn(s.ToString());
       break;
+    }
+  }
+  t.head = head_;
+  ForgetReleasedBelowHead();
+  return t;
+}
+
+QueueLog::Trimmed QueueLog::TrimForSpace(bool* removed) {
+  Trimmed t;
+  *removed = false;
+  if (segments_.size() > 1) {
+    const uint64_t end = segments_[1].first_seq;  // first seq past segment 0
+    const uint64_t from = std::max(head_, segments_.front().first_seq);
+    const uint64_t head_before = head_;
+    if (Status s = RemoveSegment(0); !s.ok()) {
+      Warn(s.ToString());
+    } else {
+      if (end > from) t.dropped = end - from;
+      head_ = std::max(head_before, end);
+      *removed = true;
     }
   }
   t.head = head_;

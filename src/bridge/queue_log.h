@@ -26,6 +26,14 @@
 // Integers are big-endian. Reusing the MQTT codec means the properties
 // (user properties, content type, the node path) need no format of their own.
 //
+// The head file, `head` in the same directory, also says how far the head
+// has come, for when a head record cannot be appended (a full disk): 32
+// bytes, two slots of
+//   u64 head | u32 CRC-32C of those 8 bytes | u32 zero
+// overwritten in place by turns (which needs no new space, and a torn write
+// of one slot leaves the other). Recovery takes the highest valid slot and
+// the highest head record; the head of the log is the higher of the two.
+//
 // Worked example. Messages 1..5 are appended (one write), the upstream acks
 // 1, 2 and 4, messages 6 and 7 are appended:
 //   00000000000000000001.seg: hdr | msg 1 | msg 2 | msg 3 | msg 4 | msg 5 |
@@ -61,8 +69,16 @@
 // oldest segment holds only messages older than max_age, the oldest segment
 // is dropped: the head jumps past it and its undelivered messages are
 // counted in Trimmed::dropped. Dropping whole segments keeps trimming a file
-// deletion; segments are max_bytes/16 (at least 16 KB, at most 64 MB), so at
-// most a sixteenth of the queue goes at once.
+// deletion; segments are a sixteenth of max_bytes or of the file system,
+// whichever is smaller (at least 16 KB, at most 64 MB), so at most a
+// sixteenth of the queue goes at once.
+//
+// A full disk. An append that fails for lack of space keeps nothing (the
+// files are cut back). The disk is then the bound, as max_bytes is:
+// TrimForSpace drops the oldest segment, counted the same way. RecordHead
+// records the head in the head file, in place, and deletes what is done,
+// cutting back even the newest segment once everything in it is done: what
+// the upstream acknowledged frees its space with no room to write.
 //
 // Thread safety: none. The queue's storage thread owns a QueueLog.
 #pragma once
@@ -146,13 +162,29 @@ class QueueLog {
   // `incoming` more bytes. Call before Append.
   Trimmed Trim(uint64_t now_unix_ms, uint64_t incoming);
 
+  // The disk is full: drops the oldest segment, unless only the one
+  // appended to is left (see "A full disk" above). `removed` is false if
+  // nothing could go.
+  Trimmed TrimForSpace(bool* removed);
+
+  // Every message below `head` is done: records it in the head file (in
+  // place, without appending to a segment) and deletes the segments that
+  // hold only done messages; with `reclaim_newest`, the newest one too is
+  // cut back to its header once all it holds is done (only after the head
+  // file has the head). A head past next_seq() moves next_seq() with it:
+  // those messages went upstream before they were written, and never will
+  // be. Errors: the head file could not be written (nothing was deleted
+  // that recovery would need).
+  ferry::Status RecordHead(uint64_t head, bool reclaim_newest);
+
   // Reads messages with seq >= `from` in order, stopping after `max_bytes`
   // (at least one message if there is one). Messages below head() are
   // skipped. Errors: IoError; damaged records end the read early.
   ferry::Result<std::vector<QueuedMessage>> Read(uint64_t from, size_t max_bytes);
 
-  // The segment size used for this max_bytes.
-  static uint64_t SegmentBytesFor(uint64_t max_bytes);
+  // The segment size used for this max_bytes, on a file system of
+  // `fs_bytes` (0 = unknown).
+  static uint64_t SegmentBytesFor(uint64_t max_bytes, uint64_t fs_bytes = 0);
 
  private:
   struct Segment {
@@ -177,6 +209,10 @@ class QueueLog {
   // is a torn tail (cut off) or data loss (skipped and counted).
   ferry::Status ScanSegment(Segment& s, bool newest);
   ferry::Status StartSegment(uint64_t first_seq);
+  // The head file (see the top of this file).
+  ferry::Status ReadHeadFile();
+  void CreateHeadFile();
+  ferry::Status WriteHeadFile(uint64_t head);
   ferry::Status RemoveSegment(size_t index);
   void RemoveDoneSegments();
   void ForgetReleasedBelowHead();
@@ -192,6 +228,10 @@ class QueueLog {
   uint64_t lost_at_recovery_ = 0;
   std::set<uint64_t> released_;
   bool dir_dirty_ = false;
+  std::unique_ptr<QueueFile> head_file_;  // null until it exists
+  uint64_t head_file_value_ = 0;          // the highest head it holds
+  int head_slot_ = 0;                     // the slot written next
+  bool head_file_dirty_ = false;          // written since the last Sync
   ReadCursor cursor_;
   std::string buffer_;  // reused by Append
 };

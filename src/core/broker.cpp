@@ -15,12 +15,39 @@
 
 #include "core/accept_limiter.h"
 #include "core/broker_internal.h"
+#include "core/fd_budget.h"
 #include "core/log.h"
 #include "core/net_address.h"
 #include "core/topic.h"
 #include "core/version.h"
 
 namespace ferry::core {
+
+// One descriptor held open (on /dev/null) so that a listener that finds
+// none free can still accept, and so refuse, the clients waiting for it:
+// the way libuv's uv__emfile_trick and nginx deal with EMFILE.
+class SpareFd {
+ public:
+  SpareFd() { Take(); }
+  ~SpareFd() { Release(); }
+  SpareFd(const SpareFd&) = delete;
+  SpareFd& operator=(const SpareFd&) = delete;
+  // Opens the spare again; false if there is no descriptor for it.
+  bool Take() {
+    if (fd_ < 0) fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd_ >= 0;
+  }
+  // Closes it, freeing one descriptor; false if it was not open.
+  bool Release() {
+    if (fd_ < 0) return false;
+    ::close(fd_);
+    fd_ = -1;
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 // Accepts on one listening socket from the main loop and deals the sockets
 // out to the workers round robin. Accepting on one thread and handing over
@@ -42,7 +69,7 @@ class Broker::Acceptor {
     int rc = getaddrinfo(options_.host.empty() ? nullptr : options_.host.c_str(), port.c_str(),
                          &hints, &res);
     if (rc != 0) {
-      return Status::InvalidArgument("listener " + id_ + ": cannot resolve '" + options_.host +
+      return Status::InvalidArgument(Where() + "cannot resolve '" + options_.host +
                                      "': " + gai_strerror(rc));
     }
     std::string err;
@@ -60,8 +87,7 @@ class Broker::Acceptor {
     }
     freeaddrinfo(res);
     if (fd_ < 0) {
-      return Status::IoError("listener " + id_ + ": cannot bind " + options_.host + ":" + port +
-                             ": " + err);
+      return Status::IoError(Where() + "cannot bind " + options_.host + ":" + port + ": " + err);
     }
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
@@ -99,6 +125,10 @@ class Broker::Acceptor {
   }
 
   bool running() const { return fd_ >= 0; }
+  // "etc/ferry.conf:12: listener tcp.default: ", naming the section.
+  std::string Where() const {
+    return (options_.origin.empty() ? "" : options_.origin + ": ") + "listener " + id_ + ": ";
+  }
   const std::string& id() const { return id_; }
   const ListenerOptions& options() const { return options_; }
 
@@ -111,7 +141,9 @@ class Broker::Acceptor {
 
   void OnReadable() {
     ListenerCounters& counters = ctx_.listener_counters.find(id_)->second;
-    for (int i = 0; i < 256; ++i) {
+    // A spare given up and not taken back (no descriptor was free then).
+    spare_fd_.Take();
+    for (int i = 0; i < kAcceptsPerCallback; ++i) {
       if (uint64_t wait = limiter_.WaitMs(loop_.Now()); wait > 0) {
         // max_connection_rate: leave the rest in the kernel's queue.
         rate_paused_ = true;
@@ -122,13 +154,18 @@ class Broker::Acceptor {
       socklen_t len = sizeof ss;
       int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) rate_paused_ = false;  // nobody waits
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-          // Out of descriptors: a level-triggered poll would spin, so pause
-          // accepting briefly and let existing clients go on.
-          FERRY_WARN("listener %s: accept: %s; pausing for 100 ms", id_.c_str(),
-                     std::strerror(errno));
+        // Saved first: logging (LogLimiter::Admit) may change errno.
+        const int err = errno;
+        if (err == EAGAIN || err == EWOULDBLOCK) rate_paused_ = false;  // nobody waits
+        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+        if (err == EMFILE || err == ENFILE) {
+          OutOfDescriptors(counters, err);
+        } else if (err == ENOBUFS || err == ENOMEM) {
+          // A level-triggered poll would spin: pause accepting briefly and
+          // let existing clients go on.
+          FERRY_LOG_LIMITED(ctx_.log_limits.accept_failed,
+                            "listener %s: accept: %s; pausing for 100 ms", id_.c_str(),
+                            std::strerror(err));
           Pause(100);
         }
         return;
@@ -140,7 +177,19 @@ class Broker::Acceptor {
       if (options_.max_connections != 0 &&
           counters.open.load(std::memory_order_relaxed) >= options_.max_connections) {
         counters.Refused(Refusal::kMaxConnections);
-        Refuse(fd);
+        RefuseAtAccept(fd);
+        FERRY_LOG_LIMITED(ctx_.log_limits.max_connections,
+                          "listener %s: max_connections (%u) reached, refused a connection",
+                          id_.c_str(), options_.max_connections);
+        continue;
+      }
+      if (ctx_.OpenConnections() >= ctx_.max_open_connections) {
+        counters.Refused(Refusal::kFdLimit);
+        RefuseAtAccept(fd);
+        FERRY_LOG_LIMITED(ctx_.log_limits.fd_limit,
+                          "listener %s: the descriptor limit allows %llu MQTT connections and "
+                          "all are open, refused a connection (see [node] reserved_fds)",
+                          id_.c_str(), static_cast<unsigned long long>(ctx_.max_open_connections));
         continue;
       }
       // Counted here, on the one thread that admits, so that a burst cannot
@@ -150,6 +199,44 @@ class Broker::Acceptor {
       Worker& w = *ctx_.workers[next_++ % ctx_.workers.size()];
       w.Adopt(fd, FormatSockaddr(ss), id_, "");
     }
+  }
+
+  // accept() found no free descriptor (`err`) although the budget kept a
+  // reserve (something else took it). Clients left in the kernel's queue
+  // would wait for nothing, and a level-triggered poll would spin: give up
+  // the spare descriptor kept for this, accept and refuse the waiting
+  // clients (at most kAcceptsPerCallback, the poll calls again for the
+  // rest), take the spare back. Without a spare, pause accepting for 100 ms.
+  void OutOfDescriptors(ListenerCounters& counters, int err) {
+    uint64_t refused = 0;
+    if (spare_fd_.Release()) {
+      for (int fd; refused < kAcceptsPerCallback &&
+                   (fd = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0;) {
+        counters.Refused(Refusal::kFdLimit);
+        RefuseAtAccept(fd);
+        ++refused;
+      }
+    }
+    // If this fails, the next OnReadable tries again.
+    spare_fd_.Take();
+    if (refused == 0) Pause(100);
+    FERRY_LOG_LIMITED(ctx_.log_limits.accept_failed,
+                      "listener %s: accept: %s; refused %llu waiting connection(s)%s", id_.c_str(),
+                      std::strerror(err), static_cast<unsigned long long>(refused),
+                      refused == 0 ? ", pausing for 100 ms" : "");
+  }
+
+  // Closes a socket just accepted, before reading anything from it. What
+  // the client sent already (its CONNECT) is read and dropped first: closing
+  // with unread input would answer with a reset instead of a FIN. The
+  // client's connection ends before any CONNACK, which MQTT allows
+  // ([MQTT-3.2.2-6] for 3.1.1; a v5 server MAY send CONNACK 0x97 but must
+  // have read the CONNECT, i.e. held the descriptor, to do so).
+  static void RefuseAtAccept(int fd) {
+    char scratch[4096];
+    for (int i = 0; i < 16 && ::recv(fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; ++i) {
+    }
+    ::close(fd);
   }
 
   void Pause(uint64_t ms) {
@@ -163,19 +250,9 @@ class Broker::Acceptor {
     }, ms, 0);
   }
 
-  // Over max_connections: close at once (the client sees the connection
-  // end before any CONNACK). Logged at most once a second, with a count, so
-  // that a flood does not flood the log too.
-  void Refuse(int fd) {
-    ::close(fd);
-    ++refused_;
-    const uint64_t now = loop_.Now();
-    if (refused_logged_ms_ != 0 && now - refused_logged_ms_ < 1000) return;
-    FERRY_INFO("listener %s: max_connections (%u) reached, refused %llu connection(s)",
-               id_.c_str(), options_.max_connections, static_cast<unsigned long long>(refused_));
-    refused_ = 0;
-    refused_logged_ms_ = now;
-  }
+  // Connections accepted (or refused) per readable callback, so that a
+  // flood cannot hold the main loop.
+  static constexpr int kAcceptsPerCallback = 256;
 
   BrokerContext& ctx_;
   Loop& loop_;
@@ -189,8 +266,7 @@ class Broker::Acceptor {
   // The rate limit paused accepting and the accept queue has not been seen
   // empty since: connections accepted now were delayed by it.
   bool rate_paused_ = false;
-  uint64_t refused_ = 0;            // since the last log line
-  uint64_t refused_logged_ms_ = 0;  // loop time of that line
+  SpareFd spare_fd_;
 };
 
 Broker::Broker(BrokerOptions options) : ctx_(std::make_unique<BrokerContext>()) {
@@ -245,8 +321,28 @@ Status Broker::Reload(const BrokerOptions& options) {
   return Status::Ok();
 }
 
+// With every listener bound and every worker running, what is open now is
+// what the node needs before its first client; the rest of the descriptor
+// limit, less the reserve, is for MQTT connections (fd_budget.h).
+void Broker::SetConnectionBudget() {
+  const BrokerOptions& opt = ctx_->options;
+  FdBudget budget{fd_limit_, CountOpenFds(), opt.reserved_fds};
+  ctx_->max_open_connections = budget.connections();
+  if (budget.limit == kNoFdLimit) {
+    FERRY_INFO("no descriptor limit (RLIMIT_NOFILE unlimited or unknown) to budget");
+  } else {
+    FERRY_INFO("descriptor limit %s: %s open, %s reserved, room for %s MQTT connections",
+               FormatCount(budget.limit).c_str(), FormatCount(budget.in_use).c_str(),
+               FormatCount(budget.reserved).c_str(), FormatCount(budget.connections()).c_str());
+  }
+  for (const std::string& w : FdBudgetWarnings(budget, opt.listeners)) {
+    FERRY_WARN("%s", w.c_str());
+  }
+}
+
 Status Broker::Start(Loop& main_loop) {
   main_loop_ = &main_loop;
+  fd_limit_ = RaiseFdLimit();
   BrokerOptions& opt = ctx_->options;
   ctx_->started_unix_ms = UnixNowMs();
   unsigned n = opt.workers != 0 ? opt.workers : std::max(1u, std::thread::hardware_concurrency());
@@ -262,6 +358,7 @@ Status Broker::Start(Loop& main_loop) {
     }
     DurableStore::Options so;
     so.path = opt.data_dir + "/ferry.db";
+    so.reserve_bytes = opt.store_reserve;
     so.log = [](std::string_view msg) {
       FERRY_WARN("store: %.*s", static_cast<int>(msg.size()), msg.data());
     };
@@ -292,6 +389,7 @@ Status Broker::Start(Loop& main_loop) {
     acceptors_.push_back(std::move(acceptor));
   }
   for (auto& w : ctx_->workers) w->Start();
+  SetConnectionBudget();
   started_ = true;
 
   if (opt.sys_interval_ms > 0) {
@@ -351,7 +449,7 @@ bool Broker::RemoveHookFilter(std::string_view owner, std::string_view filter, u
   return ctx_->router.RemoveHookFilter(owner, filter, tag);
 }
 
-void Broker::Publish(MessagePtr message, std::function<void()> done) {
+void Broker::Publish(MessagePtr message, RouteDone done) {
   Inc(ctx_->metrics.publish_received);
   ctx_->Route(message, nullptr, std::move(done));
 }

@@ -25,7 +25,8 @@
 //    subscribers and the store's commit.
 //  * Injection: Publish() routes a message as if a client had published it
 //    and says when every local subscriber has taken it (and any durable write
-//    committed), so a bridge acknowledges upstream only then.
+//    committed), so a bridge acknowledges upstream only then; or that the
+//    durable store could not keep it, so a bridge does not acknowledge it.
 // Loop protection between nodes is carried on the message (Message::path,
 // core/message.h): a message whose path already names this node is dropped
 // (metrics().dropped_loop) instead of being delivered a second time.
@@ -80,6 +81,13 @@ class RouteCompletion {
  private:
   std::function<void()> fn_;
 };
+
+// What a publisher waiting for a routed message is told: kSuccess once the
+// message is safe, or why this node could not keep it: kQuotaExceeded (the
+// durable store's disk is full) or kUnspecifiedError (another store error).
+// A failure is never an acknowledgement: the message may have reached some
+// subscribers, but is not on disk where it should be.
+using RouteDone = std::function<void(ReasonCode)>;
 
 // Receives the messages routed on this node whose topic matches a filter
 // registered for it.
@@ -182,11 +190,12 @@ class Broker {
   // Routes `message` as a client's publish would be routed: retained store,
   // subscribers, route hooks (except its origin_client's own). `done`, if
   // set, runs once every local subscriber has taken the message and any
-  // durable write has committed, on whichever thread finished last (it
-  // should post to the caller's loop and return). A message whose path names
-  // this node is dropped and `done` runs at once.
+  // durable write has committed (kSuccess) or failed (RouteDone), on
+  // whichever thread finished last (it should post to the caller's loop and
+  // return). A message whose path names this node is dropped and `done`
+  // runs at once with kSuccess.
   // REQUIRES: message->topic is a valid topic name.
-  void Publish(MessagePtr message, std::function<void()> done);
+  void Publish(MessagePtr message, RouteDone done);
   // ---- admin (core/broker_admin.cpp); main loop, after Start().
 
   // Registers the node's own commands in `registry`: status, broker,
@@ -198,6 +207,10 @@ class Broker {
   // sets it to the reason, e.g. "no MQTT listener is running (stopped:
   // tcp.default)".
   bool AcceptingConnections(std::string* why = nullptr) const;
+  // False while the durable store cannot write (a commit failed and none
+  // has succeeded since: a full disk, an I/O error), with the reason in
+  // *why if given. True when there is no store (persistence = false).
+  bool StoreWritable(std::string* why = nullptr) const;
   // The node's metrics in the Prometheus text exposition format (0.0.4).
   std::string PrometheusMetrics() const;
 
@@ -211,7 +224,10 @@ class Broker {
  private:
   explicit Broker(BrokerOptions options);
   class Acceptor;
+  // The ferry_store_* series of PrometheusMetrics (core/broker_store.cpp).
+  std::string StorePrometheusMetrics() const;
   void PublishSys();
+  void SetConnectionBudget();
 
   std::unique_ptr<BrokerContext> ctx_;
   bool started_ = false;
@@ -219,6 +235,7 @@ class Broker {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   std::vector<BoundListener> bound_;
   Loop* main_loop_ = nullptr;
+  uint64_t fd_limit_ = 0;  // RLIMIT_NOFILE once raised
   UvHandle<uv_timer_t> sys_timer_;
   UvHandle<uv_async_t> shutdown_async_;
   std::function<void()> shutdown_done_;

@@ -101,6 +101,25 @@ std::string Duration(uint64_t s) {
 
 Json Gauge(uint64_t count, uint64_t max) { return Json{{"count", count}, {"max", max}}; }
 
+// Messages dropped, by the reason `broker metrics` and /metrics name.
+std::vector<std::pair<const char*, uint64_t>> DropsByReason(const Metrics& m) {
+  return {{"queue_full", m.dropped_queue_full.load()},
+          {"slow_client", m.dropped_slow_client.load()},
+          {"queue_wait", m.dropped_queue_wait.load()},
+          {"expired", m.dropped_expired.load()},
+          {"too_large", m.dropped_too_large.load()},
+          {"not_authorized", m.dropped_not_authorized.load()},
+          {"no_subscribers", m.dropped_no_subscribers.load()},
+          {"loop", m.dropped_loop.load()}};
+}
+
+// Bytes of incomplete packets held by every worker's connections now.
+uint64_t PartialPacketBytes(const BrokerContext& ctx) {
+  uint64_t sum = 0;
+  for (const auto& w : ctx.workers) sum += w->partial_bytes();
+  return sum;
+}
+
 // A retained message's payload as text when it is UTF-8, else base64.
 Json Payload(const std::string& payload) {
   if (IsValidMqttUtf8(payload)) return Json{{"payload", payload}, {"encoding", "utf-8"}};
@@ -139,6 +158,7 @@ Result<uint8_t> ParseQos(const std::string& text) {
 bool CanRefuse(const ListenerStatus& l, Refusal why) {
   switch (why) {
     case Refusal::kMaxConnections:
+    case Refusal::kFdLimit:
       return true;
     case Refusal::kProxyHeader:
       return l.proxy_protocol;
@@ -180,6 +200,12 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
            status["reason"] = why;
            text += "not accepting MQTT connections: " + why + "\n";
          }
+         std::string store_why;
+         status["store_writable"] = StoreWritable(&store_why);
+         if (!store_why.empty()) {
+           status["store_error"] = store_why;
+           text += store_why + "\n";
+         }
          done(AdminResult::Value(std::move(status), std::move(text)));
        }});
 
@@ -207,7 +233,14 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
              {"sessions", Gauge(m.sessions.load(), m.sessions_max.load())},
              {"subscriptions", Gauge(r.subscription_count(), r.subscription_count_max())},
              {"routes", Gauge(r.route_count(), r.route_count_max())},
-             {"retained", Gauge(r.retained_count(), r.retained_count_max())}}));
+             {"retained", Gauge(r.retained_count(), r.retained_count_max())},
+             // What the limits on one client's share of the node refused.
+             {"slow_subscribers",
+              {{"messages_dropped", m.dropped_queue_wait.load()},
+               {"disconnected", m.slow_subscribers_disconnected.load()}}},
+             {"partial_packets",
+              {{"bytes", PartialPacketBytes(ctx)}, {"refused", m.partial_packet_refusals.load()}}},
+             {"subscriptions_refused", m.subscriptions_refused.load()}}));
        }});
 
   add({.path = "broker metrics",
@@ -223,16 +256,11 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
          for (int q = 0; q < 3; ++q) {
            messages["sent_qos" + std::to_string(q)] = m.publish_sent_qos[q].load();
          }
+         Json dropped = Json::object();
+         for (const auto& [reason, v] : DropsByReason(m)) dropped[reason] = v;
          done(AdminResult::Value(Json{
              {"messages", std::move(messages)},
-             {"dropped",
-              {{"queue_full", m.dropped_queue_full.load()},
-               {"slow_client", m.dropped_slow_client.load()},
-               {"expired", m.dropped_expired.load()},
-               {"too_large", m.dropped_too_large.load()},
-               {"not_authorized", m.dropped_not_authorized.load()},
-               {"no_subscribers", m.dropped_no_subscribers.load()},
-               {"loop", m.dropped_loop.load()}}},
+             {"dropped", std::move(dropped)},
              {"bytes", {{"received", m.bytes_received.load()}, {"sent", m.bytes_sent.load()}}},
              {"packets",
               {{"received", m.messages_received.load()}, {"sent", m.messages_sent.load()}}},
@@ -277,10 +305,27 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
 
   add({.path = "clients kick",
        .args = "ID",
+       .options = {{"session", "",
+                    "also discard the session (subscriptions, queued messages), connected or "
+                    "offline"}},
        .summary = "disconnect a client (v5 clients get DISCONNECT 0x98, administrative action)",
+       .help = "Without --session a persistent session stays for the client to resume, and a "
+               "client that is not connected is an error (exit status 4): nothing is done. "
+               "With --session the session ends too, whether the client is connected or not.",
        .access = AdminAccess::kWrite,
        .handler = [&ctx](const AdminRequest& req, AdminDone done) {
          std::string id = req.Arg("ID");
+         if (req.HasOption("session")) {
+           return OnOwner(ctx, id, std::move(done), [id](Worker& w) {
+             Result<bool> connected = WorkerAdmin::DiscardSession(w, id);
+             if (!connected.ok()) return AdminResult::Error(connected.status());
+             return AdminResult::Value(
+                 Json{
+                     {"client_id", id}, {"kicked", connected.value()}, {"session_discarded", true}},
+                 connected.value() ? "Client '" + id + "' kicked, its session discarded\n"
+                                   : "Session of client '" + id + "' (offline) discarded\n");
+           });
+         }
          OnOwner(ctx, id, std::move(done), [id](Worker& w) {
            Status st = WorkerAdmin::Kick(w, id);
            if (!st.ok()) return AdminResult::Error(st);
@@ -613,15 +658,7 @@ std::string Broker::PrometheusMetrics() const {
           m.publish_sent_qos[q].load());
   }
   metric("ferry_messages_dropped_total", "counter", "Messages dropped, by reason.");
-  const std::pair<const char*, uint64_t> drops[] = {
-      {"queue_full", m.dropped_queue_full.load()},
-      {"slow_client", m.dropped_slow_client.load()},
-      {"expired", m.dropped_expired.load()},
-      {"too_large", m.dropped_too_large.load()},
-      {"not_authorized", m.dropped_not_authorized.load()},
-      {"no_subscribers", m.dropped_no_subscribers.load()},
-      {"loop", m.dropped_loop.load()}};
-  for (const auto& [reason, v] : drops) {
+  for (const auto& [reason, v] : DropsByReason(m)) {
     value("ferry_messages_dropped_total", std::string("reason=\"") + reason + "\"", v);
   }
   one("ferry_packets_received_total", "counter", "MQTT packets received.",
@@ -632,6 +669,18 @@ std::string Broker::PrometheusMetrics() const {
   one("ferry_bytes_sent_total", "counter", "Bytes sent to clients.", m.bytes_sent.load());
   one("ferry_protocol_errors_total", "counter", "Connections closed for a protocol error.",
       m.protocol_errors.load());
+  one("ferry_slow_subscribers_disconnected_total", "counter",
+      "Subscribers disconnected for holding their publishers longer than max_queue_wait.",
+      m.slow_subscribers_disconnected.load());
+  one("ferry_partial_packet_bytes", "gauge",
+      "Bytes of incomplete packets held for all connections (max_partial_packet_memory "
+      "per worker).",
+      PartialPacketBytes(*ctx_));
+  one("ferry_partial_packet_refusals_total", "counter",
+      "Connections closed because their worker held max_partial_packet_memory.",
+      m.partial_packet_refusals.load());
+  one("ferry_subscriptions_refused_total", "counter",
+      "Topic filters refused past max_subscriptions_per_client.", m.subscriptions_refused.load());
   // Per listener; ids are [a-z]+ "." [A-Za-z0-9_-]+, nothing to escape.
   const std::vector<ListenerStatus> listeners = ListenerStatuses();
   auto per_listener = [&](const char* name, const char* type, const char* help, auto get) {
@@ -652,7 +701,7 @@ std::string Broker::PrometheusMetrics() const {
                [&](const ListenerStatus& l) { return counters(l).accepted.load(); });
   metric("ferry_listener_connections_refused_total", "counter",
          "Connections closed before CONNECT, per listener and reason: max_connections "
-         "(closed at accept, not counted as accepted), proxy_header, tls_handshake, "
+         "and fd_limit (closed at accept, not counted as accepted), proxy_header, tls_handshake, "
          "websocket_upgrade (each where the listener can refuse for it).");
   for (const ListenerStatus& l : listeners) {
     for (size_t r = 0; r < kRefusalCount; ++r) {
@@ -667,6 +716,7 @@ std::string Broker::PrometheusMetrics() const {
                "Connections that waited in the accept queue because the listener's "
                "max_connection_rate was reached.",
                [&](const ListenerStatus& l) { return counters(l).rate_limited.load(); });
+  out += StorePrometheusMetrics();
   return out;
 }
 

@@ -30,12 +30,14 @@
 
 #include "core/acl.h"
 #include "core/auth.h"
+#include "core/broker.h"
 #include "core/broker_options.h"
 #include "core/durable_store.h"
 #include "core/loop.h"
 #include "core/message.h"
 #include "core/metrics.h"
 #include "core/packet.h"
+#include "core/queue_waits.h"
 #include "core/router.h"
 #include "core/transport.h"
 
@@ -79,6 +81,37 @@ struct BrokerContext {
     return acl;
   }
   uint32_t OwnerOf(std::string_view client_id) const;
+
+  // MQTT connections the descriptor limit allows, over all listeners
+  // (fd_budget.h); set by Broker::Start.
+  uint64_t max_open_connections = UINT64_MAX;
+  // Open connections over all listeners.
+  uint64_t OpenConnections() const {
+    uint64_t n = 0;
+    for (const auto& [id, c] : listener_counters) n += c.open.load(std::memory_order_relaxed);
+    return n;
+  }
+  // Warnings that can repeat thousands of times a second: one line per
+  // 10 s each, with a count of the rest (log.h). Any thread; worker 0's
+  // housekeeping flushes the counts.
+  struct LogLimits {
+    LogLimiter max_connections{"connections refused over max_connections", LogLevel::kInfo};
+    LogLimiter fd_limit{"connections refused at the descriptor limit", LogLevel::kWarn};
+    LogLimiter accept_failed{"accept failures", LogLevel::kWarn};
+    LogLimiter hand_over_failed{"hand-over failures", LogLevel::kWarn};
+    // Timeouts by kind, so that a flood of one kind hides no other.
+    LogLimiter connect_timeout{"connections without a CONNECT in time", LogLevel::kInfo};
+    LogLimiter handshake_timeout{"connections without a TLS, WebSocket or PROXY handshake in time",
+                                 LogLevel::kInfo};
+    LogLimiter keepalive_timeout{"keep alive timeouts", LogLevel::kInfo};
+    void Flush() {
+      for (LogLimiter* l : {&max_connections, &fd_limit, &accept_failed, &hand_over_failed,
+                            &connect_timeout, &handshake_timeout, &keepalive_timeout}) {
+        l->Flush();
+      }
+    }
+  };
+  LogLimits log_limits;
   // A connection admitted on `listener` is gone.
   void ReleaseListenerSlot(std::string_view listener) {
     auto it = listener_counters.find(listener);
@@ -92,8 +125,9 @@ struct BrokerContext {
   // Routes `message` to every matching subscriber on every worker. `from` is
   // the calling worker (nullptr from a non-worker thread). If `done` is set it
   // runs on `from`'s loop once every target has taken the message, after a
-  // store commit if any of them wrote it to disk.
-  void Route(const MessagePtr& message, Worker* from, std::function<void()> done);
+  // store commit if any of them wrote it to disk; with a failure (RouteDone)
+  // if that commit failed.
+  void Route(const MessagePtr& message, Worker* from, RouteDone done);
 };
 
 // A message waiting for, or in, delivery to one session.
@@ -157,9 +191,17 @@ class Session {
   // True while the queue holds max_queued_messages or more.
   bool QueueFull() const;
   // Runs `fn` on this worker once the queue is below max_queued_messages
-  // again, or the client disconnects, whichever comes first.
+  // again, the client disconnects, or the session has held its publishers
+  // for max_queue_wait (see Shed), whichever comes first.
   void WhenQueueHasRoom(std::function<void()> fn);
   void ReleaseQueueWaiters();
+  // False while the session sheds (see Shed), or if max_queue_wait is 0:
+  // then a message for its full queue is dropped instead of holding the
+  // publisher's acknowledgement.
+  bool CanHoldPublishers() const;
+  // The session held its publishers for max_queue_wait: release them, and
+  // drop (and count) its QoS 1/2 messages while its queue stays full.
+  void Shed();
 
   // Sends what the connection's window allows: inflight first on resume.
   void Pump();
@@ -173,6 +215,13 @@ class Session {
   Connection* conn_ = nullptr;
   bool persistent_ = false;
   bool stored_ = false;  // a row exists in the durable store
+
+ private:
+  // See Shed(); until the queue has room again. Here, in the padding after
+  // the flags above: ferryd keeps one Session per client.
+  bool shedding_ = false;
+
+ public:
   uint32_t expiry_interval_s_ = 0;
   uint64_t disconnected_at_ms_ = 0;  // unix ms; 0 while connected
   std::optional<std::string> username_;
@@ -266,8 +315,9 @@ class Connection {
   };
   // Hands the socket to another worker: a dup of the fd, the input not yet
   // parsed and the transport, and closes this connection without a
-  // shutdown. fd < 0 if the socket cannot be handed over (output the
-  // transport produced is still unwritten); the connection is closed then.
+  // shutdown. fd < 0 if the socket cannot be handed over: output the
+  // transport produced is still unwritten (the connection is closed then),
+  // or dup() found no free descriptor (the connection stays as it was).
   HandOver Detach();
   // Puts `transport` between the socket and the MQTT framing. Call before
   // Open() reads anything.
@@ -330,7 +380,18 @@ class Connection {
   void OnRead(ssize_t nread, const uv_buf_t* buf);
   // Raw bytes through the transport into in_; false if the connection closed.
   bool ReceiveThroughTransport(std::string_view raw);
-  void AppendInput(std::string_view bytes);
+  // Decoded bytes through ProcessInput; in_ is charged only for an
+  // unfinished packet. False if the connection closed.
+  bool ProcessDecoded(std::string_view app);
+  // False if in_ cannot grow for `bytes` within max_partial_packet_memory.
+  bool AppendInput(std::string_view bytes);
+  // Frees in_ (and its charge): the connection reads no more packets.
+  void ReleaseInput();
+  // True if in_ may hold `capacity` bytes within the worker's
+  // max_partial_packet_memory (up to kSmallPartial always may).
+  bool InputFits(size_t capacity) const;
+  // Closes the connection: its input does not fit max_partial_packet_memory.
+  void RefuseInput();
   void ProcessInput();
   // After our shutdown: reads and drops input until the peer closes.
   void DrainUntilPeerCloses();
@@ -416,7 +477,7 @@ class Worker {
                     bool* durable, std::vector<Session*>* full);
   // Installs a session restored from the durable store.
   void Restore(StoredSession stored);
-  void RouteMessage(MessagePtr msg, std::function<void()> done);
+  void RouteMessage(MessagePtr msg, RouteDone done);
   void DropSession(Session& s);
 
   // Handlers, one per packet type (session_handlers.cpp).
@@ -433,9 +494,17 @@ class Worker {
   void HandleDisconnect(Connection& c, const Disconnect& p);
   void HandleAuth(Connection& c, const Auth& p);
   void SendRetained(Session& s, const std::string& filter, const SubscriptionOptions& o);
+  // The durable store could not commit what a QoS 1/2 PUBLISH of `c`
+  // needed (rc: StoreFailureReason): a v5 client gets PUBACK or PUBREC with
+  // rc; a 3.1.1 client gets no acknowledgement and its connection is closed,
+  // so that it publishes again.
+  void RefuseUnstored(Connection& c, uint16_t packet_id, bool qos2, ReasonCode rc);
+  // kSuccess for OK; kQuotaExceeded for a full disk; else kUnspecifiedError.
+  static ReasonCode StoreFailureReason(const Status& st);
   // Sends `ack` on `c`, then runs `then` (may be null) on the connection.
   // With `wait_for_store`, both happen only after the durable store has
-  // committed every mutation submitted so far, and only if `c` is still open.
+  // committed every mutation submitted so far, and only if `c` is still open;
+  // if the commit failed, `c` is closed instead (v5: DISCONNECT 0x97 or 0x80).
   void SendWhenDurable(Connection& c, Packet ack, bool wait_for_store,
                        std::function<void(Connection&)> then);
   // Adds or replaces a subscription of `s` (router, session, store); true if
@@ -447,9 +516,34 @@ class Worker {
   void PublishWill(const Will& will, const std::string& client_id);
   void StoreSession(Session& s);
 
+  // Loop thread: sessions holding a publisher's acknowledgement (see
+  // queue_waits.h). StartQueueWait is called by a session with its first
+  // held acknowledgement; the worker sheds or disconnects it once it has
+  // held them for max_queue_wait (slow_subscribers.cpp).
+  QueueWaits& queue_waits() { return queue_waits_; }
+  void StartQueueWait(Session& s);
+
+  // Bytes of incomplete packets held by this worker's connections (their
+  // input buffers), bounded by max_partial_packet_memory. Any thread may
+  // read or add (a connection is freed on its worker's thread, but the
+  // count stays exact whichever thread does).
+  uint64_t partial_bytes() const { return partial_bytes_.load(std::memory_order_relaxed); }
+  void AddPartialBytes(int64_t delta) {
+    if (delta >= 0) {
+      partial_bytes_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
+    } else {
+      partial_bytes_.fetch_sub(static_cast<uint64_t>(-delta), std::memory_order_relaxed);
+    }
+  }
+
  private:
   void Housekeeping();
   void FlushAll();
+  // Acts on the sessions that held their publishers for max_queue_wait.
+  void ExpireQueueWaits();
+  void ArmQueueWaitTimer();
+  // Closes every handle of the worker's own so that its loop can end.
+  void StopLoop();
 
   BrokerContext& ctx_;
   uint32_t index_;
@@ -458,6 +552,9 @@ class Worker {
   UvHandle<uv_check_t> flush_;
   UvHandle<uv_prepare_t> flush_before_poll_;
   UvHandle<uv_timer_t> housekeeping_;
+  UvHandle<uv_timer_t> queue_wait_timer_;  // armed while queue_waits_ is not empty
+  QueueWaits queue_waits_;
+  std::atomic<uint64_t> partial_bytes_{0};  // see partial_bytes()
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> conns_;
   struct StringHash {

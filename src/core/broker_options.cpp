@@ -9,6 +9,7 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
   o.node_name = config.node.name;
   o.data_dir = config.node.data_dir;
   o.workers = config.node.workers;
+  o.reserved_fds = config.node.reserved_fds;
   for (const ListenerConfig& l : config.listeners) {
     ListenerOptions lo;
     lo.type = l.type;
@@ -20,6 +21,7 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
     lo.proxy_protocol = l.proxy_protocol;
     lo.ws_path = l.path;
     lo.tls = l.tls;
+    lo.origin = l.origin;
     o.listeners.push_back(std::move(lo));
   }
   const MqttConfig& m = config.mqtt;
@@ -44,9 +46,14 @@ BrokerOptions BrokerOptionsFromConfig(const Config& config) {
   o.subscription_identifier_available = m.subscription_identifier_available;
   o.max_qos = m.max_qos;
   o.max_output_buffer = m.max_output_buffer;
+  o.max_queue_wait_ms = static_cast<uint32_t>(m.max_queue_wait.count());
+  o.queue_wait_action = m.queue_wait_action;
+  o.max_partial_packet_memory = m.max_partial_packet_memory;
+  o.max_subscriptions_per_client = m.max_subscriptions_per_client;
   o.max_client_id_length = m.max_client_id_length;
   o.allow_zero_length_clientid = m.allow_zero_length_clientid;
   o.persistence = m.persistence;
+  o.store_reserve = m.store_reserve;
   o.sys_interval_ms = static_cast<uint32_t>(config.sys.interval.count());
   return o;
 }

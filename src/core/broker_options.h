@@ -34,15 +34,26 @@ struct ListenerOptions {
   bool proxy_protocol = false;  // a PROXY v1/v2 header comes first
   std::string ws_path = "/mqtt";  // "ws" and "wss": the HTTP path to upgrade
   TlsOptions tls;               // "ssl" and "wss"
+  std::string origin;           // where its section starts: "etc/ferry.conf:12"
 
   bool IsTls() const { return type == "ssl" || type == "wss"; }
   bool IsWebSocket() const { return type == "ws" || type == "wss"; }
+};
+
+// What happens to a connected subscriber whose full queue held a publisher
+// for max_queue_wait_ms ([mqtt] queue_wait_action).
+enum class QueueWaitAction : uint8_t {
+  kDrop,        // its messages are dropped (and counted) while the queue is full
+  kDisconnect,  // the client is disconnected (v5: DISCONNECT 0x97)
 };
 
 struct BrokerOptions {
   std::string node_name = "ferry@127.0.0.1";
   std::string data_dir = "data";
   unsigned workers = 0;  // 0 = one per core
+  // Descriptors kept free of MQTT connections for everything else the node
+  // opens: the admin API, the store, bridges, log files (see fd_budget.h).
+  uint32_t reserved_fds = 128;
   std::vector<ListenerOptions> listeners;
 
   bool allow_anonymous = true;
@@ -65,9 +76,17 @@ struct BrokerOptions {
   bool subscription_identifier_available = true;
   uint8_t max_qos = 2;
   uint64_t max_output_buffer = 1024 * 1024;
+  uint32_t max_queue_wait_ms = 500;
+  QueueWaitAction queue_wait_action = QueueWaitAction::kDrop;
+  // Bytes of incomplete packets one worker holds for all its connections.
+  uint64_t max_partial_packet_memory = 64 * 1024 * 1024;
+  uint32_t max_subscriptions_per_client = 10000;  // 0 = unlimited
   uint32_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;
+  // Disk space the durable store keeps back for deletions on a full disk
+  // (DurableStore::Options::reserve_bytes); 0 = none.
+  uint64_t store_reserve = uint64_t{8} << 20;
   uint32_t sys_interval_ms = 10000;  // 0 = no $SYS topics
 };
 

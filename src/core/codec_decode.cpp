@@ -7,6 +7,7 @@
 #include <initializer_list>
 
 #include "core/codec_properties.h"
+#include "core/topic.h"
 
 namespace ferry::core::codec {
 namespace {
@@ -33,6 +34,21 @@ Status ReadOptionalReasonAndProperties(Reader& r, PacketType type, PropertyScope
   reason = static_cast<ReasonCode>(code);
   if (r.empty()) return Status::Ok();
   return DecodeProperties(r, scope, props);
+}
+
+// A topic filter of SUBSCRIBE or UNSUBSCRIBE. One that breaks the filter
+// syntax (empty, '#' not alone in the last level, '+' not alone in its level,
+// a `$share/` without a share name or a filter) makes the packet malformed
+// (MQTT 5.0 sections 4.7.1, 4.7.3, 4.8.2 and 4.13.1; MQTT 3.1.1 section 4.7).
+// A well-formed filter that policy refuses gets its SUBACK code instead.
+Status ReadTopicFilter(Reader& r, std::string& filter) {
+  FERRY_CODEC_TRY(r.ReadUtf8(filter, "topic filter"));
+  Result<std::optional<SharedFilter>> shared = ParseSharedFilter(filter);
+  Status valid = !shared.ok()     ? shared.status()
+                 : shared.value() ? Status::Ok()
+                                  : ValidateTopicFilter(filter);
+  if (!valid.ok()) return Malformed("invalid topic filter: " + valid.message());
+  return Status::Ok();
 }
 
 // Subscription options (MQTT 3.1.1 section 3.8.3.1, MQTT 5.0 section 3.8.3.1).
@@ -100,8 +116,13 @@ Status DecodePublish(Reader& r, uint8_t flags, ProtocolVersion v, Publish& out) 
   out.retain = (flags & 0x01) != 0;
   out.qos = (flags >> 1) & 0x03;
   out.dup = (flags & 0x08) != 0;
-  if (out.qos == 3) return Malformed("PUBLISH QoS 3");                          // [MQTT-3.3.1-4]
-  if (out.dup && out.qos == 0) return Malformed("DUP set on a QoS 0 PUBLISH");  // [MQTT-3.3.1-2]
+  if (out.qos == 3) return Malformed("PUBLISH QoS 3");  // [MQTT-3.3.1-4]
+  if (out.dup && out.qos == 0) {
+    // [MQTT-3.3.1-2], from 3.1.1 on; MQTT 3.1 only says DUP applies to
+    // QoS > 0, so a 3.1 client's stray DUP on QoS 0 means nothing.
+    if (v != ProtocolVersion::kV31) return Malformed("DUP set on a QoS 0 PUBLISH");
+    out.dup = false;
+  }
   FERRY_CODEC_TRY(r.ReadUtf8(out.topic, "topic name"));
   if (out.qos > 0) FERRY_CODEC_TRY(ReadPacketId(r, out.packet_id));
   if (IsV5(v)) {
@@ -133,7 +154,7 @@ Status DecodeSubscribe(Reader& r, ProtocolVersion v, Subscribe& out) {
   if (r.empty()) return ProtocolError("SUBSCRIBE without topic filters");  // [MQTT-3.8.3-3]
   while (!r.empty()) {
     SubscribeTopic& t = out.topics.emplace_back();
-    FERRY_CODEC_TRY(r.ReadUtf8(t.filter, "topic filter"));
+    FERRY_CODEC_TRY(ReadTopicFilter(r, t.filter));
     FERRY_CODEC_TRY(ReadSubscriptionOptions(r, v, t));
   }
   return Status::Ok();
@@ -160,7 +181,7 @@ Status DecodeUnsubscribe(Reader& r, ProtocolVersion v, Unsubscribe& out) {
   if (IsV5(v)) FERRY_CODEC_TRY(DecodeProperties(r, PropertyScope::kUnsubscribe, out.props));
   if (r.empty()) return ProtocolError("UNSUBSCRIBE without topic filters");  // [MQTT-3.10.3-2]
   while (!r.empty()) {
-    FERRY_CODEC_TRY(r.ReadUtf8(out.filters.emplace_back(), "topic filter"));
+    FERRY_CODEC_TRY(ReadTopicFilter(r, out.filters.emplace_back()));
   }
   return Status::Ok();
 }

@@ -25,28 +25,6 @@ uint8_t ConnectFlagsByte(const Connect& c) {
   return b;
 }
 
-// v5 reason codes as 3.1.1 CONNACK return codes (MQTT 3.1.1 table 3.1).
-uint8_t V3ReturnCode(ReasonCode reason) {
-  switch (reason) {
-    case ReasonCode::kSuccess:
-      return 0x00;
-    case ReasonCode::kUnsupportedProtocolVersion:
-      return 0x01;
-    case ReasonCode::kClientIdentifierNotValid:
-      return 0x02;
-    case ReasonCode::kServerUnavailable:
-    case ReasonCode::kServerBusy:
-      return 0x03;
-    case ReasonCode::kBadUserNameOrPassword:
-      return 0x04;
-    case ReasonCode::kNotAuthorized:
-    case ReasonCode::kBanned:
-      return 0x05;
-    default:
-      return 0x03;  // no closer 3.1.1 code than "server unavailable"
-  }
-}
-
 uint8_t Code(ReasonCode reason) { return static_cast<uint8_t>(reason); }
 
 // The v5 tail of PUBACK/PUBREC/PUBREL/PUBCOMP, DISCONNECT and AUTH in its
@@ -136,7 +114,9 @@ void PutBody(std::string& out, const Connack& c, ProtocolVersion v) {
   assert(!(c.session_present && c.reason != ReasonCode::kSuccess) && "[MQTT-3.2.2-4]");
   // 3.1 has no session present flag.
   PutU8(out, c.session_present && v != ProtocolVersion::kV31 ? 0x01 : 0x00);
-  PutU8(out, IsV5(v) ? Code(c.reason) : V3ReturnCode(c.reason));
+  // A reason 3.1.1 has no code for is refused by closing without a CONNACK
+  // (connect_handler.cpp); 0x03 is the nearest code should one be sent.
+  PutU8(out, IsV5(v) ? Code(c.reason) : V3ConnackReturnCode(c.reason).value_or(0x03));
   PutV5Properties(out, c.props, PropertyScope::kConnack, v);
 }
 
@@ -296,3 +276,28 @@ void PutBody(std::string& out, const Auth& a, ProtocolVersion) {
 }
 
 }  // namespace ferry::core::codec
+
+namespace ferry::core {
+
+std::optional<uint8_t> V3ConnackReturnCode(ReasonCode reason) {
+  switch (reason) {
+    case ReasonCode::kSuccess:
+      return 0x00;
+    case ReasonCode::kUnsupportedProtocolVersion:
+      return 0x01;
+    case ReasonCode::kClientIdentifierNotValid:
+      return 0x02;
+    case ReasonCode::kServerUnavailable:
+    case ReasonCode::kServerBusy:
+      return 0x03;
+    case ReasonCode::kBadUserNameOrPassword:
+      return 0x04;
+    case ReasonCode::kNotAuthorized:
+    case ReasonCode::kBanned:
+      return 0x05;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace ferry::core

@@ -46,6 +46,7 @@ void ReadNode(SectionReader& r, NodeConfig* c) {
     r.Error("data_dir", "data_dir: must not be empty");
   }
   r.Integer("workers", 0, 64, &c->workers);
+  r.Integer("reserved_fds", 16, 1000000, &c->reserved_fds);
   r.String("cookie", &c->cookie);
   r.String("cookie_file", &c->cookie_file);
   if (!c->cookie.empty() && !c->cookie_file.empty()) {
@@ -61,6 +62,8 @@ void ReadLog(SectionReader& r, LogConfig* c) {
 
 constexpr std::string_view kListenerTypes[] = {"tcp", "ssl", "ws", "wss"};
 constexpr std::string_view kTlsVersions[] = {"1.2", "1.3"};
+// In the order of QueueWaitAction.
+constexpr std::string_view kQueueWaitActions[] = {"drop", "disconnect"};
 
 bool IsTlsType(std::string_view type) { return type == "ssl" || type == "wss"; }
 bool IsWebSocketType(std::string_view type) { return type == "ws" || type == "wss"; }
@@ -136,10 +139,29 @@ void ReadMqtt(SectionReader& r, MqttConfig* c) {
   r.Bool("subscription_identifier_available", &c->subscription_identifier_available);
   r.Integer("max_qos", 0, 2, &c->max_qos);
   r.Size("max_output_buffer", 1024, uint64_t{1} << 32, &c->max_output_buffer);
+  r.Duration("max_queue_wait", milliseconds(0), hours(1), &c->max_queue_wait);
+  size_t action = 0;
+  if (r.Choice("queue_wait_action", kQueueWaitActions, &action)) {
+    c->queue_wait_action = static_cast<QueueWaitAction>(action);
+  }
+  if (!r.Size("max_partial_packet_memory", 1024, uint64_t{1} << 40,
+              &c->max_partial_packet_memory)) {
+    // Unset: room for a packet of the largest size while the buffer that
+    // holds it doubles, and for others' pieces beside it.
+    c->max_partial_packet_memory =
+        std::max<uint64_t>(c->max_partial_packet_memory, uint64_t{2} * c->max_packet_size);
+  } else if (c->max_partial_packet_memory < c->max_packet_size) {
+    // Otherwise a packet of the largest size allowed could never be read.
+    r.Error("max_partial_packet_memory",
+            "max_partial_packet_memory: must be at least max_packet_size (" +
+                std::to_string(c->max_packet_size) + " bytes)");
+  }
+  r.Integer("max_subscriptions_per_client", 0, UINT32_MAX, &c->max_subscriptions_per_client);
   // The server must accept client identifiers of 1 to 23 bytes [MQTT-3.1.3-5].
   r.Integer("max_client_id_length", 23, 65535, &c->max_client_id_length);
   r.Bool("allow_zero_length_clientid", &c->allow_zero_length_clientid);
   r.Bool("persistence", &c->persistence);
+  r.Size("store_reserve", 0, uint64_t{1} << 40, &c->store_reserve);
   // A CONNECT limit above the general one would never apply.
   c->max_connect_packet_size = std::min(c->max_connect_packet_size, c->max_packet_size);
 }

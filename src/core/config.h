@@ -15,7 +15,8 @@
 // ignored (there are no multi-line values). A value wrapped in double quotes
 // loses them, so "" is the empty string. Names are case-sensitive. A line
 // holding a key is limited to 198 characters (the line buffer of the system
-// inih); a repeated key in one section is an error.
+// inih); a repeated key in one section, and a section header that appears
+// twice, are errors (naming the line of the first).
 //
 // Environment overrides: every key can be set by FERRY_<SECTION>__<KEY>, with
 // the dots of the section written as "__". The LAST "__" splits section from
@@ -207,6 +208,7 @@ struct NodeConfig {
   std::string name = "ferry@127.0.0.1";  // name@host, name in [A-Za-z0-9_-]+
   std::string data_dir = "data";
   uint32_t workers = 0;  // 0 = one per CPU core; at most 64
+  uint32_t reserved_fds = 128;  // descriptors MQTT connections may not take
   // The cluster's shared secret, written here or in a file only the node's
   // user may read; the cluster module reads and checks them. Never logged.
   std::string cookie;
@@ -258,9 +260,16 @@ struct MqttConfig {
   bool subscription_identifier_available = true;
   uint8_t max_qos = 2;
   uint64_t max_output_buffer = 1024 * 1024;
+  // How long a publisher's acknowledgement waits for a connected
+  // subscriber's full queue, and what then happens to that subscriber.
+  std::chrono::milliseconds max_queue_wait{500};
+  QueueWaitAction queue_wait_action = QueueWaitAction::kDrop;
+  uint64_t max_partial_packet_memory = 64 * 1024 * 1024;  // per worker
+  uint32_t max_subscriptions_per_client = 10000;          // 0 = unlimited
   uint16_t max_client_id_length = 65535;
   bool allow_zero_length_clientid = true;
   bool persistence = true;
+  uint64_t store_reserve = uint64_t{8} << 20;  // bytes; 0 = none
   bool operator==(const MqttConfig&) const = default;
 };
 

@@ -94,6 +94,7 @@ struct ParseState {
   std::string name;
   int line = 0;
   std::string section;  // current section, as tracked by Reader()
+  bool skip_section = false;  // a rejected duplicate: its keys are ignored
   RawConfig raw;
   ConfigErrors* errors;
 
@@ -121,6 +122,15 @@ bool ReadSectionHeader(ParseState& st, std::string_view line) {
     return false;
   }
   st.section = std::string(name);
+  // A second [name] would silently merge into the first, so that a key
+  // meant for one listener or bridge could change another: refuse it.
+  if (const RawSection* first = st.raw.FindSection(name)) {
+    st.Fail("duplicate section [" + std::string(name) + "] (first at line " +
+            std::to_string(first->line) + ")");
+    st.skip_section = true;
+    return false;
+  }
+  st.skip_section = false;
   st.raw.AddSection(name, st.Origin(st.line), st.line);
   return true;
 }
@@ -152,7 +162,7 @@ char* Reader(char* str, int num, void* stream) {
     st.Fail("line longer than " + std::to_string(num - 2) + " characters");
   } else if (st.section.empty()) {
     st.Fail("key outside any section");
-  } else {
+  } else if (!st.skip_section) {
     handed = line;
   }
   std::memcpy(str, handed.data(), handed.size());

@@ -22,10 +22,22 @@ std::string AssignClientId() {
   return id;
 }
 
-// Refuses the CONNECT with `reason` (mapped to a 3.1.1 return code for v3
-// clients by the encoder) and closes [MQTT-3.2.2-6].
-void Refuse(Connection& c, ReasonCode reason, const char* why) {
-  FERRY_INFO("%s: connection refused: %s", c.Describe().c_str(), why);
+// Refuses the CONNECT with `reason` and closes [MQTT-3.2.2-6]. A v5 client
+// gets a CONNACK with the reason [MQTT-3.2.2-7]; a 3.1.1 or 3.1 client gets
+// the matching return code, or, for a reason those versions have no code for
+// (an invalid Will Topic, a Will QoS or RETAIN the server does not support),
+// no CONNACK at all: the network connection is closed [MQTT-3.1.4-1]. Logs
+// through `limiter` where a flood of clients could be refused alike.
+void Refuse(Connection& c, ReasonCode reason, const char* why, LogLimiter* limiter = nullptr) {
+  if (limiter != nullptr) {
+    FERRY_LOG_LIMITED(*limiter, "%s: connection refused: %s", c.Describe().c_str(), why);
+  } else {
+    FERRY_INFO("%s: connection refused: %s", c.Describe().c_str(), why);
+  }
+  if (!IsV5(c.version_) && !V3ConnackReturnCode(reason)) {
+    c.Close();
+    return;
+  }
   Connack ack;
   ack.reason = reason;
   if (IsV5(c.version_) && c.request_problem_info_) ack.props.reason_string = why;
@@ -104,9 +116,9 @@ void Worker::HandleConnect(Connection& c, Connect&& p) {
     return;
   }
   if (!opt.allow_anonymous) {
-    return Refuse(c, ReasonCode::kNotAuthorized,
-                  p.username ? "no password file to check credentials"
-                             : "anonymous access not allowed");
+    return Refuse(
+        c, ReasonCode::kNotAuthorized,
+        p.username ? "no password file to check credentials" : "anonymous access not allowed");
   }
   AfterAuthentication(c, std::move(p));
 }
@@ -142,14 +154,16 @@ void Worker::CheckPasswordThen(Connection& c, std::shared_ptr<const PasswordFile
       [](uv_work_t* req, int status) {
         std::unique_ptr<PasswordCheck> ck(static_cast<PasswordCheck*>(req->data));
         Connection* conn = ck->worker->FindConnection(ck->conn_id);
-        if (status != 0 || conn == nullptr || conn->state() != Connection::State::kAwaitingConnect) {
+        if (status != 0 || conn == nullptr ||
+            conn->state() != Connection::State::kAwaitingConnect) {
           return;  // the client went away while we checked
         }
         if (!ck->ok) {
           return Refuse(*conn, ReasonCode::kBadUserNameOrPassword, "bad user name or password");
         }
         ck->worker->AfterAuthentication(*conn, std::move(ck->connect));
-        if (conn->state() == Connection::State::kConnected && !conn->detached_) conn->ResumeReading();
+        if (conn->state() == Connection::State::kConnected && !conn->detached_)
+          conn->ResumeReading();
       });
   if (rc != 0) {
     delete check;
@@ -168,7 +182,15 @@ void Worker::AfterAuthentication(Connection& c, Connect&& p) {
   FERRY_DEBUG("%s: moving from worker %u to worker %u, which owns its session",
               c.Describe().c_str(), index_, owner);
   auto h = std::make_shared<Connection::HandOver>(c.Detach());
-  if (h->fd < 0) return;
+  if (h->fd < 0) {
+    // No descriptor for the dup: the client is told to come back later
+    // rather than losing its connection without an answer.
+    if (c.state() != Connection::State::kClosing) {
+      Refuse(c, ReasonCode::kServerBusy, "no free descriptor to move it to its session's worker",
+             &ctx_.log_limits.hand_over_failed);
+    }
+    return;
+  }
   Worker* target = ctx_.workers[owner].get();
   target->loop().Post([target, h, p = std::move(p)]() mutable {
     target->AdoptConnected(std::move(*h), std::move(p));
@@ -254,7 +276,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     s = nullptr;
   }
   if (s != nullptr) {
-    session_present = true;  // [MQTT-3.2.2-2]
+    session_present = true;    // [MQTT-3.2.2-2]
     s->pending_will_.reset();  // a new connection cancels a delayed will
   } else {
     auto owned = std::make_unique<Session>(*this, p.client_id);

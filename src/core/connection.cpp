@@ -3,9 +3,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "core/broker_internal.h"
 #include "core/log.h"
@@ -28,6 +29,43 @@ std::string_view ListenerKey(const BrokerContext& ctx, std::string_view listener
   return it != ctx.listener_counters.end() ? std::string_view(it->first) : "unknown";
 }
 
+// Counts what happens to a connection's input buffer during its lifetime
+// in its worker's partial_bytes(): its capacity is what it holds.
+class InputAccount {
+ public:
+  InputAccount(Worker& worker, const std::vector<uint8_t>& in)
+      : worker_(worker), in_(in), before_(in.capacity()) {}
+  ~InputAccount() {
+    if (in_.capacity() != before_) {
+      worker_.AddPartialBytes(static_cast<int64_t>(in_.capacity()) - static_cast<int64_t>(before_));
+    }
+  }
+  InputAccount(const InputAccount&) = delete;
+  InputAccount& operator=(const InputAccount&) = delete;
+
+ private:
+  Worker& worker_;
+  const std::vector<uint8_t>& in_;
+  const size_t before_;
+};
+
+// The protocol level of a CONNECT whose fixed header is at the start of
+// `bytes`, once enough of it has arrived: nullopt if not yet, 0 if it is no
+// CONNECT of MQTT 3.1.1 or 5.0 ("MQTT" as protocol name).
+std::optional<uint8_t> PeekConnectLevel(std::span<const uint8_t> bytes) {
+  if (bytes.empty() || bytes[0] >> 4 != 1) return 0;
+  size_t pos = 1;
+  while (pos < bytes.size() && pos < 5 && (bytes[pos] & 0x80) != 0) ++pos;
+  ++pos;  // past the last byte of the remaining length
+  static constexpr uint8_t kName[] = {0x00, 0x04, 'M', 'Q', 'T', 'T'};
+  for (uint8_t b : kName) {
+    if (pos >= bytes.size()) return std::nullopt;
+    if (bytes[pos++] != b) return 0;
+  }
+  if (pos >= bytes.size()) return std::nullopt;
+  return bytes[pos];
+}
+
 }  // namespace
 
 Connection::Connection(Worker& worker, uint64_t id, std::string_view listener)
@@ -35,6 +73,7 @@ Connection::Connection(Worker& worker, uint64_t id, std::string_view listener)
 
 Connection::~Connection() {
   if (counted_) worker_.ctx().ReleaseListenerSlot(listener_);
+  worker_.AddPartialBytes(-static_cast<int64_t>(in_.capacity()));
   // Normally the handle is closed (and freed by its close callback) before
   // the connection is freed; this covers a loop that shuts down first.
   if (tcp_ != nullptr) {
@@ -107,7 +146,14 @@ Status Connection::Open(int fd, std::string peer, std::string pending, bool star
 }
 
 void Connection::StartReading(std::string pending) {
-  in_.assign(pending.begin(), pending.end());
+  if (!InputFits(pending.size())) {  // bytes read after a CONNECT handed over
+    RefuseInput();
+    return;
+  }
+  {
+    InputAccount account(worker_, in_);
+    in_.assign(pending.begin(), pending.end());
+  }
   in_len_ = pending.size();
   in_pos_ = 0;
   want_ = 0;
@@ -141,19 +187,53 @@ void Connection::AllocInput(uv_buf_t* buf) {
     buf->len = shared.size();
     return;
   }
-  if (in_len_ <= kSmallPartial && want_ <= shared.size()) {
+  if (in_len_ <= kSmallPartial) {
     if (in_len_ > 0) std::memcpy(shared.data(), in_.data(), in_len_);
     input_shared_ = true;
     buf->base = reinterpret_cast<char*>(shared.data() + in_len_);
     buf->len = shared.size() - in_len_;
     return;
   }
-  // A large packet builds up in the connection's own buffer.
+  // A large packet builds up in the connection's own buffer, which grows
+  // with what arrives, a read at a time, never to the length the packet
+  // declares before its bytes come: a peer that declares a large packet
+  // and sends little costs little. Its capacity doubles (up to the packet's
+  // length), so the copies cost a constant per byte.
   input_shared_ = false;
-  const size_t size = std::max(want_, in_len_ + 16384);
-  if (in_.size() < size) in_.resize(size);
+  const size_t room = want_ > in_len_ ? std::min(want_ - in_len_, shared.size()) : shared.size();
+  const size_t size = in_len_ + room;
+  if (in_.size() < size) {
+    size_t capacity = in_.capacity();
+    if (capacity < size) {
+      capacity = std::max(size, std::min(std::max(want_, size), 2 * capacity));
+      if (!InputFits(capacity)) capacity = size;  // only the exact size may fit
+      if (!InputFits(capacity)) {
+        // OnRead gets UV_ENOBUFS and closes the connection.
+        *buf = uv_buf_init(nullptr, 0);
+        return;
+      }
+    }
+    InputAccount account(worker_, in_);
+    in_.reserve(capacity);
+    in_.resize(size);
+  }
   buf->base = reinterpret_cast<char*>(in_.data() + in_len_);
   buf->len = in_.size() - in_len_;
+}
+
+bool Connection::InputFits(size_t capacity) const {
+  // A piece of up to kSmallPartial is always kept: a busy connection's
+  // reads end in the middle of a packet all the time.
+  const size_t held = in_.capacity();
+  if (capacity <= held || capacity <= kSmallPartial) return true;
+  return worker_.partial_bytes() + (capacity - held) <=
+         worker_.ctx().options.max_partial_packet_memory;
+}
+
+void Connection::RefuseInput() {
+  Inc(worker_.ctx().metrics.partial_packet_refusals);
+  worker_.DisconnectClient(*this, ReasonCode::kServerBusy,
+                           "incomplete packets fill max_partial_packet_memory");
 }
 
 void Connection::PauseReading() {
@@ -169,6 +249,10 @@ void Connection::ResumeReading() {
 
 void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
   if (nread <= 0 || state_ == State::kClosing) input_shared_ = false;  // in_ holds the input
+  if (nread == UV_ENOBUFS) {  // AllocInput found no room under max_partial_packet_memory
+    if (state_ != State::kClosing) RefuseInput();
+    return;
+  }
   if (nread < 0) {
     if (state_ != State::kClosing) {
       FERRY_DEBUG("%s: connection closed by peer (%s)", Describe().c_str(),
@@ -186,7 +270,6 @@ void Connection::OnRead(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   if (!ReceiveThroughTransport(std::string_view(buf->base, static_cast<size_t>(nread)))) return;
-  ProcessInput();
   if (transport_ && transport_->PeerClosed() && state_ != State::kClosing && !detached_) {
     // TLS close_notify or a WebSocket close frame: the end of the stream.
     FERRY_DEBUG("%s: connection closed by peer (TLS close_notify or WebSocket close)",
@@ -216,15 +299,66 @@ bool Connection::ReceiveThroughTransport(std::string_view raw) {
     worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
     return false;
   }
-  AppendInput(app);
+  return ProcessDecoded(app);
+}
+
+bool Connection::ProcessDecoded(std::string_view app) {
+  if (state_ != State::kConnected || paused_) {
+    // Before CONNECT is accepted (the connection may be handed over with
+    // its unread bytes), and while paused, it all waits in in_.
+    if (!AppendInput(app)) {
+      RefuseInput();
+      return false;
+    }
+    if (paused_) return true;  // ResumeReading goes on
+    ProcessInput();
+    return state_ != State::kClosing && !detached_;
+  }
+  std::vector<uint8_t>& shared = worker_.read_buffer();
+  while (!app.empty()) {
+    if (in_len_ <= kSmallPartial) {
+      // As a plain read: in the worker's read buffer after the piece held
+      // over, so that in_ keeps (and is charged for) only what is left of
+      // an unfinished packet.
+      const size_t take = std::min(app.size(), shared.size() - in_len_);
+      if (in_len_ > 0) std::memcpy(shared.data(), in_.data(), in_len_);
+      std::memcpy(shared.data() + in_len_, app.data(), take);
+      in_len_ += take;
+      input_shared_ = true;
+      app.remove_prefix(take);
+    } else {
+      // The rest of a packet larger than that piece, up to its end.
+      const size_t take = want_ > in_len_ ? std::min(app.size(), want_ - in_len_) : app.size();
+      if (!AppendInput(app.substr(0, take))) {
+        RefuseInput();
+        return false;
+      }
+      app.remove_prefix(take);
+    }
+    ProcessInput();
+    if (state_ == State::kClosing || detached_) return false;
+    if (paused_) return ProcessDecoded(app);
+  }
   return true;
 }
 
-void Connection::AppendInput(std::string_view bytes) {
-  if (bytes.empty()) return;  // in_ may have no storage: no memcpy from or to null
-  if (in_.size() - in_len_ < bytes.size()) in_.resize(in_len_ + bytes.size());
+bool Connection::AppendInput(std::string_view bytes) {
+  if (bytes.empty()) return true;  // in_ may have no storage: no memcpy from or to null
+  if (in_.size() - in_len_ < bytes.size()) {
+    const size_t size = in_len_ + bytes.size();
+    if (size > in_.capacity()) {
+      // Doubling, as vector would, unless only the exact size fits.
+      size_t capacity = std::max(size, 2 * in_.capacity());
+      if (!InputFits(capacity)) capacity = size;
+      if (!InputFits(capacity)) return false;
+      InputAccount account(worker_, in_);
+      in_.reserve(capacity);
+    }
+    in_.resize(size);
+  }
   std::memcpy(in_.data() + in_len_, bytes.data(), bytes.size());
   in_len_ += bytes.size();
+  return true;
 }
 
 void Connection::ProcessInput() {
@@ -240,6 +374,15 @@ void Connection::ProcessInput() {
     std::span<const uint8_t> avail(data + in_pos_, in_len_ - in_pos_);
     auto header = ParseFixedHeader(avail, limit);
     if (!header.ok()) {
+      if (state_ == State::kAwaitingConnect &&
+          header.status().reason() == ReasonCode::kPacketTooLarge) {
+        // A v5 client is told so with CONNACK 0x95 before the close (MQTT
+        // 5.0 sections 3.2.2.2 and 4.13.1): wait for the protocol level,
+        // a dozen bytes in, to know which version it speaks.
+        const std::optional<uint8_t> level = PeekConnectLevel(avail);
+        if (!level) break;
+        if (*level == 5) version_ = ProtocolVersion::kV5;
+      }
       worker_.OnProtocolError(*this, header.status());
       return;
     }
@@ -263,9 +406,15 @@ void Connection::ProcessInput() {
   if (state_ == State::kClosing) return;
   // Keep the unparsed rest (the start of the next packet) in in_.
   const size_t rest = in_len_ - in_pos_;
+  InputAccount account(worker_, in_);
   if (input_shared_) {
-    in_.assign(data + in_pos_, data + in_len_);
     input_shared_ = false;
+    if (rest > in_.capacity() && !InputFits(rest)) {
+      in_len_ = in_pos_ = 0;
+      RefuseInput();
+      return;
+    }
+    in_.assign(data + in_pos_, data + in_len_);
   } else if (in_pos_ > 0) {
     std::memmove(in_.data(), in_.data() + in_pos_, rest);
   }
@@ -273,11 +422,18 @@ void Connection::ProcessInput() {
   in_pos_ = 0;
   if (rest == 0) {
     std::vector<uint8_t>().swap(in_);
-  } else if (in_.size() > 65536 && rest <= kSmallPartial) {
+  } else if (in_.capacity() > 65536 && rest <= kSmallPartial) {
     // Give back memory a large packet needed.
     in_.resize(rest);
     in_.shrink_to_fit();
   }
+}
+
+void Connection::ReleaseInput() {
+  InputAccount account(worker_, in_);
+  std::vector<uint8_t>().swap(in_);
+  in_len_ = in_pos_ = want_ = 0;
+  input_shared_ = false;
 }
 
 std::span<const uint8_t> Connection::UnreadInput() const {
@@ -355,6 +511,7 @@ void Connection::Close() {
   if (state_ == State::kClosing) return;
   state_ = State::kClosing;
   closing_since_ms_ = worker_.loop().Now();
+  ReleaseInput();  // what arrives from now on is dropped
   if (tcp_ == nullptr) return;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
   if (transport_) transport_->Close(&wire_out_);
@@ -423,11 +580,7 @@ Connection::HandOver Connection::Detach() {
   uv_os_fd_t fd = -1;
   uv_fileno(reinterpret_cast<uv_handle_t*>(tcp_), &fd);
   h.fd = ::dup(fd);
-  if (h.fd < 0) {
-    FERRY_WARN("%s: cannot hand over: dup: %s", Describe().c_str(), std::strerror(errno));
-    worker_.DisconnectClient(*this, ReasonCode::kSuccess, "");
-    return h;
-  }
+  if (h.fd < 0) return h;  // no descriptor free: the caller refuses the client
   h.peer = peer_;
   const std::span<const uint8_t> unread = UnreadInput();
   h.pending.assign(reinterpret_cast<const char*>(unread.data()), unread.size());

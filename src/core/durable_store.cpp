@@ -3,6 +3,11 @@
 
 #include "core/durable_store.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cassert>
 #include <system_error>
@@ -13,17 +18,78 @@
 
 namespace ferry::core {
 
+namespace {
+
+// Size of the file system holding `path`; 0 if unknown.
+uint64_t FileSystemBytes(const std::string& path) {
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  if (dir.empty()) dir = ".";
+  struct statvfs vfs;
+  if (::statvfs(dir.c_str(), &vfs) != 0) return 0;
+  return static_cast<uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+}
+
+uint64_t FileBytes(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DurableStore>> DurableStore::Open(const Options& options) {
-  Result<std::unique_ptr<Db>> db = Db::Open(options);
+  Options capped = options;
+  if (capped.reserve_bytes > 0) {
+    const uint64_t fs = FileSystemBytes(options.path);
+    if (fs > 0) capped.reserve_bytes = std::min(capped.reserve_bytes, fs / 8);
+  }
+  Result<std::unique_ptr<Db>> db = Db::Open(capped);
   if (!db.ok()) return db.status();
-  return std::unique_ptr<DurableStore>(new DurableStore(options, std::move(db).value()));
+  std::unique_ptr<DurableStore> store(new DurableStore(capped, std::move(db).value()));
+  if (store->reserve_size_ > 0 && !store->TakeReserve()) {
+    store->Warn("durable store " + options.path + ": no room for the reserve of " +
+                std::to_string(store->reserve_size_) + " bytes (" + store->reserve_path() +
+                "); taken once there is");
+  }
+  return store;
 }
 
 DurableStore::DurableStore(Options options, std::unique_ptr<Db> db)
     : options_(std::move(options)),
       db_(std::move(db)),
       max_page_count_(options_.max_page_count),
-      retry_backoff_(options_.retry_initial, options_.retry_max, BackoffSeed(this)) {}
+      retry_backoff_(options_.retry_initial, options_.retry_max, BackoffSeed(this)),
+      reserve_size_(options_.reserve_bytes) {}
+
+std::string DurableStore::reserve_path() const { return options_.path + "-reserve"; }
+
+bool DurableStore::TakeReserve() {
+  if (reserve_size_ == 0) return true;
+  if (reserve_held_.load(std::memory_order_relaxed) != 0) return true;
+  const std::string path = reserve_path();
+  if (FileBytes(path) >= reserve_size_) {  // kept from before a restart
+    reserve_held_ = reserve_size_;
+    return true;
+  }
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return false;
+  // Allocated blocks, not a sparse file: the space must really be held.
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve_size_));
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(path.c_str());
+    return false;
+  }
+  reserve_held_ = reserve_size_;
+  return true;
+}
+
+void DurableStore::GiveUpReserve() {
+  if (reserve_held_.load(std::memory_order_relaxed) == 0) return;
+  ::unlink(reserve_path().c_str());
+  reserve_held_ = 0;
+  Warn("durable store " + options_.path + ": the disk is full; gave up the reserve of " +
+       std::to_string(reserve_size_) + " bytes so that deletions can commit");
+}
 
 DurableStore::~DurableStore() { Stop(); }
 
@@ -170,6 +236,14 @@ DurableStoreStats DurableStore::stats() const {
   s.commit_errors = commit_errors_.load(std::memory_order_relaxed);
   s.pending_ops = pending_ops_.load(std::memory_order_relaxed);
   s.dropped_ops = dropped_ops_.load(std::memory_order_relaxed);
+  s.writable = writable_.load(std::memory_order_relaxed);
+  s.failing_since_ms = failing_since_ms_.load(std::memory_order_relaxed);
+  s.reserve_bytes = reserve_held_.load(std::memory_order_relaxed);
+  s.file_bytes = FileBytes(options_.path) + FileBytes(options_.path + "-wal");
+  if (!s.writable) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    s.last_error = last_error_;
+  }
   return s;
 }
 

@@ -51,14 +51,37 @@
 // Options::synchronous_full closes that window at the cost of one fsync per
 // batch.
 //
-// Failures. A failed commit (disk full, I/O error) is rolled back, reported
-// to that batch's Sync() callbacks, counted in commit_errors, and retried
-// with capped exponential backoff and decorrelated jitter (first retry after
-// Options::retry_initial, at most Options::retry_max apart), so nothing
-// submitted is silently lost. An op that can never succeed (e.g. a value too
-// big for SQLite) is dropped alone with a warning, so it cannot wedge the
-// queue. Stop() does not wait forever: after a failure it makes one last
-// attempt and, if that fails too, drops the batch with a warning.
+// Failures. A failed commit (disk full, I/O error) is rolled back and
+// reported to that batch's Sync() callbacks (so a publisher waiting for them
+// is not told its message is safe), counted in commit_errors, and the store
+// is not writable (stats().writable) until a commit succeeds again. Its
+// mutations stay queued and are retried with capped exponential backoff and
+// decorrelated jitter (first retry after Options::retry_initial, at most
+// Options::retry_max apart), so nothing submitted is silently lost and the
+// store recovers by itself once space returns. Meanwhile:
+//   - Deletions (DeleteSession, DeleteSubscription, DeleteMessage,
+//     DeleteQos2Inbound, DeleteRetained) do not wait behind the failed puts:
+//     each wake-up commits them first, in a transaction of their own, and
+//     drops the queued mutations they make moot (a message put and then
+//     deleted is never written). A session that ends or expires, or a
+//     message a subscriber acknowledged, frees space even on a full disk.
+//     A later update of a queued put is folded into it.
+//   - The reserve (Options::reserve_bytes, a file next to the database) is
+//     given up when a deletion or a checkpoint fails for lack of space, and
+//     taken again before anything else is written: the other mutations are
+//     retried only while the reserve is held (or the database has that much
+//     free space inside), so they cannot eat the room deletions need. After
+//     deletions the store vacuums free pages (auto_vacuum = incremental, in
+//     stores created since) and truncates the WAL, handing the space back
+//     to the file system.
+//   - Puts are retried in chunks, in order, so that part of the queue can
+//     commit when part of the space returns.
+// Sync() callbacks submitted while the store fails are answered at the next
+// attempt: OK if everything before them committed, else the error (at most
+// retry_max later). An op that can never succeed (e.g. a value too big for
+// SQLite) is dropped alone with a warning, so it cannot wedge the queue.
+// Stop() does not wait forever: after a failure it makes one last attempt
+// and, if that fails too, drops the batch with a warning.
 //
 // Ownership. Ops hold the MessagePtr they are given (shared, immutable): no
 // payload is copied when queueing.
@@ -129,11 +152,18 @@ struct StoredState {
 };
 
 struct DurableStoreStats {
-  uint64_t ops = 0;            // mutations committed
+  uint64_t ops = 0;            // mutations committed (or made moot by a later deletion)
   uint64_t commits = 0;        // transactions committed
   uint64_t commit_errors = 0;  // transaction attempts that failed
   uint64_t pending_ops = 0;    // mutations submitted, not yet committed or dropped
   uint64_t dropped_ops = 0;    // mutations given up on (see Failures above)
+  // False from a failed commit until a commit of everything that waited
+  // succeeds (see Failures above).
+  bool writable = true;
+  uint64_t failing_since_ms = 0;  // Unix ms of the first failure; 0 while writable
+  std::string last_error;         // of the last failed attempt; "" while writable
+  uint64_t reserve_bytes = 0;     // disk space held in reserve now (0 once given up)
+  uint64_t file_bytes = 0;        // the database and its WAL on disk
 };
 
 class DurableStore {
@@ -145,6 +175,10 @@ class DurableStore {
     // PRAGMA max_page_count; 0 = unlimited. Tests use a small value to make
     // SQLite fail with SQLITE_FULL, as a full disk would.
     uint32_t max_page_count = 0;
+    // Disk space kept back in the file `path` + "-reserve" (see Failures
+    // above); 0 = none. Open() lowers it to an eighth of the file system's
+    // size, and keeps the WAL at most half of it between checkpoints.
+    uint64_t reserve_bytes = 0;
     std::chrono::milliseconds retry_initial{50};
     std::chrono::milliseconds retry_max{5000};
     // Receives warnings (one line each, without a trailing newline), from the
@@ -156,6 +190,8 @@ class DurableStore {
   // Opens or creates the database at options.path, sets WAL mode and the
   // synchronous level, creates the schema in a new file, and checks an
   // existing one with PRAGMA quick_check (which reads the whole file once).
+  // Takes the reserve (a reserve that does not fit is warned about and taken
+  // later).
   // Errors:
   //   Corruption: the file is not an SQLite database, is corrupt or
   //     truncated, or is another application's database. The message names
@@ -224,7 +260,9 @@ class DurableStore {
 
   // Calls done(status) on the storage thread once every mutation submitted
   // before this call has been committed (OK) or its commit attempt failed
-  // (that error; the mutations stay queued and are retried). Used to
+  // (that error, with reason kQuotaExceeded when the disk is full; the
+  // mutations stay queued and are retried). OK means durable: a later
+  // Sync() returns OK only once every earlier mutation committed too. Used to
   // acknowledge a publish only once it is durable: `done` should post to the
   // caller's own loop and return. It may submit mutations; it must not throw,
   // call Stop() or destroy the store. If Start() never ran, Stop() applies the
@@ -247,24 +285,54 @@ class DurableStore {
 
   DurableStore(Options options, std::unique_ptr<Db> db);
 
-  enum class Outcome { kCommitted, kRetryNow, kRetryLater, kGaveUp };
+  enum class Outcome { kCommitted, kRetryNow, kFailed };
 
   void Submit(Op op, bool is_mutation);
   void Warn(std::string_view line) const;
   // The storage thread's loop; Stop() runs it inline if Start() never ran.
   void Run();
-  // Applies the mutations of `batch` in one transaction and answers its
-  // Sync ops. On failure the mutations stay in `batch` for the next attempt,
-  // except an op that can never succeed, or everything on the last attempt.
-  // *error is set for kRetryLater.
-  Outcome CommitBatch(std::vector<Op>& batch, bool last_attempt, Status* error);
-  // BEGIN, every mutation, COMMIT; ROLLBACK on failure. *failed_at is the
-  // index, counting mutations only, of the op that failed; untouched if the
-  // failure was not an op's (BEGIN or COMMIT).
-  Status ApplyBatch(const std::vector<Op>& batch, size_t* failed_at);
-  static void AnswerSyncs(std::vector<Op>& batch, const Status& status);
-  // Waits `delay`, or less if Stop() or SetMaxPageCountForTest() is called.
-  void WaitBeforeRetry(std::chrono::milliseconds delay);
+  // Applies the mutations of batch[0, end) in one transaction. Committed:
+  // answers the Sync ops of that range OK and erases it. Failed: an op
+  // that can never succeed is dropped (kRetryNow); otherwise *error is set
+  // and nothing changes (kFailed).
+  Outcome CommitRange(std::vector<Op>& batch, size_t end, Status* error);
+  // BEGIN, every op of `ops`, COMMIT; ROLLBACK on failure. *failed_at is
+  // the index in `ops` of the op that failed; untouched if the failure was
+  // not an op's (BEGIN or COMMIT).
+  Status ApplyOps(const std::vector<const Op*>& ops, size_t* failed_at);
+  // The failing store's attempt (see Failures above): deletions first, then,
+  // if `retry` and the reserve allows (or this is the `last` attempt, at
+  // Stop()), the rest in chunks. Answers the Sync ops it can; with `retry`
+  // every one left gets the error. True once `batch` is empty.
+  bool Recover(std::vector<Op>& batch, bool retry, bool last);
+  // Commits the deletions of `batch` in one transaction and removes them,
+  // with the mutations they made moot. True if something was committed.
+  bool CommitDeletions(std::vector<Op>& batch);
+  // Drops from `batch` (in submission order) the mutations a later deletion
+  // makes moot, and folds an UpdateMessage into an earlier queued PutMessage
+  // or UpdateMessage of the same message. After it, no deletion has an
+  // earlier mutation of the same key, so the deletions may be committed
+  // before everything else. Returns how many mutations it removed; Sync ops
+  // stay where they are.
+  // Example: Put(c,7) Update(c,7,sent) Sync Put(c,8) Delete(c,7) becomes
+  // Sync Put(c,8) Delete(c,7): the Sync's promise (message 7 is safe) is
+  // kept by the deletion, which commits first.
+  static size_t CompactForRetry(std::vector<Op>& batch);
+  // Hands space back after deletions: vacuum, then truncate the WAL.
+  void ReturnSpace();
+  std::string reserve_path() const;
+  // Takes the reserve if it is not held; true if it is held (or there is
+  // none to hold).
+  bool TakeReserve();
+  void GiveUpReserve();
+  // Whether the other mutations may be retried: the reserve is held, or the
+  // database has that much free space inside.
+  bool MayWriteMore();
+  void SetFailing(const Status& error);
+  void SetWritable();
+  static void AnswerSyncs(std::vector<Op>& batch, size_t end, const Status& status);
+  // Drops the answered Sync ops of `batch`.
+  static void EraseAnsweredSyncs(std::vector<Op>& batch);
 
   const Options options_;
   // Used by the caller's thread until Start(), then by the storage thread only.
@@ -288,7 +356,16 @@ class DurableStore {
   std::atomic<uint64_t> pending_ops_{0};
   std::atomic<uint64_t> dropped_ops_{0};
   std::atomic<bool> warned_after_stop_{false};
-  Backoff retry_backoff_;  // storage thread only: delays between commit retries
+  std::atomic<bool> writable_{true};
+  std::atomic<uint64_t> failing_since_ms_{0};
+  std::atomic<uint64_t> reserve_held_{0};
+  mutable std::mutex error_mu_;
+  std::string last_error_;  // guarded by error_mu_
+
+  // Storage thread only (or the caller's before Start()).
+  Backoff retry_backoff_;      // delays between commit retries
+  bool failing_ = false;       // a commit failed and none succeeded since
+  uint64_t reserve_size_ = 0;  // Options::reserve_bytes as capped by Open()
 };
 
 }  // namespace ferry::core

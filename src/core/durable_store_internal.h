@@ -78,6 +78,15 @@ using Variant = std::variant<PutSession, DeleteSession, PutSubscription, DeleteS
 struct DurableStore::Op {
   store_ops::Variant v;
   bool is_sync() const { return std::holds_alternative<store_ops::Sync>(v); }
+  // DeleteSession, DeleteSubscription, DeleteMessage, DeleteQos2Inbound or
+  // DeleteRetained: what frees space, committed first by a failing store.
+  bool is_deletion() const {
+    return std::holds_alternative<store_ops::DeleteSession>(v) ||
+           std::holds_alternative<store_ops::DeleteSubscription>(v) ||
+           std::holds_alternative<store_ops::DeleteMessage>(v) ||
+           std::holds_alternative<store_ops::DeleteQos2Inbound>(v) ||
+           std::holds_alternative<store_ops::DeleteRetained>(v);
+  }
 };
 
 // One SQLite connection with its cached statements. Not thread-safe: used by
@@ -100,6 +109,20 @@ class DurableStore::Db {
   // Applies one mutation inside the open transaction.
   Status Apply(const store_ops::Variant& op);
   Status SetMaxPageCount(uint32_t max_page_count);
+  // PRAGMA wal_checkpoint(TRUNCATE): copies the WAL into the database and
+  // empties it, handing its space back to the file system.
+  Status Checkpoint();
+  // Moves up to `pages` free pages to the end of the file and cuts them off
+  // (the file shrinks at the next checkpoint). Only for a store with
+  // auto_vacuum = incremental (created by this version on); OK and nothing
+  // otherwise. *freed is the number of pages it released.
+  Status IncrementalVacuum(uint32_t pages, uint64_t* freed);
+  // Free pages inside the database, in bytes.
+  uint64_t FreeBytes();
+  // Deletes up to `limit` messages of `client_id` in a transaction of its
+  // own; *more is false once it found fewer (a large session is deleted a
+  // step at a time on a full disk).
+  Status DeleteSomeMessages(const std::string& client_id, size_t limit, bool* more);
   // The primary SQLite result code of the last failure.
   int last_error() const { return last_error_; }
 
@@ -140,6 +163,8 @@ class DurableStore::Db {
   Status QueryText(const char* sql, std::string* out);
   // Steps `stmt` unless binding failed (bind_rc); the caller resets it.
   Status Finish(sqlite3_stmt* stmt, int bind_rc, std::string_view what);
+  // Runs a PRAGMA returning one integer.
+  int64_t QueryInt(const char* sql);
   // An error Status for SQLite result code `rc` while doing `what`.
   Status Error(int rc, std::string_view what);
 
@@ -164,6 +189,7 @@ class DurableStore::Db {
   std::array<sqlite3_stmt*, kNumStmts> stmts_{};
   int last_error_ = SQLITE_OK;
   uint32_t default_max_page_count_ = 0;  // the connection's own limit
+  bool incremental_vacuum_ = false;      // auto_vacuum = incremental
 };
 
 namespace store_internal {

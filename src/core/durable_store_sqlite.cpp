@@ -1,6 +1,7 @@
 // DurableStore::Db: opening, checking and configuring the SQLite file, the
 // schema, and applying queued mutations with cached statements.
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
@@ -160,8 +161,14 @@ Result<std::unique_ptr<DurableStore::Db>> DurableStore::Db::Open(const Options& 
   bool fresh = false;
   Status s = db->CheckExisting(&fresh);
   if (s.ok() && !fresh) s = db->QuickCheck();
+  // A new file vacuums incrementally, so that a store that deleted much can
+  // hand the space back to the file system (IncrementalVacuum). SQLite takes
+  // the setting only before the first table and before WAL mode. Files of
+  // earlier versions keep auto_vacuum = none and reuse freed pages inside.
+  if (s.ok() && fresh) s = db->Exec("PRAGMA auto_vacuum=INCREMENTAL");
   if (s.ok()) s = db->Configure(options);
   if (s.ok() && fresh) s = db->CreateSchema();
+  if (s.ok()) db->incremental_vacuum_ = db->QueryInt("PRAGMA auto_vacuum") == 2;
   if (s.ok()) s = db->SetMaxPageCount(options.max_page_count);
   if (s.ok()) s = db->PrepareStatements();
   if (!s.ok()) return s;
@@ -178,7 +185,8 @@ Status DurableStore::Db::Error(int rc, std::string_view what) {
   const char* detail = sqlite3_errstr(rc);
   if (db_ != nullptr && (sqlite3_errcode(db_) & 0xff) == (rc & 0xff)) detail = sqlite3_errmsg(db_);
   std::string msg = "durable store " + path_ + ": " + std::string(what) + ": " + detail;
-  return IsCorruption(rc) ? Status::Corruption(msg) : Status::IoError(msg);
+  if (IsCorruption(rc)) return Status::Corruption(msg);
+  return (rc & 0xff) == SQLITE_FULL ? Status::NoSpace(msg) : Status::IoError(msg);
 }
 
 Status DurableStore::Db::Exec(const char* sql) {
@@ -266,12 +274,26 @@ Status DurableStore::Db::Configure(const Options& options) {
                            mode + ")");
   }
   s = Exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-  // Keep the WAL from staying large after a burst has been checkpointed.
-  if (s.ok()) s = Exec("PRAGMA journal_size_limit=67108864");
+  // Keep the WAL from staying large after a burst has been checkpointed. With
+  // a reserve, the WAL stays within half of it between checkpoints, so that
+  // the reserve covers a deletion and the checkpoint after it on a full disk
+  // (SQLite's own default is 1000 pages, 4 MB).
+  uint64_t wal_limit = uint64_t{64} << 20;
+  if (options.reserve_bytes > 0) {
+    wal_limit = std::min(wal_limit, std::max<uint64_t>(options.reserve_bytes, 256 * 1024));
+    const uint64_t pages = std::clamp<uint64_t>(options.reserve_bytes / 2 / 4096, 32, 1000);
+    if (s.ok()) s = Exec(("PRAGMA wal_autocheckpoint=" + std::to_string(pages)).c_str());
+  }
+  if (s.ok()) s = Exec(("PRAGMA journal_size_limit=" + std::to_string(wal_limit)).c_str());
   std::string max_pages;
   if (s.ok()) s = QueryText("PRAGMA max_page_count", &max_pages);
   if (s.ok()) default_max_page_count_ = static_cast<uint32_t>(ToInt(max_pages));
   return s;
+}
+
+int64_t DurableStore::Db::QueryInt(const char* sql) {
+  std::string text;
+  return QueryText(sql, &text).ok() ? ToInt(text) : 0;
 }
 
 Status DurableStore::Db::CreateSchema() {
@@ -293,6 +315,53 @@ Status DurableStore::Db::SetMaxPageCount(uint32_t max_page_count) {
   std::string result;
   std::string sql = "PRAGMA max_page_count=" + std::to_string(pages);
   return QueryText(sql.c_str(), &result);
+}
+
+Status DurableStore::Db::Checkpoint() {
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+  return rc == SQLITE_OK ? Status::Ok() : Error(rc, "checkpoint");
+}
+
+Status DurableStore::Db::IncrementalVacuum(uint32_t pages, uint64_t* freed) {
+  *freed = 0;
+  if (!incremental_vacuum_) return Status::Ok();
+  const int64_t before = QueryInt("PRAGMA freelist_count");
+  if (before <= 0) return Status::Ok();
+  const std::string sql = "PRAGMA incremental_vacuum(" + std::to_string(pages) + ")";
+  Status s = Exec(sql.c_str());
+  if (!s.ok()) {
+    Rollback();
+    return s;
+  }
+  const int64_t after = QueryInt("PRAGMA freelist_count");
+  *freed = before > after ? static_cast<uint64_t>(before - after) : 0;
+  return s;
+}
+
+Status DurableStore::Db::DeleteSomeMessages(const std::string& client_id, size_t limit,
+                                            bool* more) {
+  *more = false;
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v2(db_,
+                              "DELETE FROM session_messages WHERE client_id = ?1 AND seq IN "
+                              "(SELECT seq FROM session_messages WHERE client_id = ?1 LIMIT ?2)",
+                              -1, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Error(rc, "delete session messages");
+  Status s;
+  {
+    Binder b(stmt);  // resets the statement before it is finalized
+    b.Text(client_id).Int(limit);
+    s = Finish(stmt, b.rc(), "delete session messages");
+  }
+  if (s.ok()) *more = static_cast<size_t>(sqlite3_changes(db_)) >= limit;
+  sqlite3_finalize(stmt);
+  return s;
+}
+
+uint64_t DurableStore::Db::FreeBytes() {
+  const int64_t pages = QueryInt("PRAGMA freelist_count");
+  const int64_t page_size = QueryInt("PRAGMA page_size");
+  return pages > 0 && page_size > 0 ? static_cast<uint64_t>(pages * page_size) : 0;
 }
 
 Status DurableStore::Db::PrepareStatements() {

@@ -1,5 +1,6 @@
 #include "core/log.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -74,6 +75,74 @@ void Logf(LogLevel level, const char* fmt, ...) {
   FILE* out = g_file != nullptr ? g_file : stderr;
   std::fprintf(out, "%s %s %s\n", stamp, kNames[static_cast<int>(level)], msg);
   std::fflush(out);
+}
+
+std::string FormatCount(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i != 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+uint64_t MonotonicMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+LogLimiter::LogLimiter(std::string what, LogLevel level, std::chrono::milliseconds window,
+                       Clock clock)
+    : what_(std::move(what)),
+      level_(level),
+      window_ms_(static_cast<uint64_t>(window.count())),
+      clock_(std::move(clock)) {}
+
+uint64_t LogLimiter::Now() const {
+  // Read under mu_, so no other thread opens a window after the reading;
+  // and never before the window's start, which could wrap `now - start_ms_`
+  // around, whatever the injected clock does.
+  return std::max(clock_(), start_ms_);
+}
+
+bool LogLimiter::EndWindow(uint64_t now) {
+  if (open_ && now - start_ms_ < window_ms_) return false;
+  if (suppressed_ > 0) {
+    // To the nearest second: a window of 10 s flushed by a timer a few
+    // hundred milliseconds after its end reads "in the last 10 s".
+    const uint64_t seconds = (now - start_ms_ + 500) / 1000;
+    if (LogEnabled(level_)) {
+      Logf(level_, "%s: %s more in the last %llu s", what_.c_str(),
+           FormatCount(suppressed_).c_str(), static_cast<unsigned long long>(seconds));
+    }
+    suppressed_ = 0;
+  }
+  open_ = false;
+  return true;
+}
+
+bool LogLimiter::Admit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const uint64_t now = Now();
+  if (EndWindow(now)) {
+    open_ = true;
+    start_ms_ = now;
+    return true;
+  }
+  ++suppressed_;
+  return false;
+}
+
+void LogLimiter::Flush() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (suppressed_ > 0) EndWindow(Now());
+}
+
+uint64_t LogLimiter::suppressed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return suppressed_;
 }
 
 }  // namespace ferry::core

@@ -37,6 +37,9 @@ struct Metrics {
   std::atomic<uint64_t> publish_sent_qos[3] = {0, 0, 0};
   std::atomic<uint64_t> dropped_queue_full{0};
   std::atomic<uint64_t> dropped_slow_client{0};
+  // QoS 1/2 messages for a connected subscriber whose full queue had held
+  // its publishers for [mqtt] max_queue_wait (queue_wait_action = drop).
+  std::atomic<uint64_t> dropped_queue_wait{0};
   std::atomic<uint64_t> dropped_expired{0};
   std::atomic<uint64_t> dropped_too_large{0};
   std::atomic<uint64_t> dropped_no_subscribers{0};
@@ -44,10 +47,22 @@ struct Metrics {
   // Messages from another node whose path already named this node.
   std::atomic<uint64_t> dropped_loop{0};
   std::atomic<uint64_t> protocol_errors{0};
+  // Subscribers disconnected for holding publishers past max_queue_wait
+  // (queue_wait_action = disconnect).
+  std::atomic<uint64_t> slow_subscribers_disconnected{0};
+  // Connections closed because their worker held max_partial_packet_memory
+  // in incomplete packets.
+  std::atomic<uint64_t> partial_packet_refusals{0};
+  // Topic filters refused past max_subscriptions_per_client.
+  std::atomic<uint64_t> subscriptions_refused{0};
+  // Requests not acknowledged as done because the durable store could not
+  // commit them: QoS 1/2 PUBLISHes answered 0x97/0x80 (v5) or closed
+  // (3.1.1), SUBSCRIBE/UNSUBSCRIBE closed.
+  std::atomic<uint64_t> store_refused{0};
 
   uint64_t dropped_total() const {
-    return dropped_queue_full + dropped_slow_client + dropped_expired + dropped_too_large +
-           dropped_not_authorized + dropped_loop;
+    return dropped_queue_full + dropped_slow_client + dropped_queue_wait + dropped_expired +
+           dropped_too_large + dropped_not_authorized + dropped_loop;
   }
 };
 
@@ -57,17 +72,19 @@ enum class Refusal : uint8_t {
   kProxyHeader,       // no valid PROXY header (proxy_protocol = true)
   kTlsHandshake,      // the TLS handshake failed
   kWebSocketUpgrade,  // the HTTP request to upgrade to WebSocket was refused
+  kFdLimit,           // the node's descriptor budget is used up (fd_budget.h)
 };
-inline constexpr size_t kRefusalCount = 4;
+inline constexpr size_t kRefusalCount = 5;
 
 // As the metrics label it: "max_connections", "proxy_header",
-// "tls_handshake", "websocket_upgrade".
+// "tls_handshake", "websocket_upgrade", "fd_limit".
 constexpr const char* RefusalName(Refusal r) {
   switch (r) {
     case Refusal::kMaxConnections: return "max_connections";
     case Refusal::kProxyHeader: return "proxy_header";
     case Refusal::kTlsHandshake: return "tls_handshake";
     case Refusal::kWebSocketUpgrade: return "websocket_upgrade";
+    case Refusal::kFdLimit: return "fd_limit";
   }
   return "unknown";
 }
@@ -82,8 +99,8 @@ struct ListenerCounters {
   // Connections that waited in the kernel's accept queue because
   // max_connection_rate was reached (a rate limit delays, never refuses).
   std::atomic<uint64_t> rate_limited{0};
-  // Connections closed before CONNECT, by Refusal. kMaxConnections ones are
-  // not in `accepted`; the others are.
+  // Connections closed before CONNECT, by Refusal. kMaxConnections and
+  // kFdLimit ones are not in `accepted`; the others are.
   std::atomic<uint64_t> refused[kRefusalCount] = {};
 
   void Refused(Refusal r) {

@@ -23,6 +23,12 @@ using codec::Reader;
 // UNSUBSCRIBE carry 0b0010 [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1];
 // PUBLISH's are checked by its decoder; every other type carries 0
 // [MQTT-2.1.3-1]. Invalid flags make a Malformed Packet.
+//
+// Those rules exist from 3.1.1 on. MQTT 3.1 (level 3) gives every packet the
+// DUP, QoS and RETAIN bits: PUBREL, SUBSCRIBE and UNSUBSCRIBE use QoS 1 and
+// set DUP when re-sent after a reconnect (0x6A, 0x8A, 0xAA), RETAIN is not
+// used, and the other types do not use the bits at all (MQTT 3.1 sections
+// 2.1 and 3.x, "Fixed header").
 Status CheckFixedHeaderFlags(const FixedHeader& header, ProtocolVersion v) {
   const PacketType type = header.type();
   if (static_cast<uint8_t>(type) == 0) return Malformed("reserved packet type 0");
@@ -32,9 +38,10 @@ Status CheckFixedHeaderFlags(const FixedHeader& header, ProtocolVersion v) {
   if (type == PacketType::kPublish) return Status::Ok();
   const bool needs_0010 = type == PacketType::kPubrel || type == PacketType::kSubscribe ||
                           type == PacketType::kUnsubscribe;
-  if (header.flags() != (needs_0010 ? 0x02 : 0x00)) {
-    return Malformed(std::string("invalid fixed header flags for ") + PacketTypeName(type));
-  }
+  const bool ok = v == ProtocolVersion::kV31
+                      ? !needs_0010 || (header.flags() & 0x06) == 0x02  // QoS 1, DUP free
+                      : header.flags() == (needs_0010 ? 0x02 : 0x00);
+  if (!ok) return Malformed(std::string("invalid fixed header flags for ") + PacketTypeName(type));
   return Status::Ok();
 }
 
@@ -226,8 +233,8 @@ void EncodePublish(const PublishView& p, ProtocolVersion v, std::string& out) {
   assert(p.qos == 0 || p.packet_id != 0);
   const size_t body = PublishViewBodySize(p, v);
   out.reserve(out.size() + 1 + codec::VarIntSize(body) + body);
-  codec::PutU8(out, static_cast<uint8_t>(0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) |
-                                         (p.retain ? 0x01 : 0)));
+  codec::PutU8(
+      out, static_cast<uint8_t>(0x30 | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0)));
   codec::PutVarInt(out, body);
   codec::PutString(out, p.topic);
   if (p.qos > 0) codec::PutU16(out, p.packet_id);

@@ -242,7 +242,9 @@ Result<std::optional<FixedHeader>> ParseFixedHeader(std::span<const uint8_t> byt
 // no U+0000, no surrogates) [MQTT-1.5.4-1..3], property legality, QoS 3,
 // packet identifier 0 on QoS > 0 [MQTT-2.2.1-3], empty SUBSCRIBE/UNSUBSCRIBE
 // payloads [MQTT-3.8.3-3] [MQTT-3.10.3-2] and reserved bits.
-// It does not validate topic names or filters (see core/topic.h).
+// Topic filters of SUBSCRIBE and UNSUBSCRIBE must be syntactically valid
+// (core/topic.h: ValidateTopicFilter, ParseSharedFilter), or the packet is
+// malformed; topic names are checked by the broker (aliases come first).
 Result<Packet> Decode(const FixedHeader& header, std::span<const uint8_t> body,
                       ProtocolVersion version);
 
@@ -277,6 +279,11 @@ size_t EncodedPublishSize(const PublishView& publish, ProtocolVersion version);
 // acknowledgements a broker sends for every QoS 1 and 2 message.
 // REQUIRES: type is kPuback, kPubrec, kPubrel or kPubcomp.
 void EncodeSuccessAck(PacketType type, uint16_t packet_id, std::string& out);
+
+// The MQTT 3.1.1 (and 3.1) CONNACK return code for a refusal `reason`
+// (MQTT 3.1.1 table 3.1), or nothing where those versions have no code for
+// it: such a CONNECT is refused by closing the connection [MQTT-3.2.2-6].
+std::optional<uint8_t> V3ConnackReturnCode(ReasonCode reason);
 
 // True if `s` is a well-formed MQTT UTF-8 string: valid UTF-8, no U+0000, no
 // UTF-16 surrogates [MQTT-1.5.4-1] [MQTT-1.5.4-2].

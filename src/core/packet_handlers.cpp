@@ -11,6 +11,35 @@ namespace {
 
 bool IsSuccess(ReasonCode r) { return static_cast<uint8_t>(r) < 0x80; }
 
+// False if `filter` would be a new subscription of `s` past
+// [mqtt] max_subscriptions_per_client; replacing one is always allowed.
+bool RoomForSubscription(const Session& s, const std::string& filter) {
+  const uint32_t limit = s.worker_.ctx().options.max_subscriptions_per_client;
+  return limit == 0 || s.subscriptions_.size() < limit || s.subscriptions_.contains(filter);
+}
+
+// The options of the subscription granted for `t` on worker `worker`.
+SubscriptionOptions GrantedOptions(const BrokerOptions& opt, const SubscribeTopic& t, bool v5,
+                                   bool bridge, uint32_t sub_id, uint32_t worker) {
+  SubscriptionOptions o;
+  o.qos = std::min(t.qos, opt.max_qos);
+  o.no_local = v5 && t.no_local;
+  o.retain_as_published = v5 && t.retain_as_published;
+  if (bridge) {
+    // A mosquitto-style bridge (protocol level | 0x80, 3.1.1), on a
+    // subscription that is not shared, gets what a v5 bridge asks for with
+    // subscription options: what it published is not sent back to it, and
+    // RETAIN is kept as published so retained messages propagate (as
+    // eclipse/mosquitto src/subs.c does for is_bridge contexts).
+    o.no_local = true;
+    o.retain_as_published = true;
+  }
+  o.retain_handling = v5 ? t.retain_handling : 0;
+  o.subscription_id = sub_id;
+  o.worker = worker;
+  return o;
+}
+
 }  // namespace
 
 void Worker::OnPacket(Connection& c, Packet&& packet) {
@@ -91,8 +120,19 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   Session& s = *c.session_;
   if (p.qos == 2 && s.Qos2Received(p.packet_id)) {
     // A retransmission of a QoS 2 message we already took: acknowledge it
-    // again, do not deliver it twice [MQTT-4.3.3-10].
-    c.SendAck(PacketType::kPubrec, p.packet_id);
+    // again, do not deliver it twice [MQTT-4.3.3-10]. With a persistent
+    // session, only once the store has it: the first attempt may have
+    // failed to commit (RefuseUnstored), and a commit now covers it.
+    if (!s.persistent_ || !ctx_.store) return c.SendAck(PacketType::kPubrec, p.packet_id);
+    ctx_.store->Sync([this, id = c.id(), packet_id = p.packet_id](const Status& st) {
+      const ReasonCode rc = StoreFailureReason(st);
+      loop_.Post([this, id, packet_id, rc] {
+        Connection* conn = FindConnection(id);
+        if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
+        if (rc != ReasonCode::kSuccess) return RefuseUnstored(*conn, packet_id, true, rc);
+        conn->SendAck(PacketType::kPubrec, packet_id);
+      });
+    });
     return;
   }
 
@@ -119,7 +159,7 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
   msg->origin_client = s.client_id_;
   if (v5) TakeMessageProperties(std::move(p.props), *msg);
 
-  std::function<void()> done;
+  RouteDone done;
   if (p.qos > 0) {
     ++c.inbound_unacked_;
     if (p.qos == 2) {
@@ -132,10 +172,11 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     // callback fits std::function's inline storage and costs no allocation
     // per message (connection ids stay far below 2^47).
     const uint64_t ack = c.id() << 17 | uint64_t{p.qos == 2} << 16 | p.packet_id;
-    done = [this, ack] {
+    done = [this, ack](ReasonCode rc) {
       Connection* conn = FindConnection(ack >> 17);
       if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
       const auto packet_id = static_cast<uint16_t>(ack & 0xFFFF);
+      if (rc != ReasonCode::kSuccess) return RefuseUnstored(*conn, packet_id, ack >> 16 & 1, rc);
       if ((ack >> 16 & 1) == 0) {
         if (conn->inbound_unacked_ > 0) --conn->inbound_unacked_;
         conn->SendAck(PacketType::kPuback, packet_id);
@@ -145,6 +186,38 @@ void Worker::HandlePublish(Connection& c, Publish&& p) {
     };
   }
   RouteMessage(std::move(msg), std::move(done));
+}
+
+ReasonCode Worker::StoreFailureReason(const Status& st) {
+  if (st.ok()) return ReasonCode::kSuccess;
+  // A full disk is quota exceeded; anything else unspecified. Both are valid
+  // in PUBACK, PUBREC and DISCONNECT.
+  return st.reason() == ReasonCode::kQuotaExceeded ? ReasonCode::kQuotaExceeded
+                                                   : ReasonCode::kUnspecifiedError;
+}
+
+void Worker::RefuseUnstored(Connection& c, uint16_t packet_id, bool qos2, ReasonCode rc) {
+  Inc(ctx_.metrics.store_refused);
+  if (IsV5(c.version_)) {
+    // v5 says so. A PUBREC of 0x80 or more ends the QoS 2 exchange: the
+    // packet identifier is free again and no PUBREL follows.
+    if (c.inbound_unacked_ > 0) --c.inbound_unacked_;
+    Session* s = c.session_;
+    if (qos2 && s != nullptr && s->ForgetQos2Received(packet_id) && s->persistent_ && ctx_.store) {
+      ctx_.store->DeleteQos2Inbound(s->client_id_, packet_id);
+    }
+    PubAck refusal{qos2 ? PacketType::kPubrec : PacketType::kPuback, packet_id, rc, {}};
+    if (c.request_problem_info_) {
+      refusal.props.reason_string = "the durable store could not keep the message";
+    }
+    c.Send(refusal);
+    return;
+  }
+  // 3.1.1 and 3.1 cannot say no: no acknowledgement, and the connection is
+  // closed, so that the client publishes the message again (DUP) once it is
+  // back. A QoS 2 identifier stays known: that retransmission gets its
+  // PUBREC once the store has committed the first attempt.
+  DisconnectClient(c, rc, "the durable store could not keep a message");
 }
 
 void Worker::HandlePubAck(Connection& c, const PubAck& p) {
@@ -213,28 +286,18 @@ void Worker::HandleSubscribe(Connection& c, Subscribe&& p) {
     if (rc == ReasonCode::kSuccess && acl && !acl->CanSubscribe(s.username_, s.client_id_, plain)) {
       rc = ReasonCode::kNotAuthorized;
     }
+    if (rc == ReasonCode::kSuccess && !RoomForSubscription(s, t.filter)) {
+      Inc(ctx_.metrics.subscriptions_refused);
+      rc = ReasonCode::kQuotaExceeded;  // 3.1.1: 0x80 Failure
+    }
     if (!IsSuccess(rc)) {
       FERRY_DEBUG("%s: subscribe to '%s' refused: %s", c.Describe().c_str(), t.filter.c_str(),
                   ReasonCodeName(rc));
       ack.reasons.push_back(rc);
       continue;
     }
-    SubscriptionOptions o;
-    o.qos = std::min(t.qos, opt.max_qos);
-    o.no_local = v5 && t.no_local;
-    o.retain_as_published = v5 && t.retain_as_published;
-    if (c.bridge_ && !shared.value()) {
-      // A mosquitto-style bridge (protocol level | 0x80, 3.1.1) gets what a
-      // v5 bridge asks for with subscription options: what it published is
-      // not sent back to it, and RETAIN is kept as published so retained
-      // messages propagate (as eclipse/mosquitto src/subs.c does for
-      // is_bridge contexts).
-      o.no_local = true;
-      o.retain_as_published = true;
-    }
-    o.retain_handling = v5 ? t.retain_handling : 0;
-    o.subscription_id = sub_id;
-    o.worker = index_;
+    const SubscriptionOptions o =
+        GrantedOptions(opt, t, v5, c.bridge_ && !shared.value(), sub_id, index_);
     bool is_new = AddSubscription(s, t.filter, o);
     ack.reasons.push_back(static_cast<ReasonCode>(o.qos));
     // Shared subscriptions get no retained messages (MQTT 5.0 section 4.8.2).
@@ -268,16 +331,24 @@ void Worker::SendWhenDurable(Connection& c, Packet ack, bool wait_for_store,
   // waits for the commit. Matching messages may go out meanwhile, which the
   // specification allows (MQTT 3.1.1 section 3.8.4). Commits complete in
   // submission order, so acknowledgements keep the order of the requests.
-  ctx_.store->Sync([this, id = c.id(), ack = std::move(ack),
-                    then = std::move(then)](const Status& st) mutable {
-    if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
-    loop_.Post([this, id, ack = std::move(ack), then = std::move(then)] {
-      Connection* conn = FindConnection(id);
-      if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
-      conn->Send(ack);
-      if (then) then(*conn);
-    });
-  });
+  ctx_.store->Sync(
+      [this, id = c.id(), ack = std::move(ack), then = std::move(then)](const Status& st) mutable {
+        const ReasonCode rc = StoreFailureReason(st);
+        loop_.Post([this, id, ack = std::move(ack), then = std::move(then), rc] {
+          Connection* conn = FindConnection(id);
+          if (conn == nullptr || conn->state() != Connection::State::kConnected) return;
+          if (rc != ReasonCode::kSuccess) {
+            // The change is not safe: no SUBACK or UNSUBACK says it is. The
+            // client learns it from the closed connection (v5: DISCONNECT with
+            // the reason) and subscribes again once it is back.
+            Inc(ctx_.metrics.store_refused);
+            return DisconnectClient(*conn, rc,
+                                    "the durable store could not keep a subscription change");
+          }
+          conn->Send(ack);
+          if (then) then(*conn);
+        });
+      });
 }
 
 bool Worker::AddSubscription(Session& s, const std::string& filter, const SubscriptionOptions& o) {

@@ -20,25 +20,25 @@ struct AckBarrier {
   std::atomic<int> remaining{1};
   std::atomic<bool> durable{false};
   Worker* from = nullptr;  // nullptr: `done` runs on the thread that finishes
-  std::function<void()> done;
+  RouteDone done;
 };
 
 // Runs `done` where the publisher wants it: on `from`'s loop, or right here.
-void Answer(Worker* from, std::function<void()> done) {
+void Answer(Worker* from, RouteDone done, ReasonCode rc = ReasonCode::kSuccess) {
   if (from != nullptr && !from->loop().IsLoopThread()) {
-    from->loop().Post(std::move(done));
+    from->loop().Post([done = std::move(done), rc] { done(rc); });
   } else {
-    done();
+    done(rc);
   }
 }
 
 // Answers the publisher, after a store commit if the message was written to
-// the store: the publisher hears back only then [durable_store.h].
-void Acknowledge(BrokerContext& ctx, Worker* from, bool durable, std::function<void()> done) {
+// the store: the publisher hears back only then [durable_store.h], and is
+// told of a failed commit, never that its message is safe.
+void Acknowledge(BrokerContext& ctx, Worker* from, bool durable, RouteDone done) {
   if (durable && ctx.store) {
     ctx.store->Sync([from, done = std::move(done)](const Status& st) mutable {
-      if (!st.ok()) FERRY_WARN("store commit failed: %s", st.ToString().c_str());
-      Answer(from, std::move(done));
+      Answer(from, std::move(done), Worker::StoreFailureReason(st));
     });
     return;
   }
@@ -72,7 +72,7 @@ bool PathNames(const std::vector<std::string>& path, std::string_view node) {
 
 }  // namespace
 
-void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function<void()> done) {
+void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone done) {
   if (!message->path.empty() && PathNames(message->path, options.node_name)) {
     // It was forwarded by this node before and came back round a cycle of
     // bridges: its subscribers here already have it.
@@ -174,7 +174,7 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, std::function
   });
 }
 
-void Worker::RouteMessage(MessagePtr msg, std::function<void()> done) {
+void Worker::RouteMessage(MessagePtr msg, RouteDone done) {
   ctx_.Route(msg, this, std::move(done));
 }
 
@@ -192,8 +192,9 @@ void Worker::DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>&
     // [MQTT-3.3.1-12] [MQTT-3.3.1-13]: RETAIN is kept only for Retain As Published.
     uint8_t qos = std::min(msg->qos, t.qos);
     bool retain = t.retain_as_published && msg->retain;
-    // A QoS 1/2 publisher is slowed down rather than its message dropped.
-    const bool hold = full != nullptr && qos > 0;
+    // A QoS 1/2 publisher is slowed down rather than its message dropped,
+    // unless this subscriber has held its publishers for max_queue_wait.
+    const bool hold = full != nullptr && qos > 0 && s->CanHoldPublishers();
     if (s->Deliver(msg, qos, retain, t.subscription_ids,
                    hold ? OverLimit::kQueue : OverLimit::kDrop)) {
       *durable = true;

@@ -15,6 +15,7 @@ Session::~Session() {
   // Normally released when the client disconnected; never leave a publisher
   // waiting for a session that is gone.
   if (flight_ == nullptr) return;
+  if (!flight_->queue_waiters.empty()) worker_.queue_waits().Release(client_id_);
   for (auto& fn : flight_->queue_waiters) worker_.loop().Post(std::move(fn));
 }
 
@@ -37,15 +38,27 @@ bool Session::QueueFull() const {
 }
 
 void Session::WhenQueueHasRoom(std::function<void()> fn) {
-  flight().queue_waiters.push_back(std::move(fn));
+  std::vector<std::function<void()>>& waiters = flight().queue_waiters;
+  if (waiters.empty()) worker_.StartQueueWait(*this);
+  waiters.push_back(std::move(fn));
 }
 
 void Session::ReleaseQueueWaiters() {
-  if (flight_ == nullptr) return;
+  if (flight_ == nullptr || flight_->queue_waiters.empty()) return;
   std::vector<std::function<void()>> waiters;
   waiters.swap(flight_->queue_waiters);
+  worker_.queue_waits().Release(client_id_);
   TrimFlight();
   for (auto& fn : waiters) fn();
+}
+
+bool Session::CanHoldPublishers() const {
+  return !shedding_ && worker_.ctx().options.max_queue_wait_ms > 0;
+}
+
+void Session::Shed() {
+  shedding_ = true;
+  ReleaseQueueWaiters();
 }
 
 bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
@@ -100,7 +113,9 @@ bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
 
 bool Session::Enqueue(OutMessage m, OverLimit over) {
   if (over == OverLimit::kDrop && QueueFull()) {
-    Inc(worker_.ctx().metrics.dropped_queue_full);
+    Metrics& metrics = worker_.ctx().metrics;
+    Inc(shedding_ && conn_ != nullptr ? metrics.dropped_queue_wait
+                                      : metrics.dropped_queue_full);
     FERRY_DEBUG("queue of '%s' full, dropping message on '%s'", client_id_.c_str(),
                 m.msg->topic.c_str());
     return false;
@@ -219,7 +234,8 @@ void Session::Pump() {
     f.inflight_ids[out.packet_id] = out.seq;
     f.inflight.emplace(out.seq, std::move(out));
   }
-  if (flight_ != nullptr && !flight_->queue_waiters.empty() && !QueueFull()) {
+  if (!QueueFull()) {
+    shedding_ = false;  // it reads again: back to slowing its publishers down
     ReleaseQueueWaiters();
   }
 }

@@ -102,6 +102,11 @@ class Status {
   static Status IoError(std::string_view msg) {
     return Status(Code::kIoError, ReasonCode::kUnspecifiedError, msg);
   }
+  // An I/O error because the disk (or a quota, or a size limit) is full. Its
+  // reason is kQuotaExceeded, what a v5 publisher is answered with.
+  static Status NoSpace(std::string_view msg) {
+    return Status(Code::kIoError, ReasonCode::kQuotaExceeded, msg);
+  }
   static Status Corruption(std::string_view msg) {
     return Status(Code::kCorruption, ReasonCode::kUnspecifiedError, msg);
   }

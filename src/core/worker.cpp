@@ -15,7 +15,8 @@ constexpr uint64_t kHousekeepingMs = 500;
 constexpr uint64_t kCloseLingerMs = 5000;
 }  // namespace
 
-Worker::Worker(BrokerContext& ctx, uint32_t index) : ctx_(ctx), index_(index) {
+Worker::Worker(BrokerContext& ctx, uint32_t index)
+    : ctx_(ctx), index_(index), queue_waits_(ctx.options.max_queue_wait_ms) {
   flush_ = UvHandle<uv_check_t>::Make();
   uv_check_init(loop_.get(), flush_.get());
   flush_->data = this;
@@ -25,6 +26,9 @@ Worker::Worker(BrokerContext& ctx, uint32_t index) : ctx_(ctx), index_(index) {
   housekeeping_ = UvHandle<uv_timer_t>::Make();
   uv_timer_init(loop_.get(), housekeeping_.get());
   housekeeping_->data = this;
+  queue_wait_timer_ = UvHandle<uv_timer_t>::Make();
+  uv_timer_init(loop_.get(), queue_wait_timer_.get());
+  queue_wait_timer_->data = this;
 }
 
 Worker::~Worker() {
@@ -35,6 +39,7 @@ Worker::~Worker() {
   flush_.Reset();
   flush_before_poll_.Reset();
   housekeeping_.Reset();
+  queue_wait_timer_.Reset();
 }
 
 void Worker::Start() {
@@ -135,15 +140,19 @@ void Worker::FlushAll() {
 
 void Worker::OnProtocolError(Connection& c, const Status& status) {
   Inc(ctx_.metrics.protocol_errors);
+  const ReasonCode reason = status.reason();
+  // Before CONNECT, two errors are answered with a CONNACK, then the close:
+  // [MQTT-3.1.2-2] an unknown protocol level with 0x01 (v3.1.1 format, the
+  // one every version can read), and a v5 CONNECT over the size limit with
+  // 0x95 (Connection::ProcessInput read its protocol level).
   if (c.state() == Connection::State::kAwaitingConnect &&
-      status.reason() == ReasonCode::kUnsupportedProtocolVersion) {
+      (reason == ReasonCode::kUnsupportedProtocolVersion ||
+       (reason == ReasonCode::kPacketTooLarge && IsV5(c.version_)))) {
     FERRY_INFO("%s: protocol error, closing: %s", c.Describe().c_str(),
                status.ToString().c_str());
-    // [MQTT-3.1.2-2]: answer an unknown protocol level with CONNACK 0x01
-    // (v3.1.1 format, the one every version can read), then close.
     Connack ack;
-    ack.reason = ReasonCode::kUnsupportedProtocolVersion;
-    c.version_ = ProtocolVersion::kV311;
+    ack.reason = reason;
+    if (reason == ReasonCode::kUnsupportedProtocolVersion) c.version_ = ProtocolVersion::kV311;
     c.Send(ack);
     c.Close();
     return;
@@ -155,8 +164,9 @@ void Worker::DisconnectClient(Connection& c, ReasonCode reason, std::string_view
   if (c.state() == Connection::State::kClosing) return;
   // One line per client the node throws out for what it did (STYLE.md,
   // "Protocol errors"); a shutdown or a takeover is not the client's doing.
+  // Keep alive timeouts are logged by Housekeeping, rate-limited.
   if (static_cast<uint8_t>(reason) >= 0x80 && reason != ReasonCode::kServerShuttingDown &&
-      reason != ReasonCode::kSessionTakenOver) {
+      reason != ReasonCode::kSessionTakenOver && reason != ReasonCode::kKeepAliveTimeout) {
     FERRY_INFO("%s: closing: %s%s%.*s", c.Describe().c_str(), ReasonCodeName(reason),
                why.empty() ? "" : ": ", static_cast<int>(why.size()), why.data());
   }
@@ -247,12 +257,15 @@ void Worker::OnClosed(Connection& c) {
   // connection, so it can be freed here.
   std::erase(dirty_, &c);
   conns_.erase(c.id());
-  if (shutting_down_ && conns_.empty()) {
-    flush_.Reset();
-    flush_before_poll_.Reset();
-    housekeeping_.Reset();
-    loop_.Stop();
-  }
+  if (shutting_down_ && conns_.empty()) StopLoop();
+}
+
+void Worker::StopLoop() {
+  flush_.Reset();
+  flush_before_poll_.Reset();
+  housekeeping_.Reset();
+  queue_wait_timer_.Reset();
+  loop_.Stop();
 }
 
 void Worker::Housekeeping() {
@@ -276,16 +289,24 @@ void Worker::Housekeeping() {
         break;
     }
   }
+  // Thousands of sockets can time out together (a slowloris flood): one
+  // line per 10 s and a count (BrokerContext::log_limits).
+  BrokerContext::LogLimits& limits = ctx_.log_limits;
   for (Connection* c : expired) {
     if (c->state() == Connection::State::kAwaitingConnect) {
-      FERRY_INFO("connection from %s did not complete its %s in time, closing",
-                 c->peer().c_str(), c->AwaitedStage());
+      const char* stage = c->AwaitedStage();
+      LogLimiter& limiter =
+          std::string_view(stage) == "CONNECT" ? limits.connect_timeout : limits.handshake_timeout;
+      FERRY_LOG_LIMITED(limiter, "connection from %s did not complete its %s in time, closing",
+                        c->peer().c_str(), stage);
       c->Close();
     } else {
-      FERRY_INFO("%s: keep alive timeout, closing", c->Describe().c_str());
+      FERRY_LOG_LIMITED(limits.keepalive_timeout, "%s: keep alive timeout, closing",
+                        c->Describe().c_str());
       DisconnectClient(*c, ReasonCode::kKeepAliveTimeout, "keep alive timeout");
     }
   }
+  if (index_ == 0) limits.Flush();
 
   const uint64_t unix_now = UnixNowMs();
   std::vector<Session*> ended;
@@ -332,12 +353,7 @@ void Worker::Shutdown() {
     }
     DisconnectClient(*c, ReasonCode::kServerShuttingDown, "server shutting down");
   }
-  if (conns_.empty()) {
-    flush_.Reset();
-    flush_before_poll_.Reset();
-    housekeeping_.Reset();
-    loop_.Stop();
-  }
+  if (conns_.empty()) StopLoop();
 }
 
 }  // namespace ferry::core

@@ -122,10 +122,31 @@ Status WorkerAdmin::Kick(Worker& w, const std::string& client_id) {
   Session* s = w.FindSession(client_id);
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   Connection* c = s->connection();
-  if (c == nullptr) return Status::NotFound("client '" + client_id + "' is not connected");
+  if (c == nullptr) {
+    return Status::NotFound("client '" + client_id +
+                            "' is not connected: nothing was done; its session is kept offline "
+                            "(to discard it: clients kick " + client_id + " --session)");
+  }
   FERRY_INFO("%s: kicked by an administrator", c->Describe().c_str());
   w.DisconnectClient(*c, ReasonCode::kAdministrativeAction, "kicked by an administrator");
   return Status::Ok();
+}
+
+Result<bool> WorkerAdmin::DiscardSession(Worker& w, const std::string& client_id) {
+  Session* s = w.FindSession(client_id);
+  if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
+  const bool connected = s->connection() != nullptr;
+  if (connected) {
+    if (Status st = Kick(w, client_id); !st.ok()) return st;
+    s = w.FindSession(client_id);  // a session without expiry ended with its connection
+    if (s == nullptr) return connected;
+  }
+  FERRY_INFO("session '%s' discarded by an administrator", client_id.c_str());
+  // The session ends now, so a will waiting out its delay goes now
+  // [MQTT-3.1.3-9], as when the session expires.
+  if (s->pending_will_) w.PublishWill(*s->pending_will_, s->client_id_);
+  w.DropSession(*s);
+  return connected;
 }
 
 Json WorkerAdmin::SubscriptionRows(Worker& w, Cursor& cursor, size_t max, bool* exhausted) {

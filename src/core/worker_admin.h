@@ -39,8 +39,14 @@ class WorkerAdmin {
   static Result<Json> ClientDetail(Worker& w, const std::string& client_id);
   // Closes the client's connection (v5: DISCONNECT 0x98 administrative
   // action); the session then ends or is kept as after any disconnect.
-  // NotFound if unknown or not connected.
+  // NotFound if unknown or not connected (the message says an offline
+  // session is kept, and how to discard it).
   static Status Kick(Worker& w, const std::string& client_id);
+  // Ends the client's session, connected or not: a connected client is
+  // kicked first; subscriptions, queued messages and the stored session are
+  // deleted, and a will waiting out its delay is published (the session
+  // ends). True if the client was connected. NotFound if unknown.
+  static Result<bool> DiscardSession(Worker& w, const std::string& client_id);
 
   // Up to `max` subscriptions after the cursor, ordered by client id, then
   // filter.

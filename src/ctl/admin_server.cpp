@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -88,7 +89,10 @@ bool IsLoopbackAddress(const sockaddr* addr) {
 class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
  public:
   Conn(AdminServer& server, bool http)
-      : server_(server), http_(http), parser_(server.options_.max_request_bytes) {}
+      : server_(server),
+        http_(http),
+        seq_(++server.accepted_),
+        parser_(server.options_.max_request_bytes) {}
 
   ~Conn() { Close(); }
 
@@ -124,6 +128,23 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   void Refuse(std::string_view why) {
     SendError("unavailable", why, "");
   }
+
+  // Where the connection is in its one exchange. Only kReading and kWorking
+  // ones take one of max_connections; a kLingering one has been answered;
+  // a kClosing one waits for its close callback to leave the server's map
+  // and holds nothing.
+  enum class Phase { kReading, kWorking, kLingering, kClosing };
+  Phase phase() const {
+    if (stream_ == nullptr) return Phase::kClosing;
+    if (lingering_) return Phase::kLingering;
+    return request_done_ ? Phase::kWorking : Phase::kReading;
+  }
+  // Loop time of the last byte read or written; the accept order breaks
+  // ties (the loop's clock counts milliseconds).
+  std::pair<uint64_t, uint64_t> last_active() const { return {last_active_ms_, seq_}; }
+  // Admitted past max_connections (every slot was busy with a request):
+  // it may ask for /api/v1/health, which needs no slot, and nothing else.
+  void set_overflow() { overflow_ = true; }
 
   void Close() {
     if (stream_ == nullptr) return;
@@ -165,6 +186,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   }
 
   void ArmTimer() {
+    last_active_ms_ = uv_now(server_.loop_.get());
     if (!timer_) return;
     uv_timer_start(timer_.get(), [](uv_timer_t* t) { static_cast<Conn*>(t->data)->OnIdle(); },
                    static_cast<uint64_t>(server_.options_.idle_timeout.count()), 0);
@@ -176,6 +198,9 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
       // Still waiting for a whole request (or the node's answer).
       if (!request_done_) {
         FERRY_DEBUG("admin: closing an idle connection");
+        // Everything the peer sent has been read: closing right after the
+        // 408 cannot reset it, and the connection gives its slot back now.
+        close_when_written_ = true;
         SendError(kKindTimeout, "no complete request within " +
                                     std::to_string(server_.options_.idle_timeout.count()) + " ms",
                   "");
@@ -214,6 +239,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     }
     request_done_ = true;
     uv_read_stop(stream());
+    if (overflow_) return RefuseOverflow();
     bool bad_version = false;
     auto words = DecodeRequest(std::string_view(in_).substr(0, nl), &bad_version);
     if (!words.ok()) {
@@ -275,13 +301,18 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
     }
     const auto& p = req.path;
     if (p.size() == 3 && p[0] == "api" && p[1] == "v1" && p[2] == "health") {
-      std::string why = "the node has no health check";
-      bool ok = server_.options_.healthy && server_.options_.healthy(&why);
+      HealthReport h{false, false, "the node has no health check"};
+      if (server_.options_.health) h = server_.options_.health();
+      const bool ok = h.accepting_connections && !h.degraded;
       status_override_ = ok ? 200 : 503;
-      Json body{{"status", ok ? "ok" : "unavailable"}, {"accepting_connections", ok}};
-      if (!ok) body["reason"] = why;
+      Json body{{"status", ok                        ? "ok"
+                           : h.accepting_connections ? "degraded"
+                                                     : "unavailable"},
+                {"accepting_connections", h.accepting_connections}};
+      if (!ok) body["reason"] = h.reason;
       return SendHttp(status_override_, "application/json", Dump(body) + "\n");
     }
+    if (overflow_) return RefuseOverflow();
     if (p.size() == 1 && p[0] == "metrics") {
       if (!Authorized(req)) return;
       std::string body = server_.options_.metrics ? server_.options_.metrics() : "";
@@ -452,6 +483,12 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
                            "\n");
   }
 
+  void RefuseOverflow() {
+    status_override_ = 503;
+    server_.LogRefusal();
+    SendError("unavailable", "too many admin connections", "");
+  }
+
   // The response is complete: once it is written, Linger().
   void Finish() {
     finished_ = true;
@@ -464,6 +501,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   // answer before the peer read it (a refused oversized request, say).
   void Linger() {
     if (lingering_ || stream_ == nullptr) return;
+    if (close_when_written_) return Close();
     lingering_ = true;
     auto* req = new uv_shutdown_t();
     if (uv_shutdown(req, stream(), [](uv_shutdown_t* r, int) { delete r; }) != 0) {
@@ -507,6 +545,7 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
 
   AdminServer& server_;
   const bool http_;
+  const uint64_t seq_;           // accept order
   AnyStream* stream_ = nullptr;  // null once closing
   // The stream's handle until its close callback, which frees this
   // connection; so valid whenever the connection is still in the server's map.
@@ -523,6 +562,9 @@ class AdminServer::Conn : public std::enable_shared_from_this<Conn> {
   bool finished_ = false;
   bool lingering_ = false;
   bool waiting_drain_ = false;
+  bool overflow_ = false;            // see set_overflow()
+  bool close_when_written_ = false;  // no lingering after the answer
+  uint64_t last_active_ms_ = 0;
   size_t pending_bytes_ = 0;
   uint64_t count_ = 0;
   core::AdminPageSource source_;
@@ -540,6 +582,7 @@ AdminServer::~AdminServer() {
   conns.clear();
   pipe_.Reset();
   tcp_.Reset();
+  flush_.Reset();
   if (socket_bound_) ::unlink(options_.socket_path.c_str());
 }
 
@@ -553,6 +596,16 @@ Result<std::unique_ptr<AdminServer>> AdminServer::Start(core::Loop& loop,
   if (server->options_.http_enabled) {
     if (Status st = server->BindHttp(); !st.ok()) return st;
   }
+  AdminServer* self = server.get();
+  self->flush_ = core::UvHandle<uv_timer_t>::Make();
+  uv_timer_init(loop.get(), self->flush_.get());
+  self->flush_->data = self;
+  uv_timer_start(self->flush_.get(), [](uv_timer_t* t) {
+    auto* server = static_cast<AdminServer*>(t->data);
+    server->refused_log_.Flush();
+    server->accept_failed_log_.Flush();
+  }, 1000, 1000);
+  uv_unref(reinterpret_cast<uv_handle_t*>(self->flush_.get()));
   return server;
 }
 
@@ -638,13 +691,71 @@ void AdminServer::Accept(uv_stream_t* listener, bool http) {
   Conn* raw = conn.get();
   conns_.emplace(raw, conn);
   if (Status st = conn->Open(listener); !st.ok()) {
-    FERRY_WARN("admin: %s", st.ToString().c_str());
+    FERRY_LOG_LIMITED(accept_failed_log_, "admin: %s", st.ToString().c_str());
     return;  // Open closed it; the close callback erases it
   }
-  if (conns_.size() > options_.max_connections) {
-    FERRY_WARN("admin: more than %zu connections, refusing one", options_.max_connections);
-    conn->Refuse("too many admin connections");
+  Admit(*raw);
+}
+
+// max_connections bounds the connections reading or answering a request.
+// Answered ones (lingering until the peer closes) take no slot; when
+// connections pile up past max_connections, as many of them are closed as
+// that takes, those answered longest ago first. When every slot is taken,
+// the connection idle longest without a complete request gives its slot up
+// to the new one: so idle clients cannot starve the health check of a load
+// balancer. Only if every slot is busy answering a request is the new
+// connection let in past the limit, for /api/v1/health alone, and past
+// that refused at once. Connections already closing count for nothing: a
+// burst accepted in one callback, before their close callbacks run, must
+// not find the same closing connection over and over.
+void AdminServer::Admit(Conn& fresh) {
+  constexpr size_t kHealthSpare = 8;
+  const size_t max = options_.max_connections;
+  size_t busy = 0;
+  Conn* idlest = nullptr;
+  std::vector<Conn*> lingering;
+  for (const auto& [raw, conn] : conns_) {
+    if (raw == &fresh) continue;
+    switch (raw->phase()) {
+      case Conn::Phase::kClosing:
+        break;
+      case Conn::Phase::kLingering:
+        lingering.push_back(raw);
+        break;
+      case Conn::Phase::kReading:
+        if (idlest == nullptr || raw->last_active() < idlest->last_active()) idlest = raw;
+        [[fallthrough]];
+      case Conn::Phase::kWorking:
+        ++busy;
+        break;
+    }
   }
+  // Open with the new one, against what max_connections allows.
+  const size_t open = busy + lingering.size() + 1;
+  if (open > max && !lingering.empty()) {
+    const size_t excess = std::min(open - max, lingering.size());
+    std::partial_sort(lingering.begin(), lingering.begin() + static_cast<ptrdiff_t>(excess),
+                      lingering.end(),
+                      [](Conn* a, Conn* b) { return a->last_active() < b->last_active(); });
+    for (size_t i = 0; i < excess; ++i) lingering[i]->Close();
+  }
+  if (busy < max) return;
+  if (idlest != nullptr) {
+    FERRY_DEBUG("admin: all %zu connections busy, closing the one idle longest", max);
+    idlest->Close();
+    return;
+  }
+  if (busy < max + kHealthSpare) {
+    fresh.set_overflow();
+    return;
+  }
+  LogRefusal();
+  fresh.Refuse("too many admin connections");
+}
+
+void AdminServer::LogRefusal() {
+  FERRY_LOG_LIMITED(refused_log_, "admin: more than %zu connections busy, refusing one",
+                    options_.max_connections);
 }
 
 }  // namespace ferry::ctl

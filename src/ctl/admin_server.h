@@ -6,8 +6,11 @@
 // HTTP:
 //   GET  /api/v1/health           200 {"status":"ok"} while the node accepts
 //                                 MQTT connections, else 503 with the reason:
-//                                 {"status":"unavailable","reason":"..."}.
-//                                 No token needed.
+//                                 {"status":"unavailable","reason":"..."};
+//                                 503 {"status":"degraded","reason":"..."}
+//                                 while it accepts them but cannot keep what
+//                                 it promises (its durable store cannot
+//                                 write). No token needed.
 //   GET  /metrics                 Prometheus text format.
 //   GET  /api/v1/<words>?opts     a read command: /api/v1/clients/show/c1,
 //                                 /api/v1/clients/list?limit=10&connected
@@ -29,6 +32,9 @@
 // idle_timeout is closed, at most max_connections are served at once, and a
 // listing is pulled one page at a time as the client reads it, so a slow or
 // hostile client costs a bounded amount of memory and never blocks the loop.
+// /api/v1/health always answers: when every slot is taken, the connection
+// idle longest without a complete request is closed to make room, and a
+// connection let in past the limit may still ask for health (see Admit).
 //
 // Thread: created, used and destroyed on the main loop's thread.
 #pragma once
@@ -41,11 +47,22 @@
 #include <unordered_map>
 
 #include "core/admin.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "core/status.h"
 #include "ctl/admin_api.h"
 
 namespace ferry::ctl {
+
+// What /api/v1/health answers.
+struct HealthReport {
+  bool accepting_connections = false;
+  // Accepting, but failing at something the node promises (its durable
+  // store cannot write): 503 "degraded", so that a load balancer sends
+  // clients to another node.
+  bool degraded = false;
+  std::string reason;  // why, unless healthy
+};
 
 struct AdminServerOptions {
   std::string socket_path;  // empty = no Unix socket
@@ -57,9 +74,8 @@ struct AdminServerOptions {
   size_t max_request_bytes = kMaxRequestBytes;
   size_t max_connections = 64;
   size_t page_rows = 256;
-  // /api/v1/health: true while the node accepts MQTT connections;
-  // otherwise false, with the reason in *why.
-  std::function<bool(std::string* why)> healthy;
+  // /api/v1/health.
+  std::function<HealthReport()> health;
   // /metrics: the body, in the Prometheus text format.
   std::function<std::string()> metrics;
 };
@@ -88,6 +104,8 @@ class AdminServer {
   Status BindSocket();
   Status BindHttp();
   void Accept(uv_stream_t* listener, bool http);
+  void Admit(Conn& fresh);
+  void LogRefusal();
 
   core::Loop& loop_;
   core::AdminRegistry& registry_;
@@ -96,6 +114,11 @@ class AdminServer {
   core::UvHandle<uv_tcp_t> tcp_;
   bool socket_bound_ = false;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns_;
+  uint64_t accepted_ = 0;  // connections accepted so far
+  // Repeated warnings, one line per 10 s with a count; flushed by flush_.
+  core::LogLimiter refused_log_{"admin connections refused"};
+  core::LogLimiter accept_failed_log_{"admin accept failures"};
+  core::UvHandle<uv_timer_t> flush_;
 };
 
 // True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104.

@@ -4,7 +4,11 @@
 // SIGHUP reloads, and how a bad config file or environment override is
 // reported.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -415,6 +419,43 @@ TEST_F(ConfigErrors, BadConfigStopsFerrydNamingFileLineAndKey) {
   EXPECT_NE(r.err.find(path + ":7: [mqtt] unknown key 'max_inflght'"), std::string::npos)
       << r.ToString();
   EXPECT_NE(r.err.find(path + ":8: [mqtt] max_inflight"), std::string::npos) << r.ToString();
+}
+
+// Issue 9: a second [mqtt] used to be merged into the first silently.
+TEST_F(ConfigErrors, DuplicateSectionStopsFerrydNamingBothLines) {
+  const std::string path =
+      Write("dup.conf", GoodConfig() + "[mqtt]\nmax_qos = 1\n[mqtt]\nmax_qos = 2\n");
+  const CommandResult r = RunCommand({FerryBinary(), "--check-config", "-c", path});
+  EXPECT_TRUE(r.status.exited && r.status.code == 1) << r.ToString();
+  EXPECT_NE(r.err.find(path + ":8: duplicate section [mqtt] (first at line 6)"), std::string::npos)
+      << r.ToString();
+}
+
+// Issue 9: a listener whose port is taken names its section's file:line.
+TEST_F(ConfigErrors, ListenerWhosePortIsInUseNamesItsFileLine) {
+  const int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(busy, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(bind(busy, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(busy, 1), 0);
+  ASSERT_EQ(getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string port = std::to_string(ntohs(addr.sin_port));
+  const std::string path = Write("busy.conf", GoodConfig() +
+                                                  "[admin]\n"
+                                                  "http_bind =\n"
+                                                  "[listener.tcp.busy]\n"
+                                                  "bind = 127.0.0.1:" + port + "\n");
+  const CommandResult r = RunCommand({FerryBinary(), "-c", path}, milliseconds(10000));
+  close(busy);
+  EXPECT_FALSE(r.timed_out) << "ferryd started on a port in use";
+  EXPECT_TRUE(r.status.exited && r.status.code != 0) << r.ToString();
+  EXPECT_NE(r.err.find(path + ":8: listener tcp.busy: cannot bind 127.0.0.1:" + port +
+                       ": Address already in use"),
+            std::string::npos)
+      << r.ToString();
 }
 
 TEST_F(ConfigErrors, CheckConfigExitsZeroOnAGoodFileAndOneOnABadOne) {

@@ -63,16 +63,6 @@ std::string Payload(int i) { return "m" + std::to_string(i); }
   return ::testing::AssertionSuccess();
 }
 
-// A persistent subscriber on `node`, subscribed to `filter` at `qos`, then
-// gone: the node keeps what arrives for it.
-::testing::AssertionResult OfflineSubscriber(const NodeProcess& node, const std::string& id,
-                                             const std::string& filter, int qos = 1) {
-  RawClient s;
-  if (auto r = ConnectRaw(s, node.port(), Persistent(kV5, id)); !r) return r;
-  if (auto r = SubscribeRaw(s, kV5, filter, qos); !r) return r;
-  return s.Send(wire::Disconnect(kV5));
-}
-
 // The uplink is SIGKILLed while the bridge streams 10,000 QoS 1 messages to
 // it and comes back on the same port: every message arrives, in order.
 TEST(BridgeDurability, UplinkKilledInTheMiddleOfTenThousandMessagesLosesNothing) {
@@ -225,12 +215,7 @@ TEST(BridgeDurability, OverflowDropsTheOldestAndCountsThem) {
   // The upstream gets a persistent subscriber before it takes the address,
   // so that none of the replay can arrive before it.
   NodeProcess up(Node("up"));
-  ASSERT_TRUE(up.Start());
-  ASSERT_TRUE(OfflineSubscriber(up, "collector", "o/#"));
-  ASSERT_TRUE(up.Stop());
-  upstream_port.Release();
-  up.config().Set("listener.tcp.default", "bind", address);
-  ASSERT_TRUE(up.Start());
+  ASSERT_TRUE(StartOnPort(up, upstream_port, "collector", "o/#"));
   RawClient sub;
   ASSERT_TRUE(ConnectRaw(sub, up.port(), Persistent(kV5, "collector")));
   // The newest `queued` messages, in order, and nothing older.

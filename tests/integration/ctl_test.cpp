@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "support/connect_helpers.h"
 #include "support/ctl.h"
 #include "support/mqtt_wire.h"
 #include "support/node_process.h"
@@ -150,7 +151,9 @@ TEST_F(Ctl, BrokerStatsKeepTheirMaxima) {
   EXPECT_EQ(j["subscriptions"], (Json{{"count", 2}, {"max", 3}}));
   CommandResult r = Run({"broker", "stats"});
   ASSERT_TRUE(r.Succeeded());
-  EXPECT_NE(r.out.find("connections/count   : 1\nconnections/max     : 2\n"), std::string::npos)
+  // Keys are padded to the longest one, whichever that is.
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("connections/count +: 1\n"
+                                                  "connections/max +: 2\n")))
       << r.out;
 }
 
@@ -292,6 +295,45 @@ TEST_F(Ctl, ClientsKickOfAnOfflineSessionIsRefused) {
   ASSERT_TRUE(c.Disconnect());
   ExpectError({"clients", "kick", "offline"}, 4, "client 'offline' is not connected");
   EXPECT_EQ(RunJson({"clients", "list"}).size(), 1u);  // the session is still there
+  // Issue 9: it says that nothing was done, and how to discard the session.
+  CommandResult r = Run({"clients", "kick", "offline"});
+  EXPECT_NE(r.err.find("nothing was done; its session is kept offline (to discard it: clients "
+                       "kick offline --session)"),
+            std::string::npos)
+      << r.ToString();
+}
+
+// Issue 9: --session ends an offline session: it is gone from the listing
+// and from the store, and the client finds no session when it comes back.
+TEST_F(Ctl, ClientsKickSessionDiscardsAnOfflineSession) {
+  PahoClient c(node_.port(), "gone", MqttVersion::kV311);
+  PahoConnectOptions keep;
+  keep.clean_start = false;
+  ASSERT_TRUE(c.Connect(keep));
+  ASSERT_TRUE(c.Subscribe("gone/#", 1));
+  ASSERT_TRUE(c.Disconnect());
+  CommandResult r = Run({"clients", "kick", "gone", "--session"});
+  ASSERT_TRUE(r.Succeeded()) << r.ToString();
+  EXPECT_EQ(r.out, "Session of client 'gone' (offline) discarded\n");
+  EXPECT_TRUE(RunJson({"clients", "list"}).empty());
+  EXPECT_TRUE(RunJson({"subscriptions", "list"}).empty());
+  ExpectError({"clients", "kick", "gone", "--session"}, 4, "no client 'gone'");
+  ASSERT_TRUE(node_.Restart());  // not in the store either
+  EXPECT_TRUE(RunJson({"clients", "list"}).empty());
+}
+
+TEST_F(Ctl, ClientsKickSessionDisconnectsAndDiscardsAConnectedOne) {
+  wire::ConnectFields kept;
+  kept.version = MqttVersion::kV5;
+  kept.client_id = "kept";
+  kept.clean_start = false;
+  kept.properties = {0x11, 0x00, 0x00, 0x0E, 0x10};  // session expiry interval 3600 s
+  RawClient raw;
+  ASSERT_TRUE(RawConnect(raw, node_.port(), kept));
+  Json j = RunJson({"clients", "kick", "kept", "--session"});
+  EXPECT_EQ(j, (Json{{"client_id", "kept"}, {"kicked", true}, {"session_discarded", true}}));
+  EXPECT_TRUE(DisconnectedWith(raw, 0x98));
+  EXPECT_TRUE(RunJson({"clients", "list"}).empty());  // a plain kick would keep it
 }
 
 // ---------------------------------------------------------------- subscriptions
@@ -489,8 +531,12 @@ TEST_F(Ctl, ReloadRereadsTheConfigAndKeepsItOnErrors) {
   EXPECT_EQ(r.out, "Reloaded " + node_.config_path() + "\n");
   EXPECT_EQ(RunJson({"log", "level"})["level"], "debug");  // back to the file's level
 
-  ASSERT_TRUE(WriteFile(node_.config_path(),
-                        ReadFileOrEmpty(node_.config_path()) + "[mqtt]\nmax_inflite = 3\n"));
+  // A misspelt key in the file's [mqtt] section (a second [mqtt] header
+  // would be a syntax error, which ferryctl reports before asking the node).
+  std::string conf = ReadFileOrEmpty(node_.config_path());
+  ASSERT_NE(conf.find("[mqtt]\n"), std::string::npos) << conf;
+  conf.replace(conf.find("[mqtt]\n"), 7, "[mqtt]\nmax_inflite = 3\n");
+  ASSERT_TRUE(WriteFile(node_.config_path(), conf));
   r = Run({"reload"});
   EXPECT_EQ(r.status.code, 1) << r.ToString();
   EXPECT_NE(r.err.find("keeping the running config"), std::string::npos) << r.err;
@@ -553,7 +599,8 @@ TEST_F(Ctl, BadArgumentsPrintUsage) {
   EXPECT_EQ(r.status.code, 2) << r.ToString();
   EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
             "ferryctl: unknown command 'clients'; see 'ferryctl help'");
-  EXPECT_NE(r.err.find("usage: ferryctl clients kick ID\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("usage: ferryctl clients kick ID [--session]\n"), std::string::npos)
+      << r.err;
   ExpectError({"frobnicate"}, 2, "unknown command 'frobnicate'");
   ExpectError({"clients", "show", "a", "b"}, 2, "unexpected argument 'b'");
   ExpectError({"clients", "list", "--nope"}, 2, "unknown option --nope");

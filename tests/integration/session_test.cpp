@@ -366,9 +366,11 @@ TEST_F(SessionBase, OfflineQueueIsBoundedAndDropsAreCounted) {
 // A connected QoS 1 subscriber whose queue is full slows the publisher down
 // instead of losing its messages (etc/ferry.conf, max_queued_messages): the
 // publisher's PUBACKs wait until the subscriber has read enough, and every
-// message arrives, in order.
+// message arrives, in order. (For at most max_queue_wait, here long enough
+// for any slow machine: one_client_limits_test covers what happens then.)
 TEST_P(SessionTest, AFullQueueOfAConnectedSubscriberHoldsBackThePublisherNotItsMessages) {
-  ASSERT_TRUE(StartNode("[mqtt]\nmax_queued_messages = 5\nmax_inflight = 1\n"));
+  ASSERT_TRUE(
+      StartNode("[mqtt]\nmax_queued_messages = 5\nmax_inflight = 1\nmax_queue_wait = 1m\n"));
   RawClient sub;
   ASSERT_TRUE(ConnectRaw(sub, port(), Clean(v(), Id("held-sub"))));
   ASSERT_TRUE(SubscribeRaw(sub, v(), "held/t", 1));

@@ -259,5 +259,24 @@ TEST_F(WillsV5, CleanStartReconnectEndsTheSessionAndSendsTheDelayedWill) {
   EXPECT_LT(Clock::now() - closed, milliseconds(5000)) << "waited for the 10 s delay";
 }
 
+TEST_F(WillsV5, SessionThatEndsWithItsConnectionSendsADelayedWillAtOnce) {
+  // Session expiry 0, given or absent: the session ends when the connection
+  // closes, and with it the wait: the Will goes at once, whatever its delay
+  // [MQTT-3.1.3-9] (MQTT 5.0 section 3.1.2.11.2).
+  Watch();
+  for (bool given : {true, false}) {
+    SCOPED_TRACE(given ? "session expiry 0" : "no session expiry");
+    wire::ConnectFields f = WithWill(given ? "expiry-zero" : "expiry-absent", "w/now", 1);
+    AddU32(&f.will->properties, kWillDelayInterval, 60);
+    if (given) AddU32(&f.properties, kSessionExpiryInterval, 0);
+    RawSession dying(port(), MqttVersion::kV5);
+    ASSERT_TRUE(dying.Connect(f));
+    dying.Drop();
+    const std::optional<ReceivedMessage> m = watcher().Receive(milliseconds(5000));
+    ASSERT_TRUE(m.has_value()) << "the will waited for its 60 s delay";
+    EXPECT_EQ(m->topic, "w/now");
+  }
+}
+
 }  // namespace
 }  // namespace ferry::testing::v5

@@ -123,6 +123,16 @@ void RefusingPort::Release() {
   fd_ = -1;
 }
 
+::testing::AssertionResult StartOnPort(NodeProcess& up, RefusingPort& port, const std::string& id,
+                                       const std::string& filter, int qos) {
+  if (auto r = up.Start(); !r) return r;
+  if (auto r = OfflineSubscriber(up, id, filter, qos); !r) return r;
+  if (auto r = up.Stop(); !r) return r;
+  port.Release();
+  up.config().Set("listener.tcp.default", "bind", "127.0.0.1:" + std::to_string(port.port()));
+  return up.Start();
+}
+
 FakeUpstream::FakeUpstream(uint16_t port) {
   port_ = port;
   fd_ = BindLoopback(&port_);

@@ -69,6 +69,13 @@ class RefusingPort {
   uint16_t port_ = 0;
 };
 
+// Brings up an upstream where a bridge waits for it: starts `up`, gives it
+// the offline subscriber `id` to `filter` (OfflineSubscriber) so that
+// nothing the bridge sends can arrive before it, stops it, releases `port`
+// and starts `up` again bound to it.
+::testing::AssertionResult StartOnPort(NodeProcess& up, RefusingPort& port, const std::string& id,
+                                       const std::string& filter, int qos = 1);
+
 // A listening socket on 127.0.0.1 that a test accepts bridge connections on.
 class FakeUpstream {
  public:

@@ -103,6 +103,7 @@ NodeProcess::~NodeProcess() {
   spawn.unset_env_prefixes = {"FERRY_"};
   spawn.stdout_fd = log_fd;
   spawn.stderr_fd = log_fd;
+  spawn.fd_limit = options_.fd_limit;
   auto started = child_.Start(spawn);
   close(log_fd);
   if (!started) return started;

@@ -64,6 +64,10 @@ struct NodeOptions {
   std::vector<std::pair<std::string, std::string>> env;
   // Extra command-line arguments after `-c FILE`.
   std::vector<std::string> args;
+  // ferryd's RLIMIT_NOFILE, soft and hard (0: the test's own), so that a
+  // test reaches the descriptor limit with a few hundred sockets. If the
+  // kernel refuses it, Start() skips the test (see SpawnOptions::fd_limit).
+  uint64_t fd_limit = 0;
   std::chrono::milliseconds ready_timeout{10000};
   std::chrono::milliseconds stop_timeout{10000};
 };

@@ -134,6 +134,14 @@ Bytes DisconnectWithExpiry(uint32_t seconds) {
   return ::testing::AssertionSuccess();
 }
 
+::testing::AssertionResult OfflineSubscriber(const NodeProcess& node, const std::string& id,
+                                             const std::string& filter, int qos) {
+  RawClient s;
+  if (auto r = ConnectRaw(s, node.port(), Persistent(MqttVersion::kV5, id)); !r) return r;
+  if (auto r = SubscribeRaw(s, MqttVersion::kV5, filter, qos); !r) return r;
+  return s.Send(wire::Disconnect(MqttVersion::kV5));
+}
+
 ::testing::AssertionResult ReadPublish(RawClient& raw, MqttVersion v, wire::ReceivedPublish* out,
                                        std::chrono::milliseconds timeout) {
   const std::optional<Bytes> packet = raw.ReadPacket(timeout);

@@ -57,6 +57,11 @@ Bytes DisconnectWithExpiry(uint32_t seconds);
                                         int qos, uint16_t packet_id = 1,
                                         std::chrono::milliseconds timeout = kDefaultTimeout);
 
+// A persistent v5 session `id` on `node`, subscribed to `filter` at `qos`,
+// then disconnected: the node keeps what arrives for it.
+::testing::AssertionResult OfflineSubscriber(const NodeProcess& node, const std::string& id,
+                                             const std::string& filter, int qos = 1);
+
 // Reads the next packet and fails unless it is a PUBLISH; stores it in *out.
 ::testing::AssertionResult ReadPublish(RawClient& raw, MqttVersion v, wire::ReceivedPublish* out,
                                        std::chrono::milliseconds timeout = kDefaultTimeout);

@@ -46,6 +46,11 @@ struct SpawnOptions {
   int stdin_fd = -1;   // becomes the child's fd 0; -1 means /dev/null
   int stdout_fd = -1;  // becomes the child's fd 1; -1 means /dev/null
   int stderr_fd = -1;  // becomes the child's fd 2; -1 means /dev/null
+  // Soft and hard RLIMIT_NOFILE of the child; 0 keeps the test's own. If
+  // the kernel refuses it (a hard limit above the test's own, without
+  // privilege), Start() skips the running test (GTEST_SKIP) and fails: a
+  // caller checks IsSkipped() before asserting on Start().
+  uint64_t fd_limit = 0;
 };
 
 class ChildProcess {

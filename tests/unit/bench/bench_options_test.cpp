@@ -37,7 +37,7 @@ TEST(BenchOptions, EmqttBenchStyleFlags) {
   EXPECT_EQ(r->clients, 35000u);
   EXPECT_EQ(r->start_index, 5u);
   EXPECT_EQ(r->connect_interval_ms, 2u);
-  EXPECT_EQ(r->message_interval_ms, 10u);
+  EXPECT_EQ(r->message_interval_us, 10000u);
   EXPECT_EQ(r->topic, "bench/%i");
   EXPECT_EQ(r->payload_size, 256u);
   EXPECT_EQ(r->qos, 1);
@@ -46,6 +46,18 @@ TEST(BenchOptions, EmqttBenchStyleFlags) {
   EXPECT_EQ(r->username, "user");
   EXPECT_EQ(r->password, "secret");
   EXPECT_EQ(r->version, 4);
+}
+
+TEST(BenchOptions, MessageIntervalTakesFractionsOfAMillisecond) {
+  auto r = Parse({"pub", "-t", "x", "-I", "0.1"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->message_interval_us, 100u);
+  r = Parse({"pub", "-t", "x", "-I", "0"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->message_interval_us, 0u);
+  for (const char* bad : {"0.0001", "-1", "1e9", "x", ""}) {
+    EXPECT_FALSE(Parse({"pub", "-t", "x", "-I", bad}).ok()) << bad;
+  }
 }
 
 TEST(BenchOptions, LongFormsWithEquals) {
@@ -63,7 +75,7 @@ TEST(BenchOptions, DefaultsFollowEmqttBench) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->clients, 200u);
   EXPECT_EQ(r->connect_interval_ms, 10u);
-  EXPECT_EQ(r->message_interval_ms, 1000u);
+  EXPECT_EQ(r->message_interval_us, 1000000u);
   EXPECT_EQ(r->version, 5);
   EXPECT_EQ(r->port, 1883);
   EXPECT_TRUE(r->clean);

@@ -343,6 +343,123 @@ TEST_F(QueueLogTest, FullDiskWhileRollingToANewSegmentLeavesNoHalfSegment) {
   EXPECT_EQ(Seqs(ReadAllFrom(*Open(256 * 1024), 1)), Range(1, 80));
 }
 
+// ---- A full disk (queue_log.h, "A full disk").
+
+TEST_F(QueueLogTest, SegmentsAreASixteenthOfASmallFileSystem) {
+  EXPECT_EQ(QueueLog::SegmentBytesFor(256u << 20), 16u << 20);
+  EXPECT_EQ(QueueLog::SegmentBytesFor(256u << 20, 8u << 20), 512u * 1024);
+  EXPECT_EQ(QueueLog::SegmentBytesFor(1u << 20, 8u << 20), 64u * 1024);
+  EXPECT_EQ(QueueLog::SegmentBytesFor(256u << 20, 64 * 1024), 16u * 1024);  // at least
+  env_.fs_bytes = 1 << 20;
+  auto log = Open(256u << 20);
+  for (uint64_t s = 1; s <= 200; s += 10) ASSERT_TRUE(log->Append(Messages(s, 10, 2000), 1).ok());
+  EXPECT_GT(log->segment_count(), 4u);  // 64 KB segments, not 16 MB
+}
+
+// The head is recorded in place when nothing can be appended: what the
+// upstream acknowledged is not sent again after a restart, and the space
+// it held comes back, the newest segment's too.
+TEST_F(QueueLogTest, RecordHeadOnAFullDiskKeepsTheHeadAndFreesTheSpace) {
+  env_.frees_space = true;
+  auto log = Open();
+  ASSERT_TRUE(log->Append(Messages(1, 20, 1000), 1).ok());
+  const std::string segment = SegmentFiles(dir()).back();
+  env_.disk_left = 0;
+  EXPECT_FALSE(log->Append(Messages(21, 1), 1).ok());
+  ASSERT_TRUE(log->RecordHead(11, /*reclaim_newest=*/true).ok());
+  EXPECT_EQ(log->head(), 11u);
+  EXPECT_GT(ReadAll(segment).size(), 10u * 1000);  // 11..20 are still to go
+  log.reset();
+  log = Open();
+  EXPECT_EQ(log->head(), 11u);
+  EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(11, 20));
+
+  env_.disk_left = 0;
+  ASSERT_TRUE(log->RecordHead(21, /*reclaim_newest=*/true).ok());
+  EXPECT_EQ(ReadAll(segment).size(), 16u) << "the done segment kept its data";
+  EXPECT_LT(log->bytes(), 100u);
+  EXPECT_GT(env_.disk_left.load(), 20 * 1000);
+  // Appending goes on after it, on the freed space.
+  ASSERT_TRUE(log->Append(Messages(21, 2), 21).ok());
+  log.reset();
+  log = Open();
+  EXPECT_EQ(log->head(), 21u);
+  EXPECT_EQ(log->next_seq(), 23u);
+  EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(21, 22));
+}
+
+// Messages acknowledged upstream before they could be written (the loop
+// sends what arrives at once): the head passes next_seq, and those numbers
+// are used, never given again.
+TEST_F(QueueLogTest, AHeadPastTheLastWrittenMessageMovesNextSeq) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->Append(Messages(1, 3), 1).ok());
+    ASSERT_TRUE(log->RecordHead(10, /*reclaim_newest=*/true).ok());
+    EXPECT_EQ(log->next_seq(), 10u);
+    ASSERT_TRUE(log->Append(Messages(10, 1), 10).ok());
+  }
+  auto log = Open();
+  EXPECT_EQ(log->head(), 10u);
+  EXPECT_EQ(log->next_seq(), 11u);
+  EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(10, 10));
+}
+
+// A torn write of one slot of the head file leaves the other.
+TEST_F(QueueLogTest, ATornHeadFileSlotFallsBackToTheOther) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->Append(Messages(1, 10), 1).ok());
+    ASSERT_TRUE(log->RecordHead(4, false).ok());
+    ASSERT_TRUE(log->RecordHead(7, false).ok());
+  }
+  std::string head = ReadAll(dir() + "/head");
+  ASSERT_EQ(head.size(), 32u);
+  // The slots hold 4 and 7 (u64 big-endian first): tear the one with 7.
+  const size_t torn = head[7] == 7 ? 0 : 16;
+  ASSERT_EQ(head[torn + 7], 7);
+  head[torn + 3] ^= 0x5a;
+  WriteAll(dir() + "/head", head);
+  auto log = Open();
+  // The segment has no head record past 1: the head file's other slot says 4.
+  EXPECT_EQ(log->head(), 4u);
+  EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(4, 10));
+}
+
+// Without a segment left (deleted after the head file said all was done,
+// before a new one was made), the log goes on from the head.
+TEST_F(QueueLogTest, NoSegmentLeftGoesOnFromTheHeadFile) {
+  {
+    auto log = Open();
+    ASSERT_TRUE(log->Append(Messages(1, 5), 1).ok());
+    ASSERT_TRUE(log->RecordHead(6, false).ok());
+  }
+  for (const std::string& f : SegmentFiles(dir())) fs::remove(f);
+  auto log = Open();
+  EXPECT_EQ(log->head(), 6u);
+  EXPECT_EQ(log->next_seq(), 6u);
+  ASSERT_TRUE(log->Append(Messages(6, 1), 6).ok());
+}
+
+TEST_F(QueueLogTest, TrimForSpaceDropsTheOldestSegmentButNeverTheNewest) {
+  auto log = Open(256 * 1024);  // 16 KB segments
+  for (uint64_t s = 1; s <= 100; s += 10) ASSERT_TRUE(log->Append(Messages(s, 10, 500), 1).ok());
+  const size_t segments = log->segment_count();
+  ASSERT_GT(segments, 2u);
+  bool removed = false;
+  QueueLog::Trimmed t = log->TrimForSpace(&removed);
+  EXPECT_TRUE(removed);
+  EXPECT_GT(t.dropped, 0u);
+  EXPECT_EQ(t.head, 1 + t.dropped);
+  EXPECT_EQ(log->segment_count(), segments - 1);
+  EXPECT_EQ(Seqs(ReadAllFrom(*log, 1)), Range(t.head, 100));
+  while (log->segment_count() > 1) log->TrimForSpace(&removed);
+  t = log->TrimForSpace(&removed);
+  EXPECT_FALSE(removed);
+  EXPECT_EQ(log->segment_count(), 1u);
+  EXPECT_FALSE(ReadAllFrom(*log, 1).empty());
+}
+
 TEST_F(QueueLogTest, ReadsInChunksContinueWhereTheLastEnded) {
   auto log = Open(256 * 1024);
   for (uint64_t s = 1; s <= 300; s += 10) ASSERT_TRUE(log->Append(Messages(s, 10, 300), 1).ok());

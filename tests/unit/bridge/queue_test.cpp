@@ -81,6 +81,17 @@ class BridgeQueueTest : public ::testing::Test {
     return loaded.value_or(BridgeQueue::Events::Loaded{});
   }
 
+  // Polls until the queue reports a trim past seq 1; returns the head it
+  // reported (0 if none came).
+  uint64_t TrimmedHead(BridgeQueue& q) {
+    uint64_t trimmed = 0;
+    EXPECT_TRUE(Eventually([&] {
+      trimmed = std::max(trimmed, q.Poll().trimmed_head);
+      return trimmed > 1;
+    }));
+    return trimmed;
+  }
+
   TempDir dir_;
   FaultEnv env_;
   std::mutex mu_;
@@ -161,6 +172,121 @@ TEST_F(BridgeQueueTest, StoppingWithAFullDiskLeavesThePublisherUnacknowledged) {
   EXPECT_FALSE(late.done());
 }
 
+// ---- A full disk (queue.h, "Failures").
+
+// The disk bounds the queue as max_bytes does: the oldest segments go,
+// counted, and the publishers are acknowledged.
+TEST_F(BridgeQueueTest, AFullDiskDropsTheOldestLikeOverflow) {
+  env_.frees_space = true;
+  env_.fs_bytes = 256 * 1024;  // 16 KB segments
+  auto q = Open(QueueSync::kWrite, true, 64u << 20);
+  env_.disk_left = 200 * 1024;
+  for (int i = 0; i < 200; ++i) {
+    Ack ack;
+    q->Append({Msg("t", 1, 2000)}, ack.completion());
+    ASSERT_TRUE(ack.Wait()) << "publisher held at message " << i;
+  }
+  QueueStats st = q->stats();
+  EXPECT_GT(st.dropped_trim, 0u);
+  EXPECT_EQ(st.pending_writes, 0u);
+  EXPECT_LE(st.bytes, 200u * 1024);
+  const uint64_t trimmed = TrimmedHead(*q);
+  ASSERT_GT(trimmed, 1u);
+  auto loaded = Load(*q, 1);
+  ASSERT_FALSE(loaded.messages.empty());
+  EXPECT_EQ(loaded.messages.front().seq, trimmed);
+  EXPECT_EQ(loaded.messages.back().seq, 200u);
+  EXPECT_EQ(st.dropped_trim + loaded.messages.size(), 200u);
+}
+
+// With one segment holding everything, nothing can be dropped: publishers
+// wait. Once the upstream acknowledges what is queued, that space comes
+// back (the newest segment is cut back), the head is on disk, and the
+// waiting group is written.
+TEST_F(BridgeQueueTest, AcknowledgedMessagesFreeTheDiskAndHeldPublishersGoOn) {
+  env_.frees_space = true;
+  auto q = Open();  // 1 MB queue, 64 KB segments
+  {
+    Ack ack;
+    q->Append({Msg("a", 1, 20000), Msg("b", 1, 20000)}, ack.completion());
+    ASSERT_TRUE(ack.Wait());
+  }
+  const uint64_t bytes = q->stats().bytes;
+  env_.disk_left = 0;
+  Ack held;
+  q->Append({Msg("c", 1, 20000)}, held.completion());
+  ASSERT_TRUE(Eventually([&] { return q->stats().write_errors >= 2; }));
+  EXPECT_FALSE(held.done());
+  q->SetHead(3);  // a and b acknowledged upstream
+  ASSERT_TRUE(held.Wait()) << q->stats().last_error;
+  EXPECT_LT(q->stats().bytes, bytes);
+  EXPECT_EQ(q->stats().last_error, "");
+  q.reset();
+  env_.disk_left = INT64_MAX;
+  q = Open();
+  EXPECT_EQ(q->recovered_head(), 3u);
+  EXPECT_EQ(Seqs(Load(*q, 1).messages), Range(3, 3));
+}
+
+// The head the loop reports is recorded while writes fail, and a restart
+// does not send again what the upstream acknowledged.
+TEST_F(BridgeQueueTest, TheHeadIsRecordedWhileWritesFail) {
+  {
+    auto q = Open();
+    Ack ack;
+    q->Append({Msg("a"), Msg("b"), Msg("c")}, ack.completion());
+    ASSERT_TRUE(ack.Wait());
+    env_.disk_left = 0;
+    Ack held;
+    q->Append({Msg("d")}, held.completion());
+    ASSERT_TRUE(Eventually([&] { return q->stats().write_errors >= 1; }));
+    q->SetHead(3);
+    ASSERT_TRUE(Eventually([&] { return q->stats().write_errors >= 3; }));
+    q->Stop();
+    EXPECT_FALSE(held.done());
+  }
+  env_.disk_left = INT64_MAX;
+  auto q = Open();
+  EXPECT_EQ(q->recovered_head(), 3u);
+  EXPECT_EQ(Seqs(Load(*q, 1).messages), Range(3, 3));
+}
+
+// The loop sends what arrives before it is written; a message the upstream
+// acknowledged needs no writing, so its publisher is acknowledged even
+// though the disk is full.
+TEST_F(BridgeQueueTest, AMessageAcknowledgedUpstreamBeforeItWasWrittenIsDone) {
+  env_.frees_space = true;
+  auto q = Open();
+  env_.disk_left = 0;
+  Ack ack;
+  q->Append({Msg("a"), Msg("b")}, ack.completion());
+  ASSERT_EQ(Seqs(q->Poll().arrived), Range(1, 2));
+  ASSERT_TRUE(Eventually([&] { return q->stats().write_errors >= 1; }));
+  q->SetHead(3);
+  ASSERT_TRUE(ack.Wait());
+  EXPECT_EQ(q->stats().pending_writes, 0u);
+  q.reset();
+  env_.disk_left = INT64_MAX;
+  q = Open();
+  EXPECT_EQ(q->recovered_head(), 3u);
+  EXPECT_EQ(q->recovered_next_seq(), 3u);
+}
+
+// While a group fails, what is on disk can still be loaded (the upstream
+// may be back to take it); a load of what the group holds waits.
+TEST_F(BridgeQueueTest, LoadsOfWhatIsOnDiskAreServedWhileAWriteFails) {
+  auto q = Open();
+  Ack ack;
+  q->Append({Msg("a"), Msg("b")}, ack.completion());
+  ASSERT_TRUE(ack.Wait());
+  env_.disk_left = 0;
+  q->Append({Msg("c")}, {});
+  ASSERT_TRUE(Eventually([&] { return q->stats().write_errors >= 1; }));
+  auto loaded = Load(*q, 1);
+  EXPECT_EQ(Seqs(loaded.messages), Range(1, 2));
+  EXPECT_EQ(loaded.upto, 2u);
+}
+
 TEST_F(BridgeQueueTest, TheHeadIsRecordedAndSurvivesReopen) {
   {
     auto q = Open();
@@ -237,11 +363,8 @@ TEST_F(BridgeQueueTest, OverflowTrimsTheOldestAndTellsTheLoop) {
   }
   EXPECT_GT(q->stats().dropped_trim, 0u);
   EXPECT_LE(q->stats().bytes, 64u * 1024 + 4500);
-  uint64_t trimmed = 0;
-  ASSERT_TRUE(Eventually([&] {
-    trimmed = std::max(trimmed, q->Poll().trimmed_head);
-    return trimmed > 1;
-  }));
+  const uint64_t trimmed = TrimmedHead(*q);
+  ASSERT_GT(trimmed, 1u);
   auto loaded = Load(*q, 1);
   ASSERT_FALSE(loaded.messages.empty());
   EXPECT_GE(loaded.messages.front().seq, trimmed);

@@ -98,11 +98,16 @@ inline std::vector<std::string> SegmentFiles(const std::string& dir) {
 }
 
 // The real file system, except that once `disk_left` bytes have been
-// appended every further append fails with "No space left on device",
-// after writing what still fits (as a real full disk does).
+// appended every further append fails with "No space left on device"
+// (Status::NoSpace), after writing what still fits (as a real full disk
+// does). With `frees_space`, truncating and removing files give their bytes
+// back to disk_left, as on a real disk. Overwriting within a file's size
+// (WriteAt) needs no space. `fs_bytes` is what FileSystemBytes reports.
 class FaultEnv : public QueueEnv {
  public:
   std::atomic<int64_t> disk_left{INT64_MAX};
+  std::atomic<bool> frees_space{false};
+  std::atomic<uint64_t> fs_bytes{0};
   std::atomic<int> failed_appends{0};
   std::atomic<bool> fail_reads{false};  // every ReadAt fails with EIO
   std::atomic<int> failed_reads{0};
@@ -117,8 +122,19 @@ class FaultEnv : public QueueEnv {
     if (!f.ok()) return f.status();
     return std::unique_ptr<QueueFile>(new File(*this, std::move(f).value()));
   }
-  Status Remove(const std::string& path) override { return real_->Remove(path); }
+  Status Remove(const std::string& path) override {
+    if (frees_space) {
+      if (auto f = real_->Open(path, false); f.ok()) Free(f.value()->Size());
+    }
+    return real_->Remove(path);
+  }
   Status SyncDir(const std::string& dir) override { return real_->SyncDir(dir); }
+  uint64_t FileSystemBytes(const std::string&) override { return fs_bytes; }
+
+  // Gives `n` bytes back to the disk (with frees_space).
+  void Free(uint64_t n) {
+    if (frees_space && disk_left < INT64_MAX / 2) disk_left += static_cast<int64_t>(n);
+  }
 
  private:
   class File : public QueueFile {
@@ -135,7 +151,20 @@ class FaultEnv : public QueueEnv {
         env_.disk_left = 0;
       }
       ++env_.failed_appends;
-      return Status::IoError("write: No space left on device");
+      return Status::NoSpace("write: No space left on device");
+    }
+    Status WriteAt(uint64_t offset, std::string_view data) override {
+      const uint64_t end = offset + data.size();
+      const uint64_t size = real_->Size();
+      if (end > size) {
+        const int64_t grow = static_cast<int64_t>(end - size);
+        if (env_.disk_left < grow) {
+          ++env_.failed_appends;
+          return Status::NoSpace("write: No space left on device");
+        }
+        env_.disk_left -= grow;
+      }
+      return real_->WriteAt(offset, data);
     }
     Status ReadAt(uint64_t offset, size_t n, std::string* out) override {
       if (env_.fail_reads) {
@@ -144,7 +173,11 @@ class FaultEnv : public QueueEnv {
       }
       return real_->ReadAt(offset, n, out);
     }
-    Status Truncate(uint64_t size) override { return real_->Truncate(size); }
+    Status Truncate(uint64_t size) override {
+      const uint64_t before = real_->Size();
+      if (size < before) env_.Free(before - size);
+      return real_->Truncate(size);
+    }
     Status Sync() override {
       ++env_.syncs;
       return real_->Sync();

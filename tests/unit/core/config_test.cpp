@@ -174,7 +174,7 @@ TEST(LoadConfig, GoodSampleSetsEveryKey) {
   const std::string path = FERRY_TEST_DATA_DIR "/config/good.conf";
   Result<Config> r = LoadConfig(path, nullptr, kExtra);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->node, (NodeConfig{"edge1@10.0.0.5", "/var/lib/ferry", 4, "", ""}));
+  EXPECT_EQ(r->node, (NodeConfig{"edge1@10.0.0.5", "/var/lib/ferry", 4, 128, "", ""}));
   EXPECT_EQ(r->log, (LogConfig{LogLevel::kDebug, "/var/log/ferry.log"}));
   ASSERT_EQ(r->listeners.size(), 2u);
   EXPECT_EQ(r->listeners[0].max_connections, 10000u);
@@ -200,15 +200,20 @@ TEST(LoadConfig, GoodSampleSetsEveryKey) {
                m.shared_subscription_available || m.subscription_identifier_available);
   EXPECT_EQ(m.max_qos, 1);
   EXPECT_EQ(m.max_output_buffer, 4u << 20);
+  EXPECT_EQ(m.max_queue_wait, seconds(2));
+  EXPECT_EQ(m.queue_wait_action, QueueWaitAction::kDisconnect);
+  EXPECT_EQ(m.max_partial_packet_memory, 16u << 20);
+  EXPECT_EQ(m.max_subscriptions_per_client, 50u);
   EXPECT_EQ(m.max_client_id_length, 128);
   EXPECT_FALSE(m.allow_zero_length_clientid);
   EXPECT_FALSE(m.persistence);
+  EXPECT_EQ(m.store_reserve, 1u << 20);
   EXPECT_EQ(r->sys.interval, milliseconds(0));
   // The claimed section is left, with origins, for the bridge module.
   auto bridges = r->raw.SectionsWithPrefix("bridge.");
   ASSERT_EQ(bridges.size(), 1u);
   EXPECT_EQ(bridges[0]->Find("topic")->value, "sensors/# out 1");
-  EXPECT_EQ(bridges[0]->Find("address")->origin, path + ":48");
+  EXPECT_EQ(bridges[0]->Find("address")->origin, path + ":53");
 }
 
 TEST(LoadConfig, BadSampleReportsEveryErrorInFileOrder) {
@@ -254,6 +259,43 @@ TEST(LoadConfig, ConnectPacketLimitIsCappedByPacketLimit) {
   Result<Config> r = Load(std::string(kListener) + "[mqtt]\nmax_packet_size = 1KB\n");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->mqtt.max_connect_packet_size, 1024u);
+}
+
+// A partial packet limit below max_packet_size would refuse every
+// packet of the largest size the node allows.
+TEST(LoadConfig, PartialPacketMemoryIsAtLeastMaxPacketSize) {
+  EXPECT_EQ(Errors(std::string(kListener) +
+                   "[mqtt]\nmax_packet_size = 2MB\nmax_partial_packet_memory = 1MB\n"),
+            "t.conf:5: [mqtt] max_partial_packet_memory: must be at least max_packet_size "
+            "(2097152 bytes)");
+  // Unset, it is twice a max_packet_size that large packets need.
+  Result<Config> r = Load(std::string(kListener) + "[mqtt]\nmax_packet_size = 100MB\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.max_partial_packet_memory, uint64_t{200} << 20);
+  r = Load(std::string(kListener) + "[mqtt]\nmax_packet_size = 40MB\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.max_partial_packet_memory, uint64_t{80} << 20);
+}
+
+TEST(LoadConfig, TenThousandSubscriptionsPerClientByDefault) {
+  Result<Config> r = Load(std::string(kListener));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.max_subscriptions_per_client, 10000u);
+  EXPECT_EQ(r->mqtt.max_partial_packet_memory, uint64_t{64} << 20);
+}
+
+TEST(LoadConfig, QueueWaitActionIsDropOrDisconnect) {
+  const std::string text = std::string(kListener) + "[mqtt]\nqueue_wait_action = block\n";
+  EXPECT_NE(Errors(text).find("t.conf:4: [mqtt] queue_wait_action: expected one of"),
+            std::string::npos)
+      << Errors(text);
+  Env env{"FERRY_MQTT__QUEUE_WAIT_ACTION=disconnect", "FERRY_MQTT__MAX_QUEUE_WAIT=0",
+          "FERRY_MQTT__MAX_SUBSCRIPTIONS_PER_CLIENT=0"};
+  Result<Config> r = Load(std::string(kListener), env.envp());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->mqtt.queue_wait_action, QueueWaitAction::kDisconnect);
+  EXPECT_EQ(r->mqtt.max_queue_wait, milliseconds(0));
+  EXPECT_EQ(r->mqtt.max_subscriptions_per_client, 0u);
 }
 
 TEST(LoadConfig, UnknownKeyNamesSectionAndKey) {
@@ -443,6 +485,35 @@ TEST(Syntax, EveryBadLineIsReportedWithItsNumber) {
             "t.conf:10: line longer than 198 characters");
 }
 
+// Issue 9: a second [section] of the same name used to merge into the
+// first, so a key meant for one listener could change another.
+TEST(Syntax, DuplicateSectionIsAnErrorWithBothLines) {
+  EXPECT_EQ(Errors(std::string(kListener) +
+                   "[node]\n"
+                   "workers = 1\n"
+                   "\n"
+                   "[node]\n"
+                   "workers = 2\n"
+                   "data_dir = elsewhere\n"),
+            "t.conf:6: duplicate section [node] (first at line 3)");
+}
+
+TEST(Syntax, DuplicateListenerSectionIsAnError) {
+  EXPECT_EQ(Errors("[listener.tcp.a]\nbind = 127.0.0.1:1883\n"
+                   "[listener.tcp.b]\nbind = 127.0.0.1:1884\n"
+                   "[listener.tcp.a]\nmax_connections = 5\n"),
+            "t.conf:5: duplicate section [listener.tcp.a] (first at line 1)");
+}
+
+TEST(Syntax, EnvironmentOverrideOfAnExistingSectionIsNoDuplicate) {
+  std::string var = "FERRY_NODE__WORKERS=3";
+  char* envp[] = {var.data(), nullptr};
+  Result<RawConfig> r = ParseConfigString("[node]\nname = a@b\n", "t.conf", envp);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->Find("node", "workers")->value, "3");
+  EXPECT_EQ(r->Find("node", "name")->value, "a@b");
+}
+
 TEST(Syntax, NulByteIsAnError) {
   std::string text = std::string(kListener) + "[node]\nname = a";
   text += '\0';
@@ -471,9 +542,11 @@ TEST(Syntax, LongSectionNamesAreKept) {
   EXPECT_NE(r->Find(name, "k"), nullptr);
 }
 
-TEST(RawConfig, KeepsFileOrderAndMergesRepeatedSections) {
+// A repeated section used to be merged into the first; it is an error now
+// (issue 9), see Syntax.DuplicateSectionIsAnErrorWithBothLines.
+TEST(RawConfig, KeepsFileOrderAndRefusesRepeatedSections) {
   Result<RawConfig> r =
-      ParseConfigString("[b.2]\nx = 1\n[a]\ny = 2\n[b.1]\nz = 3\n[b.2]\nw = 4\n", "t.conf", nullptr);
+      ParseConfigString("[b.2]\nx = 1\nw = 4\n[a]\ny = 2\n[b.1]\nz = 3\n", "t.conf", nullptr);
   ASSERT_TRUE(r.ok());
   auto b = r->SectionsWithPrefix("b.");
   ASSERT_EQ(b.size(), 2u);
@@ -482,6 +555,9 @@ TEST(RawConfig, KeepsFileOrderAndMergesRepeatedSections) {
   EXPECT_EQ(b[1]->name, "b.1");
   EXPECT_EQ(r->FindSection("c"), nullptr);
   EXPECT_EQ(r->Find("a", "nope"), nullptr);
+  r = ParseConfigString("[b.2]\nx = 1\n[a]\ny = 2\n[b.1]\nz = 3\n[b.2]\nw = 4\n", "t.conf", nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "t.conf:7: duplicate section [b.2] (first at line 1)");
 }
 
 TEST(RawConfig, MissingFileIsAnIoError) {
