@@ -99,8 +99,9 @@ class RouteHook {
   // filters, with the tags of every filter that matched (each tag once). Runs
   // on the routing thread: the publishing client's worker loop, or the
   // thread that called Broker::Publish. Must not block: no disk, no waiting.
-  // Messages whose origin_client is the hook's owner identity are not given
-  // to it (No Local, as for a client's own subscription).
+  // Messages whose origin_client or injected_by is the hook's owner
+  // identity are not given to it (No Local, as for a client's own
+  // subscription; a module never gets back what it injected).
   // `done` is waited on when the publisher expects an acknowledgement; the
   // hook completes it once the message is safe with it (e.g. written to a
   // durable queue) or once it decided to drop the message.

@@ -194,31 +194,11 @@ class DurableStore::Db {
 
 namespace store_internal {
 
-// Format version of the properties blob; the first byte of every blob.
-inline constexpr uint8_t kPropsFormatVersion = 1;
 // Schema version kept in PRAGMA user_version.
 inline constexpr int kSchemaVersion = 1;
 // PRAGMA application_id of a ferry store: "FRRY".
 inline constexpr int32_t kApplicationId = 0x46525259;
 
-// Encodes the properties Message carries: payload format indicator, content
-// type, response topic, correlation data and user properties (in order).
-// Others are not persisted. Returns "" when none of those is set.
-//
-//   byte 0     format version (1)
-//   byte 1     presence flags: 0x01 payload format indicator, 0x02 content
-//              type, 0x04 response topic, 0x08 correlation data, 0x10 user
-//              properties; other bits zero
-//   then, for each flag set, in that order:
-//     payload format indicator   1 byte
-//     string / binary fields     u32 big-endian length, then the bytes
-//     user properties            u32 count, then count x (key, value) as above
-std::string EncodeProperties(const Properties& props);
-
-// Decodes a blob from disk; the bytes are untrusted. "" decodes to no
-// properties. Errors: Corruption saying what is wrong and at which offset
-// (unknown version, unknown flag, a length past the end, trailing bytes).
-Result<Properties> DecodeProperties(std::string_view blob);
 
 }  // namespace store_internal
 

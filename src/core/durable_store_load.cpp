@@ -161,7 +161,7 @@ class DurableStore::Db::Loader {
           if (qos > 2 || packet_id > 0xFFFF || state > 2 || msg_qos > 2 || retain > 1) {
             return Skip("session_messages", key, "value out of range");
           }
-          Result<Properties> props = store_internal::DecodeProperties(ColBytes(stmt, 9));
+          Result<Properties> props = DecodeMessageProperties(ColBytes(stmt, 9));
           if (!props.ok()) return Skip("session_messages", key, props.status().message());
           stored.qos = static_cast<uint8_t>(qos);
           stored.packet_id = static_cast<uint16_t>(packet_id);
@@ -205,7 +205,7 @@ class DurableStore::Db::Loader {
           m->topic = ColBytes(stmt, 0);
           const uint64_t qos = ColU64(stmt, 2);
           if (qos > 2) return Skip("retained", "'" + m->topic + "'", "qos out of range");
-          Result<Properties> props = store_internal::DecodeProperties(ColBytes(stmt, 3));
+          Result<Properties> props = DecodeMessageProperties(ColBytes(stmt, 3));
           if (!props.ok()) return Skip("retained", "'" + m->topic + "'", props.status().message());
           m->expiry_at_ms = ColU64(stmt, 4);
           if (Expired(m->expiry_at_ms, now_)) return;

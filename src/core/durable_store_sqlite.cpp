@@ -431,7 +431,7 @@ Status DurableStore::Db::ApplyOp(const store_ops::DeleteSubscription& op) {
 
 Status DurableStore::Db::ApplyOp(const store_ops::PutMessage& op) {
   const Message& m = *op.msg.message;
-  const std::string props = store_internal::EncodeProperties(m.props);
+  const std::string props = EncodeMessageProperties(m.props);
   Binder b(stmts_[kPutMessage]);
   b.Text(op.client_id).Int(op.msg.seq).Int(op.msg.qos).Int(op.msg.packet_id);
   b.Int(static_cast<uint8_t>(op.msg.state)).Text(m.topic).Blob(m.payload).Int(m.qos);
@@ -466,7 +466,7 @@ Status DurableStore::Db::ApplyOp(const store_ops::DeleteQos2Inbound& op) {
 
 Status DurableStore::Db::ApplyOp(const store_ops::PutRetained& op) {
   const Message& m = *op.message;
-  const std::string props = store_internal::EncodeProperties(m.props);
+  const std::string props = EncodeMessageProperties(m.props);
   Binder b(stmts_[kPutRetained]);
   b.Text(m.topic).Blob(m.payload).Int(m.qos).BlobOrNull(props).Int(m.expiry_at_ms);
   b.Int(m.received_at_ms).Text(m.origin_client);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "core/packet.h"
+#include "core/status.h"
 
 namespace ferry::core {
 
@@ -47,6 +48,11 @@ struct Message {
   // Nodes the message was forwarded by, oldest first (see the top of this
   // file); empty for a message published on this node.
   std::vector<std::string> path;
+  // The route hook owner that injected the message on this node (the
+  // cluster, for a message a peer forwarded), empty for one a client
+  // published: hooks of that owner are not given it, so a forwarded message
+  // is never forwarded on, while origin_client stays the real publisher's.
+  std::string injected_by;
 };
 
 using MessagePtr = std::shared_ptr<const Message>;
@@ -61,6 +67,25 @@ uint64_t UnixNowMs();
 // Interval as expiry_at_ms counted from m.received_at_ms; and the node path
 // the user properties carry.
 void TakeMessageProperties(Properties&& from, Message& m);
+
+// The properties a message carries (payload format indicator, content type,
+// response topic, correlation data, user properties in order) as a blob the
+// durable store keeps on disk and cluster peers send each other; others are
+// not kept. "" when none of those is set.
+//
+//   byte 0     format version (1)
+//   byte 1     presence flags: 0x01 payload format indicator, 0x02 content
+//              type, 0x04 response topic, 0x08 correlation data, 0x10 user
+//              properties; other bits zero
+//   then, for each flag set, in that order:
+//     payload format indicator   1 byte
+//     string / binary fields     u32 big-endian length, then the bytes
+//     user properties            u32 count, then count x (key, value) as above
+std::string EncodeMessageProperties(const Properties& props);
+// Decodes a blob; the bytes are untrusted. "" decodes to no properties.
+// Errors: Corruption saying what is wrong and at which offset (unknown
+// version, unknown flag, a length past the end, trailing bytes).
+Result<Properties> DecodeMessageProperties(std::string_view blob);
 
 // The user property that carries Message::path between nodes.
 inline constexpr std::string_view kNodePathProperty = "ferry-path";

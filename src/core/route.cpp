@@ -84,7 +84,7 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone don
   }
   std::vector<RouteTarget> targets;
   std::vector<HookTarget> hooks;
-  router.Match(message->topic, message->origin_client, targets, hooks);
+  router.Match(message->topic, message->origin_client, targets, hooks, message->injected_by);
   bool durable = false;
   if (message->retain) {
     // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes.

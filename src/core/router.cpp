@@ -154,12 +154,14 @@ size_t Router::hook_filter_count() const {
 }
 
 void Router::Match(std::string_view topic, std::string_view publisher,
-                   std::vector<RouteTarget>& out, std::vector<HookTarget>& hooks) const {
+                   std::vector<RouteTarget>& out, std::vector<HookTarget>& hooks,
+                   std::string_view injector) const {
   std::shared_lock lock(mu_);
   MatchSubscribers(topic, publisher, out);
   if (hooks_.size() == 0) return;
   hooks_.Match(topic, [&](std::string_view, const HookFilter& f, std::string_view) {
-    if (f.owner == publisher) return;  // No Local for the hook's own injections
+    // No Local for the hook's own injections.
+    if (f.owner == publisher || (!injector.empty() && f.owner == injector)) return;
     for (HookTarget& t : hooks) {
       if (t.hook == f.hook) {
         if (std::find(t.tags.begin(), t.tags.end(), f.tag) == t.tags.end()) t.tags.push_back(f.tag);

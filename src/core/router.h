@@ -76,9 +76,10 @@ class Router {
   void Match(std::string_view topic, std::string_view publisher,
              std::vector<RouteTarget>& out) const;
   // The same, also appending one HookTarget per route hook with a matching
-  // filter, skipping hooks whose owner is `publisher` (No Local).
+  // filter, skipping hooks whose owner is `publisher` or `injector` (the
+  // module that injected the message: Message::injected_by).
   void Match(std::string_view topic, std::string_view publisher, std::vector<RouteTarget>& out,
-             std::vector<HookTarget>& hooks) const;
+             std::vector<HookTarget>& hooks, std::string_view injector = {}) const;
 
   // Route hook filters (core/broker.h). REQUIRES: the filter was validated
   // and is not a $share form. Returns true if the filter is new.

@@ -1,14 +1,17 @@
-// The properties blob of the durable store (format in durable_store_internal.h).
+// The properties blob of a message as the durable store and the cluster keep
+// it (format in message.h).
 
 #include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "core/durable_store_internal.h"
+#include "core/message.h"
 
-namespace ferry::core::store_internal {
+namespace ferry::core {
 namespace {
+
+constexpr uint8_t kPropsFormatVersion = 1;
 
 constexpr uint8_t kHasPayloadFormat = 0x01;
 constexpr uint8_t kHasContentType = 0x02;
@@ -95,7 +98,7 @@ Status ReadUserProperties(Reader& r, UserProperties& out) {
 
 }  // namespace
 
-std::string EncodeProperties(const Properties& props) {
+std::string EncodeMessageProperties(const Properties& props) {
   uint8_t flags = 0;
   if (props.payload_format_indicator) flags |= kHasPayloadFormat;
   if (props.content_type) flags |= kHasContentType;
@@ -122,7 +125,7 @@ std::string EncodeProperties(const Properties& props) {
   return out;
 }
 
-Result<Properties> DecodeProperties(std::string_view blob) {
+Result<Properties> DecodeMessageProperties(std::string_view blob) {
   Properties props;
   if (blob.empty()) return props;
   Reader r(blob);
@@ -162,4 +165,4 @@ Result<Properties> DecodeProperties(std::string_view blob) {
   return props;
 }
 
-}  // namespace ferry::core::store_internal
+}  // namespace ferry::core
