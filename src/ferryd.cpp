@@ -165,9 +165,22 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.listen_host = cc.listen_host;
     o.listen_port = cc.listen_port;
     o.data_dir = loaded.config.node.data_dir;
-    auto created = ClusterNode::Create(std::move(o), [&broker](auto observer) {
-      return broker.WatchRoutes(std::move(observer));
-    });
+    o.link.down_after_ms = cc.peer_down_after_ms;
+    ferry::cluster::CoreSeams core;
+    core.watch_routes = [&broker](auto observer) { return broker.WatchRoutes(std::move(observer)); };
+    const std::string owner(ferry::cluster::kClusterOwner);
+    core.add_routes = [&broker, owner](uint32_t tag, std::span<const std::string> filters,
+                                       std::shared_ptr<ferry::core::RouteHook> hook) {
+      auto added = broker.AddHookFilters(owner, tag, filters, std::move(hook));
+      return added.ok() ? ferry::Status::Ok() : added.status();
+    };
+    core.remove_routes = [&broker, owner](uint32_t tag, std::span<const std::string> filters) {
+      broker.RemoveHookFilters(owner, tag, filters);
+    };
+    core.publish = [&broker](ferry::core::MessagePtr message, ferry::core::RouteDone done) {
+      broker.Publish(std::move(message), std::move(done));
+    };
+    auto created = ClusterNode::Create(std::move(o), std::move(core));
     if (!created.ok()) return created.status();
     node = std::move(created).value();
     if (ferry::Status st = node->Start(); !st.ok()) return st;

@@ -55,7 +55,8 @@ std::string Pad(std::string s, size_t width) {
 AdminResult NodesResult(const ClusterStatus& s) {
   Json rows = Json::array();
   std::vector<std::vector<std::string>> table = {
-      {"NODE", "STATE", "ADDRESS", "UPTIME", "ROUTES", "RTT_MS"}};
+      {"NODE", "STATE", "ADDRESS", "UPTIME", "ROUTES", "RTT_MS", "MSGS_IN", "MSGS_OUT",
+       "DROPPED"}};
   for (const MemberStatus& m : s.members) {
     const std::string address = m.host + ":" + std::to_string(m.port);
     const std::string state = m.running ? "running" : "stopped";
@@ -66,9 +67,17 @@ AdminResult NodesResult(const ClusterStatus& s) {
                         {"address", address},
                         {"boot_ms", m.boot_ms},
                         {"routes", m.routes},
-                        {"rtt_us", m.rtt_us}});
+                        {"rtt_us", m.rtt_us},
+                        {"forwarded_in", m.forwarded_in},
+                        {"forwarded_out", m.forwarded_out},
+                        {"forward_dropped", m.forward_dropped},
+                        {"forward_unacked", m.forward_unacked}});
+    const bool self = m.node == s.self;
     table.push_back({m.node, state, address, m.running ? Uptime(m.boot_ms) : "-",
-                     std::to_string(m.routes), m.rtt_us == 0 ? "-" : rtt});
+                     std::to_string(m.routes), m.rtt_us == 0 ? "-" : rtt,
+                     self ? "-" : std::to_string(m.forwarded_in),
+                     self ? "-" : std::to_string(m.forwarded_out),
+                     self ? "-" : std::to_string(m.forward_dropped)});
   }
   std::vector<size_t> widths(table[0].size(), 0);
   for (const auto& row : table) {
@@ -197,6 +206,22 @@ std::string ClusterPrometheusMetrics(const ClusterStatus& s) {
   per_member("ferry_cluster_member_routes", "gauge",
              "Routes each member owns, as this node knows them.",
              [](const MemberStatus& m) { return std::to_string(m.routes); });
+  // Forwarding, per peer (this node's own row stays 0).
+  per_member("ferry_cluster_forwarded_out_total", "counter",
+             "Messages this node sent to each peer for its subscribers (QoS 1/2 resends "
+             "after a lost link included).",
+             [](const MemberStatus& m) { return std::to_string(m.forwarded_out); });
+  per_member("ferry_cluster_forwarded_in_total", "counter",
+             "Messages each peer forwarded to this node.",
+             [](const MemberStatus& m) { return std::to_string(m.forwarded_in); });
+  per_member("ferry_cluster_forward_dropped_total", "counter",
+             "Messages for each peer's subscribers this node dropped: QoS 0 past the link's "
+             "byte cap or while the link was down, QoS 1/2 held for it when it was declared "
+             "down or removed, messages larger than a peer frame.",
+             [](const MemberStatus& m) { return std::to_string(m.forward_dropped); });
+  per_member("ferry_cluster_forward_unacked", "gauge",
+             "QoS 1/2 messages forwarded to each peer and not acknowledged by it yet.",
+             [](const MemberStatus& m) { return std::to_string(m.forward_unacked); });
   return out;
 }
 
@@ -227,7 +252,8 @@ Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_l
       {"cluster nodes",
        "",
        {},
-       "each member: state, address, uptime, routes, link round trip",
+       "each member: state, address, uptime, routes, link round trip, messages forwarded in, "
+       "out and dropped",
        "",
        core::AdminAccess::kRead,
        [commands](const AdminRequest&, AdminDone done) {

@@ -62,6 +62,10 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
     c->listen_host = hp->host;
     c->listen_port = hp->port;
   }
+  std::chrono::milliseconds down_after{c->peer_down_after_ms};
+  if (r.Duration("peer_down_after", std::chrono::seconds(1), std::chrono::hours(1), &down_after)) {
+    c->peer_down_after_ms = static_cast<uint64_t>(down_after.count());
+  }
 }
 
 }  // namespace

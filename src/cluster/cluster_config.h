@@ -7,6 +7,8 @@
 //   discovery = manual     # the only strategy so far
 //   listen = 0.0.0.0:4370  # default: port 4370, or 4370 + N for a node name
 //                          # ending in N (peer_address.h)
+//   peer_down_after = 10s  # a peer silent that long is down; forwards held
+//                          # for a peer whose link is lost go after that
 //
 // Without a cookie the node opens no cluster port; `why_disabled` says so,
 // for `ferryctl cluster join` to print. The cookie is read here, once, and
@@ -31,6 +33,7 @@ struct ClusterConfig {
   std::string cookie;
   std::string listen_host = "0.0.0.0";
   uint16_t listen_port = 0;
+  uint64_t peer_down_after_ms = 10000;
 };
 
 // Reads [cluster] from `config.raw` and the cookie from config.node, adding

@@ -59,6 +59,7 @@ void ClusterNode::Impl::Reconcile() {
       c->link->Close("'" + it->first + "' is no longer a member");
     }
     PurgeRoutes(it->first);
+    DropHeld(it->first, it->second, "is no longer a member");
     it = peers_.erase(it);
   }
   const uint64_t now = loop_.Now();
@@ -160,6 +161,7 @@ std::string ClusterNode::Impl::GoAlone(std::string_view why, bool tell_peers) {
     const size_t n = PurgeRoutes(node);
     routes += n;
     origins += n > 0 ? 1 : 0;
+    DropHeld(node, p, "this node left");
     if (p.control == nullptr) continue;
     if (tell_peers && p.control->link->established()) {
       std::string reason;

@@ -12,6 +12,7 @@
 
 #include "cluster/cluster_messages.h"
 #include "cluster/cluster_node_impl.h"
+#include "cluster/forward.h"
 #include "core/log.h"
 
 namespace ferry::cluster {
@@ -44,25 +45,35 @@ std::string HostOf(std::string_view node) {
 
 }  // namespace
 
-// Hands route events from the workers to the cluster thread; detached at
-// shutdown, after which events are dropped.
+// Hands route events from the workers to the cluster thread.
 class ClusterNode::Impl::Observer : public core::RouteObserver {
  public:
-  explicit Observer(Impl& impl) : impl_(&impl) {}
+  explicit Observer(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
   void OnRouteEvent(const core::RouteEvent& e) override {
-    std::lock_guard lock(mu_);
-    if (impl_ == nullptr) return;
-    Impl* impl = impl_;
-    impl->loop_.Post([impl, e] { impl->OnLocalRoute(e); });
-  }
-  void Detach() {
-    std::lock_guard lock(mu_);
-    impl_ = nullptr;
+    gate_->Post([e](Impl& impl) { impl.OnLocalRoute(e); });
   }
 
  private:
-  std::mutex mu_;
-  Impl* impl_;  // guarded by mu_
+  std::shared_ptr<Gate> gate_;
+};
+
+// The route hook of the peers' routes: a message matched on a worker is
+// encoded there, once for every peer, and handed to the cluster thread.
+class ClusterNode::Impl::Hook : public core::RouteHook {
+ public:
+  explicit Hook(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+  void OnRoute(const core::MessagePtr& message, std::span<const uint32_t> tags,
+               core::RouteCompletion done) override {
+    auto body = std::make_shared<const std::string>(EncodeForwardBody(*message));
+    std::shared_ptr<core::RouteCompletion> held;
+    if (done.waited_on()) held = std::make_shared<core::RouteCompletion>(std::move(done));
+    // Dropped once the node stops: `held` then completes with it.
+    gate_->Post([t = std::vector<uint32_t>(tags.begin(), tags.end()), qos = message->qos, body,
+                 held](Impl& impl) { impl.ForwardOut(t, qos, body, held); });
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
 };
 
 // ---------------------------------------------------------------- status
@@ -91,12 +102,18 @@ ClusterNode::~ClusterNode() { Stop(); }
 
 Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(ClusterOptions options,
                                                          WatchRoutesFn watch_routes) {
+  CoreSeams core;
+  core.watch_routes = std::move(watch_routes);
+  return Create(std::move(options), std::move(core));
+}
+
+Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(ClusterOptions options, CoreSeams core) {
   MemberRecord self{options.node, HostOf(options.node), options.listen_port, RandomIncarnation(),
                     UnixMs()};
   auto loaded = Membership::Load(options.data_dir + kMembersFile, options.cluster, self);
   if (!loaded.ok() && loaded.status().code() != Status::Code::kNotFound) return loaded.status();
   return std::unique_ptr<ClusterNode>(new ClusterNode(
-      std::make_unique<Impl>(std::move(options), std::move(watch_routes), std::move(self))));
+      std::make_unique<Impl>(std::move(options), std::move(core), std::move(self))));
 }
 
 const std::string& ClusterNode::node() const { return impl_->node(); }
@@ -147,9 +164,9 @@ void ClusterNode::GetRoutes(std::string node, std::function<void(std::vector<Rou
 
 // ---------------------------------------------------------------- lifecycle
 
-ClusterNode::Impl::Impl(ClusterOptions options, WatchRoutesFn watch_routes, MemberRecord self)
+ClusterNode::Impl::Impl(ClusterOptions options, CoreSeams core, MemberRecord self)
     : options_(std::move(options)),
-      watch_routes_(std::move(watch_routes)),
+      core_(std::move(core)),
       self_(std::move(self)),
       members_path_(options_.data_dir + kMembersFile),
       members_(options_.cluster, self_),
@@ -208,8 +225,10 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   uv_timer_init(loop_.get(), delta_timer_.get());
   delta_timer_->data = this;
 
-  observer_ = std::make_shared<Observer>(*this);
-  if (watch_routes_) local_.Reset(watch_routes_(observer_));
+  gate_ = std::make_shared<Gate>(*this);
+  observer_ = std::make_shared<Observer>(gate_);
+  hook_ = std::make_shared<Hook>(gate_);
+  if (core_.watch_routes) local_.Reset(core_.watch_routes(observer_));
   if (local_.has_delta()) local_.TakeDelta();  // nobody to send it to yet
   published_ = std::make_shared<const ClusterStatus>(CurrentStatus());
   FERRY_INFO("cluster '%s': node %s listening on %s:%u, %zu members known",
@@ -230,8 +249,13 @@ void ClusterNode::Impl::Run() {
 
 void ClusterNode::Impl::Shutdown() {
   stopping_ = true;
-  observer_->Detach();
-  if (watch_routes_) watch_routes_(nullptr);
+  gate_->Detach();
+  if (core_.watch_routes) core_.watch_routes(nullptr);
+  for (auto& [node, p] : peers_) {
+    RouteChanges changes;
+    remote_.Purge(node, changes);
+    InstallRoutes(node, changes);
+  }
   if (join_) FinishJoin(Status::Unavailable("the node is stopping"));
   for (auto& c : conns_) c->link->Close("node stopping");
   server_.Reset();
@@ -314,6 +338,12 @@ void ClusterNode::Impl::OnFrame(Conn& c, const FrameView& f) {
     case FrameType::kForceLeave:
       if (control && c.members_received) return OnForceLeave(c, f);
       break;
+    case FrameType::kForward:
+      if (control && c.members_received) return OnForward(c, f);
+      break;
+    case FrameType::kForwardAck:
+      if (control && c.members_received) return OnForwardAcks(c, f);
+      break;
     case FrameType::kJoin:
       if (!control && !c.outbound) return OnJoinRequest(c, f);
       break;
@@ -351,6 +381,7 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   if (!current) return;
   Peer& p = peer->second;
   p.control = nullptr;
+  p.down_at_ms = loop_.Now();
   const size_t purged = PurgeRoutes(c.peer());
   if (purged > 0) FERRY_INFO("cluster: withdrew %zu routes of '%s'", purged, c.peer().c_str());
   if (refusal != nullptr && refusal->by_peer && refusal->reason == Refusal::kRemoved) {
@@ -400,6 +431,7 @@ void ClusterNode::Impl::Attach(Conn& c) {
   p.backoff.Reset();
   c.members_received = true;
   SendSnapshot(c);
+  ResumeForwards(p);
   CheckJoinDone();
 }
 
@@ -420,6 +452,7 @@ void ClusterNode::Impl::OnHousekeeping() {
   }
   local_.PruneRemoved();
   Reconcile();
+  ExpireHeld();
   auto status = std::make_shared<const ClusterStatus>(CurrentStatus());
   {
     std::lock_guard lock(published_mu_);
@@ -502,12 +535,32 @@ void ClusterNode::Impl::OnRoutes(Conn& c, const FrameView& f) {
     FERRY_DEBUG("cluster: gap in the routes of '%s'; asking for a snapshot", c.peer().c_str());
     Send(c, FrameType::kRoutesWanted, {});
   }
+  InstallRoutes(c.peer(), changes);
 }
 
 size_t ClusterNode::Impl::PurgeRoutes(std::string_view node) {
   RouteChanges changes;
   remote_.Purge(node, changes);
+  InstallRoutes(std::string(node), changes);
   return changes.added.size() + changes.removed.size() + changes.shared.size();
+}
+
+uint32_t ClusterNode::Impl::TagOf(const std::string& node) {
+  auto [it, added] = tags_.emplace(node, static_cast<uint32_t>(tag_nodes_.size()));
+  if (added) tag_nodes_.push_back(node);
+  return it->second;
+}
+
+void ClusterNode::Impl::InstallRoutes(const std::string& node, const RouteChanges& changes) {
+  if (!core_.add_routes || (changes.added.empty() && changes.removed.empty())) return;
+  const uint32_t tag = TagOf(node);
+  if (!changes.removed.empty()) core_.remove_routes(tag, changes.removed);
+  if (!changes.added.empty()) {
+    Status st = core_.add_routes(tag, changes.added, hook_);
+    if (!st.ok()) {
+      FERRY_WARN("cluster: routes of '%s' not installed: %s", node.c_str(), st.message().c_str());
+    }
+  }
 }
 
 ClusterStatus ClusterNode::Impl::CurrentStatus() const {
@@ -526,6 +579,12 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
         ms.running = true;
         ms.rtt_us = p->second.control->link->rtt_us();
       }
+      if (p != peers_.end()) {
+        ms.forwarded_out = p->second.forwarded_out;
+        ms.forward_dropped = p->second.forward_dropped;
+        ms.forward_unacked = p->second.unacked.size();
+      }
+      if (auto in = inbound_.find(node); in != inbound_.end()) ms.forwarded_in = in->second.received;
     }
     s.members.push_back(std::move(ms));
   }
@@ -543,7 +602,9 @@ ClusterNode::Impl::Peer& ClusterNode::Impl::PeerOf(const std::string& node) {
   if (it != peers_.end()) return it->second;
   core::Backoff backoff(std::chrono::milliseconds(options_.redial_min_ms),
                         std::chrono::milliseconds(options_.redial_max_ms), core::BackoffSeed(this));
-  return peers_.emplace(node, Peer(backoff)).first->second;
+  Peer& p = peers_.emplace(node, Peer(backoff)).first->second;
+  p.down_at_ms = loop_.Now();  // not running until its control link is attached
+  return p;
 }
 
 bool ClusterNode::Impl::Running(const Peer& p) const {

@@ -31,12 +31,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
+#include <string_view>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cluster/peer_link.h"
 #include "cluster/remote_routes.h"
+#include "core/broker.h"
 #include "core/route_events.h"
 #include "core/status.h"
 
@@ -62,6 +65,27 @@ struct ClusterOptions {
 using WatchRoutesFn =
     std::function<std::vector<core::RouteEvent>(std::shared_ptr<core::RouteObserver>)>;
 
+// The owner identity of the cluster's route hook filters, and the
+// injected_by of the messages peers forward (core/message.h): the hook
+// never gets them, so a forwarded message is never forwarded on. Not a
+// client id a client may use: it starts with a control character.
+inline constexpr std::string_view kClusterOwner = "\x01cluster";
+
+// What the cluster needs of the node's core: core::Broker in ferryd, a fake
+// in tests. Called on the cluster thread; all but watch_routes may be unset
+// (a node that routes nothing: membership alone).
+struct CoreSeams {
+  WatchRoutesFn watch_routes;
+  // A peer's routes, as route hook filters of kClusterOwner under the
+  // peer's tag (Broker::AddHookFilters / RemoveHookFilters).
+  std::function<Status(uint32_t tag, std::span<const std::string> filters,
+                       std::shared_ptr<core::RouteHook> hook)>
+      add_routes;
+  std::function<void(uint32_t tag, std::span<const std::string> filters)> remove_routes;
+  // Routes a message a peer forwarded (Broker::Publish).
+  std::function<void(core::MessagePtr message, core::RouteDone done)> publish;
+};
+
 struct MemberStatus {
   std::string node;
   std::string host;
@@ -70,6 +94,14 @@ struct MemberStatus {
   uint64_t boot_ms = 0;  // Unix ms of its start (from its record)
   uint64_t rtt_us = 0;   // control link round trip; 0 for this node or unknown
   size_t routes = 0;     // the routes it owns, as known here
+  // Messages this node forwarded to it / it forwarded here, since this
+  // process started; those dropped on the way there (QoS 0 past the link's
+  // cap, or held for it when it was declared down or removed); QoS 1/2
+  // forwards it has not acknowledged yet.
+  uint64_t forwarded_out = 0;
+  uint64_t forwarded_in = 0;
+  uint64_t forward_dropped = 0;
+  size_t forward_unacked = 0;
 };
 
 struct ClusterStatus {
@@ -97,6 +129,8 @@ class ClusterNode {
   // Loads the member set from options.data_dir. Errors: InvalidArgument when
   // the saved set belongs to another node name or cluster (a node cannot
   // change its name while in a cluster), Corruption for a damaged file.
+  static Result<std::unique_ptr<ClusterNode>> Create(ClusterOptions options, CoreSeams core);
+  // Membership and route streams only: nothing is forwarded.
   static Result<std::unique_ptr<ClusterNode>> Create(ClusterOptions options,
                                                      WatchRoutesFn watch_routes);
   ~ClusterNode();  // Stop()s

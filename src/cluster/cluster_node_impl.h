@@ -1,6 +1,7 @@
 // ClusterNode's insides, on the cluster thread: private to src/cluster.
 // cluster_node.cpp has the lifecycle, the links and the route streams;
-// cluster_members.cpp the member set, join, leave and force-leave.
+// cluster_members.cpp the member set, join, leave and force-leave;
+// cluster_forward.cpp the messages forwarded to peers and from them.
 #pragma once
 
 #include <uv.h>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,7 +30,7 @@ namespace ferry::cluster {
 
 class ClusterNode::Impl {
  public:
-  Impl(ClusterOptions options, WatchRoutesFn watch_routes, MemberRecord self);
+  Impl(ClusterOptions options, CoreSeams core, MemberRecord self);
   ~Impl();
 
   // Before the thread starts, on the caller's thread: loads the member set,
@@ -57,9 +59,7 @@ class ClusterNode::Impl {
         : impl(impl), outbound(outbound), opened_ms(now_ms) {}
     void OnEstablished(PeerLink&) override { impl.OnEstablished(*this); }
     void OnFrame(PeerLink&, const FrameView& f) override { impl.OnFrame(*this, f); }
-    void OnDrained(PeerLink&) override {
-      if (!backlog.empty()) impl.DrainBacklog(*this);
-    }
+    void OnDrained(PeerLink&) override { impl.OnDrained(*this); }
     void OnClosed(PeerLink&, std::string_view why, const HandshakeFailure* r) override {
       impl.OnClosed(*this, why, r);
     }
@@ -78,12 +78,37 @@ class ClusterNode::Impl {
     std::deque<std::string> backlog;
     std::unique_ptr<PeerLink> link;
   };
+  // A QoS 1/2 message forwarded to a peer and not yet acknowledged by it:
+  // its body (shared by every peer it goes to) and the publisher's
+  // acknowledgement, which completes once every peer holding it let go.
+  struct Held {
+    std::shared_ptr<const std::string> body;
+    std::shared_ptr<core::RouteCompletion> done;
+  };
   // A member other than this node.
   struct Peer {
     Conn* control = nullptr;  // its control link, established or being opened
     explicit Peer(core::Backoff b) : backoff(b) {}
     uint64_t redial_at_ms = 0;
     core::Backoff backoff;  // of redials after a lost link
+    // Forwarding to it: seqs of QoS 1/2 forwards, in order; those held
+    // until it acknowledges them; how far the current link has them.
+    uint64_t next_seq = 1;
+    std::map<uint64_t, Held> unacked;
+    uint64_t sent_upto = 0;
+    uint64_t down_at_ms = 0;  // its control link was lost then; 0 while up
+    uint64_t forwarded_out = 0;
+    uint64_t forward_dropped = 0;
+  };
+  // What this node received from a peer, by the peer's incarnation: every
+  // seq up to `floor` and those in `ahead`; those still being routed here
+  // (their ack follows).
+  struct Inbound {
+    uint64_t incarnation = 0;
+    uint64_t floor = 0;
+    std::set<uint64_t> ahead;
+    std::set<uint64_t> routing;
+    uint64_t received = 0;
   };
   // A join this node is making.
   struct PendingJoin {
@@ -97,7 +122,9 @@ class ClusterNode::Impl {
     uint64_t deadline_ms = 0;
     std::string dropped;
   };
+  class Gate;
   class Observer;
+  class Hook;
 
   // ---- links (cluster_node.cpp)
   Status Listen(uint16_t* port);
@@ -105,6 +132,9 @@ class ClusterNode::Impl {
   Conn& Dial(const PeerAddress& to, std::string_view purpose);
   void OnEstablished(Conn& c);
   void OnFrame(Conn& c, const FrameView& f);
+  // Everything queued on the link went out: route frames and held forwards
+  // waiting for room follow.
+  void OnDrained(Conn& c);
   void OnClosed(Conn& c, std::string_view why, const HandshakeFailure* refusal);
   // One line for a closed link, at a level that suits it.
   void LogClosed(const Conn& c, bool current, std::string_view why,
@@ -130,6 +160,33 @@ class ClusterNode::Impl {
   void OnRoutes(Conn& c, const FrameView& f);
   // Withdraws `node`'s routes; returns how many.
   size_t PurgeRoutes(std::string_view node);
+  // Makes the router match what the remote route table changed.
+  void InstallRoutes(const std::string& node, const RouteChanges& changes);
+  // The tag of `node`'s route hook filters: one per name, never reused.
+  uint32_t TagOf(const std::string& node);
+
+  // ---- forwarding (cluster_forward.cpp)
+  // A message the hook matched for the peers of `tags`, on the cluster
+  // thread. `done` is null unless a QoS 1/2 publisher waits.
+  void ForwardOut(const std::vector<uint32_t>& tags, uint8_t qos,
+                  const std::shared_ptr<const std::string>& body,
+                  const std::shared_ptr<core::RouteCompletion>& done);
+  // Hands the peer's link the held forwards it does not have yet, up to
+  // half its cap (the rest when it drained).
+  void PumpForwards(Peer& p);
+  // The peer's control link is up again: what it had not acknowledged goes
+  // again (it drops what it already routed).
+  void ResumeForwards(Peer& p);
+  // Lets go of what is held for `p` (it was declared down or removed): the
+  // publishers are acknowledged, the drops counted.
+  void DropHeld(const std::string& node, Peer& p, std::string_view why);
+  void OnForward(Conn& c, const FrameView& f);
+  void OnForwardAcks(Conn& c, const FrameView& f);
+  // A forwarded message was routed here: its ack goes to the peer.
+  void OnForwarded(const std::string& node, uint64_t incarnation, uint64_t seq,
+                   ReasonCode rc);
+  // Held forwards of peers down longer than peer_down_after are dropped.
+  void ExpireHeld();
 
   // ---- members (cluster_members.cpp)
   void SaveMembers();
@@ -159,14 +216,19 @@ class ClusterNode::Impl {
   Peer& PeerOf(const std::string& node);
 
   ClusterOptions options_;
-  WatchRoutesFn watch_routes_;
+  CoreSeams core_;
   MemberRecord self_;
   std::string members_path_;
   core::Loop loop_;
   Membership members_;
   LocalRoutes local_;
   RemoteRoutes remote_;
+  std::shared_ptr<Gate> gate_;  // other threads reach this Impl through it
   std::shared_ptr<Observer> observer_;
+  std::shared_ptr<Hook> hook_;
+  std::map<std::string, uint32_t, std::less<>> tags_;
+  std::vector<std::string> tag_nodes_;  // by tag
+  std::map<std::string, Inbound, std::less<>> inbound_;
   core::UvHandle<uv_tcp_t> server_;
   core::UvHandle<uv_timer_t> housekeeping_;
   core::UvHandle<uv_timer_t> delta_timer_;
@@ -178,6 +240,29 @@ class ClusterNode::Impl {
   // CurrentStatus() of the last housekeeping pass, for other threads.
   mutable std::mutex published_mu_;
   std::shared_ptr<const ClusterStatus> published_;  // guarded by published_mu_
+};
+
+// How other threads (workers, the store) reach the cluster thread: posts
+// to its loop until Shutdown detaches it, after which they are dropped.
+class ClusterNode::Impl::Gate {
+ public:
+  explicit Gate(Impl& impl) : impl_(&impl) {}
+  // Runs `fn` on the cluster thread; false (and `fn` dropped) once detached.
+  bool Post(std::function<void(Impl&)> fn) {
+    std::lock_guard lock(mu_);
+    if (impl_ == nullptr) return false;
+    Impl* impl = impl_;
+    impl->loop_.Post([impl, fn = std::move(fn)] { fn(*impl); });
+    return true;
+  }
+  void Detach() {
+    std::lock_guard lock(mu_);
+    impl_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  Impl* impl_;  // guarded by mu_
 };
 
 }  // namespace ferry::cluster

@@ -287,6 +287,17 @@ bool PeerLink::Send(FrameType type, std::string_view payload, uint16_t channel, 
   return true;
 }
 
+bool PeerLink::Send(FrameType type, std::string_view head, std::string_view body) {
+  if (!established()) return false;
+  if (buffered_bytes() + kFrameHeaderSize + head.size() + body.size() >
+      options_.max_buffered_bytes) {
+    return false;
+  }
+  AppendFrame(out_, type, head, body, 0, 0);
+  ScheduleFlush();
+  return true;
+}
+
 void PeerLink::ScheduleFlush() {
   if (closed() || !tcp_ || uv_is_active(reinterpret_cast<uv_handle_t*>(flush_.get()))) return;
   uv_prepare_start(flush_.get(), [](uv_prepare_t* h) {

@@ -91,6 +91,8 @@ class PeerLink {
   // established or closed, or if the frame would take the link past
   // max_buffered_bytes.
   bool Send(FrameType type, std::string_view payload, uint16_t channel = 0, uint8_t flags = 0);
+  // The same with the payload in two parts (wire.h).
+  bool Send(FrameType type, std::string_view head, std::string_view body);
   // Bytes queued and being written.
   size_t buffered_bytes() const { return out_.size() + writing_; }
   // The last heartbeat round trip in microseconds; 0 before the first.

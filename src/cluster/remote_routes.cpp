@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "core/topic.h"
+
 namespace ferry::cluster {
 namespace {
 
@@ -58,6 +60,9 @@ Result<RouteUpdate> ParseRouteUpdate(std::span<const uint8_t> payload) {
     e.present = kind == 1;
     if (r.ok() && u.snapshot && !e.present) {
       return Status::Corruption("a snapshot lists a removed route");
+    }
+    if (r.ok() && !core::ValidateTopicFilter(e.route).ok()) {
+      return Status::Corruption("route '" + e.route + "' is not a valid topic filter");
     }
   }
   if (!r.End()) return r.status();

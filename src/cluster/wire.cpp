@@ -46,6 +46,19 @@ void AppendFrame(std::string& out, FrameType type, std::string_view payload, uin
   out.append(payload);
 }
 
+void AppendFrame(std::string& out, FrameType type, std::string_view head, std::string_view body,
+                 uint16_t channel, uint8_t flags) {
+  const size_t size = head.size() + body.size();
+  assert(size <= UINT32_MAX);
+  out.reserve(out.size() + kFrameHeaderSize + size);
+  AppendBigEndian(out, size, 4);
+  out.push_back(static_cast<char>(type));
+  out.push_back(static_cast<char>(flags));
+  AppendBigEndian(out, channel, 2);
+  out.append(head);
+  out.append(body);
+}
+
 void FieldWriter::U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
 void FieldWriter::U16(uint16_t v) { AppendBigEndian(out_, v, 2); }
 void FieldWriter::U32(uint32_t v) { AppendBigEndian(out_, v, 4); }
@@ -54,6 +67,12 @@ void FieldWriter::U64(uint64_t v) { AppendBigEndian(out_, v, 8); }
 void FieldWriter::Str(std::string_view s) {
   assert(s.size() <= 0xFFFF);
   U16(static_cast<uint16_t>(s.size()));
+  out_.append(s);
+}
+
+void FieldWriter::Blob(std::string_view s) {
+  assert(s.size() <= UINT32_MAX);
+  U32(static_cast<uint32_t>(s.size()));
   out_.append(s);
 }
 
@@ -104,6 +123,14 @@ bool FieldReader::Str(std::string& s, const char* what) {
   uint16_t n = 0;
   std::span<const uint8_t> b;
   if (!U16(n, what) || !Take(n, what, b)) return false;
+  s.assign(reinterpret_cast<const char*>(b.data()), b.size());
+  return true;
+}
+
+bool FieldReader::Blob(std::string& s, const char* what) {
+  uint32_t n = 0;
+  std::span<const uint8_t> b;
+  if (!U32(n, what) || !Take(n, what, b)) return false;
   s.assign(reinterpret_cast<const char*>(b.data()), b.size());
   return true;
 }

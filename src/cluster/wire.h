@@ -56,6 +56,8 @@ enum class FrameType : uint8_t {
   kJoinReply = 0x32,     // accepted (with the new member set), redirected or refused
   kLeave = 0x33,         // the sender leaves the cluster: a reason string
   kForceLeave = 0x34,    // a node removed by force-leave: its name
+  kForward = 0x40,       // a message for the receiver's subscribers (forward.h)
+  kForwardAck = 0x41,    // forwards the receiver routed: their seqs (forward.h)
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.
@@ -79,6 +81,10 @@ Result<std::optional<FrameView>> ParseFrame(std::span<const uint8_t> in,
 // REQUIRES: payload.size() fits in a u32.
 void AppendFrame(std::string& out, FrameType type, std::string_view payload, uint16_t channel = 0,
                  uint8_t flags = 0);
+// The same with a payload in two parts, `head` then `body` (a forwarded
+// message's sequence number before the body shared by every peer).
+void AppendFrame(std::string& out, FrameType type, std::string_view head, std::string_view body,
+                 uint16_t channel, uint8_t flags);
 
 // Appends fields to a payload.
 class FieldWriter {
@@ -90,6 +96,8 @@ class FieldWriter {
   void U64(uint64_t v);
   // u16 length, then the bytes. REQUIRES: s.size() <= 65535.
   void Str(std::string_view s);
+  // u32 length, then the bytes (a message payload). REQUIRES: fits in a u32.
+  void Blob(std::string_view s);
   // The bytes alone: a field of a size both sides know.
   void Fixed(std::span<const uint8_t> bytes);
 
@@ -107,6 +115,7 @@ class FieldReader {
   bool U32(uint32_t& v, const char* what);
   bool U64(uint64_t& v, const char* what);
   bool Str(std::string& s, const char* what);
+  bool Blob(std::string& s, const char* what);
   bool Fixed(std::span<uint8_t> out, const char* what);
   // Succeeds if every byte was read; a payload with trailing bytes is as
   // malformed as a short one.

@@ -6,8 +6,8 @@
 // bounds; every REFUSE a side writes must parse as a frame again. Each payload
 // is also read as a route update, which must survive a round trip and apply
 // to a route table without breaking it, and as the control messages of
-// membership (a member set, a join request and reply), which must survive a
-// round trip too.
+// membership (a member set, a join request and reply) and as a forwarded
+// message and its acknowledgement, which must survive a round trip too.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "cluster/cluster_messages.h"
+#include "cluster/forward.h"
 #include "cluster/handshake.h"
 #include "cluster/membership.h"
 #include "cluster/remote_routes.h"
@@ -87,6 +88,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ferry::cluster::RouteChanges changes;
       routes.Apply(*update, changes);
     }
+    RoundTrip(
+        frame.payload, ferry::cluster::ParseForward,
+        [](const ferry::cluster::ForwardFrame& f) {
+          return ferry::cluster::EncodeForwardSeq(f.seq) +
+                 ferry::cluster::EncodeForwardBody(f.message);
+        },
+        "forwarded message round trip changed it");
+    RoundTrip(frame.payload, ferry::cluster::ParseForwardAcks, ferry::cluster::EncodeForwardAcks,
+              "forward acknowledgement round trip changed it");
     RoundTrip(frame.payload, ferry::cluster::ParseJoinRequest, ferry::cluster::EncodeJoinRequest,
               "join request round trip changed it");
     RoundTrip(frame.payload, ferry::cluster::ParseJoinReply, ferry::cluster::EncodeJoinReply,

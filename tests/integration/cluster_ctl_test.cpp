@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "support/cluster_fixture.h"
 #include "support/ctl.h"
 #include "support/mqtt_wire.h"
 #include "support/node_process.h"
@@ -19,65 +20,7 @@ namespace {
 
 using std::chrono::seconds;
 
-std::string Name(int i) { return "ferry" + std::to_string(i) + "@127.0.0.1"; }
-
-class ClusterCtl : public ::testing::Test {
- protected:
-  // Node i (1-based) with `cookie` ("" for none), its cluster port on 127.0.0.1:0.
-  NodeProcess& Add(int i, const std::string& cookie = "s3cret") {
-    NodeOptions o;
-    o.name = Name(i);
-    o.extra_config = "[cluster]\nlisten = 127.0.0.1:0\n";
-    if (!cookie.empty()) o.overrides.emplace_back("node", "cookie", cookie);
-    nodes_.push_back(std::make_unique<NodeProcess>(o));
-    EXPECT_TRUE(nodes_.back()->Start());
-    return *nodes_.back();
-  }
-  static std::string Target(const NodeProcess& n) {
-    return n.name() + ":" + std::to_string(n.port("cluster"));
-  }
-  static CommandResult Ctl(const NodeProcess& n, std::vector<std::string> args) {
-    return Ferryctl(n, args);
-  }
-  static std::string StatusLine(const std::vector<std::string>& running,
-                                const std::vector<std::string>& stopped = {}) {
-    auto list = [](const std::vector<std::string>& names) {
-      std::string out;
-      for (const auto& n : names) out += (out.empty() ? "'" : ",'") + n + "'";
-      return "[" + out + "]";
-    };
-    std::string line = "Cluster status: [{running_nodes," + list(running) + "}";
-    if (!stopped.empty()) line += ",{stopped_nodes," + list(stopped) + "}";
-    return line + "]\n";
-  }
-  static ::testing::AssertionResult StatusIs(const NodeProcess& n, const std::string& want) {
-    std::string got;
-    auto ok = WaitFor(
-        [&] {
-          got = Ctl(n, {"cluster", "status"}).out;
-          return got == want;
-        },
-        std::chrono::seconds(15), "cluster status on " + n.name());
-    if (!ok) return ok << "; last: " << got << "; wanted: " << want;
-    return ok;
-  }
-  void ThreeJoined() {
-    NodeProcess& n1 = Add(1);
-    NodeProcess& n2 = Add(2);
-    NodeProcess& n3 = Add(3);
-    CommandResult j2 = Ctl(n2, {"cluster", "join", Target(n1)});
-    ASSERT_TRUE(j2.Succeeded()) << j2.ToString();
-    EXPECT_EQ(j2.out, "Join the cluster successfully.\n" + StatusLine({Name(1), Name(2)}));
-    // Through a member that is not the coordinator: redirected to ferry1.
-    CommandResult j3 = Ctl(n3, {"cluster", "join", Target(n2)});
-    ASSERT_TRUE(j3.Succeeded()) << j3.ToString();
-    EXPECT_EQ(j3.out, "Join the cluster successfully.\n" + StatusLine({Name(1), Name(2), Name(3)}));
-    for (auto& n : nodes_) ASSERT_TRUE(StatusIs(*n, StatusLine({Name(1), Name(2), Name(3)})));
-  }
-  NodeProcess& N(int i) { return *nodes_.at(i - 1); }
-
-  std::vector<std::unique_ptr<NodeProcess>> nodes_;
-};
+using ClusterCtl = ClusterFixture;
 
 TEST_F(ClusterCtl, ThreeNodesJoinAndEachReportsTheSameStatus) {
   ThreeJoined();

@@ -1,0 +1,199 @@
+// Forwarding: messages matched here for peers' routes go out on the peer's
+// control link, one copy per peer; those the peers forward here are routed
+// to this node's subscribers and acknowledged (CLUSTER.md, "Forwarding").
+//
+// QoS 1/2 forwards are numbered per peer and held until the peer
+// acknowledges them, which it does once its own subscribers (and its store,
+// where a persistent session took the message) have them; the publisher's
+// acknowledgement waits for that. After a lost link they go again on the
+// next one, and the peer drops what it already routed. A peer down longer
+// than peer_down_after, or removed, lets go of what it held: the publishers
+// are acknowledged and the drops counted (ferry_cluster_forward_dropped).
+#include <algorithm>
+#include <utility>
+
+#include "cluster/cluster_node_impl.h"
+#include "cluster/forward.h"
+#include "core/log.h"
+
+namespace ferry::cluster {
+namespace {
+
+// Seqs received out of order that a receiver remembers per peer; gaps
+// older than that (forwards the sender let go of) are forgotten.
+constexpr size_t kMaxReceivedAhead = 100000;
+
+}  // namespace
+
+void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags, uint8_t qos,
+                                   const std::shared_ptr<const std::string>& body,
+                                   const std::shared_ptr<core::RouteCompletion>& done) {
+  if (stopping_) return;
+  const bool too_large = 8 + body->size() > options_.link.max_payload;
+  for (uint32_t tag : tags) {
+    if (tag >= tag_nodes_.size()) continue;
+    auto it = peers_.find(tag_nodes_[tag]);
+    if (it == peers_.end()) continue;  // no longer a member: nobody to deliver to there
+    Peer& p = it->second;
+    if (too_large) {
+      ++p.forward_dropped;
+      FERRY_WARN("cluster: a message of %zu bytes is larger than a peer frame (%u); not "
+                 "forwarded to '%s'",
+                 body->size(), options_.link.max_payload, it->first.c_str());
+      continue;
+    }
+    if (qos == 0) {
+      // At most once: past the link's cap (or with the link down) it is
+      // dropped and counted, never queued without bound.
+      if (Running(p) && p.control->link->Send(FrameType::kForward, EncodeForwardSeq(0), *body)) {
+        ++p.forwarded_out;
+      } else {
+        ++p.forward_dropped;
+      }
+      continue;
+    }
+    p.unacked.emplace(p.next_seq++, Held{body, done});
+    PumpForwards(p);
+  }
+}
+
+void ClusterNode::Impl::PumpForwards(Peer& p) {
+  if (!Running(p)) return;
+  PeerLink& link = *p.control->link;
+  const size_t high_water = options_.link.max_buffered_bytes / 2;
+  for (auto it = p.unacked.upper_bound(p.sent_upto); it != p.unacked.end(); ++it) {
+    const size_t size = kFrameHeaderSize + 8 + it->second.body->size();
+    if (link.buffered_bytes() > 0 && link.buffered_bytes() + size > high_water) return;
+    if (!link.Send(FrameType::kForward, EncodeForwardSeq(it->first), *it->second.body)) return;
+    p.sent_upto = it->first;
+    ++p.forwarded_out;
+  }
+}
+
+void ClusterNode::Impl::ResumeForwards(Peer& p) {
+  p.down_at_ms = 0;
+  p.sent_upto = 0;
+  PumpForwards(p);
+}
+
+void ClusterNode::Impl::OnDrained(Conn& c) {
+  if (!c.backlog.empty()) DrainBacklog(c);
+  if (!c.control() || !c.members_received) return;
+  auto it = peers_.find(c.peer());
+  if (it != peers_.end() && it->second.control == &c) PumpForwards(it->second);
+}
+
+void ClusterNode::Impl::DropHeld(const std::string& node, Peer& p, std::string_view why) {
+  if (p.unacked.empty()) return;
+  FERRY_WARN("cluster: %zu forwarded messages not acknowledged by '%s', which %.*s; their "
+             "publishers are acknowledged",
+             p.unacked.size(), node.c_str(), static_cast<int>(why.size()), why.data());
+  p.forward_dropped += p.unacked.size();
+  p.unacked.clear();  // each completion completes once no other peer holds it
+  p.sent_upto = p.next_seq - 1;
+}
+
+void ClusterNode::Impl::ExpireHeld() {
+  const uint64_t now = loop_.Now();
+  for (auto& [node, p] : peers_) {
+    if (p.unacked.empty() || Running(p) || p.down_at_ms == 0) continue;
+    if (now - p.down_at_ms >= options_.link.down_after_ms) {
+      DropHeld(node, p,
+               "is down for " + std::to_string(options_.link.down_after_ms / 1000) + " s");
+    }
+  }
+}
+
+void ClusterNode::Impl::OnForward(Conn& c, const FrameView& f) {
+  auto frame = ParseForward(f.payload);
+  if (!frame.ok()) {
+    FERRY_WARN("cluster: bad forwarded message from '%s': %s; closing the link", c.peer().c_str(),
+               frame.status().message().c_str());
+    return c.link->Close("bad forwarded message: " + frame.status().message());
+  }
+  const std::string& node = c.peer();
+  const uint64_t incarnation = c.link->peer().incarnation;
+  Inbound& in = inbound_[node];
+  if (in.incarnation != incarnation) {
+    // The peer restarted: its numbering starts again.
+    in.incarnation = incarnation;
+    in.floor = 0;
+    in.ahead.clear();
+    in.routing.clear();
+  }
+  ++in.received;
+  const uint64_t seq = frame->seq;
+  if (seq != 0) {
+    if (seq <= in.floor || in.ahead.contains(seq)) {
+      // Sent again after a lost link: routed here already. Acknowledge it
+      // now unless it is still being routed (its ack follows then).
+      if (!in.routing.contains(seq)) {
+        c.link->Send(FrameType::kForwardAck, EncodeForwardAcks({{seq, 0}}));
+      }
+      return;
+    }
+    in.ahead.insert(seq);
+    while (!in.ahead.empty() && *in.ahead.begin() == in.floor + 1) {
+      in.floor = *in.ahead.begin();
+      in.ahead.erase(in.ahead.begin());
+    }
+    if (in.ahead.size() > kMaxReceivedAhead) {
+      in.floor = *in.ahead.begin();
+      in.ahead.erase(in.ahead.begin());
+    }
+    in.routing.insert(seq);
+  }
+  if (!core_.publish) {
+    if (seq != 0) OnForwarded(node, incarnation, seq, ReasonCode::kSuccess);
+    return;
+  }
+  auto message = std::make_shared<core::Message>(std::move(frame->message));
+  message->injected_by = std::string(kClusterOwner);
+  core::RouteDone done;
+  if (seq != 0) {
+    done = [gate = gate_, node, incarnation, seq](ReasonCode rc) {
+      gate->Post([node, incarnation, seq, rc](Impl& impl) {
+        impl.OnForwarded(node, incarnation, seq, rc);
+      });
+    };
+  }
+  core_.publish(std::move(message), std::move(done));
+}
+
+void ClusterNode::Impl::OnForwarded(const std::string& node, uint64_t incarnation, uint64_t seq,
+                                    ReasonCode rc) {
+  if (stopping_) return;
+  auto in = inbound_.find(node);
+  if (in == inbound_.end() || in->second.incarnation != incarnation) return;
+  in->second.routing.erase(seq);
+  auto p = peers_.find(node);
+  // Without a link the peer sends it again on the next one, and hears then.
+  if (p == peers_.end() || !Running(p->second)) return;
+  p->second.control->link->Send(FrameType::kForwardAck,
+                                EncodeForwardAcks({{seq, static_cast<uint8_t>(rc)}}));
+}
+
+void ClusterNode::Impl::OnForwardAcks(Conn& c, const FrameView& f) {
+  auto acks = ParseForwardAcks(f.payload);
+  if (!acks.ok()) {
+    FERRY_WARN("cluster: bad forward acknowledgement from '%s': %s; closing the link",
+               c.peer().c_str(), acks.status().message().c_str());
+    return c.link->Close("bad forward acknowledgement: " + acks.status().message());
+  }
+  auto p = peers_.find(c.peer());
+  if (p == peers_.end()) return;
+  for (const auto& [seq, reason] : *acks) {
+    auto held = p->second.unacked.find(seq);
+    if (held == p->second.unacked.end()) continue;  // acknowledged twice, or let go of
+    if (reason != 0 && held->second.done) {
+      // The peer could not keep it (e.g. its disk is full): the publisher
+      // is not acknowledged and sends it again.
+      FERRY_WARN("cluster: '%s' could not keep a forwarded message (reason 0x%02x)",
+                 c.peer().c_str(), unsigned{reason});
+      held->second.done->Abandon();
+    }
+    p->second.unacked.erase(held);
+  }
+}
+
+}  // namespace ferry::cluster

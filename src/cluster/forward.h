@@ -1,0 +1,52 @@
+// The payloads of the frames that carry messages between cluster peers.
+//
+// kForward: one message, matched on the sending node, for the receiving
+// node to route to its own subscribers (never on to other peers):
+//
+//   u64   seq          0 for QoS 0; else 1, 2, ... per sender incarnation
+//                      and receiver: what the receiver acknowledges and
+//                      tells duplicates by after a reconnect
+//   then the message body, the same bytes for every peer:
+//   u8    qos          0..2
+//   u8    flags        0x01 retain; others reserved, must be 0
+//   u64   expiry_at_ms, u64 received_at_ms   (core/message.h)
+//   str   topic, str origin_client
+//   blob  properties (core::EncodeMessageProperties; the node path among
+//         them, as on an MQTT link), blob payload
+//
+// kForwardAck: u16 count, then count x (u64 seq, u8 reason code): the
+// receiver routed those messages (0x00) or could not keep them (e.g. 0x97,
+// its disk is full): the sender then never acknowledges its publisher.
+//
+// Sans-I/O; every parse treats its bytes as untrusted.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/message.h"
+#include "core/status.h"
+
+namespace ferry::cluster {
+
+// The body of a kForward frame for `m`, after its seq.
+std::string EncodeForwardBody(const core::Message& m);
+// The seq field that goes before a body.
+std::string EncodeForwardSeq(uint64_t seq);
+
+struct ForwardFrame {
+  uint64_t seq = 0;
+  core::Message message;
+};
+// Errors: Corruption naming the field that does not fit, an invalid topic
+// name, a QoS above 2, reserved flag bits, properties that do not decode.
+Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload);
+
+using ForwardAcks = std::vector<std::pair<uint64_t, uint8_t>>;  // seq, reason code
+std::string EncodeForwardAcks(const ForwardAcks& acks);
+Result<ForwardAcks> ParseForwardAcks(std::span<const uint8_t> payload);
+
+}  // namespace ferry::cluster

@@ -1,0 +1,104 @@
+// Real ferryd nodes on loopback made into a cluster with ferryctl, for the
+// cluster's integration tests: nodes ferry<i>@127.0.0.1 with one cookie,
+// each with its cluster port on 127.0.0.1:0.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ctl.h"
+#include "node_process.h"
+#include "wait.h"
+
+namespace ferry::testing {
+
+class ClusterFixture : public ::testing::Test {
+ protected:
+  static std::string Name(int i) { return "ferry" + std::to_string(i) + "@127.0.0.1"; }
+
+  // Node i (1-based) with `cookie` ("" for none), its cluster port on
+  // 127.0.0.1:0; `extra` is appended to its config.
+  NodeProcess& Add(int i, const std::string& cookie = "s3cret", const std::string& extra = "") {
+    NodeOptions o;
+    o.name = Name(i);
+    o.extra_config = "[cluster]\nlisten = 127.0.0.1:0\n" + extra;
+    if (!cookie.empty()) o.overrides.emplace_back("node", "cookie", cookie);
+    nodes_.push_back(std::make_unique<NodeProcess>(o));
+    EXPECT_TRUE(nodes_.back()->Start());
+    return *nodes_.back();
+  }
+  static std::string Target(const NodeProcess& n) {
+    return n.name() + ":" + std::to_string(n.port("cluster"));
+  }
+  static CommandResult Ctl(const NodeProcess& n, std::vector<std::string> args) {
+    return Ferryctl(n, args);
+  }
+  static std::string StatusLine(const std::vector<std::string>& running,
+                                const std::vector<std::string>& stopped = {}) {
+    auto list = [](const std::vector<std::string>& names) {
+      std::string out;
+      for (const auto& n : names) out += (out.empty() ? "'" : ",'") + n + "'";
+      return "[" + out + "]";
+    };
+    std::string line = "Cluster status: [{running_nodes," + list(running) + "}";
+    if (!stopped.empty()) line += ",{stopped_nodes," + list(stopped) + "}";
+    return line + "]\n";
+  }
+  static ::testing::AssertionResult StatusIs(const NodeProcess& n, const std::string& want) {
+    std::string got;
+    auto ok = WaitFor(
+        [&] {
+          got = Ctl(n, {"cluster", "status"}).out;
+          return got == want;
+        },
+        std::chrono::seconds(15), "cluster status on " + n.name());
+    if (!ok) return ok << "; last: " << got << "; wanted: " << want;
+    return ok;
+  }
+  // Nodes 1..count started and joined (each through the previous one, so
+  // that all but the second are redirected to the coordinator).
+  void Joined(int count, const std::string& extra = "") {
+    std::vector<std::string> names;
+    for (int i = 1; i <= count; ++i) {
+      NodeProcess& n = Add(i, "s3cret", extra);
+      names.push_back(Name(i));
+      if (i == 1) continue;
+      CommandResult j = Ctl(n, {"cluster", "join", Target(N(i - 1))});
+      ASSERT_TRUE(j.Succeeded()) << j.ToString();
+      EXPECT_EQ(j.out, "Join the cluster successfully.\n" + StatusLine(names));
+    }
+    for (auto& n : nodes_) ASSERT_TRUE(StatusIs(*n, StatusLine(names)));
+  }
+  void ThreeJoined() { Joined(3); }
+  NodeProcess& N(int i) { return *nodes_.at(i - 1); }
+
+  // The routes `owner` has as node `at` knows them; -1 if unknown.
+  static int64_t RoutesOf(const NodeProcess& at, const std::string& owner) {
+    auto j = ParseJson(Ctl(at, {"cluster", "nodes", "--json"}).out);
+    if (!j) return -1;
+    for (const auto& row : *j) {
+      if (row["node"] == owner) return row["routes"].get<int64_t>();
+    }
+    return -1;
+  }
+  // Waits until every other node knows that node `owner` has `routes` routes.
+  ::testing::AssertionResult RoutesKnown(int owner, int64_t routes) {
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (static_cast<int>(i) + 1 == owner || !nodes_[i]->Running()) continue;
+      auto ok = WaitFor([&] { return RoutesOf(*nodes_[i], Name(owner)) == routes; },
+                        std::chrono::seconds(10),
+                        Name(owner) + "'s routes on " + nodes_[i]->name());
+      if (!ok) return ok;
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  std::vector<std::unique_ptr<NodeProcess>> nodes_;
+};
+
+}  // namespace ferry::testing
