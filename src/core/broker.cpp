@@ -449,6 +449,36 @@ bool Broker::RemoveHookFilter(std::string_view owner, std::string_view filter, u
   return ctx_->router.RemoveHookFilter(owner, filter, tag);
 }
 
+std::vector<MessagePtr> Broker::WatchRetained(std::string_view owner,
+                                              std::shared_ptr<RetainedObserver> observer) {
+  {
+    std::lock_guard lock(ctx_->retained_watch_mu);
+    ctx_->retained_owner = std::string(owner);
+    ctx_->retained_observer = std::move(observer);
+  }
+  // Taken after the observer is set: a message set in between is both in
+  // the snapshot and told, which replication takes twice without harm.
+  std::vector<MessagePtr> all = ctx_->router.AllRetained();
+  std::erase_if(all, [](const MessagePtr& m) { return m->topic.starts_with("$SYS/"); });
+  return all;
+}
+
+void Broker::StoreRetained(MessagePtr message) {
+  if (!ctx_->router.SetRetainedIfNewer(message) || !ctx_->store) return;
+  if (message->payload.empty()) {
+    ctx_->store->DeleteRetained(message->topic);
+  } else {
+    ctx_->store->PutRetained(message);
+  }
+}
+
+size_t Broker::ClearRetained() {
+  std::vector<MessagePtr> all = ctx_->router.AllRetained();
+  std::erase_if(all, [](const MessagePtr& m) { return m->topic.starts_with("$SYS/"); });
+  ctx_->DeleteRetained(all, false);
+  return all.size();
+}
+
 void Broker::Publish(MessagePtr message, RouteDone done) {
   Inc(ctx_->metrics.publish_received);
   ctx_->Route(message, nullptr, std::move(done));

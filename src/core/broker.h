@@ -109,6 +109,15 @@ class RouteHook {
                        RouteCompletion done) = 0;
 };
 
+// Told of every retained message set or deleted on this node (a PUBLISH with
+// RETAIN, including an empty one that deletes), except $SYS topics and
+// those its owner injected. Runs on the routing thread; must not block.
+class RetainedObserver {
+ public:
+  virtual ~RetainedObserver() = default;
+  virtual void OnRetained(const MessagePtr& message) = 0;
+};
+
 class AdminRegistry;
 struct BrokerContext;
 struct Metrics;
@@ -187,6 +196,21 @@ class Broker {
   // change of a shared group's members; the result is the snapshot of the
   // routes at the moment it was set, which those events continue.
   std::vector<RouteEvent> WatchRoutes(std::shared_ptr<RouteObserver> observer);
+
+  // Retained events: `observer` (nullptr to stop) under the owner identity
+  // `owner` is told of each retained message set or deleted from now on;
+  // the result is every retained message held at that moment ($SYS
+  // excepted), for a node that joins.
+  std::vector<MessagePtr> WatchRetained(std::string_view owner,
+                                        std::shared_ptr<RetainedObserver> observer);
+  // Keeps a retained message (an empty payload deletes) replicated from
+  // another node, without delivering it to anyone: in memory and in the
+  // durable store, unless the one held for its topic was received later
+  // (last writer wins by received_at_ms).
+  void StoreRetained(MessagePtr message);
+  // Drops every retained message but $SYS ones (a node joining a cluster
+  // takes the cluster's); returns how many.
+  size_t ClearRetained();
 
   // Routes `message` as a client's publish would be routed: retained store,
   // subscribers, route hooks (except its origin_client's own). `done`, if

@@ -500,12 +500,8 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
          } else {
            doomed = ctx.router.AllRetained();
          }
-         for (const MessagePtr& m : doomed) {
-           auto empty = std::make_shared<Message>();
-           empty->topic = m->topic;
-           ctx.router.SetRetained(empty);
-           if (ctx.store) ctx.store->DeleteRetained(m->topic);
-         }
+         // Deleted on a cluster's other nodes too, as a publish would.
+         ctx.DeleteRetained(doomed, true);
          FERRY_INFO("%zu retained messages deleted by an administrator", doomed.size());
          done(AdminResult::Value(Json{{"deleted", doomed.size()}},
                                  std::to_string(doomed.size()) + " retained messages deleted\n"));

@@ -65,6 +65,11 @@ struct BrokerContext {
   // at creation, so workers read the map without a lock.
   std::map<std::string, std::unique_ptr<TransportFactory>, std::less<>> transports;
 
+  // The one retained observer (Broker::WatchRetained) and its owner.
+  std::mutex retained_watch_mu;
+  std::string retained_owner;                            // guarded by retained_watch_mu
+  std::shared_ptr<RetainedObserver> retained_observer;  // guarded by retained_watch_mu
+
   // Swapped on reload; read under auth_mu. Every swap bumps auth_generation,
   // so that workers can keep a copy and take the lock only after a reload.
   std::mutex auth_mu;
@@ -128,6 +133,13 @@ struct BrokerContext {
   // store commit if any of them wrote it to disk; with a failure (RouteDone)
   // if that commit failed.
   void Route(const MessagePtr& message, Worker* from, RouteDone done);
+  // Tells the retained observer of a retained set or delete, unless its
+  // owner injected it.
+  void NotifyRetained(const MessagePtr& message);
+  // Deletes the retained messages of `doomed`'s topics (memory and store),
+  // telling the retained observer if `tell` (an administrator's delete is
+  // replicated; a node taking its cluster's set is not).
+  void DeleteRetained(const std::vector<MessagePtr>& doomed, bool tell);
 };
 
 // A message waiting for, or in, delivery to one session.

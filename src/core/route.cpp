@@ -72,6 +72,29 @@ bool PathNames(const std::vector<std::string>& path, std::string_view node) {
 
 }  // namespace
 
+void BrokerContext::NotifyRetained(const MessagePtr& message) {
+  std::shared_ptr<RetainedObserver> observer;
+  {
+    std::lock_guard lock(retained_watch_mu);
+    if (!retained_observer || message->injected_by == retained_owner) return;
+    observer = retained_observer;
+  }
+  observer->OnRetained(message);
+}
+
+void BrokerContext::DeleteRetained(const std::vector<MessagePtr>& doomed, bool tell) {
+  const uint64_t now = UnixNowMs();
+  for (const MessagePtr& m : doomed) {
+    auto tombstone = std::make_shared<Message>();
+    tombstone->topic = m->topic;
+    tombstone->retain = true;
+    tombstone->received_at_ms = now;
+    router.SetRetained(tombstone);
+    if (store) store->DeleteRetained(m->topic);
+    if (tell) NotifyRetained(tombstone);
+  }
+}
+
 void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone done) {
   if (!message->path.empty() && PathNames(message->path, options.node_name)) {
     // It was forwarded by this node before and came back round a cycle of
@@ -90,6 +113,7 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone don
     // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes.
     router.SetRetained(message);
     // $SYS values are rebuilt every interval; they need no disk.
+    if (!message->topic.starts_with("$SYS/")) NotifyRetained(message);
     if (store && !message->topic.starts_with("$SYS/")) {
       if (message->payload.empty()) {
         store->DeleteRetained(message->topic);

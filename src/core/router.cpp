@@ -297,6 +297,16 @@ size_t Router::retained_count() const {
   return retained_.size();
 }
 
+bool Router::SetRetainedIfNewer(const MessagePtr& message) {
+  std::lock_guard lock(retained_mu_);
+  const MessagePtr* held = retained_.Find(message->topic);
+  if (held != nullptr && (*held)->received_at_ms > message->received_at_ms) return false;
+  if (message->payload.empty()) return held != nullptr && retained_.Erase(message->topic);
+  retained_.Set(message->topic, message);
+  RaiseMax(retained_max_, retained_.size());
+  return true;
+}
+
 std::vector<MessagePtr> Router::AllRetained() const {
   std::vector<MessagePtr> out;
   std::lock_guard lock(retained_mu_);

@@ -131,6 +131,11 @@ class Router {
   std::vector<std::string> ExpireRetained(uint64_t now_unix_ms);
   size_t retained_count() const;
   std::vector<MessagePtr> AllRetained() const;
+  // A retained message (or, with an empty payload, a deletion) replicated
+  // from another node: applied unless the message held for its topic was
+  // received later (last writer wins by received_at_ms; a tie goes to the
+  // newcomer). Returns true if it was applied.
+  bool SetRetainedIfNewer(const MessagePtr& message);
 
  private:
   struct SharedGroup {

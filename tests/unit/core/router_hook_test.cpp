@@ -64,6 +64,23 @@ TEST_F(RouterHookTest, AHookDoesNotGetWhatItsOwnerInjected) {
   EXPECT_EQ(hooks[0].hook, b_);
 }
 
+TEST_F(RouterHookTest, AnInjectedMessageKeepsItsPublisherAndSkipsTheInjectorsHooks) {
+  // The cluster injects what a peer forwarded under the real publisher's
+  // client id: its own hooks never get it (no forwarding on), others do.
+  router_.AddHookFilter("\x01cluster", "a/#", 1, a_);
+  router_.AddHookFilter("$bridge:b", "a/#", 1, b_);
+  router_.Subscribe("watcher", "a/#", SubscriptionOptions{.qos = 1, .no_local = true});
+  std::vector<RouteTarget> clients;
+  std::vector<HookTarget> hooks;
+  router_.Match("a/x", "watcher", clients, hooks, "\x01cluster");
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0].hook, b_);
+  EXPECT_TRUE(clients.empty());  // No Local still holds for the real publisher
+  hooks.clear();
+  router_.Match("a/x", "someone", clients, hooks, "\x01cluster");
+  EXPECT_EQ(clients.size(), 1u);
+}
+
 TEST_F(RouterHookTest, WildcardsDoNotMatchDollarTopics) {
   // [MQTT-4.7.2-1] holds for hooks as for clients.
   router_.AddHookFilter("$bridge:a", "#", 1, a_);

@@ -94,6 +94,24 @@ TEST_F(RouterTest, RetainedEmptyPayloadDeletes) {
   EXPECT_TRUE(router_.MatchRetained("#", 0).empty());
 }
 
+TEST_F(RouterTest, ReplicatedRetainedMessagesTheLastWriterWins) {
+  auto at = [](const std::string& payload, uint64_t received_at_ms) {
+    auto m = std::make_shared<Message>(*Retained("r/t", payload));
+    m->received_at_ms = received_at_ms;
+    return MessagePtr(m);
+  };
+  EXPECT_TRUE(router_.SetRetainedIfNewer(at("b", 200)));
+  EXPECT_FALSE(router_.SetRetainedIfNewer(at("a", 100)));  // older: ignored
+  ASSERT_EQ(router_.MatchRetained("r/t", 0).size(), 1u);
+  EXPECT_EQ(router_.MatchRetained("r/t", 0)[0]->payload, "b");
+  EXPECT_TRUE(router_.SetRetainedIfNewer(at("c", 200)));  // a tie: the newcomer
+  EXPECT_FALSE(router_.SetRetainedIfNewer(at("", 150)));  // an older delete
+  EXPECT_EQ(router_.MatchRetained("r/t", 0)[0]->payload, "c");
+  EXPECT_TRUE(router_.SetRetainedIfNewer(at("", 300)));
+  EXPECT_TRUE(router_.MatchRetained("r/t", 0).empty());
+  EXPECT_FALSE(router_.SetRetainedIfNewer(at("", 400)));  // nothing left to delete
+}
+
 TEST_F(RouterTest, ExpiredRetainedMessagesAreNotDeliveredAndAreExpired) {
   router_.SetRetained(Retained("a", "x", 1000));
   router_.SetRetained(Retained("b", "y"));
