@@ -180,6 +180,13 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     core.publish = [&broker](ferry::core::MessagePtr message, ferry::core::RouteDone done) {
       broker.Publish(std::move(message), std::move(done));
     };
+    core.watch_retained = [&broker, owner](std::shared_ptr<ferry::core::RetainedObserver> o) {
+      return broker.WatchRetained(owner, std::move(o));
+    };
+    core.store_retained = [&broker](ferry::core::MessagePtr m) {
+      broker.StoreRetained(std::move(m));
+    };
+    core.clear_retained = [&broker] { return broker.ClearRetained(); };
     auto created = ClusterNode::Create(std::move(o), std::move(core));
     if (!created.ok()) return created.status();
     node = std::move(created).value();

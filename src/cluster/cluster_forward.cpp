@@ -29,17 +29,14 @@ void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags, uint8_t qo
                                    const std::shared_ptr<const std::string>& body,
                                    const std::shared_ptr<core::RouteCompletion>& done) {
   if (stopping_) return;
-  const bool too_large = 8 + body->size() > options_.link.max_payload;
+  const bool fits = FitsFrame(body->size(), "forwarded");
   for (uint32_t tag : tags) {
     if (tag >= tag_nodes_.size()) continue;
     auto it = peers_.find(tag_nodes_[tag]);
     if (it == peers_.end()) continue;  // no longer a member: nobody to deliver to there
     Peer& p = it->second;
-    if (too_large) {
+    if (!fits) {
       ++p.forward_dropped;
-      FERRY_WARN("cluster: a message of %zu bytes is larger than a peer frame (%u); not "
-                 "forwarded to '%s'",
-                 body->size(), options_.link.max_payload, it->first.c_str());
       continue;
     }
     if (qos == 0) {
@@ -55,6 +52,13 @@ void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags, uint8_t qo
     p.unacked.emplace(p.next_seq++, Held{body, done});
     PumpForwards(p);
   }
+}
+
+bool ClusterNode::Impl::FitsFrame(size_t body_size, std::string_view what) const {
+  if (8 + body_size <= options_.link.max_payload) return true;
+  FERRY_WARN("cluster: a message of %zu bytes is larger than a peer frame (%u bytes); not %.*s",
+             body_size, options_.link.max_payload, static_cast<int>(what.size()), what.data());
+  return false;
 }
 
 void ClusterNode::Impl::PumpForwards(Peer& p) {
@@ -194,6 +198,43 @@ void ClusterNode::Impl::OnForwardAcks(Conn& c, const FrameView& f) {
     }
     p->second.unacked.erase(held);
   }
+}
+
+// ---------------------------------------------------------------- retained
+
+void ClusterNode::Impl::OnLocalRetained(const std::shared_ptr<const std::string>& body) {
+  if (stopping_ || !FitsFrame(body->size(), "replicated")) return;
+  // A peer that is not linked now gets every retained message when it is.
+  const std::string payload = EncodeForwardSeq(0) + *body;
+  for (auto& [node, p] : peers_) {
+    if (Running(p)) QueueFrame(*p.control, FrameType::kRetained, payload);
+  }
+}
+
+void ClusterNode::Impl::SendRetained(Conn& c) {
+  if (!core_.watch_retained) return;
+  // Last writer wins on the receiving side: sending what it has already is
+  // harmless, and a link that comes back after a split merges both ways.
+  for (const core::MessagePtr& m : core_.watch_retained(retained_watch_)) {
+    std::string body = EncodeForwardBody(*m);
+    if (FitsFrame(body.size(), "replicated")) {
+      QueueFrame(c, FrameType::kRetained, EncodeForwardSeq(0) + body);
+    }
+  }
+}
+
+void ClusterNode::Impl::OnRetained(Conn& c, const FrameView& f) {
+  auto frame = ParseForward(f.payload);
+  if (!frame.ok() || frame->seq != 0 || !frame->message.retain) {
+    const std::string why = frame.ok() ? "not a retained message" : frame.status().message();
+    FERRY_WARN("cluster: bad retained message from '%s': %s; closing the link", c.peer().c_str(),
+               why.c_str());
+    return c.link->Close("bad retained message: " + why);
+  }
+  if (!core_.store_retained) return;
+  auto message = std::make_shared<core::Message>(std::move(frame->message));
+  message->injected_by = std::string(kClusterOwner);
+  core_.store_retained(std::move(message));
 }
 
 }  // namespace ferry::cluster

@@ -262,6 +262,14 @@ void ClusterNode::Impl::OnJoinReply(Conn& c, const FrameView& f) {
   }
   members_.Replace(*set);
   SaveMembers();
+  if (core_.clear_retained) {
+    // The cluster's retained messages replace this node's own.
+    if (const size_t n = core_.clear_retained(); n > 0) {
+      join_->dropped += (join_->dropped.empty() ? "" : "; ") + std::string("dropped ") +
+                        Plural(n, "retained message");
+      FERRY_INFO("cluster: dropped %s to take the cluster's", Plural(n, "retained message").c_str());
+    }
+  }
   FERRY_INFO("cluster: joined cluster '%s' through '%s' (epoch %llu, %zu members)",
              options_.cluster.c_str(), c.peer().c_str(),
              static_cast<unsigned long long>(members_.epoch()), members_.members().size());

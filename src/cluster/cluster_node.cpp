@@ -76,6 +76,20 @@ class ClusterNode::Impl::Hook : public core::RouteHook {
   std::shared_ptr<Gate> gate_;
 };
 
+// Hands retained messages set or deleted on this node to the cluster thread,
+// encoded on the routing thread.
+class ClusterNode::Impl::RetainedWatch : public core::RetainedObserver {
+ public:
+  explicit RetainedWatch(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
+  void OnRetained(const core::MessagePtr& message) override {
+    auto body = std::make_shared<const std::string>(EncodeForwardBody(*message));
+    gate_->Post([body](Impl& impl) { impl.OnLocalRetained(body); });
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+};
+
 // ---------------------------------------------------------------- status
 
 std::vector<std::string> ClusterStatus::running_nodes() const {
@@ -228,6 +242,8 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   gate_ = std::make_shared<Gate>(*this);
   observer_ = std::make_shared<Observer>(gate_);
   hook_ = std::make_shared<Hook>(gate_);
+  retained_watch_ = std::make_shared<RetainedWatch>(gate_);
+  if (core_.watch_retained) core_.watch_retained(retained_watch_);
   if (core_.watch_routes) local_.Reset(core_.watch_routes(observer_));
   if (local_.has_delta()) local_.TakeDelta();  // nobody to send it to yet
   published_ = std::make_shared<const ClusterStatus>(CurrentStatus());
@@ -251,6 +267,7 @@ void ClusterNode::Impl::Shutdown() {
   stopping_ = true;
   gate_->Detach();
   if (core_.watch_routes) core_.watch_routes(nullptr);
+  if (core_.watch_retained) core_.watch_retained(nullptr);
   for (auto& [node, p] : peers_) {
     RouteChanges changes;
     remote_.Purge(node, changes);
@@ -344,6 +361,9 @@ void ClusterNode::Impl::OnFrame(Conn& c, const FrameView& f) {
     case FrameType::kForwardAck:
       if (control && c.members_received) return OnForwardAcks(c, f);
       break;
+    case FrameType::kRetained:
+      if (control && c.members_received) return OnRetained(c, f);
+      break;
     case FrameType::kJoin:
       if (!control && !c.outbound) return OnJoinRequest(c, f);
       break;
@@ -431,6 +451,7 @@ void ClusterNode::Impl::Attach(Conn& c) {
   p.backoff.Reset();
   c.members_received = true;
   SendSnapshot(c);
+  SendRetained(c);
   ResumeForwards(p);
   CheckJoinDone();
 }
@@ -485,7 +506,7 @@ void ClusterNode::Impl::FlushDelta() {
   while (local_.has_delta()) {
     const std::string payload = EncodeRouteUpdate(local_.TakeDelta(MaxRouteFrame()));
     for (auto& [node, p] : peers_) {
-      if (p.control != nullptr && p.control->streaming) QueueRoutes(*p.control, payload);
+      if (p.control != nullptr && p.control->streaming) QueueFrame(*p.control, FrameType::kRoutes, payload);
     }
   }
 }
@@ -493,13 +514,13 @@ void ClusterNode::Impl::FlushDelta() {
 void ClusterNode::Impl::SendSnapshot(Conn& c) {
   FlushDelta();  // the snapshot is as of the last delta; the next follows on
   for (const RouteUpdate& u : local_.Snapshot(options_.snapshot_chunk, MaxRouteFrame())) {
-    QueueRoutes(c, EncodeRouteUpdate(u));
+    QueueFrame(c, FrameType::kRoutes, EncodeRouteUpdate(u));
   }
   c.streaming = true;
 }
 
-void ClusterNode::Impl::QueueRoutes(Conn& c, std::string payload) {
-  c.backlog.push_back(std::move(payload));
+void ClusterNode::Impl::QueueFrame(Conn& c, FrameType type, std::string payload) {
+  c.backlog.emplace_back(type, std::move(payload));
   DrainBacklog(c);
 }
 
@@ -508,14 +529,13 @@ void ClusterNode::Impl::DrainBacklog(Conn& c) {
   // more goes when the link has written it all (OnDrained).
   const size_t high_water = options_.link.max_buffered_bytes / 2;
   while (!c.backlog.empty() && c.link->established()) {
-    const std::string& next = c.backlog.front();
+    const auto& [type, next] = c.backlog.front();
     const size_t buffered = c.link->buffered_bytes();
     if (buffered > 0 && buffered + next.size() > high_water) return;
-    if (!c.link->Send(FrameType::kRoutes, next)) {
-      FERRY_WARN(
-          "cluster: a route frame of %zu bytes exceeds the link cap; closing the link to '%s'",
-          next.size(), c.peer().c_str());
-      return c.link->Close("route frame larger than the link's byte cap");
+    if (!c.link->Send(type, next)) {
+      FERRY_WARN("cluster: a frame of %zu bytes exceeds the link cap; closing the link to '%s'",
+                 next.size(), c.peer().c_str());
+      return c.link->Close("frame larger than the link's byte cap");
     }
     c.backlog.pop_front();
   }

@@ -84,6 +84,14 @@ struct CoreSeams {
   std::function<void(uint32_t tag, std::span<const std::string> filters)> remove_routes;
   // Routes a message a peer forwarded (Broker::Publish).
   std::function<void(core::MessagePtr message, core::RouteDone done)> publish;
+  // Retained messages (Broker::WatchRetained, StoreRetained, ClearRetained):
+  // this node's set and deleted ones go to every peer; the peers' are kept
+  // here by last writer wins; a node that joins drops its own and takes
+  // the cluster's.
+  std::function<std::vector<core::MessagePtr>(std::shared_ptr<core::RetainedObserver>)>
+      watch_retained;
+  std::function<void(core::MessagePtr message)> store_retained;
+  std::function<size_t()> clear_retained;
 };
 
 struct MemberStatus {

@@ -73,9 +73,10 @@ class ClusterNode::Impl {
     bool set_seen = false;          // the peer's member set arrived
     bool members_received = false;  // ... and it is a member: the link is attached
     bool streaming = false;         // our route snapshot is queued: it gets deltas
-    // Route frames not yet handed to the link (a large snapshot goes out as
-    // the peer reads it, not all at once past the link's cap).
-    std::deque<std::string> backlog;
+    // Route and retained frames not yet handed to the link (a large
+    // snapshot goes out as the peer reads it, not all at once past the
+    // link's cap).
+    std::deque<std::pair<FrameType, std::string>> backlog;
     std::unique_ptr<PeerLink> link;
   };
   // A QoS 1/2 message forwarded to a peer and not yet acknowledged by it:
@@ -125,6 +126,7 @@ class ClusterNode::Impl {
   class Gate;
   class Observer;
   class Hook;
+  class RetainedWatch;
 
   // ---- links (cluster_node.cpp)
   Status Listen(uint16_t* port);
@@ -154,8 +156,8 @@ class ClusterNode::Impl {
   void SendSnapshot(Conn& c);
   // The largest route frame this node builds.
   size_t MaxRouteFrame() const;
-  // Route frames go through the connection's backlog, in order.
-  void QueueRoutes(Conn& c, std::string payload);
+  // Route and retained frames go through the connection's backlog, in order.
+  void QueueFrame(Conn& c, FrameType type, std::string payload);
   void DrainBacklog(Conn& c);
   void OnRoutes(Conn& c, const FrameView& f);
   // Withdraws `node`'s routes; returns how many.
@@ -187,6 +189,13 @@ class ClusterNode::Impl {
                    ReasonCode rc);
   // Held forwards of peers down longer than peer_down_after are dropped.
   void ExpireHeld();
+  // A retained message set or deleted here goes to every running peer; a
+  // peer whose link comes up gets all of them.
+  void OnLocalRetained(const std::shared_ptr<const std::string>& body);
+  void SendRetained(Conn& c);
+  void OnRetained(Conn& c, const FrameView& f);
+  // False (and a warning) for a body too large for a peer frame.
+  bool FitsFrame(size_t body_size, std::string_view what) const;
 
   // ---- members (cluster_members.cpp)
   void SaveMembers();
@@ -226,6 +235,7 @@ class ClusterNode::Impl {
   std::shared_ptr<Gate> gate_;  // other threads reach this Impl through it
   std::shared_ptr<Observer> observer_;
   std::shared_ptr<Hook> hook_;
+  std::shared_ptr<core::RetainedObserver> retained_watch_;  // a RetainedWatch
   std::map<std::string, uint32_t, std::less<>> tags_;
   std::vector<std::string> tag_nodes_;  // by tag
   std::map<std::string, Inbound, std::less<>> inbound_;

@@ -58,6 +58,7 @@ enum class FrameType : uint8_t {
   kForceLeave = 0x34,    // a node removed by force-leave: its name
   kForward = 0x40,       // a message for the receiver's subscribers (forward.h)
   kForwardAck = 0x41,    // forwards the receiver routed: their seqs (forward.h)
+  kRetained = 0x42,      // a retained message set or deleted: a kForward with seq 0
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.
