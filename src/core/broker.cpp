@@ -427,6 +427,17 @@ Status Broker::AddHookFilter(std::string_view owner, std::string_view filter, ui
   return Status::Ok();
 }
 
+Status Broker::SetSharedHook(std::string_view owner, std::string_view group, uint32_t tag,
+                             uint32_t members, std::shared_ptr<RouteHook> hook) {
+  auto shared = ParseSharedFilter(group);
+  if (!shared.ok() || !shared.value().has_value() ||
+      !ValidateTopicFilter(shared.value()->filter).ok()) {
+    return Status::InvalidArgument("'" + std::string(group) + "' is not a shared subscription");
+  }
+  ctx_->router.SetSharedHook(owner, group, tag, members, std::move(hook));
+  return Status::Ok();
+}
+
 Result<size_t> Broker::AddHookFilters(std::string_view owner, uint32_t tag,
                                       std::span<const std::string> filters,
                                       std::shared_ptr<RouteHook> hook) {
@@ -482,6 +493,11 @@ size_t Broker::ClearRetained() {
 void Broker::Publish(MessagePtr message, RouteDone done) {
   Inc(ctx_->metrics.publish_received);
   ctx_->Route(message, nullptr, std::move(done));
+}
+
+void Broker::PublishForwarded(MessagePtr message, ForwardedDelivery delivery, RouteDone done) {
+  Inc(ctx_->metrics.publish_received);
+  ctx_->Route(message, nullptr, std::move(done), &delivery);
 }
 
 bool Broker::AcceptingConnections(std::string* why) const {

@@ -107,6 +107,25 @@ class RouteHook {
   // durable queue) or once it decided to drop the message.
   virtual void OnRoute(const MessagePtr& message, std::span<const uint32_t> tags,
                        RouteCompletion done) = 0;
+  // The same for a hook that is also a remote member of shared groups
+  // (Broker::SetSharedHook): `shared` names the groups it was chosen to
+  // deliver to, each with the tag of the member (`tags` may then be empty).
+  // By default the groups are ignored.
+  virtual void OnRouteShared(const MessagePtr& message, std::span<const uint32_t> tags,
+                             std::span<const SharedPick> shared, RouteCompletion done) {
+    (void)shared;
+    OnRoute(message, tags, std::move(done));
+  }
+};
+
+// How a message another node forwarded is routed here
+// (Broker::PublishForwarded).
+struct ForwardedDelivery {
+  // To this node's subscribers, as a publish here would be, except its
+  // shared groups: the sending node chose their members.
+  bool plain = true;
+  // And to one local member of each of these shared groups ("$share/g/f").
+  std::vector<std::string> groups;
 };
 
 // Told of every retained message set or deleted on this node (a PUBLISH with
@@ -190,6 +209,14 @@ class Broker {
                                 std::shared_ptr<RouteHook> hook);
   size_t RemoveHookFilters(std::string_view owner, uint32_t tag,
                            std::span<const std::string> filters);
+  // A remote member of the shared group `group` ("$share/g/f", "$queue/f"):
+  // `hook` delivers for (owner, tag) to `members` subscribers elsewhere (0
+  // removes it). A publish here picks a remote member only when the group
+  // has no local member, in proportion to the counts, and tells the hook
+  // through OnRouteShared. Errors: InvalidArgument for a filter that is not
+  // a valid shared form.
+  Status SetSharedHook(std::string_view owner, std::string_view group, uint32_t tag,
+                       uint32_t members, std::shared_ptr<RouteHook> hook);
 
   // Route events (core/route_events.h): `observer` (nullptr to stop) is told
   // when a route gains its first subscriber or loses its last, and of every
@@ -221,6 +248,9 @@ class Broker {
   // runs at once with kSuccess.
   // REQUIRES: message->topic is a valid topic name.
   void Publish(MessagePtr message, RouteDone done);
+  // The same for a message another node matched and forwarded here, routed
+  // as `delivery` says; `done` as for Publish.
+  void PublishForwarded(MessagePtr message, ForwardedDelivery delivery, RouteDone done);
   // ---- admin (core/broker_admin.cpp); main loop, after Start().
 
   // Registers the node's own commands in `registry`: status, broker,

@@ -132,7 +132,9 @@ struct BrokerContext {
   // runs on `from`'s loop once every target has taken the message, after a
   // store commit if any of them wrote it to disk; with a failure (RouteDone)
   // if that commit failed.
-  void Route(const MessagePtr& message, Worker* from, RouteDone done);
+  // `forwarded`: how a message another node forwarded is routed here.
+  void Route(const MessagePtr& message, Worker* from, RouteDone done,
+             const ForwardedDelivery* forwarded = nullptr);
   // Tells the retained observer of a retained set or delete, unless its
   // owner injected it.
   void NotifyRetained(const MessagePtr& message);

@@ -95,7 +95,8 @@ void BrokerContext::DeleteRetained(const std::vector<MessagePtr>& doomed, bool t
   }
 }
 
-void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone done) {
+void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone done,
+                          const ForwardedDelivery* forwarded) {
   if (!message->path.empty() && PathNames(message->path, options.node_name)) {
     // It was forwarded by this node before and came back round a cycle of
     // bridges: its subscribers here already have it.
@@ -107,9 +108,18 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone don
   }
   std::vector<RouteTarget> targets;
   std::vector<HookTarget> hooks;
-  router.Match(message->topic, message->origin_client, targets, hooks, message->injected_by);
+  const MatchScope scope{message->origin_client, message->injected_by, forwarded == nullptr};
+  if (forwarded == nullptr || forwarded->plain) router.Match(message->topic, scope, targets, hooks);
+  if (forwarded != nullptr) {
+    for (const std::string& group : forwarded->groups) {
+      if (!router.PickShared(group, message->origin_client, targets)) {
+        // Its last member here left since the sender chose this node.
+        Inc(metrics.dropped_no_subscribers);
+      }
+    }
+  }
   bool durable = false;
-  if (message->retain) {
+  if (message->retain && (forwarded == nullptr || forwarded->plain)) {
     // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes.
     router.SetRetained(message);
     // $SYS values are rebuilt every interval; they need no disk.
@@ -159,7 +169,11 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone don
       barrier->remaining.fetch_add(1);
       completion = RouteCompletion([this, barrier] { ReleaseBarrier(*this, barrier); });
     }
-    h.hook->OnRoute(message, h.tags, std::move(completion));
+    if (h.shared.empty()) {
+      h.hook->OnRoute(message, h.tags, std::move(completion));
+    } else {
+      h.hook->OnRouteShared(message, h.tags, h.shared, std::move(completion));
+    }
   }
   std::vector<Session*> full;
   std::vector<Session*>* hold = (done || barrier) ? &full : nullptr;

@@ -31,4 +31,11 @@ class RouteObserver {
   virtual void OnRouteEvent(const RouteEvent& event) = 0;
 };
 
+// A shared group ("$share/g/f") whose member the router chose among a
+// hook's remote members: the hook's tag for that member, and the group.
+struct SharedPick {
+  uint32_t tag = 0;
+  std::string group;  // "$share/<group>/<filter>"
+};
+
 }  // namespace ferry::core

@@ -73,7 +73,7 @@ bool Router::Unsubscribe(std::string_view client_id, std::string_view filter) {
       --shared_count_;
       event = RemoveRoute("$share/" + sf.group + "/" + sf.filter,
                           static_cast<uint32_t>(members.size()));
-      if (members.empty()) shared_.Erase(sf.filter, sf.group);
+      if (members.empty() && (*group)->remote.empty()) shared_.Erase(sf.filter, sf.group);
     }
   }
   Notify(observer, event);
@@ -156,51 +156,126 @@ size_t Router::hook_filter_count() const {
 void Router::Match(std::string_view topic, std::string_view publisher,
                    std::vector<RouteTarget>& out, std::vector<HookTarget>& hooks,
                    std::string_view injector) const {
+  Match(topic, MatchScope{publisher, injector, true}, out, hooks);
+}
+
+namespace {
+
+HookTarget& TargetOf(std::vector<HookTarget>& hooks, const std::shared_ptr<RouteHook>& hook) {
+  for (HookTarget& t : hooks) {
+    if (t.hook == hook) return t;
+  }
+  return hooks.emplace_back(HookTarget{hook, {}, {}});
+}
+
+}  // namespace
+
+void Router::Match(std::string_view topic, const MatchScope& scope, std::vector<RouteTarget>& out,
+                   std::vector<HookTarget>& hooks) const {
   std::shared_lock lock(mu_);
-  MatchSubscribers(topic, publisher, out);
+  MatchSubscribers(topic, scope, out, &hooks);
   if (hooks_.size() == 0) return;
   hooks_.Match(topic, [&](std::string_view, const HookFilter& f, std::string_view) {
     // No Local for the hook's own injections.
-    if (f.owner == publisher || (!injector.empty() && f.owner == injector)) return;
-    for (HookTarget& t : hooks) {
-      if (t.hook == f.hook) {
-        if (std::find(t.tags.begin(), t.tags.end(), f.tag) == t.tags.end()) t.tags.push_back(f.tag);
-        return;
-      }
+    if (f.owner == scope.publisher || (!scope.injector.empty() && f.owner == scope.injector)) {
+      return;
     }
-    hooks.push_back(HookTarget{f.hook, {f.tag}});
+    HookTarget& t = TargetOf(hooks, f.hook);
+    if (std::find(t.tags.begin(), t.tags.end(), f.tag) == t.tags.end()) t.tags.push_back(f.tag);
   });
 }
 
 void Router::Match(std::string_view topic, std::string_view publisher,
                    std::vector<RouteTarget>& out) const {
   std::shared_lock lock(mu_);
-  MatchSubscribers(topic, publisher, out);
+  MatchSubscribers(topic, MatchScope{publisher, {}, true}, out, nullptr);
 }
 
-void Router::MatchSubscribers(std::string_view topic, std::string_view publisher,
-                              std::vector<RouteTarget>& out) const {
+bool Router::PickLocal(const SharedGroup& g, std::string_view publisher,
+                       std::vector<RouteTarget>& out, size_t first) {
+  const auto& members = g.members;
+  // Round robin; a No Local member that published it is passed over.
+  for (size_t tries = 0; tries < members.size(); ++tries) {
+    uint32_t i = g.next->fetch_add(1, std::memory_order_relaxed) % members.size();
+    const auto& [id, o] = members[i];
+    if (o.no_local && id == publisher) continue;
+    AddTarget(out, first, id, o);
+    return true;
+  }
+  return false;
+}
+
+void Router::MatchSubscribers(std::string_view topic, const MatchScope& scope,
+                              std::vector<RouteTarget>& out,
+                              std::vector<HookTarget>* hooks) const {
   const size_t first = out.size();
   subs_.Match(topic,
               [&](std::string_view client_id, const SubscriptionOptions& o, std::string_view) {
                 // No Local: not to the client that published it [MQTT-3.8.3-3].
-                if (o.no_local && client_id == publisher) return;
+                if (o.no_local && client_id == scope.publisher) return;
                 AddTarget(out, first, client_id, o);
               });
-  if (shared_count_ == 0) return;
-  shared_.Match(topic,
-                [&](std::string_view, const std::shared_ptr<SharedGroup>& g, std::string_view) {
-                  const auto& members = g->members;
-                  if (members.empty()) return;
-                  // Round robin; a No Local member that published it is passed over.
-                  for (size_t tries = 0; tries < members.size(); ++tries) {
-                    uint32_t i = g->next->fetch_add(1, std::memory_order_relaxed) % members.size();
-                    const auto& [id, o] = members[i];
-                    if (o.no_local && id == publisher) continue;
-                    AddTarget(out, first, id, o);
-                    return;
-                  }
-                });
+  if (shared_.size() == 0 || !scope.shared_groups) return;
+  shared_.Match(topic, [&](std::string_view group, const std::shared_ptr<SharedGroup>& g,
+                           std::string_view filter) {
+    // Local members first; a remote one only when none here may take it.
+    if (PickLocal(*g, scope.publisher, out, first) || hooks == nullptr || g->remote.empty()) {
+      return;
+    }
+    uint64_t total = 0;
+    for (const RemoteMember& r : g->remote) total += r.members;
+    if (total == 0) return;
+    // In proportion to the members each node has.
+    uint64_t k = g->next_remote->fetch_add(1, std::memory_order_relaxed) % total;
+    for (const RemoteMember& r : g->remote) {
+      if (k >= r.members) {
+        k -= r.members;
+        continue;
+      }
+      if (!scope.injector.empty() && r.owner == scope.injector) return;
+      std::string route = "$share/";
+      route.append(group).append("/").append(filter);
+      TargetOf(*hooks, r.hook).shared.push_back(SharedPick{r.tag, std::move(route)});
+      return;
+    }
+  });
+}
+
+bool Router::PickShared(std::string_view group, std::string_view publisher,
+                        std::vector<RouteTarget>& out) const {
+  auto shared = ParseSharedFilter(group);
+  if (!shared.ok() || !shared.value().has_value()) return false;
+  std::shared_lock lock(mu_);
+  const std::shared_ptr<SharedGroup>* g = shared_.Find(shared.value()->filter, shared.value()->group);
+  return g != nullptr && PickLocal(**g, publisher, out, 0);
+}
+
+void Router::SetSharedHook(std::string_view owner, std::string_view group, uint32_t tag,
+                           uint32_t members, std::shared_ptr<RouteHook> hook) {
+  auto shared = ParseSharedFilter(group);
+  if (!shared.ok() || !shared.value().has_value()) return;
+  const SharedFilter& sf = *shared.value();
+  std::unique_lock lock(mu_);
+  std::shared_ptr<SharedGroup>* g = shared_.Find(sf.filter, sf.group);
+  if (g == nullptr) {
+    if (members == 0) return;
+    shared_.Insert(sf.filter, sf.group, std::make_shared<SharedGroup>());
+    g = shared_.Find(sf.filter, sf.group);
+  }
+  auto& remote = (*g)->remote;
+  auto it = std::find_if(remote.begin(), remote.end(),
+                         [&](const RemoteMember& r) { return r.owner == owner && r.tag == tag; });
+  if (members == 0) {
+    if (it != remote.end()) remote.erase(it);
+    if (remote.empty() && (*g)->members.empty()) shared_.Erase(sf.filter, sf.group);
+    return;
+  }
+  if (it == remote.end()) {
+    remote.push_back(RemoteMember{std::string(owner), tag, members, std::move(hook)});
+  } else {
+    it->members = members;
+    it->hook = std::move(hook);
+  }
 }
 
 size_t Router::subscription_count() const {

@@ -50,10 +50,21 @@ struct RouteTarget {
 };
 
 // A route hook whose filters match a message, with the tags of every
-// matching filter (each once, in no particular order).
+// matching filter (each once, in no particular order), and the shared
+// groups it was chosen to deliver to.
 struct HookTarget {
   std::shared_ptr<RouteHook> hook;
   std::vector<uint32_t> tags;
+  std::vector<SharedPick> shared;
+};
+
+// Who published a message and how far it is matched.
+struct MatchScope {
+  std::string_view publisher;  // No Local: its own subscriptions are skipped
+  std::string_view injector;   // Message::injected_by: its hooks are skipped
+  // False for a message another node forwarded: that node chose the
+  // members of shared groups (Router::PickShared delivers to them).
+  bool shared_groups = true;
 };
 
 class Router {
@@ -80,6 +91,22 @@ class Router {
   // module that injected the message: Message::injected_by).
   void Match(std::string_view topic, std::string_view publisher, std::vector<RouteTarget>& out,
              std::vector<HookTarget>& hooks, std::string_view injector = {}) const;
+
+  // The same with the whole scope.
+  void Match(std::string_view topic, const MatchScope& scope, std::vector<RouteTarget>& out,
+             std::vector<HookTarget>& hooks) const;
+  // One local member of the shared group `group` ("$share/g/f"), round
+  // robin, added to `out` as Match does; false if it has none (left since).
+  bool PickShared(std::string_view group, std::string_view publisher,
+                  std::vector<RouteTarget>& out) const;
+
+  // A remote member of a shared group: `hook` under (owner, tag) delivers to
+  // `members` subscribers elsewhere; 0 removes it. A publish chooses a
+  // remote member only when the group has no local member that may take it,
+  // in proportion to their counts. REQUIRES: `group` is a valid "$share/g/f"
+  // or "$queue/f" filter.
+  void SetSharedHook(std::string_view owner, std::string_view group, uint32_t tag,
+                     uint32_t members, std::shared_ptr<RouteHook> hook);
 
   // Route hook filters (core/broker.h). REQUIRES: the filter was validated
   // and is not a $share form. Returns true if the filter is new.
@@ -138,14 +165,28 @@ class Router {
   bool SetRetainedIfNewer(const MessagePtr& message);
 
  private:
+  struct RemoteMember {
+    std::string owner;
+    uint32_t tag = 0;
+    uint32_t members = 0;
+    std::shared_ptr<RouteHook> hook;
+  };
   struct SharedGroup {
     std::vector<std::pair<std::string, SubscriptionOptions>> members;
+    std::vector<RemoteMember> remote;
     std::unique_ptr<std::atomic<uint32_t>> next = std::make_unique<std::atomic<uint32_t>>(0);
+    std::unique_ptr<std::atomic<uint32_t>> next_remote =
+        std::make_unique<std::atomic<uint32_t>>(0);
   };
 
-  // Match() without the hooks, with mu_ held (shared).
-  void MatchSubscribers(std::string_view topic, std::string_view publisher,
-                        std::vector<RouteTarget>& out) const;
+  // Match() without the hook filters, with mu_ held (shared). A shared
+  // group without a local member that may take the message picks a remote
+  // member into `hooks`, if given.
+  void MatchSubscribers(std::string_view topic, const MatchScope& scope,
+                        std::vector<RouteTarget>& out, std::vector<HookTarget>* hooks) const;
+  // A local member of `g` for a message of `publisher`, added to `out`.
+  static bool PickLocal(const SharedGroup& g, std::string_view publisher,
+                        std::vector<RouteTarget>& out, size_t first);
 
   struct HookFilter {
     std::string owner;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "core/broker.h"
 #include "core/router.h"
@@ -79,6 +80,51 @@ TEST_F(RouterHookTest, AnInjectedMessageKeepsItsPublisherAndSkipsTheInjectorsHoo
   hooks.clear();
   router_.Match("a/x", "someone", clients, hooks, "\x01cluster");
   EXPECT_EQ(clients.size(), 1u);
+}
+
+TEST_F(RouterHookTest, ASharedGroupPrefersLocalMembersThenRemoteOnesByTheirCounts) {
+  router_.SetSharedHook("\x01cluster", "$share/g/s/#", 1, 1, a_);
+  router_.SetSharedHook("\x01cluster", "$share/g/s/#", 2, 3, a_);
+  std::map<uint32_t, int> picks;
+  for (int i = 0; i < 400; ++i) {
+    std::vector<RouteTarget> clients;
+    std::vector<HookTarget> hooks;
+    router_.Match("s/x", MatchScope{"pub", "", true}, clients, hooks);
+    ASSERT_TRUE(clients.empty());
+    ASSERT_EQ(hooks.size(), 1u);
+    EXPECT_TRUE(hooks[0].tags.empty());
+    ASSERT_EQ(hooks[0].shared.size(), 1u);
+    EXPECT_EQ(hooks[0].shared[0].group, "$share/g/s/#");
+    ++picks[hooks[0].shared[0].tag];
+  }
+  EXPECT_EQ(picks[1], 100);  // one member there
+  EXPECT_EQ(picks[2], 300);  // three members there
+
+  // A local member takes every message; the remote ones none.
+  router_.Subscribe("local", "$share/g/s/#", SubscriptionOptions{.qos = 1});
+  std::vector<RouteTarget> clients;
+  std::vector<HookTarget> hooks;
+  router_.Match("s/x", MatchScope{"pub", "", true}, clients, hooks);
+  ASSERT_EQ(clients.size(), 1u);
+  EXPECT_EQ(clients[0].client_id, "local");
+  EXPECT_TRUE(hooks.empty());
+
+  // A message another node forwarded skips the groups; a pick names them.
+  clients.clear();
+  router_.Match("s/x", MatchScope{"pub", "\x01cluster", false}, clients, hooks);
+  EXPECT_TRUE(clients.empty());
+  EXPECT_TRUE(router_.PickShared("$share/g/s/#", "pub", clients));
+  ASSERT_EQ(clients.size(), 1u);
+  EXPECT_FALSE(router_.PickShared("$share/other/s/#", "pub", clients));
+
+  // Without local members and with the remote ones gone, nothing matches.
+  router_.Unsubscribe("local", "$share/g/s/#");
+  router_.SetSharedHook("\x01cluster", "$share/g/s/#", 1, 0, a_);
+  router_.SetSharedHook("\x01cluster", "$share/g/s/#", 2, 0, a_);
+  clients.clear();
+  router_.Match("s/x", MatchScope{"pub", "", true}, clients, hooks);
+  EXPECT_TRUE(clients.empty());
+  EXPECT_TRUE(hooks.empty());
 }
 
 TEST_F(RouterHookTest, WildcardsDoNotMatchDollarTopics) {
