@@ -177,8 +177,14 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     core.remove_routes = [&broker, owner](uint32_t tag, std::span<const std::string> filters) {
       broker.RemoveHookFilters(owner, tag, filters);
     };
-    core.publish = [&broker](ferry::core::MessagePtr message, ferry::core::RouteDone done) {
-      broker.Publish(std::move(message), std::move(done));
+    core.set_shared = [&broker, owner](uint32_t tag, std::string_view group, uint32_t members,
+                                       std::shared_ptr<ferry::core::RouteHook> hook) {
+      return broker.SetSharedHook(owner, group, tag, members, std::move(hook));
+    };
+    core.publish = [&broker](ferry::core::MessagePtr message,
+                             ferry::core::ForwardedDelivery delivery,
+                             ferry::core::RouteDone done) {
+      broker.PublishForwarded(std::move(message), std::move(delivery), std::move(done));
     };
     core.watch_retained = [&broker, owner](std::shared_ptr<ferry::core::RetainedObserver> o) {
       return broker.WatchRetained(owner, std::move(o));

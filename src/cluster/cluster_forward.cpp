@@ -10,6 +10,7 @@
 // than peer_down_after, or removed, lets go of what it held: the publishers
 // are acknowledged and the drops counted (ferry_cluster_forward_dropped).
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "cluster/cluster_node_impl.h"
@@ -25,12 +26,18 @@ constexpr size_t kMaxReceivedAhead = 100000;
 
 }  // namespace
 
-void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags, uint8_t qos,
+void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags,
+                                   const std::vector<core::SharedPick>& shared, uint8_t qos,
                                    const std::shared_ptr<const std::string>& body,
                                    const std::shared_ptr<core::RouteCompletion>& done) {
   if (stopping_) return;
+  // One frame per peer: its plain routes matched, and the shared groups it
+  // was chosen for.
+  std::map<uint32_t, std::pair<bool, std::vector<std::string>>> deliveries;
+  for (uint32_t tag : tags) deliveries[tag].first = true;
+  for (const core::SharedPick& pick : shared) deliveries[pick.tag].second.push_back(pick.group);
   const bool fits = FitsFrame(body->size(), "forwarded");
-  for (uint32_t tag : tags) {
+  for (const auto& [tag, delivery] : deliveries) {
     if (tag >= tag_nodes_.size()) continue;
     auto it = peers_.find(tag_nodes_[tag]);
     if (it == peers_.end()) continue;  // no longer a member: nobody to deliver to there
@@ -39,23 +46,27 @@ void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags, uint8_t qo
       ++p.forward_dropped;
       continue;
     }
+    const auto& [plain, groups] = delivery;
     if (qos == 0) {
       // At most once: past the link's cap (or with the link down) it is
       // dropped and counted, never queued without bound.
-      if (Running(p) && p.control->link->Send(FrameType::kForward, EncodeForwardSeq(0), *body)) {
+      if (Running(p) && p.control->link->Send(FrameType::kForward,
+                                              EncodeForwardHead(0, plain, groups), *body)) {
         ++p.forwarded_out;
       } else {
         ++p.forward_dropped;
       }
       continue;
     }
-    p.unacked.emplace(p.next_seq++, Held{body, done});
+    const uint64_t seq = p.next_seq++;
+    p.unacked.emplace(seq, Held{EncodeForwardHead(seq, plain, groups), body, done});
     PumpForwards(p);
   }
 }
 
 bool ClusterNode::Impl::FitsFrame(size_t body_size, std::string_view what) const {
-  if (8 + body_size <= options_.link.max_payload) return true;
+  // Room for a head with a few shared groups.
+  if (body_size + 4096 <= options_.link.max_payload) return true;
   FERRY_WARN("cluster: a message of %zu bytes is larger than a peer frame (%u bytes); not %.*s",
              body_size, options_.link.max_payload, static_cast<int>(what.size()), what.data());
   return false;
@@ -66,9 +77,10 @@ void ClusterNode::Impl::PumpForwards(Peer& p) {
   PeerLink& link = *p.control->link;
   const size_t high_water = options_.link.max_buffered_bytes / 2;
   for (auto it = p.unacked.upper_bound(p.sent_upto); it != p.unacked.end(); ++it) {
-    const size_t size = kFrameHeaderSize + 8 + it->second.body->size();
+    const Held& held = it->second;
+    const size_t size = kFrameHeaderSize + held.head.size() + held.body->size();
     if (link.buffered_bytes() > 0 && link.buffered_bytes() + size > high_water) return;
-    if (!link.Send(FrameType::kForward, EncodeForwardSeq(it->first), *it->second.body)) return;
+    if (!link.Send(FrameType::kForward, held.head, *held.body)) return;
     p.sent_upto = it->first;
     ++p.forwarded_out;
   }
@@ -153,6 +165,7 @@ void ClusterNode::Impl::OnForward(Conn& c, const FrameView& f) {
   }
   auto message = std::make_shared<core::Message>(std::move(frame->message));
   message->injected_by = std::string(kClusterOwner);
+  core::ForwardedDelivery delivery{frame->plain, std::move(frame->groups)};
   core::RouteDone done;
   if (seq != 0) {
     done = [gate = gate_, node, incarnation, seq](ReasonCode rc) {
@@ -161,7 +174,7 @@ void ClusterNode::Impl::OnForward(Conn& c, const FrameView& f) {
       });
     };
   }
-  core_.publish(std::move(message), std::move(done));
+  core_.publish(std::move(message), std::move(delivery), std::move(done));
 }
 
 void ClusterNode::Impl::OnForwarded(const std::string& node, uint64_t incarnation, uint64_t seq,
@@ -205,7 +218,7 @@ void ClusterNode::Impl::OnForwardAcks(Conn& c, const FrameView& f) {
 void ClusterNode::Impl::OnLocalRetained(const std::shared_ptr<const std::string>& body) {
   if (stopping_ || !FitsFrame(body->size(), "replicated")) return;
   // A peer that is not linked now gets every retained message when it is.
-  const std::string payload = EncodeForwardSeq(0) + *body;
+  const std::string payload = EncodeForwardHead(0) + *body;
   for (auto& [node, p] : peers_) {
     if (Running(p)) QueueFrame(*p.control, FrameType::kRetained, payload);
   }
@@ -218,14 +231,14 @@ void ClusterNode::Impl::SendRetained(Conn& c) {
   for (const core::MessagePtr& m : core_.watch_retained(retained_watch_)) {
     std::string body = EncodeForwardBody(*m);
     if (FitsFrame(body.size(), "replicated")) {
-      QueueFrame(c, FrameType::kRetained, EncodeForwardSeq(0) + body);
+      QueueFrame(c, FrameType::kRetained, EncodeForwardHead(0) + body);
     }
   }
 }
 
 void ClusterNode::Impl::OnRetained(Conn& c, const FrameView& f) {
   auto frame = ParseForward(f.payload);
-  if (!frame.ok() || frame->seq != 0 || !frame->message.retain) {
+  if (!frame.ok() || frame->seq != 0 || !frame->message.retain || !frame->groups.empty()) {
     const std::string why = frame.ok() ? "not a retained message" : frame.status().message();
     FERRY_WARN("cluster: bad retained message from '%s': %s; closing the link", c.peer().c_str(),
                why.c_str());

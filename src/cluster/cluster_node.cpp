@@ -64,12 +64,19 @@ class ClusterNode::Impl::Hook : public core::RouteHook {
   explicit Hook(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
   void OnRoute(const core::MessagePtr& message, std::span<const uint32_t> tags,
                core::RouteCompletion done) override {
+    OnRouteShared(message, tags, {}, std::move(done));
+  }
+  void OnRouteShared(const core::MessagePtr& message, std::span<const uint32_t> tags,
+                     std::span<const core::SharedPick> shared,
+                     core::RouteCompletion done) override {
     auto body = std::make_shared<const std::string>(EncodeForwardBody(*message));
     std::shared_ptr<core::RouteCompletion> held;
     if (done.waited_on()) held = std::make_shared<core::RouteCompletion>(std::move(done));
     // Dropped once the node stops: `held` then completes with it.
-    gate_->Post([t = std::vector<uint32_t>(tags.begin(), tags.end()), qos = message->qos, body,
-                 held](Impl& impl) { impl.ForwardOut(t, qos, body, held); });
+    gate_->Post([t = std::vector<uint32_t>(tags.begin(), tags.end()),
+                 s = std::vector<core::SharedPick>(shared.begin(), shared.end()),
+                 qos = message->qos, body,
+                 held](Impl& impl) { impl.ForwardOut(t, s, qos, body, held); });
   }
 
  private:
@@ -572,8 +579,17 @@ uint32_t ClusterNode::Impl::TagOf(const std::string& node) {
 }
 
 void ClusterNode::Impl::InstallRoutes(const std::string& node, const RouteChanges& changes) {
-  if (!core_.add_routes || (changes.added.empty() && changes.removed.empty())) return;
+  if (!core_.add_routes) return;
   const uint32_t tag = TagOf(node);
+  for (const RouteEntry& e : changes.shared) {
+    // A shared group's members there (0: none left): one delivery per group
+    // in the cluster, chosen on the publishing node.
+    if (Status st = core_.set_shared(tag, e.route, e.present ? e.shared_members : 0, hook_);
+        !st.ok()) {
+      FERRY_WARN("cluster: shared group of '%s' not installed: %s", node.c_str(),
+                 st.message().c_str());
+    }
+  }
   if (!changes.removed.empty()) core_.remove_routes(tag, changes.removed);
   if (!changes.added.empty()) {
     Status st = core_.add_routes(tag, changes.added, hook_);

@@ -82,8 +82,14 @@ struct CoreSeams {
                        std::shared_ptr<core::RouteHook> hook)>
       add_routes;
   std::function<void(uint32_t tag, std::span<const std::string> filters)> remove_routes;
-  // Routes a message a peer forwarded (Broker::Publish).
-  std::function<void(core::MessagePtr message, core::RouteDone done)> publish;
+  // The peer's members of a shared group (Broker::SetSharedHook; 0: none).
+  std::function<Status(uint32_t tag, std::string_view group, uint32_t members,
+                       std::shared_ptr<core::RouteHook> hook)>
+      set_shared;
+  // Routes a message a peer forwarded (Broker::PublishForwarded).
+  std::function<void(core::MessagePtr message, core::ForwardedDelivery delivery,
+                     core::RouteDone done)>
+      publish;
   // Retained messages (Broker::WatchRetained, StoreRetained, ClearRetained):
   // this node's set and deleted ones go to every peer; the peers' are kept
   // here by last writer wins; a node that joins drops its own and takes

@@ -83,6 +83,7 @@ class ClusterNode::Impl {
   // its body (shared by every peer it goes to) and the publisher's
   // acknowledgement, which completes once every peer holding it let go.
   struct Held {
+    std::string head;  // EncodeForwardHead: seq and delivery
     std::shared_ptr<const std::string> body;
     std::shared_ptr<core::RouteCompletion> done;
   };
@@ -170,7 +171,8 @@ class ClusterNode::Impl {
   // ---- forwarding (cluster_forward.cpp)
   // A message the hook matched for the peers of `tags`, on the cluster
   // thread. `done` is null unless a QoS 1/2 publisher waits.
-  void ForwardOut(const std::vector<uint32_t>& tags, uint8_t qos,
+  void ForwardOut(const std::vector<uint32_t>& tags, const std::vector<core::SharedPick>& shared,
+                  uint8_t qos,
                   const std::shared_ptr<const std::string>& body,
                   const std::shared_ptr<core::RouteCompletion>& done);
   // Hands the peer's link the held forwards it does not have yet, up to

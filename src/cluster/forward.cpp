@@ -7,12 +7,17 @@ namespace ferry::cluster {
 namespace {
 
 constexpr uint8_t kRetainFlag = 0x01;
+constexpr uint8_t kPlainFlag = 0x01;
 
 }  // namespace
 
-std::string EncodeForwardSeq(uint64_t seq) {
+std::string EncodeForwardHead(uint64_t seq, bool plain, std::span<const std::string> groups) {
   std::string out;
-  FieldWriter(out).U64(seq);
+  FieldWriter w(out);
+  w.U64(seq);
+  w.U8(plain ? kPlainFlag : 0);
+  w.U16(static_cast<uint16_t>(groups.size()));
+  for (const std::string& g : groups) w.Str(g);
   return out;
 }
 
@@ -36,9 +41,16 @@ Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload) {
   ForwardFrame f;
   core::Message& m = f.message;
   FieldReader r(payload);
-  uint8_t flags = 0;
+  uint8_t flags = 0, delivery = 0;
+  uint16_t groups = 0;
   std::string props;
   r.U64(f.seq, "seq");
+  r.U8(delivery, "delivery");
+  r.U16(groups, "group count");
+  for (uint16_t i = 0; i < groups && r.ok(); ++i) {
+    std::string g;
+    if (r.Str(g, "shared group")) f.groups.push_back(std::move(g));
+  }
   r.U8(m.qos, "qos");
   r.U8(flags, "flags");
   r.U64(m.expiry_at_ms, "expiry");
@@ -51,6 +63,15 @@ Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload) {
   if (m.qos > 2) return Status::Corruption("forwarded message with QoS " + std::to_string(m.qos));
   if ((flags & ~kRetainFlag) != 0) return Status::Corruption("forwarded message: reserved flags");
   m.retain = (flags & kRetainFlag) != 0;
+  if ((delivery & ~kPlainFlag) != 0) return Status::Corruption("forwarded message: reserved delivery bits");
+  f.plain = (delivery & kPlainFlag) != 0;
+  for (const std::string& g : f.groups) {
+    auto shared = core::ParseSharedFilter(g);
+    if (!shared.ok() || !shared.value().has_value() ||
+        !core::ValidateTopicFilter(shared.value()->filter).ok()) {
+      return Status::Corruption("forwarded message: '" + g + "' is no shared subscription");
+    }
+  }
   if (Status st = core::ValidateTopicName(m.topic); !st.ok()) {
     return Status::Corruption("forwarded message: " + st.message());
   }

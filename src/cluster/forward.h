@@ -6,6 +6,11 @@
 //   u64   seq          0 for QoS 0; else 1, 2, ... per sender incarnation
 //                      and receiver: what the receiver acknowledges and
 //                      tells duplicates by after a reconnect
+//   u8    delivery     0x01 plain: to the receiver's subscribers, but not
+//                      its shared groups; others reserved, must be 0
+//   u16   group count, then that many str: shared groups ("$share/g/f")
+//                      the sender chose the receiver for; it delivers to
+//                      one local member of each
 //   then the message body, the same bytes for every peer:
 //   u8    qos          0..2
 //   u8    flags        0x01 retain; others reserved, must be 0
@@ -32,17 +37,21 @@
 
 namespace ferry::cluster {
 
-// The body of a kForward frame for `m`, after its seq.
+// The body of a kForward frame for `m`, after its head.
 std::string EncodeForwardBody(const core::Message& m);
-// The seq field that goes before a body.
-std::string EncodeForwardSeq(uint64_t seq);
+// The head that goes before a body: seq and delivery.
+std::string EncodeForwardHead(uint64_t seq, bool plain = true,
+                              std::span<const std::string> groups = {});
 
 struct ForwardFrame {
   uint64_t seq = 0;
+  bool plain = true;
+  std::vector<std::string> groups;
   core::Message message;
 };
 // Errors: Corruption naming the field that does not fit, an invalid topic
-// name, a QoS above 2, reserved flag bits, properties that do not decode.
+// name, a QoS above 2, reserved flag bits, a group that is no shared
+// subscription, properties that do not decode.
 Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload);
 
 using ForwardAcks = std::vector<std::pair<uint64_t, uint8_t>>;  // seq, reason code

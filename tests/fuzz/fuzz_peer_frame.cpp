@@ -91,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     RoundTrip(
         frame.payload, ferry::cluster::ParseForward,
         [](const ferry::cluster::ForwardFrame& f) {
-          return ferry::cluster::EncodeForwardSeq(f.seq) +
+          return ferry::cluster::EncodeForwardHead(f.seq, f.plain, f.groups) +
                  ferry::cluster::EncodeForwardBody(f.message);
         },
         "forwarded message round trip changed it");

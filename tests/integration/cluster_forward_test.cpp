@@ -206,5 +206,56 @@ TEST_F(ClusterForward, ALostLinkResendsWhatWasNotAcknowledgedWithoutDuplicates) 
             static_cast<uint64_t>(kCount));
 }
 
+TEST_F(ClusterForward, ASharedGroupSpreadOverThreeNodesGetsEachMessageOnce) {
+  ThreeJoined();
+  // Two members on ferry2, one on ferry3, none on ferry1 where the
+  // publisher is; and a $queue group with a member on ferry2 only.
+  MosqClient a(N(2).port(), "a"), b(N(2).port(), "b"), c(N(3).port(), "c");
+  for (MosqClient* m : {&a, &b, &c}) {
+    ASSERT_TRUE(m->Connect());
+    ASSERT_TRUE(m->Subscribe("$share/workers/jobs/#", 1));
+  }
+  MosqClient q(N(2).port(), "q");
+  ASSERT_TRUE(q.Connect());
+  ASSERT_TRUE(q.Subscribe("$queue/jobs/#", 1));
+  ASSERT_TRUE(RoutesKnown(2, 2));
+  ASSERT_TRUE(RoutesKnown(3, 1));
+
+  PahoClient pub(N(1).port(), "pub", MqttVersion::kV311);
+  ASSERT_TRUE(pub.Connect());
+  constexpr int kCount = 300;
+  ASSERT_TRUE(pub.PublishBurst("jobs/x", kCount, 1, seconds(60)));
+  std::vector<int> seen(kCount, 0);
+  auto drain = [&](MosqClient& m) {
+    int got = 0;
+    while (auto msg = m.Receive(std::chrono::milliseconds(500))) {
+      ++seen.at(std::stoi(msg->payload));
+      ++got;
+    }
+    return got;
+  };
+  const int on_a = drain(a), on_b = drain(b), on_c = drain(c);
+  EXPECT_EQ(on_a + on_b + on_c, kCount);
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(seen[i], 1) << "message " << i;
+  // In proportion to the members each node has: ferry2 twice ferry3's share.
+  EXPECT_NEAR(on_a + on_b, 2 * kCount / 3, kCount / 10);
+  EXPECT_GT(on_a, 0);
+  EXPECT_GT(on_b, 0);
+  // The $queue group's one member has every message, once.
+  std::vector<int> queued(kCount, 0);
+  while (auto msg = q.Receive(std::chrono::milliseconds(500))) ++queued.at(std::stoi(msg->payload));
+  for (int i = 0; i < kCount; ++i) EXPECT_EQ(queued[i], 1) << "queued message " << i;
+
+  // A member on the publisher's node takes them all from then on.
+  MosqClient local(N(1).port(), "local");
+  ASSERT_TRUE(local.Connect());
+  ASSERT_TRUE(local.Subscribe("$share/workers/jobs/#", 1));
+  ASSERT_TRUE(pub.Publish("jobs/y", "0", 1));
+  auto m = local.Receive(seconds(10));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_FALSE(a.Receive(std::chrono::milliseconds(300)).has_value());
+  EXPECT_FALSE(c.Receive(std::chrono::milliseconds(100)).has_value());
+}
+
 }  // namespace
 }  // namespace ferry::testing

@@ -31,7 +31,7 @@ core::Message RichMessage() {
 }
 
 std::string Frame(uint64_t seq, const core::Message& m) {
-  return EncodeForwardSeq(seq) + EncodeForwardBody(m);
+  return EncodeForwardHead(seq) + EncodeForwardBody(m);
 }
 
 TEST(ForwardFrame, RoundTripKeepsEveryField) {
@@ -53,14 +53,31 @@ TEST(ForwardFrame, RoundTripKeepsEveryField) {
   EXPECT_TRUE(f->message.injected_by.empty());
 }
 
-TEST(ForwardFrame, SeqComesFirstBigEndian) {
-  const std::string seq = EncodeForwardSeq(0x0102030405060708ull);
-  EXPECT_EQ(seq, std::string("\x01\x02\x03\x04\x05\x06\x07\x08", 8));
+TEST(ForwardFrame, HeadIsSeqBigEndianThenDelivery) {
+  const std::string head = EncodeForwardHead(0x0102030405060708ull);
+  EXPECT_EQ(head, std::string("\x01\x02\x03\x04\x05\x06\x07\x08\x01\x00\x00", 11));
   core::Message m;
   m.topic = "t";
   const std::string body = EncodeForwardBody(m);
   // qos, flags, two u64 times, topic "t", empty origin, two empty blobs.
   EXPECT_EQ(body.size(), 1u + 1 + 8 + 8 + 3 + 2 + 4 + 4);
+}
+
+TEST(ForwardFrame, SharedGroupsTravelInTheHead) {
+  const std::vector<std::string> groups{"$share/g/a/+", "$queue/b"};
+  const std::string bytes = EncodeForwardHead(9, false, groups) + EncodeForwardBody(RichMessage());
+  auto f = ParseForward(Bytes(bytes));
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(f->seq, 9u);
+  EXPECT_FALSE(f->plain);
+  EXPECT_EQ(f->groups, groups);
+  const std::vector<std::string> bad{"a/+"};  // no shared form
+  EXPECT_FALSE(
+      ParseForward(Bytes(EncodeForwardHead(9, false, bad) + EncodeForwardBody(RichMessage())))
+          .ok());
+  std::string reserved = bytes;
+  reserved[8] = 0x02;
+  EXPECT_FALSE(ParseForward(Bytes(reserved)).ok());
 }
 
 TEST(ForwardFrame, EveryTruncationFailsCleanly) {
@@ -74,10 +91,10 @@ TEST(ForwardFrame, EveryTruncationFailsCleanly) {
 TEST(ForwardFrame, RefusesWhatAPeerMayGetWrong) {
   core::Message m = RichMessage();
   std::string bytes = Frame(1, m);
-  bytes[8] = 3;  // QoS 3
+  bytes[11] = 3;  // QoS 3
   EXPECT_NE(ParseForward(Bytes(bytes)).status().message().find("QoS 3"), std::string::npos);
   bytes = Frame(1, m);
-  bytes[9] = 0x02;  // a reserved flag
+  bytes[12] = 0x02;  // a reserved flag
   EXPECT_FALSE(ParseForward(Bytes(bytes)).ok());
   m.topic = "a/+/b";  // a filter is no topic name
   EXPECT_FALSE(ParseForward(Bytes(Frame(1, m))).ok());
