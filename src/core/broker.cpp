@@ -460,6 +460,10 @@ bool Broker::RemoveHookFilter(std::string_view owner, std::string_view filter, u
   return ctx_->router.RemoveHookFilter(owner, filter, tag);
 }
 
+void Broker::SetRemoteRoutes(std::shared_ptr<RemoteRouteDirectory> directory) {
+  ctx_->remote_routes = std::move(directory);
+}
+
 std::vector<MessagePtr> Broker::WatchRetained(std::string_view owner,
                                               std::shared_ptr<RetainedObserver> observer) {
   {

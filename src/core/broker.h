@@ -137,6 +137,25 @@ class RetainedObserver {
   virtual void OnRetained(const MessagePtr& message) = 0;
 };
 
+// The routes other nodes own (the cluster's route table), for `routes list`
+// and `routes show` to show beside this node's. Called on the main loop;
+// each `done` runs once, on any thread.
+class RemoteRouteDirectory {
+ public:
+  struct Row {
+    std::string filter;  // as its node has it: "$share/g/f" for a shared group
+    std::string node;
+    uint32_t shared_members = 0;  // a shared group's members there; 0 for a plain route
+  };
+  virtual ~RemoteRouteDirectory() = default;
+  // Up to `max` rows that sort after (after_filter, after_node), in
+  // (filter, node) order.
+  virtual void List(std::string after_filter, std::string after_node, size_t max,
+                    std::function<void(std::vector<Row>)> done) = 0;
+  // The rows whose filter matches the topic name `topic`.
+  virtual void Matching(std::string topic, std::function<void(std::vector<Row>)> done) = 0;
+};
+
 class AdminRegistry;
 struct BrokerContext;
 struct Metrics;
@@ -223,6 +242,10 @@ class Broker {
   // change of a shared group's members; the result is the snapshot of the
   // routes at the moment it was set, which those events continue.
   std::vector<RouteEvent> WatchRoutes(std::shared_ptr<RouteObserver> observer);
+
+  // The remote routes `routes list` and `routes show` add (nullptr: none).
+  // Main loop.
+  void SetRemoteRoutes(std::shared_ptr<RemoteRouteDirectory> directory);
 
   // Retained events: `observer` (nullptr to stop) under the owner identity
   // `owner` is told of each retained message set or deleted from now on;

@@ -120,6 +120,40 @@ uint64_t PartialPacketBytes(const BrokerContext& ctx) {
   return sum;
 }
 
+// A route of another node as `routes list` and `routes show` print it; a
+// plain route's subscribers there are not known here (null).
+Json RemoteRouteJson(const RemoteRouteDirectory::Row& r) {
+  Json subscribers = nullptr;
+  if (r.shared_members > 0) subscribers = r.shared_members;
+  return Json{{"topic", r.filter}, {"node", r.node}, {"subscribers", std::move(subscribers)}};
+}
+
+// Where `routes list` stands: this node's routes first, then the others'.
+struct RoutesCursor {
+  std::string after;
+  uint64_t remaining = 0;
+  bool remote = false;  // this node's routes are listed; the others' follow
+  std::string after_node;
+};
+
+// The next page of other nodes' routes after the cursor, which moves on.
+void RemoteRoutesPage(BrokerContext& ctx, std::shared_ptr<RoutesCursor> cursor, size_t max,
+                      AdminPageDone done) {
+  ctx.remote_routes->List(
+      cursor->after, cursor->after_node, max,
+      [cursor, max, done = std::move(done)](std::vector<RemoteRouteDirectory::Row> rows) {
+        AdminPage p;
+        for (const auto& r : rows) p.rows.push_back(RemoteRouteJson(r));
+        if (!rows.empty()) {
+          cursor->after = rows.back().filter;
+          cursor->after_node = rows.back().node;
+        }
+        cursor->remaining -= rows.size();
+        p.last = rows.size() < max || cursor->remaining == 0;
+        done(std::move(p));
+      });
+}
+
 // A retained message's payload as text when it is UTF-8, else base64.
 Json Payload(const std::string& payload) {
   if (IsValidMqttUtf8(payload)) return Json{{"payload", payload}, {"encoding", "utf-8"}};
@@ -384,19 +418,22 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
 
   add({.path = "routes list",
        .options = {limit},
-       .summary = "topic filters with subscribers on this node",
+       .summary = "topic filters with subscribers on this node, then those of the other "
+                  "nodes of its cluster",
        .handler = [&ctx](const AdminRequest& req, AdminDone done) {
          auto n = req.UintOption("limit", kNoLimit, kNoLimit);
          if (!n.ok()) return done(AdminResult::Error(n.status()));
-         struct State {
-           std::string after;
-           uint64_t remaining;
-         };
-         auto state = std::make_shared<State>(State{"", n.value()});
+         auto state = std::make_shared<RoutesCursor>();
+         state->remaining = n.value();
          done(AdminResult::List(
              {{"topic", "TOPIC FILTER"}, {"node", "NODE"}, {"subscribers", "SUBSCRIBERS"}},
              [&ctx, state](size_t max_rows, AdminPageDone page_done) {
                size_t max = static_cast<size_t>(std::min<uint64_t>(max_rows, state->remaining));
+               if (state->remote) {
+                 // The cluster stopped meanwhile: nothing more to list.
+                 if (!ctx.remote_routes) return page_done(AdminPage{});
+                 return RemoteRoutesPage(ctx, state, max, std::move(page_done));
+               }
                AdminPage p;
                for (auto& r : ctx.router.Routes(state->after, max)) {
                  p.rows.push_back(Json{{"topic", r.filter},
@@ -406,13 +443,19 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
                }
                state->remaining -= p.rows.size();
                p.last = p.rows.size() < max || state->remaining == 0;
+               if (p.last && state->remaining > 0 && ctx.remote_routes) {
+                 state->remote = true;
+                 state->after.clear();
+                 p.last = false;
+               }
                page_done(std::move(p));
              }));
        }});
 
   add({.path = "routes show",
        .args = "TOPIC",
-       .summary = "where a PUBLISH to topic name TOPIC goes: the subscribers it matches",
+       .summary = "where a PUBLISH to topic name TOPIC goes: the subscribers it matches here "
+                  "and the other nodes it is forwarded to",
        .handler = [&ctx](const AdminRequest& req, AdminDone done) {
          const std::string& topic = req.Arg("TOPIC");
          if (Status st = ValidateTopicName(topic); !st.ok()) {
@@ -421,16 +464,28 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
          }
          std::vector<RouteTarget> targets;
          ctx.router.Match(topic, "", targets);
-         if (targets.empty()) {
-           return done(AdminResult::Error(Status::NotFound("no route for '" + topic + "'")));
-         }
          Json subs = Json::array();
          for (const RouteTarget& t : targets) {
            subs.push_back(Json{{"client_id", t.client_id}, {"qos", t.qos}});
          }
-         done(AdminResult::Value(Json{{"topic", topic},
-                                      {"node", ctx.options.node_name},
-                                      {"subscribers", std::move(subs)}}));
+         Json shown{{"topic", topic}, {"node", ctx.options.node_name}, {"subscribers", subs}};
+         if (!ctx.remote_routes) {
+           if (targets.empty()) {
+             return done(AdminResult::Error(Status::NotFound("no route for '" + topic + "'")));
+           }
+           return done(AdminResult::Value(std::move(shown)));
+         }
+         ctx.remote_routes->Matching(
+             topic, [done, topic, shown = std::move(shown)](
+                        std::vector<RemoteRouteDirectory::Row> rows) mutable {
+               if (rows.empty() && shown["subscribers"].empty()) {
+                 return done(AdminResult::Error(Status::NotFound("no route for '" + topic + "'")));
+               }
+               Json nodes = Json::array();
+               for (const auto& r : rows) nodes.push_back(RemoteRouteJson(r));
+               shown["nodes"] = std::move(nodes);
+               done(AdminResult::Value(std::move(shown)));
+             });
        }});
 
   add({.path = "retained list",

@@ -65,6 +65,9 @@ struct BrokerContext {
   // at creation, so workers read the map without a lock.
   std::map<std::string, std::unique_ptr<TransportFactory>, std::less<>> transports;
 
+  // Other nodes' routes for the admin commands; main loop only.
+  std::shared_ptr<RemoteRouteDirectory> remote_routes;
+
   // The one retained observer (Broker::WatchRetained) and its owner.
   std::mutex retained_watch_mu;
   std::string retained_owner;                            // guarded by retained_watch_mu
