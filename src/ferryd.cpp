@@ -197,6 +197,7 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     if (!created.ok()) return created.status();
     node = std::move(created).value();
     if (ferry::Status st = node->Start(); !st.ok()) return st;
+    broker.SetRemoteRoutes(node->RouteDirectory());
   } else {
     FERRY_INFO("cluster: %s", cc.why_disabled.c_str());
   }
@@ -345,6 +346,7 @@ int main(int argc, char** argv) {
     // Peers see this node stop (not leave): it is back in the cluster when
     // it starts again.
     cluster_node = nullptr;
+    b.SetRemoteRoutes(nullptr);
     if (cluster) cluster->Stop();
     bridge_set = nullptr;
     // Bridges first: they say goodbye upstream and write their queues while

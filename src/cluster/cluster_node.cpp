@@ -97,6 +97,28 @@ class ClusterNode::Impl::RetainedWatch : public core::RetainedObserver {
   std::shared_ptr<Gate> gate_;
 };
 
+// The remote route table for the admin commands, read on the cluster thread.
+class RouteDirectoryImpl : public core::RemoteRouteDirectory {
+ public:
+  explicit RouteDirectoryImpl(std::shared_ptr<ClusterNode::Impl::Gate> gate)
+      : gate_(std::move(gate)) {}
+  void List(std::string after_filter, std::string after_node, size_t max,
+            std::function<void(std::vector<Row>)> done) override {
+    auto answer = [after_filter, after_node, max, done](ClusterNode::Impl& impl) {
+      done(impl.ListRoutes(after_filter, after_node, max));
+    };
+    if (!gate_->Post(answer)) done({});
+  }
+  void Matching(std::string topic, std::function<void(std::vector<Row>)> done) override {
+    if (!gate_->Post([topic, done](ClusterNode::Impl& impl) { done(impl.RoutesMatching(topic)); })) {
+      done({});
+    }
+  }
+
+ private:
+  std::shared_ptr<ClusterNode::Impl::Gate> gate_;
+};
+
 // ---------------------------------------------------------------- status
 
 std::vector<std::string> ClusterStatus::running_nodes() const {
@@ -176,6 +198,10 @@ void ClusterNode::GetStatus(std::function<void(ClusterStatus)> done) {
 }
 
 ClusterStatus ClusterNode::LatestStatus() const { return *impl_->Published(); }
+
+std::shared_ptr<core::RemoteRouteDirectory> ClusterNode::RouteDirectory() const {
+  return std::make_shared<RouteDirectoryImpl>(impl_->gate());
+}
 
 void ClusterNode::GetRoutes(std::string node, std::function<void(std::vector<RouteEntry>)> done) {
   impl_->loop().Post([impl = impl_.get(), node = std::move(node), done = std::move(done)] {
@@ -626,6 +652,27 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
   }
   s.removed.assign(members_.removed().begin(), members_.removed().end());
   return s;
+}
+
+namespace {
+
+std::vector<core::RemoteRouteDirectory::Row> Rows(std::vector<RemoteRoutes::Listed> listed) {
+  std::vector<core::RemoteRouteDirectory::Row> rows;
+  rows.reserve(listed.size());
+  for (auto& l : listed) rows.push_back({std::move(l.route), std::move(l.origin), l.shared_members});
+  return rows;
+}
+
+}  // namespace
+
+std::vector<core::RemoteRouteDirectory::Row> ClusterNode::Impl::ListRoutes(
+    const std::string& after_filter, const std::string& after_node, size_t max) const {
+  return Rows(remote_.ListAfter(after_filter, after_node, max));
+}
+
+std::vector<core::RemoteRouteDirectory::Row> ClusterNode::Impl::RoutesMatching(
+    const std::string& topic) const {
+  return Rows(remote_.Matching(topic));
 }
 
 std::vector<RouteEntry> ClusterNode::Impl::RoutesOf(std::string_view node) const {

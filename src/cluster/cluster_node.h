@@ -182,6 +182,10 @@ class ClusterNode {
   // The routes `node` owns as this node knows them (its own for this node),
   // in order; empty for an unknown node.
   void GetRoutes(std::string node, std::function<void(std::vector<RouteEntry>)> done);
+  // The other members' routes as core's `routes list` and `routes show`
+  // show them (Broker::SetRemoteRoutes). REQUIRES: started; answers
+  // nothing but empty lists once the node stopped.
+  std::shared_ptr<core::RemoteRouteDirectory> RouteDirectory() const;
 
   class Impl;
 

@@ -51,6 +51,13 @@ class ClusterNode::Impl {
   // What LatestStatus() returns; any thread.
   std::shared_ptr<const ClusterStatus> Published() const;
   std::vector<RouteEntry> RoutesOf(std::string_view node) const;
+  // The remote route table for core's admin commands (RemoteRouteDirectory).
+  std::vector<core::RemoteRouteDirectory::Row> ListRoutes(const std::string& after_filter,
+                                                          const std::string& after_node,
+                                                          size_t max) const;
+  std::vector<core::RemoteRouteDirectory::Row> RoutesMatching(const std::string& topic) const;
+  class Gate;
+  const std::shared_ptr<Gate>& gate() const { return gate_; }
 
  private:
   // One link (PeerLink) and what this node knows of it.
@@ -124,7 +131,6 @@ class ClusterNode::Impl {
     uint64_t deadline_ms = 0;
     std::string dropped;
   };
-  class Gate;
   class Observer;
   class Hook;
   class RetainedWatch;

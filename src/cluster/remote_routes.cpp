@@ -1,5 +1,6 @@
 #include "cluster/remote_routes.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/topic.h"
@@ -179,5 +180,42 @@ uint64_t RemoteRoutes::seq_of(std::string_view origin) const {
 }
 
 size_t RemoteRoutes::route_count() const { return routes_; }
+
+std::vector<RemoteRoutes::Listed> RemoteRoutes::ListAfter(std::string_view after_route,
+                                                          std::string_view after_origin,
+                                                          size_t max) const {
+  std::vector<Listed> out;
+  for (const auto& [origin, o] : origins_) {
+    // This origin's next `max` routes, merged with the others' below.
+    auto it = o.routes.lower_bound(after_route);
+    if (it != o.routes.end() && it->first == after_route && origin <= after_origin) ++it;
+    for (size_t n = 0; it != o.routes.end() && n < max; ++it, ++n) {
+      out.push_back(Listed{it->first, origin, it->second});
+    }
+  }
+  std::sort(out.begin(), out.end());
+  if (out.size() > max) out.resize(max);
+  return out;
+}
+
+std::vector<RemoteRoutes::Listed> RemoteRoutes::Matching(std::string_view topic) const {
+  std::vector<Listed> out;
+  for (const auto& [origin, o] : origins_) {
+    for (const auto& [route, members] : o.routes) {
+      std::string_view filter = route;
+      if (IsShared(route)) {
+        auto shared = core::ParseSharedFilter(route);
+        if (!shared.ok() || !shared.value().has_value()) continue;
+        if (core::TopicMatches(shared.value()->filter, topic)) {
+          out.push_back(Listed{route, origin, members});
+        }
+        continue;
+      }
+      if (core::TopicMatches(filter, topic)) out.push_back(Listed{route, origin, members});
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 }  // namespace ferry::cluster

@@ -90,6 +90,23 @@ class RemoteRoutes {
   uint64_t seq_of(std::string_view origin) const;
   size_t route_count() const;
 
+  // One route of one origin, for listings.
+  struct Listed {
+    std::string route;
+    std::string origin;
+    uint32_t shared_members = 0;
+    bool operator<(const Listed& o) const {
+      return route != o.route ? route < o.route : origin < o.origin;
+    }
+  };
+  // Up to `max` routes that sort after (after_route, after_origin) in
+  // (route, origin) order.
+  std::vector<Listed> ListAfter(std::string_view after_route, std::string_view after_origin,
+                                size_t max) const;
+  // Every route whose filter (a shared group's filter part) matches the
+  // topic name `topic`, in (route, origin) order. O(routes).
+  std::vector<Listed> Matching(std::string_view topic) const;
+
  private:
   using Routes = std::map<std::string, uint32_t, std::less<>>;  // route -> shared members
   struct Origin {

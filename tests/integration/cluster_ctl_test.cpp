@@ -60,6 +60,29 @@ TEST_F(ClusterCtl, RoutesOfEveryNodeAreKnownEverywhere) {
               seconds(10), "ferry2's route in /metrics"));
   EXPECT_EQ(metric("ferry_cluster_member_up{node=\"" + Name(3) + "\"}"), 1u);
   EXPECT_EQ(metric("ferry_cluster_members"), 3u);
+  // `routes list` and `routes show` on ferry1 name ferry2 beside ferry1's own.
+  RawClient local;
+  ASSERT_TRUE(ConnectRaw(local, N(1).port(), Clean(MqttVersion::kV311, "local")));
+  ASSERT_TRUE(SubscribeRaw(local, MqttVersion::kV311, "sensor/#", 1));
+  auto routes = ParseJson(Ctl(N(1), {"routes", "list", "--json"}).out);
+  ASSERT_TRUE(routes.has_value());
+  EXPECT_EQ(*routes, (Json{{{"topic", "sensor/#"}, {"node", Name(1)}, {"subscribers", 1}},
+                           {{"topic", "sensor/+/temp"}, {"node", Name(2)}, {"subscribers", nullptr}}}))
+      << routes->dump();
+  EXPECT_EQ(ParseJson(Ctl(N(1), {"routes", "list", "--limit", "1", "--json"}).out)->size(), 1u);
+  auto shown = ParseJson(Ctl(N(1), {"routes", "show", "sensor/9/temp", "--json"}).out);
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_EQ((*shown)["subscribers"].size(), 1u);
+  EXPECT_EQ((*shown)["nodes"], (Json{{{"topic", "sensor/+/temp"}, {"node", Name(2)},
+                                      {"subscribers", nullptr}}}));
+  shown = ParseJson(Ctl(N(3), {"routes", "show", "sensor/9/temp", "--json"}).out);
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_EQ((*shown)["subscribers"].size(), 0u);
+  EXPECT_EQ((*shown)["nodes"].size(), 2u);
+  CommandResult none = Ctl(N(1), {"routes", "show", "elsewhere"});
+  EXPECT_FALSE(none.Succeeded());
+  local.Close();
+
   CommandResult table = Ctl(N(1), {"cluster", "nodes"});
   ASSERT_TRUE(table.Succeeded()) << table.ToString();
   EXPECT_EQ(table.out.rfind("NODE ", 0), 0u) << table.out;

@@ -151,5 +151,35 @@ TEST(RemoteRoutes, PurgeDropsEverythingOfTheOrigin) {
   EXPECT_TRUE(c.removed.empty());
 }
 
+TEST(RemoteRoutesListing, PagesInRouteThenOriginOrderAndMatchesTopics) {
+  RemoteRoutes routes;
+  RouteChanges changes;
+  auto snapshot = [&](const std::string& origin, std::vector<RouteEntry> entries) {
+    RouteUpdate u{origin, 1, 1, true, false, std::move(entries)};
+    ASSERT_EQ(routes.Apply(u, changes), RemoteRoutes::Outcome::kApplied);
+  };
+  snapshot("b@h", {{"a/+", true, 0}, {"c", true, 0}});
+  snapshot("a@h", {{"a/+", true, 0}, {"$share/g/a/#", true, 2}});
+  auto page = routes.ListAfter("", "", 2);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].route, "$share/g/a/#");
+  EXPECT_EQ(page[0].shared_members, 2u);
+  EXPECT_EQ(page[1].route, "a/+");
+  EXPECT_EQ(page[1].origin, "a@h");
+  page = routes.ListAfter(page[1].route, page[1].origin, 2);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].route, "a/+");
+  EXPECT_EQ(page[0].origin, "b@h");
+  EXPECT_EQ(page[1].route, "c");
+  EXPECT_TRUE(routes.ListAfter("c", "b@h", 2).empty());
+
+  auto matching = routes.Matching("a/x");
+  ASSERT_EQ(matching.size(), 3u);
+  EXPECT_EQ(matching[0].route, "$share/g/a/#");
+  EXPECT_EQ(matching[1].origin, "a@h");
+  EXPECT_EQ(matching[2].origin, "b@h");
+  EXPECT_TRUE(routes.Matching("z").empty());
+}
+
 }  // namespace
 }  // namespace ferry::cluster
