@@ -133,6 +133,12 @@ size_t Router::AddHookFilters(std::string_view owner, uint32_t tag,
   const std::string key = HookKey(owner, tag);
   size_t added = 0;
   std::unique_lock lock(mu_);
+  if (InBulk(owner, tag)) {
+    bulk_owner_ = std::string(owner);
+    bulk_hook_ = hook;
+    for (const std::string& filter : filters) added += bulk_.Add(filter, tag) ? 1 : 0;
+    return added;
+  }
   for (const std::string& filter : filters) {
     added += hooks_.Insert(filter, key, HookFilter{std::string(owner), tag, hook}) ? 1 : 0;
   }
@@ -144,13 +150,17 @@ size_t Router::RemoveHookFilters(std::string_view owner, uint32_t tag,
   const std::string key = HookKey(owner, tag);
   size_t removed = 0;
   std::unique_lock lock(mu_);
+  if (!bulk_owner_.empty() && InBulk(owner, tag)) {
+    for (const std::string& filter : filters) removed += bulk_.Remove(filter, tag) ? 1 : 0;
+    return removed;
+  }
   for (const std::string& filter : filters) removed += hooks_.Erase(filter, key) ? 1 : 0;
   return removed;
 }
 
 size_t Router::hook_filter_count() const {
   std::shared_lock lock(mu_);
-  return hooks_.size();
+  return hooks_.size() + bulk_.size();
 }
 
 void Router::Match(std::string_view topic, std::string_view publisher,
@@ -174,6 +184,17 @@ void Router::Match(std::string_view topic, const MatchScope& scope, std::vector<
                    std::vector<HookTarget>& hooks) const {
   std::shared_lock lock(mu_);
   MatchSubscribers(topic, scope, out, &hooks);
+  if (bulk_.size() > 0 && bulk_owner_ != scope.publisher &&
+      (scope.injector.empty() || bulk_owner_ != scope.injector)) {
+    if (uint64_t tags = bulk_.Match(topic); tags != 0) {
+      HookTarget& t = TargetOf(hooks, bulk_hook_);
+      for (uint32_t tag = 0; tags != 0; ++tag, tags >>= 1) {
+        if ((tags & 1) && std::find(t.tags.begin(), t.tags.end(), tag) == t.tags.end()) {
+          t.tags.push_back(tag);
+        }
+      }
+    }
+  }
   if (hooks_.size() == 0) return;
   hooks_.Match(topic, [&](std::string_view, const HookFilter& f, std::string_view) {
     // No Local for the hook's own injections.

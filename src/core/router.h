@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/filter_index.h"
 #include "core/message.h"
 #include "core/retained_trie.h"
 #include "core/route_events.h"
@@ -115,7 +116,9 @@ class Router {
   bool RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag);
   // The same for many filters of one (owner, tag) under one lock: a peer's
   // whole route table arrives or goes in one step. Return how many filters
-  // were new / were removed.
+  // were new / were removed. The filters of the first owner that adds in
+  // bulk, for tags below FilterIndex::kMaxTags, are kept in a FilterIndex
+  // (about a tenth of the memory of the trie).
   size_t AddHookFilters(std::string_view owner, uint32_t tag, std::span<const std::string> filters,
                         const std::shared_ptr<RouteHook>& hook);
   size_t RemoveHookFilters(std::string_view owner, uint32_t tag,
@@ -198,6 +201,13 @@ class Router {
   SubscriptionTrie<SubscriptionOptions> subs_;  // guarded by mu_
   // Keyed by owner + '\x1f' + tag: one entry per (owner, filter, tag).
   SubscriptionTrie<HookFilter> hooks_;                     // guarded by mu_
+  // Bulk filters (AddHookFilters) of one owner, with its hook.
+  FilterIndex bulk_;                     // guarded by mu_
+  std::string bulk_owner_;               // guarded by mu_
+  std::shared_ptr<RouteHook> bulk_hook_;  // guarded by mu_
+  bool InBulk(std::string_view owner, uint32_t tag) const {
+    return tag < FilterIndex::kMaxTags && (bulk_owner_.empty() || bulk_owner_ == owner);
+  }
   SubscriptionTrie<std::shared_ptr<SharedGroup>> shared_;  // by group name; guarded by mu_
   size_t shared_count_ = 0;                                // guarded by mu_
   // Subscribers per route, in filter order, for listing routes page by
