@@ -1,5 +1,6 @@
 #include "cluster/cluster_node.h"
 
+#include <malloc.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +21,7 @@ namespace {
 
 constexpr const char* kMembersFile = "/cluster_members.json";
 constexpr uint64_t kHousekeepingMs = 200;
+constexpr size_t kTrimAfterRoutes = 10000;
 
 uint64_t RandomIncarnation() {
   uint64_t v = 0;
@@ -589,6 +591,11 @@ void ClusterNode::Impl::OnRoutes(Conn& c, const FrameView& f) {
     Send(c, FrameType::kRoutesWanted, {});
   }
   InstallRoutes(c.peer(), changes);
+  if (update->snapshot && !update->more && changes.added.size() > kTrimAfterRoutes) {
+    // A large snapshot's chunks were held until its last one: give the
+    // memory they took back to the system.
+    malloc_trim(0);
+  }
 }
 
 size_t ClusterNode::Impl::PurgeRoutes(std::string_view node) {

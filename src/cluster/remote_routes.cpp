@@ -1,6 +1,7 @@
 #include "cluster/remote_routes.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "core/topic.h"
@@ -71,11 +72,9 @@ Result<RouteUpdate> ParseRouteUpdate(std::span<const uint8_t> payload) {
 }
 
 void RemoteRoutes::Set(Origin& o, const RouteEntry& e, RouteChanges& changes) {
-  auto it = o.routes.find(e.route);
   const bool shared = IsShared(e.route);
   if (!e.present) {
-    if (it == o.routes.end()) return;
-    o.routes.erase(it);
+    if (!o.routes.Erase(e.route)) return;
     if (shared) {
       changes.shared.push_back({e.route, false, 0});
     } else {
@@ -83,13 +82,9 @@ void RemoteRoutes::Set(Origin& o, const RouteEntry& e, RouteChanges& changes) {
     }
     return;
   }
-  if (it != o.routes.end()) {
-    if (!shared || it->second == e.shared_members) return;
-    it->second = e.shared_members;
-    changes.shared.push_back(e);
-    return;
-  }
-  o.routes.emplace(e.route, e.shared_members);
+  const std::optional<uint32_t> held = o.routes.Find(e.route);
+  if (held && (!shared || *held == e.shared_members)) return;
+  o.routes.Set(e.route, e.shared_members);
   if (shared) {
     changes.shared.push_back(e);
   } else {
@@ -104,9 +99,9 @@ RemoteRoutes::Outcome RemoteRoutes::Apply(const RouteUpdate& u, RouteChanges& ch
       o.receiving = true;  // a new snapshot: an unfinished one is dropped
       o.pending_incarnation = u.incarnation;
       o.pending_seq = u.seq;
-      o.pending.clear();
+      std::vector<RouteEntry>().swap(o.pending);
     }
-    for (const RouteEntry& e : u.entries) o.pending[e.route] = e.shared_members;
+    o.pending.insert(o.pending.end(), u.entries.begin(), u.entries.end());
     if (!u.more) FinishSnapshot(o, changes);
     return Outcome::kApplied;
   }
@@ -122,36 +117,49 @@ RemoteRoutes::Outcome RemoteRoutes::Apply(const RouteUpdate& u, RouteChanges& ch
 
 void RemoteRoutes::FinishSnapshot(Origin& o, RouteChanges& changes) {
   const size_t before = o.routes.size();
-  for (auto it = o.routes.begin(); it != o.routes.end();) {
-    if (o.pending.contains(it->first)) {
-      ++it;
-      continue;
-    }
-    if (IsShared(it->first)) {
-      changes.shared.push_back({it->first, false, 0});
+  // The last entry of a route wins, as a map would have it.
+  std::stable_sort(o.pending.begin(), o.pending.end(),
+                   [](const RouteEntry& a, const RouteEntry& b) { return a.route < b.route; });
+  std::vector<RouteEntry> latest;
+  latest.reserve(o.pending.size());
+  for (RouteEntry& e : o.pending) {
+    if (!latest.empty() && latest.back().route == e.route) {
+      latest.back() = std::move(e);
     } else {
-      changes.removed.push_back(it->first);
+      latest.push_back(std::move(e));
     }
-    it = o.routes.erase(it);
   }
-  for (const auto& [route, members] : o.pending) Set(o, {route, true, members}, changes);
+  std::vector<RouteEntry>().swap(o.pending);
+  auto in_snapshot = [&](std::string_view route) {
+    auto it = std::lower_bound(
+        latest.begin(), latest.end(), route,
+        [](const RouteEntry& e, std::string_view r) { return std::string_view(e.route) < r; });
+    return it != latest.end() && it->route == route;
+  };
+  std::vector<std::string> gone;
+  o.routes.ForEach([&](std::string_view route, uint32_t) {
+    if (!in_snapshot(route)) gone.emplace_back(route);
+    return true;
+  });
+  for (std::string& route : gone) Set(o, {std::move(route), false, 0}, changes);
+  for (const RouteEntry& e : latest) Set(o, e, changes);
   routes_ = routes_ - before + o.routes.size();
   o.incarnation = o.pending_incarnation;
   o.seq = o.pending_seq;
   o.receiving = false;
-  Routes().swap(o.pending);
 }
 
 void RemoteRoutes::Purge(std::string_view origin, RouteChanges& changes) {
   auto it = origins_.find(std::string(origin));
   if (it == origins_.end()) return;
-  for (const auto& [route, members] : it->second.routes) {
+  it->second.routes.ForEach([&](std::string_view route, uint32_t) {
     if (IsShared(route)) {
-      changes.shared.push_back({route, false, 0});
+      changes.shared.push_back({std::string(route), false, 0});
     } else {
-      changes.removed.push_back(route);
+      changes.removed.emplace_back(route);
     }
-  }
+    return true;
+  });
   routes_ -= it->second.routes.size();
   origins_.erase(it);
 }
@@ -160,7 +168,10 @@ std::vector<RouteEntry> RemoteRoutes::RoutesOf(std::string_view origin) const {
   std::vector<RouteEntry> out;
   auto it = origins_.find(std::string(origin));
   if (it == origins_.end()) return out;
-  for (const auto& [route, members] : it->second.routes) out.push_back({route, true, members});
+  it->second.routes.ForEach([&](std::string_view route, uint32_t members) {
+    out.push_back({std::string(route), true, members});
+    return true;
+  });
   return out;
 }
 
@@ -187,11 +198,12 @@ std::vector<RemoteRoutes::Listed> RemoteRoutes::ListAfter(std::string_view after
   std::vector<Listed> out;
   for (const auto& [origin, o] : origins_) {
     // This origin's next `max` routes, merged with the others' below.
-    auto it = o.routes.lower_bound(after_route);
-    if (it != o.routes.end() && it->first == after_route && origin <= after_origin) ++it;
-    for (size_t n = 0; it != o.routes.end() && n < max; ++it, ++n) {
-      out.push_back(Listed{it->first, origin, it->second});
-    }
+    size_t n = 0;
+    o.routes.ForEachFrom(after_route, [&](std::string_view route, uint32_t members) {
+      if (route == after_route && origin <= after_origin) return true;
+      out.push_back(Listed{std::string(route), origin, members});
+      return ++n < max;
+    });
   }
   std::sort(out.begin(), out.end());
   if (out.size() > max) out.resize(max);
@@ -201,18 +213,18 @@ std::vector<RemoteRoutes::Listed> RemoteRoutes::ListAfter(std::string_view after
 std::vector<RemoteRoutes::Listed> RemoteRoutes::Matching(std::string_view topic) const {
   std::vector<Listed> out;
   for (const auto& [origin, o] : origins_) {
-    for (const auto& [route, members] : o.routes) {
+    o.routes.ForEach([&](std::string_view route, uint32_t members) {
       std::string_view filter = route;
+      std::optional<core::SharedFilter> shared;
       if (IsShared(route)) {
-        auto shared = core::ParseSharedFilter(route);
-        if (!shared.ok() || !shared.value().has_value()) continue;
-        if (core::TopicMatches(shared.value()->filter, topic)) {
-          out.push_back(Listed{route, origin, members});
-        }
-        continue;
+        auto parsed = core::ParseSharedFilter(route);
+        if (!parsed.ok() || !parsed.value().has_value()) return true;
+        shared = *parsed.value();
+        filter = shared->filter;
       }
-      if (core::TopicMatches(filter, topic)) out.push_back(Listed{route, origin, members});
-    }
+      if (core::TopicMatches(filter, topic)) out.push_back(Listed{std::string(route), origin, members});
+      return true;
+    });
   }
   std::sort(out.begin(), out.end());
   return out;

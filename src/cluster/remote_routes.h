@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cluster/route_set.h"
 #include "cluster/wire.h"
 #include "core/route_events.h"
 
@@ -108,16 +109,15 @@ class RemoteRoutes {
   std::vector<Listed> Matching(std::string_view topic) const;
 
  private:
-  using Routes = std::map<std::string, uint32_t, std::less<>>;  // route -> shared members
   struct Origin {
     uint64_t incarnation = 0;
     uint64_t seq = 0;
-    Routes routes;
-    // A snapshot arriving in chunks, swapped in at its last chunk.
+    RouteSet routes;
+    // A snapshot arriving in chunks, put in place at its last chunk.
     bool receiving = false;
     uint64_t pending_incarnation = 0;
     uint64_t pending_seq = 0;
-    Routes pending;
+    std::vector<RouteEntry> pending;
   };
   void FinishSnapshot(Origin& o, RouteChanges& changes);
   static void Set(Origin& o, const RouteEntry& e, RouteChanges& changes);
