@@ -11,6 +11,11 @@ client does to a broker.
       JSON: the broker's (PID) VmRSS in kB before, while the partial packets
       are held, and after the clients closed; how many connections the
       broker closed meanwhile.
+  raw_clients.py routes PORT COUNT CLIENTS
+      CLIENTS clients subscribe COUNT topic filters in all (QoS 0), half
+      exact topics (r/<i>/x/y/z), half five-level wildcards (w/<i>/+/y/#),
+      print "ready" once every SUBACK is in, and stay connected until
+      standard input closes: a node with COUNT routes.
 """
 import json
 import select
@@ -83,6 +88,37 @@ def settled_rss(pid, timeout=10.0):
     return last
 
 
+def routes(port, count, nclients):
+    clients = [connect(port, f"routes-{c}") for c in range(nclients)]
+    per_packet = 500
+    pid = 1
+    for c, s in enumerate(clients):
+        lo, hi = c * count // nclients, (c + 1) * count // nclients
+        pending = 0
+        for start in range(lo, hi, per_packet):
+            body = bytearray((pid % 65535 + 1).to_bytes(2, "big"))
+            pid += 1
+            for i in range(start, min(hi, start + per_packet)):
+                f = f"r/{i}/x/y/z" if i % 2 == 0 else f"w/{i}/+/y/#"
+                body += utf8(f) + b"\x00"
+            s.sendall(packet(0x82, bytes(body)))
+            pending += 1
+        # SUBACKs: type byte, remaining length (varint), packet id, codes.
+        while pending:
+            recv_exactly(s, 1)
+            length, mult = 0, 1
+            while True:
+                b = recv_exactly(s, 1)[0]
+                length += (b & 0x7F) * mult
+                mult *= 128
+                if not b & 0x80:
+                    break
+            recv_exactly(s, length)
+            pending -= 1
+    print("ready", flush=True)
+    sys.stdin.read()
+
+
 def stalled(port, topic, qos):
     s = connect(port, "stalled-subscriber")
     s.sendall(packet(0x82, (1).to_bytes(2, "big") + utf8(topic) + bytes([qos])))
@@ -127,6 +163,8 @@ def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode == "stalled" and len(sys.argv) == 5:
         stalled(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif mode == "routes" and len(sys.argv) == 5:
+        routes(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "partial" and len(sys.argv) == 6:
         partial(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -41,7 +41,9 @@ void Client::Connect() {
   const RunContext& ctx = worker_.context();
   started_ms_ = worker_.NowMs();
   tcp_ = core::UvHandle<uv_tcp_t>::Make();
-  int family = ctx.broker.ss_family;
+  const sockaddr_storage& broker =
+      spec_.role == Role::kSubscriber ? ctx.sub_broker : ctx.broker;
+  int family = broker.ss_family;
   int rc = uv_tcp_init_ex(worker_.loop(), tcp_.get(), static_cast<unsigned>(family));
   if (rc == 0 && !ctx.local_addrs.empty()) {
     const sockaddr_storage& local = ctx.local_addrs[spec_.index % ctx.local_addrs.size()];
@@ -60,7 +62,7 @@ void Client::Connect() {
     connect_req_ = std::make_unique<uv_connect_t>();
     connect_req_->data = this;
     rc = uv_tcp_connect(connect_req_.get(), tcp_.get(),
-                        reinterpret_cast<const sockaddr*>(&ctx.broker), &Client::OnConnect);
+                        reinterpret_cast<const sockaddr*>(&broker), &Client::OnConnect);
   }
   if (rc != 0) Fail(false, std::string("connect: ") + uv_strerror(rc));
 }

@@ -42,6 +42,8 @@ struct Options {
   // pubsub: subscribers run in the same process and start first.
   uint32_t sub_clients = 1;         // --sub-clients
   std::string sub_topic;            // --sub-topic (default: the -t template)
+  uint16_t sub_port = 0;            // --sub-port: subscribers connect there (0: -p), e.g.
+                                    // another node of a cluster
   int sub_qos = -1;                 // --sub-qos (default: -q)
   uint32_t drain_ms = 2000;         // --drain-ms: wait for stragglers after publishing
   // --window: a publisher waits while more than this many of its messages

@@ -18,7 +18,7 @@ inline constexpr std::string_view kValueFlags[] = {
     "-I", "--interval_of_msg", "-t", "--topic", "-s", "--size", "-q", "--qos", "-L", "--limit",
     "-k", "--keepalive", "-u", "--username", "-P", "--password", "-V", "--version", "--ifaddr",
     "-C", "--clean", "-x", "--session-expiry", "--id", "-F", "--inflight", "-d", "--duration",
-    "--loops", "--max-connecting", "--sub-clients", "--sub-topic", "--sub-qos", "--window",
+    "--loops", "--max-connecting", "--sub-clients", "--sub-topic", "--sub-qos", "--sub-port", "--window",
     "--idle-ms", "--drain-ms", "--cafile", "--cert", "--key", "--broker-pid"};
 inline constexpr std::string_view kSwitches[] = {
     "-r", "--retain", "-S", "--tls", "--insecure", "--json", "--quiet", "--exit-after-subscribe"};
@@ -126,6 +126,7 @@ inline Status ApplyValue(std::string_view flag, std::string_view v, Options* o) 
   if (flag == "--sub-clients") return Number<uint32_t>(flag, v, 1, 10000000, &o->sub_clients);
   if (flag == "--sub-topic") { o->sub_topic = std::string(v); return Status::Ok(); }
   if (flag == "--sub-qos") return Number<int>(flag, v, 0, 2, &o->sub_qos);
+  if (flag == "--sub-port") return Number<uint16_t>(flag, v, 1, 65535, &o->sub_port);
   if (flag == "--window") return Number<uint32_t>(flag, v, 0, UINT32_MAX, &o->window);
   if (flag == "--idle-ms") return Number<uint32_t>(flag, v, 0, 3600000, &o->idle_ms);
   if (flag == "--drain-ms") return Number<uint32_t>(flag, v, 0, 3600000, &o->drain_ms);
@@ -243,6 +244,8 @@ messages
   -d, --duration S         stop after S seconds
 pubsub
   --sub-clients N (1)   --sub-topic FILTER (-t)   --sub-qos Q (-q)
+  --sub-port PORT          subscribers connect to this port of -h (-p): another
+                           node of a cluster
   --drain-ms MS            wait this long without progress for the last
                            messages once publishing stops (2000)
   --window N               a publisher waits while N of its messages are

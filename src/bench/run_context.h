@@ -27,6 +27,7 @@ struct RunContext {
   const Options* options = nullptr;
   const TlsContext* tls = nullptr;  // null without TLS
   sockaddr_storage broker{};
+  sockaddr_storage sub_broker{};  // where subscribers connect: --sub-port, else `broker`
   std::vector<sockaddr_storage> local_addrs;  // --ifaddr, used in turn
   core::ProtocolVersion version = core::ProtocolVersion::kV5;
   uint64_t start_ns = 0;  // CLOCK_MONOTONIC when the run began

@@ -59,6 +59,11 @@ Result<std::unique_ptr<Runner>> Runner::Create(const Options& options) {
   r->context_.version = VersionOf(options.version);
   Status st = Resolve(options.host, options.port, &r->context_.broker);
   if (!st.ok()) return st;
+  r->context_.sub_broker = r->context_.broker;
+  if (options.sub_port != 0) {
+    st = Resolve(options.host, options.sub_port, &r->context_.sub_broker);
+    if (!st.ok()) return st;
+  }
   for (const std::string& a : options.ifaddrs) {
     sockaddr_storage local{};
     if (uv_ip4_addr(a.c_str(), 0, reinterpret_cast<sockaddr_in*>(&local)) != 0 &&

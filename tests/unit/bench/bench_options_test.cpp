@@ -87,6 +87,11 @@ TEST(BenchOptions, PubSubDefaultsSubscriptionToThePublishTopic) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_EQ(r->sub_topic, "x/y");
   EXPECT_EQ(r->sub_qos, 1);
+  EXPECT_EQ(r->sub_port, 0);  // subscribers on -p
+  r = Parse({"pubsub", "-t", "x/y", "-p", "1884", "--sub-port", "1885"});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->sub_port, 1885);
+  EXPECT_FALSE(Parse({"pubsub", "-t", "x/y", "--sub-port", "0"}).ok());
 }
 
 TEST(BenchOptions, PersistentV5SessionGetsAnExpiry) {
