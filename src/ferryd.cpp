@@ -166,6 +166,8 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.listen_port = cc.listen_port;
     o.data_dir = loaded.config.node.data_dir;
     o.link.down_after_ms = cc.peer_down_after_ms;
+    o.link.tls_client = cc.tls_contexts.client;
+    o.link.tls_server = cc.tls_contexts.server;
     ferry::cluster::CoreSeams core;
     core.watch_routes = [&broker](auto observer) { return broker.WatchRoutes(std::move(observer)); };
     const std::string owner(ferry::cluster::kClusterOwner);

@@ -62,6 +62,17 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
     c->listen_host = hp->host;
     c->listen_port = hp->port;
   }
+  r.Bool("ssl", &c->ssl);
+  r.String("certfile", &c->tls.certfile);
+  r.String("keyfile", &c->tls.keyfile);
+  r.String("cafile", &c->tls.cafile);
+  if (c->ssl) {
+    for (auto [key, value] : {std::pair{"certfile", &c->tls.certfile},
+                              std::pair{"keyfile", &c->tls.keyfile},
+                              std::pair{"cafile", &c->tls.cafile}}) {
+      if (value->empty()) r.Error(key, std::string(key) + ": required with ssl = on");
+    }
+  }
   std::chrono::milliseconds down_after{c->peer_down_after_ms};
   if (r.Duration("peer_down_after", std::chrono::seconds(1), std::chrono::hours(1), &down_after)) {
     c->peer_down_after_ms = static_cast<uint64_t>(down_after.count());
@@ -85,6 +96,17 @@ ClusterConfig ReadClusterConfig(const core::Config& config, core::ConfigErrors& 
     c.cookie = config.node.cookie;
   }
   c.enabled = !c.cookie.empty();
+  if (c.enabled && c.ssl && !c.tls.certfile.empty() && !c.tls.keyfile.empty() &&
+      !c.tls.cafile.empty()) {
+    // The files are read now, so that --check-config and a start both say
+    // what is wrong with them.
+    auto contexts = MakePeerTlsContexts(c.tls);
+    if (contexts.ok()) {
+      c.tls_contexts = std::move(contexts).value();
+    } else {
+      r.Error("ssl", contexts.status().message());
+    }
+  }
   if (!c.enabled) {
     c.why_disabled =
         "this node has no cluster cookie: set [node] cookie or cookie_file (the same on every "

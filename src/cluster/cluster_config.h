@@ -9,6 +9,10 @@
 //                          # ending in N (peer_address.h)
 //   peer_down_after = 10s  # a peer silent that long is down; forwards held
 //                          # for a peer whose link is lost go after that
+//   ssl = off              # on: mutual TLS on peer links (peer_tls.h) with
+//   certfile = ...         #   this node's certificate and key, and the CA
+//   keyfile = ...          #   that signed every member's
+//   cafile = ...
 //
 // Without a cookie the node opens no cluster port; `why_disabled` says so,
 // for `ferryctl cluster join` to print. The cookie is read here, once, and
@@ -22,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/peer_tls.h"
 #include "core/config.h"
 
 namespace ferry::cluster {
@@ -34,6 +39,9 @@ struct ClusterConfig {
   std::string listen_host = "0.0.0.0";
   uint16_t listen_port = 0;
   uint64_t peer_down_after_ms = 10000;
+  bool ssl = false;
+  PeerTlsFiles tls;
+  PeerTlsContexts tls_contexts;  // loaded when enabled with ssl = on
 };
 
 // Reads [cluster] from `config.raw` and the cookie from config.node, adding

@@ -67,6 +67,9 @@ std::unique_ptr<PeerLink> PeerLink::Connect(core::Loop& loop, LocalIdentity self
                                             Listener& listener, LinkOptions options) {
   std::unique_ptr<PeerLink> link(new PeerLink(
       loop, Handshake::Initiate(std::move(self), to.node, std::move(purpose)), listener, options));
+  if (link->options_.tls_client) {
+    link->tls_ = std::make_unique<PeerTls>(link->options_.tls_client.get(), true);
+  }
   link->StartConnect(to);
   return link;
 }
@@ -77,6 +80,9 @@ std::unique_ptr<PeerLink> PeerLink::Accept(core::Loop& loop, LocalIdentity self,
                                            Listener& listener, LinkOptions options) {
   std::unique_ptr<PeerLink> link(new PeerLink(
       loop, Handshake::Accept(std::move(self), std::move(is_removed)), listener, options));
+  if (link->options_.tls_server) {
+    link->tls_ = std::make_unique<PeerTls>(link->options_.tls_server.get(), false);
+  }
   link->tcp_ = std::move(accepted);
   link->tcp_->data = link.get();
   uv_tcp_nodelay(link->tcp_.get(), 1);
@@ -152,7 +158,11 @@ void PeerLink::OnConnected(int status) {
   }
   state_ = State::kHandshake;
   last_heard_ms_ = loop_.Now();
-  AfterHandshakeFrame();  // sends the HELLO Initiate wrote
+  if (tls_) {
+    tls_->Start();
+    FlushTls();
+  }
+  AfterHandshakeFrame();  // sends the HELLO Initiate wrote (once TLS is up)
   StartReading();
 }
 
@@ -177,7 +187,17 @@ void PeerLink::StartReading() {
 void PeerLink::OnRead(const char* data, size_t n) {
   if (closed()) return;
   last_heard_ms_ = loop_.Now();
-  in_.append(data, n);
+  if (tls_) {
+    const bool was_ready = tls_->ready();
+    Status st = tls_->Feed(std::string_view(data, n), in_);
+    FlushTls();
+    if (!st.ok()) {
+      return Fail(peer().node.empty() ? st.message() : "'" + peer().node + "': " + st.message());
+    }
+    if (!was_ready && tls_->ready()) ScheduleFlush();  // the frames that waited for it
+  } else {
+    in_.append(data, n);
+  }
   DrainInput();
 }
 
@@ -308,8 +328,29 @@ void PeerLink::ScheduleFlush() {
 
 void PeerLink::Flush() {
   if (out_.empty() || !tcp_ || state_ == State::kConnecting) return;
-  auto* w = new Write{{}, std::move(out_), alive_, this};
+  if (tls_) {
+    if (!tls_->ready()) return;  // frames wait for the TLS handshake
+    if (Status st = tls_->Encrypt(out_); !st.ok()) {
+      out_.clear();
+      return Fail("'" + peer().node + "': " + st.message());
+    }
+    // What is buffered counts as written once encrypted.
+    out_.clear();
+    return FlushTls();
+  }
+  std::string bytes = std::move(out_);
   out_.clear();
+  WriteRaw(std::move(bytes));
+}
+
+void PeerLink::FlushTls() {
+  if (!tls_ || !tcp_) return;
+  std::string cipher = tls_->TakeOutput();
+  if (!cipher.empty()) WriteRaw(std::move(cipher));
+}
+
+void PeerLink::WriteRaw(std::string bytes) {
+  auto* w = new Write{{}, std::move(bytes), alive_, this};
   writing_ += w->data.size();
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   const int rc = uv_write(

@@ -13,6 +13,9 @@
 //   is measured. Any bytes from the peer count as a sign of life; none for
 //   `down_after` closes the link ("no heartbeat ... for 10 s"): a silent split
 //   (packets dropped, no RST) is seen without waiting for TCP.
+// * With TLS (LinkOptions::tls_client/tls_server) the bytes on the socket
+//   are TLS records; the frames, the cookie handshake included, travel
+//   inside once the TLS handshake is done.
 // * The handshake must finish within `handshake_timeout`, and until it has
 //   a frame may carry at most kMaxHandshakePayload bytes, so that a peer
 //   that has not proved the cookie cannot make the node buffer more.
@@ -32,6 +35,7 @@
 
 #include "cluster/handshake.h"
 #include "cluster/peer_address.h"
+#include "cluster/peer_tls.h"
 #include "cluster/wire.h"
 #include "core/loop.h"
 
@@ -40,6 +44,10 @@ namespace ferry::cluster {
 inline constexpr uint32_t kMaxHandshakePayload = 4096;
 
 struct LinkOptions {
+  // TLS ([cluster] ssl, peer_tls.h): the contexts a link dials and answers
+  // with; null for plain TCP.
+  std::shared_ptr<SSL_CTX> tls_client;
+  std::shared_ptr<SSL_CTX> tls_server;
   uint32_t max_payload = kDefaultMaxPayload;
   uint64_t heartbeat_ms = 1000;
   uint64_t down_after_ms = 10000;
@@ -119,6 +127,10 @@ class PeerLink {
   void OnTimer();
   void ScheduleFlush();
   void Flush();
+  // Writes bytes as they are to the socket (cipher, with TLS).
+  void WriteRaw(std::string bytes);
+  // Sends what TLS produced (handshake, alerts).
+  void FlushTls();
   // Closes without a kClose; `refusal` when the handshake failed.
   void Fail(std::string why, const HandshakeFailure* refusal = nullptr);
 
@@ -130,6 +142,7 @@ class PeerLink {
   core::UvHandle<uv_tcp_t> tcp_;
   core::UvHandle<uv_timer_t> timer_;
   core::UvHandle<uv_prepare_t> flush_;
+  std::unique_ptr<PeerTls> tls_;  // null without TLS
   std::string in_;
   std::string out_;
   size_t writing_ = 0;

@@ -62,11 +62,17 @@ namespace {
       "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
   const std::string client_ext =
       "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n";
+  // A cluster node dials and is dialled: both purposes.
+  const std::string node_ext =
+      "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n"
+      "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
   for (auto ok : {MakeCert(dir, "ca", "/CN=ferry test CA", "", "", ""),
                   MakeCert(dir, "other-ca", "/CN=unrelated CA", "", "", ""),
                   MakeCert(dir, "server", "/CN=localhost", server_ext, ca, ca_key),
                   MakeCert(dir, "client", "/CN=client1", client_ext, ca, ca_key),
-                  MakeCert(dir, "intruder", "/CN=intruder", client_ext, other, other_key)}) {
+                  MakeCert(dir, "intruder", "/CN=intruder", client_ext, other, other_key),
+                  MakeCert(dir, "node", "/CN=ferry node", node_ext, ca, ca_key),
+                  MakeCert(dir, "other-node", "/CN=other node", node_ext, other, other_key)}) {
     if (!ok) return ok;
   }
   out->ca = ca;
@@ -77,6 +83,10 @@ namespace {
   out->client_key = dir + "/client.key";
   out->other_client_cert = dir + "/intruder.pem";
   out->other_client_key = dir + "/intruder.key";
+  out->node_cert = dir + "/node.pem";
+  out->node_key = dir + "/node.key";
+  out->other_node_cert = dir + "/other-node.pem";
+  out->other_node_key = dir + "/other-node.key";
   out->server_pem = dir + "/server-with-key.pem";
   return WriteFile(out->server_pem,
                    ReadFileOrEmpty(out->server_cert) + ReadFileOrEmpty(out->server_key));

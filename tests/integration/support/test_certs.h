@@ -1,7 +1,9 @@
 // Certificates for TLS tests, made at test time with the openssl command-line
 // tool into the test's own directory: a CA, a server certificate for
 // 127.0.0.1 and localhost, a client certificate (CN "client1"), and a second,
-// unrelated CA with a client certificate of its own (CN "intruder"). Keys are
+// unrelated CA with a client certificate of its own (CN "intruder"); and
+// for cluster nodes, which both dial and answer, a certificate for either
+// use from each CA. Keys are
 // EC P-256 (quick to make); certificates are valid for two days.
 //
 // Also here: the bytes of a real TLS ClientHello, for tests that send part of
@@ -28,6 +30,10 @@ struct TestCerts {
   std::string other_ca;           // an unrelated CA
   std::string other_client_cert;  // signed by other_ca; CN intruder
   std::string other_client_key;
+  std::string node_cert;        // signed by ca, for server and client use: a cluster node
+  std::string node_key;
+  std::string other_node_cert;  // the same, signed by other_ca
+  std::string other_node_key;
 
   // For clients: trust `ca`, optionally presenting a client certificate.
   TlsClientFiles Trusting() const { return {ca, "", ""}; }
