@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "core/broker.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/version.h"
 #include "ctl/admin_config.h"
 #include "ctl/admin_server.h"
@@ -195,6 +197,9 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
       broker.StoreRetained(std::move(m));
     };
     core.clear_retained = [&broker] { return broker.ClearRetained(); };
+    core.sessions = [&broker] {
+      return static_cast<uint64_t>(std::max<int64_t>(0, broker.metrics().sessions.load()));
+    };
     auto created = ClusterNode::Create(std::move(o), std::move(core));
     if (!created.ok()) return created.status();
     node = std::move(created).value();

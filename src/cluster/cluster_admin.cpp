@@ -55,8 +55,8 @@ std::string Pad(std::string s, size_t width) {
 AdminResult NodesResult(const ClusterStatus& s) {
   Json rows = Json::array();
   std::vector<std::vector<std::string>> table = {
-      {"NODE", "STATE", "ADDRESS", "UPTIME", "ROUTES", "RTT_MS", "MSGS_IN", "MSGS_OUT",
-       "DROPPED"}};
+      {"NODE", "STATE", "ADDRESS", "UPTIME", "ROUTES", "SESSIONS", "RTT_MS", "MSGS_IN",
+       "MSGS_OUT", "DROPPED"}};
   for (const MemberStatus& m : s.members) {
     const std::string address = m.host + ":" + std::to_string(m.port);
     const std::string state = m.running ? "running" : "stopped";
@@ -67,6 +67,7 @@ AdminResult NodesResult(const ClusterStatus& s) {
                         {"address", address},
                         {"boot_ms", m.boot_ms},
                         {"routes", m.routes},
+                        {"sessions", m.sessions},
                         {"rtt_us", m.rtt_us},
                         {"forwarded_in", m.forwarded_in},
                         {"forwarded_out", m.forwarded_out},
@@ -74,7 +75,8 @@ AdminResult NodesResult(const ClusterStatus& s) {
                         {"forward_unacked", m.forward_unacked}});
     const bool self = m.node == s.self;
     table.push_back({m.node, state, address, m.running ? Uptime(m.boot_ms) : "-",
-                     std::to_string(m.routes), m.rtt_us == 0 ? "-" : rtt,
+                     std::to_string(m.routes), std::to_string(m.sessions),
+                     m.rtt_us == 0 ? "-" : rtt,
                      self ? "-" : std::to_string(m.forwarded_in),
                      self ? "-" : std::to_string(m.forwarded_out),
                      self ? "-" : std::to_string(m.forward_dropped)});
@@ -206,6 +208,9 @@ std::string ClusterPrometheusMetrics(const ClusterStatus& s) {
   per_member("ferry_cluster_member_routes", "gauge",
              "Routes each member owns, as this node knows them.",
              [](const MemberStatus& m) { return std::to_string(m.routes); });
+  per_member("ferry_cluster_member_sessions", "gauge",
+             "Sessions (connected and offline) on each member, as it last said.",
+             [](const MemberStatus& m) { return std::to_string(m.sessions); });
   // Forwarding, per peer (this node's own row stays 0).
   per_member("ferry_cluster_forwarded_out_total", "counter",
              "Messages this node sent to each peer for its subscribers (QoS 1/2 resends "
@@ -252,8 +257,8 @@ Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_l
       {"cluster nodes",
        "",
        {},
-       "each member: state, address, uptime, routes, link round trip, messages forwarded in, "
-       "out and dropped",
+       "each member: state, address, uptime, routes, sessions, link round trip, messages "
+       "forwarded in, out and dropped",
        "",
        core::AdminAccess::kRead,
        [commands](const AdminRequest&, AdminDone done) {

@@ -22,6 +22,7 @@ namespace {
 constexpr const char* kMembersFile = "/cluster_members.json";
 constexpr uint64_t kHousekeepingMs = 200;
 constexpr size_t kTrimAfterRoutes = 10000;
+constexpr uint64_t kStatsMs = 1000;
 
 uint64_t RandomIncarnation() {
   uint64_t v = 0;
@@ -399,6 +400,9 @@ void ClusterNode::Impl::OnFrame(Conn& c, const FrameView& f) {
     case FrameType::kRetained:
       if (control && c.members_received) return OnRetained(c, f);
       break;
+    case FrameType::kStats:
+      if (control && c.members_received) return OnStats(c, f);
+      break;
     case FrameType::kJoin:
       if (!control && !c.outbound) return OnJoinRequest(c, f);
       break;
@@ -509,6 +513,7 @@ void ClusterNode::Impl::OnHousekeeping() {
   local_.PruneRemoved();
   Reconcile();
   ExpireHeld();
+  if (now - stats_at_ms_ >= kStatsMs) SendStats();
   auto status = std::make_shared<const ClusterStatus>(CurrentStatus());
   {
     std::lock_guard lock(published_mu_);
@@ -520,6 +525,25 @@ void ClusterNode::Impl::OnHousekeeping() {
 }
 
 // ---------------------------------------------------------------- routes
+
+void ClusterNode::Impl::SendStats() {
+  stats_at_ms_ = loop_.Now();
+  if (!core_.sessions) return;
+  std::string payload;
+  FieldWriter(payload).U64(core_.sessions());
+  for (auto& [node, p] : peers_) {
+    if (Running(p)) p.control->link->Send(FrameType::kStats, payload, 0, kFlagSkippable);
+  }
+}
+
+void ClusterNode::Impl::OnStats(Conn& c, const FrameView& f) {
+  FieldReader r(f.payload);
+  uint64_t sessions = 0;
+  // Later versions may add fields: read what this one knows.
+  if (!r.U64(sessions, "sessions")) return;
+  auto p = peers_.find(c.peer());
+  if (p != peers_.end()) p->second.sessions = sessions;
+}
 
 void ClusterNode::Impl::OnLocalRoute(const core::RouteEvent& e) {
   if (stopping_) return;
@@ -641,6 +665,7 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
     MemberStatus ms{node, m.host, m.port, node == self_.node, m.boot_ms, 0, 0};
     if (node == self_.node) {
       ms.routes = local_.size();
+      if (core_.sessions) ms.sessions = core_.sessions();
     } else {
       ms.routes = remote_.count_of(node);
       auto p = peers_.find(node);
@@ -649,6 +674,7 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
         ms.rtt_us = p->second.control->link->rtt_us();
       }
       if (p != peers_.end()) {
+        ms.sessions = p->second.sessions;
         ms.forwarded_out = p->second.forwarded_out;
         ms.forward_dropped = p->second.forward_dropped;
         ms.forward_unacked = p->second.unacked.size();

@@ -98,6 +98,9 @@ struct CoreSeams {
       watch_retained;
   std::function<void(core::MessagePtr message)> store_retained;
   std::function<size_t()> clear_retained;
+  // This node's sessions (connected and offline), for `cluster nodes` here
+  // and on the peers.
+  std::function<uint64_t()> sessions;
 };
 
 struct MemberStatus {
@@ -108,6 +111,7 @@ struct MemberStatus {
   uint64_t boot_ms = 0;  // Unix ms of its start (from its record)
   uint64_t rtt_us = 0;   // control link round trip; 0 for this node or unknown
   size_t routes = 0;     // the routes it owns, as known here
+  uint64_t sessions = 0;  // its sessions, as it last said (every second)
   // Messages this node forwarded to it / it forwarded here, since this
   // process started; those dropped on the way there (QoS 0 past the link's
   // cap, or held for it when it was declared down or removed); QoS 1/2

@@ -108,6 +108,7 @@ class ClusterNode::Impl {
     uint64_t down_at_ms = 0;  // its control link was lost then; 0 while up
     uint64_t forwarded_out = 0;
     uint64_t forward_dropped = 0;
+    uint64_t sessions = 0;  // as its last kStats said
   };
   // What this node received from a peer, by the peer's incarnation: every
   // seq up to `floor` and those in `ahead`; those still being routed here
@@ -154,6 +155,9 @@ class ClusterNode::Impl {
   // (both ends decide alike), else the newer.
   void Attach(Conn& c);
   void OnHousekeeping();
+  // Every second: this node's figures to every running peer.
+  void SendStats();
+  void OnStats(Conn& c, const FrameView& f);
   LocalIdentity Identity() const;
   bool Send(Conn& c, FrameType type, std::string_view payload);
 
@@ -255,6 +259,7 @@ class ClusterNode::Impl {
   std::vector<std::unique_ptr<Conn>> dead_;  // closed; freed by the next housekeeping
   std::optional<PendingJoin> join_;
   bool stopping_ = false;
+  uint64_t stats_at_ms_ = 0;  // when SendStats last ran
   // CurrentStatus() of the last housekeeping pass, for other threads.
   mutable std::mutex published_mu_;
   std::shared_ptr<const ClusterStatus> published_;  // guarded by published_mu_

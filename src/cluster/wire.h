@@ -59,6 +59,7 @@ enum class FrameType : uint8_t {
   kForward = 0x40,       // a message for the receiver's subscribers (forward.h)
   kForwardAck = 0x41,    // forwards the receiver routed: their seqs (forward.h)
   kRetained = 0x42,      // a retained message set or deleted: a kForward with seq 0
+  kStats = 0x50,         // the sender's own figures (u64 sessions), every second; skippable
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.

@@ -41,17 +41,14 @@ TEST_F(ClusterCtl, RoutesOfEveryNodeAreKnownEverywhere) {
   RawClient sub;
   ASSERT_TRUE(ConnectRaw(sub, N(2).port(), Clean(MqttVersion::kV311, "sub")));
   ASSERT_TRUE(SubscribeRaw(sub, MqttVersion::kV311, "sensor/+/temp", 1));
-  auto routes_of_2 = [&](NodeProcess& at) -> int64_t {
-    auto j = ParseJson(Ctl(at, {"cluster", "nodes", "--json"}).out);
-    if (!j) return -1;
-    for (const auto& row : *j) {
-      if (row["node"] == Name(2)) return row["routes"].get<int64_t>();
-    }
-    return -1;
-  };
+  auto routes_of_2 = [&](NodeProcess& at) { return RoutesOf(at, Name(2)); };
   for (int i : {1, 3}) {
     EXPECT_TRUE(WaitFor([&] { return routes_of_2(N(i)) == 1; }, seconds(10), "ferry2's route"));
   }
+  // Each member's sessions, as it says every second.
+  EXPECT_TRUE(WaitFor([&] { return MemberField(N(1), Name(2), "sessions") == 1; }, seconds(10),
+                      "ferry2's session count on ferry1"));
+  EXPECT_EQ(MemberField(N(2), Name(2), "sessions"), 1);
   auto metric = [&](const std::string& series) {
     return MetricValue(Http("GET", N(1).admin_http_port(), "/metrics").body, series);
   };

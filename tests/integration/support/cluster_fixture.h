@@ -77,14 +77,19 @@ class ClusterFixture : public ::testing::Test {
   void ThreeJoined() { Joined(3); }
   NodeProcess& N(int i) { return *nodes_.at(i - 1); }
 
-  // The routes `owner` has as node `at` knows them; -1 if unknown.
-  static int64_t RoutesOf(const NodeProcess& at, const std::string& owner) {
+  // A number of `cluster nodes` on node `at` for member `owner` ("routes",
+  // "sessions", ...); -1 if unknown.
+  static int64_t MemberField(const NodeProcess& at, const std::string& owner,
+                             const std::string& field) {
     auto j = ParseJson(Ctl(at, {"cluster", "nodes", "--json"}).out);
     if (!j) return -1;
     for (const auto& row : *j) {
-      if (row["node"] == owner) return row["routes"].get<int64_t>();
+      if (row["node"] == owner && row.contains(field)) return row[field].get<int64_t>();
     }
     return -1;
+  }
+  static int64_t RoutesOf(const NodeProcess& at, const std::string& owner) {
+    return MemberField(at, owner, "routes");
   }
   // Waits until every other node knows that node `owner` has `routes` routes.
   ::testing::AssertionResult RoutesKnown(int owner, int64_t routes) {
