@@ -30,7 +30,10 @@ void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags,
                                    const std::vector<core::SharedPick>& shared, uint8_t qos,
                                    const std::shared_ptr<const std::string>& body,
                                    const std::shared_ptr<core::RouteCompletion>& done) {
-  if (stopping_) return;
+  if (stopping_) {
+    if (done) done->Abandon();  // sent again by its publisher, as in Shutdown
+    return;
+  }
   // One frame per peer: its plain routes matched, and the shared groups it
   // was chosen for.
   std::map<uint32_t, std::pair<bool, std::vector<std::string>>> deliveries;

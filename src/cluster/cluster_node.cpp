@@ -75,11 +75,14 @@ class ClusterNode::Impl::Hook : public core::RouteHook {
     auto body = std::make_shared<const std::string>(EncodeForwardBody(*message));
     std::shared_ptr<core::RouteCompletion> held;
     if (done.waited_on()) held = std::make_shared<core::RouteCompletion>(std::move(done));
-    // Dropped once the node stops: `held` then completes with it.
-    gate_->Post([t = std::vector<uint32_t>(tags.begin(), tags.end()),
-                 s = std::vector<core::SharedPick>(shared.begin(), shared.end()),
-                 qos = message->qos, body,
-                 held](Impl& impl) { impl.ForwardOut(t, s, qos, body, held); });
+    const bool posted =
+        gate_->Post([t = std::vector<uint32_t>(tags.begin(), tags.end()),
+                     s = std::vector<core::SharedPick>(shared.begin(), shared.end()),
+                     qos = message->qos, body,
+                     held](Impl& impl) { impl.ForwardOut(t, s, qos, body, held); });
+    // The node is stopping: the publisher is not acknowledged for what no
+    // peer got, and sends it again wherever it reconnects.
+    if (!posted && held) held->Abandon();
   }
 
  private:
@@ -302,6 +305,13 @@ void ClusterNode::Impl::Run() {
 void ClusterNode::Impl::Shutdown() {
   stopping_ = true;
   gate_->Detach();
+  // What the peers have not acknowledged is not acknowledged to its
+  // publishers either: they send it again after they reconnect.
+  for (auto& [node, p] : peers_) {
+    for (auto& [seq, held] : p.unacked) {
+      if (held.done) held.done->Abandon();
+    }
+  }
   if (core_.watch_routes) core_.watch_routes(nullptr);
   if (core_.watch_retained) core_.watch_retained(nullptr);
   for (auto& [node, p] : peers_) {

@@ -77,6 +77,9 @@ class LocalRoutes {
   size_t present_ = 0;
   std::map<std::string, Record, std::less<>> routes_;
   std::map<std::string, RouteEntry, std::less<>> pending_;
+  // Routes removed since the last PruneRemoved, and those it marked old.
+  std::vector<std::string> removed_;
+  std::vector<std::string> aging_;
 };
 
 }  // namespace ferry::cluster
