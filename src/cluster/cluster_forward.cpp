@@ -47,6 +47,8 @@ void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags,
     Peer& p = it->second;
     if (!fits) {
       ++p.forward_dropped;
+      // Not acknowledged: its publisher hears nothing rather than a lie.
+      if (done) done->Abandon();
       continue;
     }
     const auto& [plain, groups] = delivery;
@@ -61,7 +63,10 @@ void ClusterNode::Impl::ForwardOut(const std::vector<uint32_t>& tags,
       }
       continue;
     }
-    const uint64_t seq = p.next_seq++;
+    // Numbered per peer name for the life of the process, across a leave
+    // and a rejoin: the peer's record of what it routed stays valid.
+    uint64_t& next = next_seq_[it->first];
+    const uint64_t seq = ++next;
     p.unacked.emplace(seq, Held{EncodeForwardHead(seq, plain, groups), body, done});
     PumpForwards(p);
   }
@@ -108,8 +113,8 @@ void ClusterNode::Impl::DropHeld(const std::string& node, Peer& p, std::string_v
              "publishers are acknowledged",
              p.unacked.size(), node.c_str(), static_cast<int>(why.size()), why.data());
   p.forward_dropped += p.unacked.size();
+  p.sent_upto = std::max(p.sent_upto, p.unacked.rbegin()->first);
   p.unacked.clear();  // each completion completes once no other peer holds it
-  p.sent_upto = p.next_seq - 1;
 }
 
 void ClusterNode::Impl::ExpireHeld() {

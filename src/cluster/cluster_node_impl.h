@@ -45,6 +45,8 @@ class ClusterNode::Impl {
 
   // The public requests, on the cluster thread.
   void Join(std::string target, std::function<void(JoinResult)> done);
+  DiscoveryStatus CurrentDiscovery() const;
+  void SetDiscovery(bool enabled, std::function<void(Status)> done);
   void Leave(std::function<void(Status)> done);
   void ForceLeave(std::string node, std::function<void(Status)> done);
   ClusterStatus CurrentStatus() const;
@@ -100,9 +102,8 @@ class ClusterNode::Impl {
     explicit Peer(core::Backoff b) : backoff(b) {}
     uint64_t redial_at_ms = 0;
     core::Backoff backoff;  // of redials after a lost link
-    // Forwarding to it: seqs of QoS 1/2 forwards, in order; those held
-    // until it acknowledges them; how far the current link has them.
-    uint64_t next_seq = 1;
+    // Forwarding to it: the QoS 1/2 forwards held until it acknowledges
+    // them (by seq, next_seq_); how far the current link has them.
     std::map<uint64_t, Held> unacked;
     uint64_t sent_upto = 0;
     uint64_t down_at_ms = 0;  // its control link was lost then; 0 while up
@@ -131,6 +132,8 @@ class ClusterNode::Impl {
     bool accepted = false;  // in the cluster: waiting for the control links
     uint64_t deadline_ms = 0;
     std::string dropped;
+    bool only_if_clustered = false;  // a discovery probe (cluster_messages.h)
+    bool quiet = false;              // discovery's: failures are its to log
   };
   class Observer;
   class Hook;
@@ -177,6 +180,19 @@ class ClusterNode::Impl {
   void InstallRoutes(const std::string& node, const RouteChanges& changes);
   // The tag of `node`'s route hook filters: one per name, never reused.
   uint32_t TagOf(const std::string& node);
+
+  // ---- discovery (cluster_discovery.cpp)
+  void StartJoin(std::string target, bool only_if_clustered, bool quiet,
+                 std::function<void(JoinResult)> done);
+  void LoadDiscovery();
+  void SaveDiscovery();
+  // Every discovery_interval: a node alone asks the backend, then tries
+  // what it found in DiscoveryOrder, one join at a time.
+  void OnDiscoveryTick();
+  void NextDiscoveryAttempt();
+  // An error of the backend (source "") or of a node found (its target),
+  // logged once per change; "" clears it.
+  void NoteDiscoveryError(const std::string& source, std::string error);
 
   // ---- forwarding (cluster_forward.cpp)
   // A message the hook matched for the peers of `tags`, on the cluster
@@ -251,6 +267,9 @@ class ClusterNode::Impl {
   std::map<std::string, uint32_t, std::less<>> tags_;
   std::vector<std::string> tag_nodes_;  // by tag
   std::map<std::string, Inbound, std::less<>> inbound_;
+  // The last seq of a QoS 1/2 forward to each node, kept for the life of
+  // the process (a Peer entry goes when the node leaves; a rejoin goes on).
+  std::map<std::string, uint64_t, std::less<>> next_seq_;
   core::UvHandle<uv_tcp_t> server_;
   core::UvHandle<uv_timer_t> housekeeping_;
   core::UvHandle<uv_timer_t> delta_timer_;
@@ -260,6 +279,15 @@ class ClusterNode::Impl {
   std::optional<PendingJoin> join_;
   bool stopping_ = false;
   uint64_t stats_at_ms_ = 0;  // when SendStats last ran
+  // Discovery: its state, the attempts of the last round, the file it is
+  // kept in.
+  DiscoveryStatus discovery_;
+  std::vector<DiscoveryAttempt> attempts_;
+  size_t next_attempt_ = 0;
+  bool finding_ = false;
+  std::string discovery_path_;
+  std::map<std::string, std::string> discovery_errors_;  // by source
+  core::UvHandle<uv_timer_t> discovery_timer_;
   // CurrentStatus() of the last housekeeping pass, for other threads.
   mutable std::mutex published_mu_;
   std::shared_ptr<const ClusterStatus> published_;  // guarded by published_mu_

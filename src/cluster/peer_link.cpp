@@ -364,7 +364,12 @@ void PeerLink::WriteRaw(std::string bytes) {
         if (status != 0 && status != UV_ECANCELED) {
           return link->Fail("cannot write to '" + link->peer().node + "': " + uv_strerror(status));
         }
-        if (link->established() && link->buffered_bytes() == 0) link->listener_.OnDrained(*link);
+        // At a low-water mark rather than at zero: a steady stream of small
+        // frames must not keep those waiting for room out for good.
+        if (link->established() &&
+            link->buffered_bytes() <= link->options_.max_buffered_bytes / 4) {
+          link->listener_.OnDrained(*link);
+        }
       });
   if (rc != 0) {
     writing_ -= w->data.size();

@@ -65,8 +65,9 @@ class PeerLink {
     // A frame that is not the link's own (handshake, heartbeat, close). The
     // payload is valid during the call only.
     virtual void OnFrame(PeerLink& link, const FrameView& frame) = 0;
-    // Everything queued has been written to the socket: a sender that holds
-    // frames back for the byte cap may send more. Optional.
+    // What is queued fell to a quarter of the byte cap (or less) as writes
+    // completed: a sender that holds frames back for the cap may send more.
+    // Optional.
     virtual void OnDrained(PeerLink& /*link*/) {}
     // The link is closed and makes no further callbacks: `why` is one line
     // for the log (a refusal, a timeout, the peer's close, an I/O error).

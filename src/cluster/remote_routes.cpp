@@ -196,7 +196,9 @@ std::vector<RemoteRoutes::Listed> RemoteRoutes::ListAfter(std::string_view after
                                                           std::string_view after_origin,
                                                           size_t max) const {
   std::vector<Listed> out;
-  for (const auto& [origin, o] : origins_) {
+  for (const auto& entry : origins_) {
+    const std::string& origin = entry.first;  // a name a lambda can capture
+    const Origin& o = entry.second;
     // This origin's next `max` routes, merged with the others' below.
     size_t n = 0;
     o.routes.ForEachFrom(after_route, [&](std::string_view route, uint32_t members) {
@@ -212,7 +214,9 @@ std::vector<RemoteRoutes::Listed> RemoteRoutes::ListAfter(std::string_view after
 
 std::vector<RemoteRoutes::Listed> RemoteRoutes::Matching(std::string_view topic) const {
   std::vector<Listed> out;
-  for (const auto& [origin, o] : origins_) {
+  for (const auto& entry : origins_) {
+    const std::string& origin = entry.first;
+    const Origin& o = entry.second;
     o.routes.ForEach([&](std::string_view route, uint32_t members) {
       std::string_view filter = route;
       std::optional<core::SharedFilter> shared;

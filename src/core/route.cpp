@@ -120,11 +120,14 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone don
   }
   bool durable = false;
   if (message->retain && (forwarded == nullptr || forwarded->plain)) {
-    // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes.
-    router.SetRetained(message);
+    // [MQTT-3.3.1-5] store, [MQTT-3.3.1-6] an empty payload deletes. A
+    // forwarded one (sent again after a lost link, say) is kept only if no
+    // newer one replicated meanwhile: last writer wins, as StoreRetained.
+    const bool kept = forwarded == nullptr ? (router.SetRetained(message), true)
+                                           : router.SetRetainedIfNewer(message);
     // $SYS values are rebuilt every interval; they need no disk.
-    if (!message->topic.starts_with("$SYS/")) NotifyRetained(message);
-    if (store && !message->topic.starts_with("$SYS/")) {
+    if (kept && !message->topic.starts_with("$SYS/")) NotifyRetained(message);
+    if (kept && store && !message->topic.starts_with("$SYS/")) {
       if (message->payload.empty()) {
         store->DeleteRetained(message->topic);
       } else {
