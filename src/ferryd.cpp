@@ -86,7 +86,7 @@ bool ParseArgs(int argc, char** argv, Args* args) {
 
 // Sections other modules own: the core leaves them to their readers.
 constexpr std::string_view kModuleSections[] = {ferry::ctl::kAdminSection, "bridge.",
-                                               "cluster"};
+                                               "cluster", "cluster."};
 
 struct Loaded {
   Config config;
@@ -168,6 +168,7 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.listen_port = cc.listen_port;
     o.data_dir = loaded.config.node.data_dir;
     o.link.down_after_ms = cc.peer_down_after_ms;
+    if (cc.discovery == "static") o.discovery = ferry::cluster::MakeStaticDiscovery(cc.static_seeds);
     o.link.tls_client = cc.tls_contexts.client;
     o.link.tls_server = cc.tls_contexts.server;
     ferry::cluster::CoreSeams core;

@@ -23,23 +23,13 @@ constexpr std::string_view kStartModes[] = {"auto", "manual", "lazy"};
 constexpr std::string_view kAddressPolicies[] = {"failover", "round_robin"};
 constexpr std::string_view kQueueSyncs[] = {"write", "fsync", "none"};
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 void ReadAddresses(SectionReader& r, BridgeConfig* c) {
+  std::vector<std::string> items;
+  if (!r.List("address", &items)) return;
   std::string text;
-  if (!r.String("address", &text)) return;
+  r.String("address", &text);
   std::vector<UpstreamAddress> addresses;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    if (comma == std::string::npos) comma = text.size();
-    std::string_view item = Trim(std::string_view(text).substr(pos, comma - pos));
-    pos = comma + 1;
-    if (item.empty()) continue;
+  for (const std::string& item : items) {
     auto a = ParseUpstreamAddress(item);
     if (!a.ok()) {
       r.Error("address", "address: " + a.status().message());

@@ -153,6 +153,13 @@ class Commands {
     node_->Leave(Then(done, "Leave the cluster successfully.\n"));
   }
 
+  void DiscoveryStatusCmd(const AdminRequest&, AdminDone done) {
+    if (Disabled(done)) return;
+    node_->GetDiscovery([this, done](DiscoveryStatus d) { Reply(done, DiscoveryResult(d)); });
+  }
+  void DiscoveryEnable(const AdminRequest&, AdminDone done) { SetDiscovery(true, done); }
+  void DiscoveryDisable(const AdminRequest&, AdminDone done) { SetDiscovery(false, done); }
+
   void ForceLeave(const AdminRequest& req, AdminDone done) {
     if (Disabled(done)) return;
     const std::string gone = req.Arg("NODE");
@@ -161,6 +168,37 @@ class Commands {
   }
 
  private:
+  void SetDiscovery(bool enabled, AdminDone done) {
+    if (Disabled(done)) return;
+    node_->SetDiscovery(enabled, [this, done](Status st) {
+      if (!st.ok()) return Reply(done, AdminResult::Error(st));
+      node_->GetDiscovery([this, done](DiscoveryStatus d) { Reply(done, DiscoveryResult(d)); });
+    });
+  }
+  static AdminResult DiscoveryResult(const DiscoveryStatus& d) {
+    Json found = Json::array();
+    for (const std::string& f : d.found) found.push_back(f);
+    Json errors = Json::object();
+    for (const auto& [source, error] : d.errors) errors[source.empty() ? "backend" : source] = error;
+    Json value{{"strategy", d.strategy},
+               {"enabled", d.enabled},
+               {"found", found},
+               {"found_at_ms", d.found_at_ms},
+               {"last_error", d.last_error},
+               {"error_at_ms", d.error_at_ms},
+               {"errors", errors}};
+    std::string text = "strategy: " + d.strategy + (d.enabled ? " (on)" : " (off)") + "\n";
+    std::string names;
+    for (const std::string& f : d.found) names += (names.empty() ? "" : ", ") + f;
+    text += "found: " + (d.found_at_ms == 0 ? std::string("-") : names.empty() ? "nothing" : names);
+    if (d.found_at_ms != 0) text += " (" + Uptime(d.found_at_ms) + " ago)";
+    text += "\nlast error: " + (d.last_error.empty() ? std::string("-") : d.last_error);
+    if (!d.last_error.empty()) text += " (" + Uptime(d.error_at_ms) + " ago)";
+    text += "\n";
+    for (const auto& [source, error] : d.errors) text += "  " + error + "\n";
+    return AdminResult::Value(std::move(value), text);
+  }
+
   // Answers a change: its error, or `first_line` and the status after it.
   std::function<void(Status)> Then(AdminDone done, std::string first_line) {
     return [this, done, first_line](Status st) {
@@ -292,6 +330,27 @@ Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_l
        force_leave_help,
        core::AdminAccess::kWrite,
        bind(&Commands::ForceLeave)},
+      {"cluster discovery status",
+       "",
+       {},
+       "the discovery strategy, whether it is on, what it last found and its last error",
+       "",
+       core::AdminAccess::kRead,
+       bind(&Commands::DiscoveryStatusCmd)},
+      {"cluster discovery enable",
+       "",
+       {},
+       "turn discovery on again (after `cluster leave` turned it off)",
+       "",
+       core::AdminAccess::kWrite,
+       bind(&Commands::DiscoveryEnable)},
+      {"cluster discovery disable",
+       "",
+       {},
+       "turn discovery off on this node (kept across restarts)",
+       "",
+       core::AdminAccess::kWrite,
+       bind(&Commands::DiscoveryDisable)},
   };
   for (AdminCommand& c : list) {
     if (Status st = registry.Register(std::move(c)); !st.ok()) return st;

@@ -12,7 +12,7 @@
 namespace ferry::cluster {
 namespace {
 
-constexpr std::string_view kDiscovery[] = {"manual"};
+constexpr std::string_view kDiscovery[] = {"manual", "static"};
 
 bool IsClusterName(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -53,7 +53,7 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
     r.Error("name", "name: expected letters, digits, '_' and '-', got '" + c->name + "'");
   }
   size_t discovery = 0;
-  r.Choice("discovery", kDiscovery, &discovery);
+  if (r.Choice("discovery", kDiscovery, &discovery)) c->discovery = std::string(kDiscovery[discovery]);
   // Empty: 0.0.0.0 and the port of the node name (DefaultClusterPort).
   std::string listen;
   if (r.String("listen", &listen) && !listen.empty()) {
@@ -79,6 +79,15 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
   }
 }
 
+void ReadStatic(core::SectionReader& r, ClusterConfig* c) {
+  if (!r.List("seeds", &c->static_seeds)) return;
+  for (const std::string& seed : c->static_seeds) {
+    if (auto a = ParsePeerAddress(seed); !a.ok()) {
+      r.Error("seeds", "seeds: '" + seed + "': " + a.status().message());
+    }
+  }
+}
+
 }  // namespace
 
 ClusterConfig ReadClusterConfig(const core::Config& config, core::ConfigErrors& errors) {
@@ -87,6 +96,12 @@ ClusterConfig ReadClusterConfig(const core::Config& config, core::ConfigErrors& 
   core::SectionReader r(config.raw.FindSection("cluster"), "cluster", errors);
   ReadCluster(r, &c);
   r.ReportUnknownKeys();
+  core::SectionReader statics(config.raw.FindSection("cluster.static"), "cluster.static", errors);
+  ReadStatic(statics, &c);
+  statics.ReportUnknownKeys();
+  if (c.discovery == "static" && c.static_seeds.empty()) {
+    statics.Error("seeds", "seeds: required with [cluster] discovery = static");
+  }
   // [node] belongs to the core, which checked its keys; only the cookie
   // file's contents are this module's to check.
   core::SectionReader node(config.raw.FindSection("node"), "node", errors);
@@ -120,8 +135,11 @@ std::vector<std::pair<std::string, std::string>> ClusterConfigKeys() {
   core::SectionReader r(nullptr, "cluster", ignored);
   ClusterConfig unused;
   ReadCluster(r, &unused);
+  core::SectionReader statics(nullptr, "cluster.static", ignored);
+  ReadStatic(statics, &unused);
   std::vector<std::pair<std::string, std::string>> keys;
   for (const std::string& k : r.known_keys()) keys.emplace_back("cluster", k);
+  for (const std::string& k : statics.known_keys()) keys.emplace_back("cluster.static", k);
   return keys;
 }
 

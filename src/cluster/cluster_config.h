@@ -4,7 +4,7 @@
 //   cookie = ...           # or cookie_file = /etc/ferry/cookie (mode 0600)
 //   [cluster]
 //   name = ferry           # nodes of different clusters never join
-//   discovery = manual     # the only strategy so far
+//   discovery = manual     # manual | static (discovery.h)
 //   listen = 0.0.0.0:4370  # default: port 4370, or 4370 + N for a node name
 //                          # ending in N (peer_address.h)
 //   peer_down_after = 10s  # a peer silent that long is down; forwards held
@@ -13,6 +13,8 @@
 //   certfile = ...         #   this node's certificate and key, and the CA
 //   keyfile = ...          #   that signed every member's
 //   cafile = ...
+//   [cluster.static]
+//   seeds = ferry1@10.0.0.1, ferry2@10.0.0.2
 //
 // Without a cookie the node opens no cluster port; `why_disabled` says so,
 // for `ferryctl cluster join` to print. The cookie is read here, once, and
@@ -39,6 +41,8 @@ struct ClusterConfig {
   std::string listen_host = "0.0.0.0";
   uint16_t listen_port = 0;
   uint64_t peer_down_after_ms = 10000;
+  std::string discovery = "manual";
+  std::vector<std::string> static_seeds;  // [cluster.static] seeds
   bool ssl = false;
   PeerTlsFiles tls;
   PeerTlsContexts tls_contexts;  // loaded when enabled with ssl = on

@@ -186,6 +186,11 @@ std::string ClusterNode::Impl::GoAlone(std::string_view why, bool tell_peers) {
 // ---------------------------------------------------------------- join
 
 void ClusterNode::Impl::Join(std::string target, std::function<void(JoinResult)> done) {
+  StartJoin(std::move(target), false, false, std::move(done));
+}
+
+void ClusterNode::Impl::StartJoin(std::string target, bool only_if_clustered, bool quiet,
+                                  std::function<void(JoinResult)> done) {
   auto to = ParsePeerAddress(target);
   if (!to.ok()) return done(JoinResult{to.status(), false, "", CurrentStatus()});
   if (to->node == self_.node) return done(JoinResult{Status::Ok(), true, "", CurrentStatus()});
@@ -198,11 +203,20 @@ void ClusterNode::Impl::Join(std::string target, std::function<void(JoinResult)>
     return done(JoinResult{Status::Ok(), true, "", CurrentStatus()});
   }
   join_.emplace(std::move(done), to->node);
+  join_->only_if_clustered = only_if_clustered;
+  join_->quiet = quiet;
   if (members_.members().size() > 1) join_->dropped = GoAlone("left to join another cluster", true);
   DialJoin(*to);
 }
 
 void ClusterNode::Impl::DialJoin(const PeerAddress& to) {
+  if (join_->quiet) {
+    FERRY_DEBUG("cluster: discovery asks '%s' (%s:%u) to let this node into cluster '%s'",
+                to.node.c_str(), to.host.c_str(), unsigned{to.port}, options_.cluster.c_str());
+    join_->target = to.node;
+    join_->conn = &Dial(to, kJoinPurpose);
+    return;
+  }
   FERRY_INFO("cluster: asking '%s' (%s:%u) to let this node into cluster '%s'", to.node.c_str(),
              to.host.c_str(), unsigned{to.port}, options_.cluster.c_str());
   join_->target = to.node;
@@ -214,6 +228,11 @@ void ClusterNode::Impl::OnJoinRequest(Conn& c, const FrameView& f) {
   auto reply = [&](const JoinReply& r) { Send(c, FrameType::kJoinReply, EncodeJoinReply(r)); };
   if (!request.ok() || request->member.node != c.peer()) {
     return reply(JoinReply{JoinReply::Kind::kRefused, "", {}, "malformed join request"});
+  }
+  if (request->only_if_clustered && members_.members().size() <= 1) {
+    // A discovery probe: this node is alone, and the asking one (whose name
+    // sorts first) will be joined by it, not the other way round.
+    return reply(JoinReply{JoinReply::Kind::kRefused, "", {}, "alone"});
   }
   const std::vector<std::string> running = RunningNodes();
   const std::string coordinator = members_.Coordinator(running);
@@ -302,6 +321,13 @@ void ClusterNode::Impl::Leave(std::function<void(Status)> done) {
     return done(Status::NotFound("this node is in no cluster"));
   }
   GoAlone("left the cluster", true);
+  if (options_.discovery && discovery_.enabled) {
+    // Else it would find its old cluster and rejoin at once.
+    discovery_.enabled = false;
+    SaveDiscovery();
+    FERRY_INFO("cluster: discovery (%s) is off until `ferryctl cluster discovery enable`",
+               discovery_.strategy.c_str());
+  }
   done(Status::Ok());
 }
 

@@ -9,15 +9,20 @@ std::string EncodeJoinRequest(const JoinRequest& request) {
   FieldWriter w(payload);
   PutMember(w, request.member);
   w.U64(request.epoch);
+  w.U8(request.only_if_clustered ? 1 : 0);
   return payload;
 }
 
 Result<JoinRequest> ParseJoinRequest(std::span<const uint8_t> payload) {
   FieldReader r(payload);
   JoinRequest request;
-  if (!GetMember(r, request.member) || !r.U64(request.epoch, "epoch") || !r.End()) {
+  uint8_t flags = 0;
+  if (!GetMember(r, request.member) || !r.U64(request.epoch, "epoch") ||
+      !r.U8(flags, "join flags") || !r.End()) {
     return r.status();
   }
+  if (flags > 1) return Status::Corruption("unknown join flags");
+  request.only_if_clustered = flags == 1;
   return request;
 }
 

@@ -25,6 +25,10 @@ namespace ferry::cluster {
 struct JoinRequest {
   MemberRecord member;  // the joining node
   uint64_t epoch = 0;   // its own epoch: the reply's set must be newer
+  // Discovery: join only a cluster that has other members already; a node
+  // alone refuses ("alone"), so that two nodes that find each other at once
+  // never each make the other join (discovery.h).
+  bool only_if_clustered = false;
 
   bool operator==(const JoinRequest&) const = default;
 };

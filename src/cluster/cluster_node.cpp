@@ -199,6 +199,17 @@ void ClusterNode::ForceLeave(std::string node, std::function<void(Status)> done)
   });
 }
 
+void ClusterNode::GetDiscovery(std::function<void(DiscoveryStatus)> done) {
+  impl_->loop().Post(
+      [impl = impl_.get(), done = std::move(done)] { done(impl->CurrentDiscovery()); });
+}
+
+void ClusterNode::SetDiscovery(bool enabled, std::function<void(Status)> done) {
+  impl_->loop().Post([impl = impl_.get(), enabled, done = std::move(done)] {
+    impl->SetDiscovery(enabled, done);
+  });
+}
+
 void ClusterNode::GetStatus(std::function<void(ClusterStatus)> done) {
   impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { done(impl->CurrentStatus()); });
 }
@@ -278,6 +289,16 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   uv_timer_init(loop_.get(), delta_timer_.get());
   delta_timer_->data = this;
 
+  LoadDiscovery();
+  if (options_.discovery) {
+    discovery_timer_ = core::UvHandle<uv_timer_t>::Make();
+    uv_timer_init(loop_.get(), discovery_timer_.get());
+    discovery_timer_->data = this;
+    uv_timer_start(
+        discovery_timer_.get(),
+        [](uv_timer_t* t) { static_cast<Impl*>(t->data)->OnDiscoveryTick(); }, 0,
+        options_.discovery_interval_ms);
+  }
   gate_ = std::make_shared<Gate>(*this);
   observer_ = std::make_shared<Observer>(gate_);
   hook_ = std::make_shared<Hook>(gate_);
@@ -324,6 +345,7 @@ void ClusterNode::Impl::Shutdown() {
   server_.Reset();
   housekeeping_.Reset();
   delta_timer_.Reset();
+  discovery_timer_.Reset();
   loop_.Stop();  // runs what is posted (the links' OnClosed) first
   conns_.clear();
   dead_.clear();
@@ -377,7 +399,7 @@ void ClusterNode::Impl::OnEstablished(Conn& c) {
   if (c.control()) {
     SendMembers(c);  // the peer becomes this node's member when its set arrives
   } else if (join_ && join_->conn == &c) {
-    JoinRequest request{self_, members_.epoch()};
+    JoinRequest request{self_, members_.epoch(), join_->only_if_clustered};
     Send(c, FrameType::kJoin, EncodeJoinRequest(request));
   }
 }
@@ -438,8 +460,13 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   if (join_ && join_->conn == &c) {
     join_->conn = nullptr;
     if (!join_->accepted) {
-      FERRY_WARN("cluster: join through '%s' failed: %.*s", join_->target.c_str(),
-                 static_cast<int>(why.size()), why.data());
+      if (join_->quiet) {
+        FERRY_DEBUG("cluster: join through '%s' failed: %.*s", join_->target.c_str(),
+                    static_cast<int>(why.size()), why.data());
+      } else {
+        FERRY_WARN("cluster: join through '%s' failed: %.*s", join_->target.c_str(),
+                   static_cast<int>(why.size()), why.data());
+      }
       return FinishJoin(Status::Unavailable(std::string(why)));
     }
     return;
@@ -450,7 +477,8 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   if (!current) return;
   Peer& p = peer->second;
   p.control = nullptr;
-  p.down_at_ms = loop_.Now();
+  // Since it went down, not since the last failed redial.
+  if (p.down_at_ms == 0) p.down_at_ms = loop_.Now();
   const size_t purged = PurgeRoutes(c.peer());
   if (purged > 0) FERRY_INFO("cluster: withdrew %zu routes of '%s'", purged, c.peer().c_str());
   if (refusal != nullptr && refusal->by_peer && refusal->reason == Refusal::kRemoved) {

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/discovery.h"
 #include "cluster/peer_link.h"
 #include "cluster/remote_routes.h"
 #include "core/broker.h"
@@ -58,6 +59,9 @@ struct ClusterOptions {
   uint64_t redial_max_ms = 5000;
   uint64_t join_timeout_ms = 10000;
   size_t snapshot_chunk = 4096;  // routes per snapshot frame
+  // [cluster] discovery (discovery.h); null: manual, `cluster join` only.
+  std::shared_ptr<DiscoveryBackend> discovery;
+  uint64_t discovery_interval_ms = 5000;
 };
 
 // The source of this node's routes: Broker::WatchRoutes in ferryd. Called
@@ -171,7 +175,8 @@ class ClusterNode {
   // of other nodes. Completes once the control links to every member are up
   // (or after join_timeout_ms with the members reachable by then).
   void Join(std::string target, std::function<void(JoinResult)> done);
-  // Leaves the cluster: members drop this node and its routes at once.
+  // Leaves the cluster: members drop this node and its routes at once, and
+  // discovery, if any, is turned off on this node (else it would rejoin).
   // NotFound if it is in no cluster.
   void Leave(std::function<void(Status)> done);
   // Removes `node` from the cluster for good (running or not); it is refused
@@ -179,6 +184,10 @@ class ClusterNode {
   // node that is no member.
   void ForceLeave(std::string node, std::function<void(Status)> done);
   void GetStatus(std::function<void(ClusterStatus)> done);
+  // Discovery's state; and turning it on or off (kept in data_dir).
+  // SetDiscovery: InvalidArgument when the node has no discovery strategy.
+  void GetDiscovery(std::function<void(DiscoveryStatus)> done);
+  void SetDiscovery(bool enabled, std::function<void(Status)> done);
   // The status as of the cluster thread's last housekeeping pass (at most
   // a fraction of a second old), without waiting for it: for /metrics.
   // Any thread. REQUIRES: started.

@@ -160,6 +160,8 @@ class SectionReader {
   SectionReader(const RawSection* section, std::string_view name, ConfigErrors& errors);
 
   bool String(std::string_view key, std::string* out);
+  // A comma-separated list: items trimmed, empty ones dropped.
+  bool List(std::string_view key, std::vector<std::string>* out);
   bool Bool(std::string_view key, bool* out);
   bool Int64(std::string_view key, int64_t min, int64_t max, int64_t* out);
   template <typename Int>

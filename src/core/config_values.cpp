@@ -221,6 +221,28 @@ bool SectionReader::String(std::string_view key, std::string* out) {
   return true;
 }
 
+bool SectionReader::List(std::string_view key, std::vector<std::string>* out) {
+  const ConfigValue* v = Lookup(key);
+  if (v == nullptr) return false;
+  out->clear();
+  const std::string& text = v->value;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string::npos) comma = text.size();
+    std::string_view item = std::string_view(text).substr(pos, comma - pos);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) {
+      item.remove_prefix(1);
+    }
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) {
+      item.remove_suffix(1);
+    }
+    if (!item.empty()) out->emplace_back(item);
+    pos = comma + 1;
+  }
+  return true;
+}
+
 bool SectionReader::Bool(std::string_view key, bool* out) {
   const ConfigValue* v = Lookup(key);
   if (v == nullptr) return false;

@@ -257,5 +257,25 @@ TEST_F(ClusterForward, ASharedGroupSpreadOverThreeNodesGetsEachMessageOnce) {
   EXPECT_FALSE(c.Receive(std::chrono::milliseconds(100)).has_value());
 }
 
+TEST_F(ClusterForward, ANodeThatLeavesAndJoinsAgainGetsEverythingAfterwards) {
+  Joined(2);
+  MosqClient sub(N(2).port(), "sub");
+  ASSERT_TRUE(sub.Connect());
+  ASSERT_TRUE(sub.Subscribe("again/#", 1));
+  ASSERT_TRUE(RoutesKnown(2, 1));
+  PahoClient pub(N(1).port(), "pub", MqttVersion::kV311);
+  ASSERT_TRUE(pub.Connect());
+  ASSERT_TRUE(pub.PublishBurst("again/t", 200, 1, seconds(60)));
+  ASSERT_TRUE(ReceivesInOrder(sub, 200, "ferry2, before"));
+  // Out and in again, both processes still running: the numbering of the
+  // forwards goes on where it was, so ferry2 takes none for a duplicate.
+  ASSERT_TRUE(Ctl(N(2), {"cluster", "leave"}).Succeeded());
+  CommandResult j = Ctl(N(2), {"cluster", "join", Target(N(1))});
+  ASSERT_TRUE(j.Succeeded()) << j.ToString();
+  ASSERT_TRUE(RoutesKnown(2, 1));
+  ASSERT_TRUE(pub.PublishBurst("again/t", 200, 1, seconds(60)));
+  EXPECT_TRUE(ReceivesInOrder(sub, 200, "ferry2, after"));
+}
+
 }  // namespace
 }  // namespace ferry::testing

@@ -49,14 +49,16 @@ class ClusterFixture : public ::testing::Test {
     if (!stopped.empty()) line += ",{stopped_nodes," + list(stopped) + "}";
     return line + "]\n";
   }
-  static ::testing::AssertionResult StatusIs(const NodeProcess& n, const std::string& want) {
+  static ::testing::AssertionResult StatusIs(
+      const NodeProcess& n, const std::string& want,
+      std::chrono::seconds timeout = std::chrono::seconds(15)) {
     std::string got;
     auto ok = WaitFor(
         [&] {
           got = Ctl(n, {"cluster", "status"}).out;
           return got == want;
         },
-        std::chrono::seconds(15), "cluster status on " + n.name());
+        timeout, "cluster status on " + n.name());
     if (!ok) return ok << "; last: " << got << "; wanted: " << want;
     return ok;
   }

@@ -12,8 +12,8 @@
 namespace ferry::cluster {
 namespace {
 
-constexpr std::string_view kSections[] = {"cluster"};
-constexpr std::string_view kAllSections[] = {"cluster", "admin", "bridge."};
+constexpr std::string_view kSections[] = {"cluster", "cluster."};
+constexpr std::string_view kAllSections[] = {"cluster", "cluster.", "admin", "bridge."};
 
 struct Read {
   ClusterConfig config;
@@ -74,12 +74,27 @@ TEST(ClusterConfig, ListenAndNameAreTaken) {
 
 TEST(ClusterConfig, EveryProblemIsReportedWithItsLine) {
   Read r = ReadText(
-      "[node]\ncookie = x\n[cluster]\nname = a b\ndiscovery = static\nlisten = nowhere\nssl = "
-      "on\n");
+      "[node]\ncookie = x\n[cluster]\nname = a b\ndiscovery = pigeons\nlisten = nowhere\ncolour = "
+      "blue\n[cluster.static]\nseeds = a@h, not-a-node\n");
   EXPECT_NE(r.errors.find("test.conf:6: [cluster] name:"), std::string::npos) << r.errors;
   EXPECT_NE(r.errors.find("test.conf:7: [cluster] discovery:"), std::string::npos) << r.errors;
   EXPECT_NE(r.errors.find("test.conf:8: [cluster] listen:"), std::string::npos) << r.errors;
-  EXPECT_NE(r.errors.find("unknown key 'ssl'"), std::string::npos) << r.errors;
+  EXPECT_NE(r.errors.find("unknown key 'colour'"), std::string::npos) << r.errors;
+  EXPECT_NE(r.errors.find("test.conf:11: [cluster.static] seeds: 'not-a-node'"), std::string::npos)
+      << r.errors;
+}
+
+TEST(ClusterConfig, StaticDiscoveryNeedsSeedsAndTlsNeedsItsFiles) {
+  Read r = ReadText("[node]\ncookie = x\n[cluster]\ndiscovery = static\nssl = on\n");
+  EXPECT_NE(r.errors.find("seeds: required with [cluster] discovery = static"), std::string::npos)
+      << r.errors;
+  EXPECT_NE(r.errors.find("certfile: required with ssl = on"), std::string::npos) << r.errors;
+  r = ReadText(
+      "[node]\ncookie = x\n[cluster]\ndiscovery = static\n[cluster.static]\nseeds = a@h, "
+      "b@h:4400\n");
+  ASSERT_EQ(r.errors, "");
+  EXPECT_EQ(r.config.discovery, "static");
+  EXPECT_EQ(r.config.static_seeds, (std::vector<std::string>{"a@h", "b@h:4400"}));
 }
 
 TEST(ClusterConfig, CookieAndCookieFileTogetherAreAnError) {
@@ -122,7 +137,7 @@ TEST(ClusterConfig, ShippedFileDocumentsEveryKeyWithItsDefault) {
   for (std::string l; std::getline(in, l);) lines.push_back(l);
   for (const auto& [section, key] : ClusterConfigKeys()) {
     const core::ConfigValue* v = raw->Find(section, key);
-    ASSERT_NE(v, nullptr) << "[cluster] " << key << " is not in etc/ferry.conf";
+    ASSERT_NE(v, nullptr) << "[" << section << "] " << key << " is not in etc/ferry.conf";
     EXPECT_EQ(lines[v->line - 2].rfind("#", 0), 0u) << key << " has no comment above it";
   }
   auto config = core::LoadConfig(path, nullptr, kAllSections);

@@ -53,7 +53,7 @@ std::string ReadAll(const std::string& path) {
 
 // Sections the shipped file has for other modules (ctl/admin_config.h reads
 // [admin]; tests/unit/ctl checks it).
-constexpr std::string_view kModuleSections[] = {"admin", "bridge.", "cluster"};
+constexpr std::string_view kModuleSections[] = {"admin", "bridge.", "cluster", "cluster."};
 
 TEST(ShippedConfig, LoadsAsIs) {
   Result<Config> r = LoadConfig(FERRY_SOURCE_DIR "/etc/ferry.conf", nullptr, kModuleSections);
