@@ -14,6 +14,7 @@
 #include "support/ctl.h"
 #include "support/mosq_client.h"
 #include "support/paho_client.h"
+#include "support/subprocess.h"
 #include "support/v5_helpers.h"
 #include "support/v5_session.h"
 #include "support/wait.h"
@@ -275,6 +276,37 @@ TEST_F(ClusterForward, ANodeThatLeavesAndJoinsAgainGetsEverythingAfterwards) {
   ASSERT_TRUE(RoutesKnown(2, 1));
   ASSERT_TRUE(pub.PublishBurst("again/t", 200, 1, seconds(60)));
   EXPECT_TRUE(ReceivesInOrder(sub, 200, "ferry2, after"));
+}
+
+TEST_F(ClusterForward, MosquittoPubOnOneNodeReachesMosquittoSubOnTwoOthers) {
+  ThreeJoined();
+  // The command-line tools, as a user would try them: -d prints the SUBACK.
+  std::vector<std::unique_ptr<RunningCommand>> subs;
+  for (int i : {2, 3}) {
+    subs.push_back(StartCommand({"stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p",
+                                 std::to_string(N(i).port()), "-i", "cli-sub-" + std::to_string(i),
+                                 "-t", "cli/#", "-q", "2", "-C", "3", "-v", "-d"}));
+    ASSERT_NE(subs.back(), nullptr);
+    ASSERT_TRUE(subs.back()->WaitForOutput("Subscribed (mid:"));
+  }
+  ASSERT_TRUE(RoutesKnown(2, 1));
+  ASSERT_TRUE(RoutesKnown(3, 1));
+  for (int qos = 0; qos <= 2; ++qos) {
+    const CommandResult pub = RunCommand(
+        {"mosquitto_pub", "-h", "127.0.0.1", "-p", std::to_string(N(1).port()), "-i", "cli-pub",
+         "-t", "cli/q" + std::to_string(qos), "-q", std::to_string(qos), "-m",
+         "from ferry1 at qos " + std::to_string(qos)});
+    ASSERT_TRUE(pub.Succeeded()) << pub.ToString();
+  }
+  for (auto& sub : subs) {
+    const CommandResult got = sub->Wait();
+    ASSERT_TRUE(got.Succeeded()) << got.ToString();
+    for (int qos = 0; qos <= 2; ++qos) {
+      const std::string line = "\ncli/q" + std::to_string(qos) + " from ferry1 at qos " +
+                               std::to_string(qos) + "\n";
+      EXPECT_NE(got.out.find(line), std::string::npos) << got.ToString();
+    }
+  }
 }
 
 }  // namespace
