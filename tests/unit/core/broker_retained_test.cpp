@@ -55,11 +55,13 @@ class BrokerRetainedTest : public ::testing::Test {
     ListenerOptions l;
     l.name = "a";
     l.host = "127.0.0.1";
+    l.port = 0;  // any free port: tests run side by side
     o.listeners.push_back(l);
     auto created = Broker::Create(o);
     ASSERT_TRUE(created.ok()) << created.status().ToString();
     broker_ = std::move(created).value();
-    ASSERT_TRUE(broker_->Start(loop_).ok());
+    Status st = broker_->Start(loop_);
+    ASSERT_TRUE(st.ok()) << st.ToString();
   }
   void TearDown() override {
     broker_->Shutdown([&] { loop_.Stop(); });
