@@ -5,7 +5,7 @@
 FERRY_BUILD_PACKAGES=(
   cmake ninja-build g++ pkg-config
   libuv1-dev libinih-dev libsqlite3-dev libssl-dev libsystemd-dev
-  nlohmann-json3-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libcurl4-openssl-dev libc-ares-dev
 )
 # What the tests need on top: GoogleTest, the client libraries and tools the
 # integration tests talk to ferryd with, the openssl tool (test certificates)
@@ -13,8 +13,10 @@ FERRY_BUILD_PACKAGES=(
 # Debian package (dpkg-dev, systemd-analyze from systemd), clang with its
 # sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and symbolizer
 # (llvm-14), promtool (prometheus) that checks /metrics, and iproute2 for the
-# network namespace of the admin access test; the bridge tests run Debian's
-# mosquitto as an upstream.
+# network namespaces of the admin access and multicast discovery tests; the
+# bridge tests run Debian's mosquitto as an upstream; the discovery tests
+# run dnsmasq (dnsmasq-base: the program, no service) and etcd (etcd-server,
+# with etcdctl from etcd-client) on loopback.
 FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev
@@ -22,6 +24,7 @@ FERRYTEST_PACKAGES=(
   openssl haproxy dpkg-dev systemd
   clang libclang-rt-14-dev llvm-14
   prometheus iproute2
+  dnsmasq-base etcd-server etcd-client
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -71,7 +74,7 @@ ensure_packages() {
   [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
   # Services that come with test packages stay off: tests start their own.
   local service
-  for service in mosquitto haproxy; do
+  for service in mosquitto haproxy etcd; do
     if [[ " ${missing[*]} " == *" $service "* ]] && [ -d /run/systemd/system ]; then
       as_root systemctl disable --now "$service.service" >/dev/null 2>&1 || true
     fi

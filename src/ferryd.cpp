@@ -168,7 +168,7 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.listen_port = cc.listen_port;
     o.data_dir = loaded.config.node.data_dir;
     o.link.down_after_ms = cc.peer_down_after_ms;
-    if (cc.discovery == "static") o.discovery = ferry::cluster::MakeStaticDiscovery(cc.static_seeds);
+    o.discovery = ferry::cluster::MakeDiscovery(cc.discovery);
     o.link.tls_client = cc.tls_contexts.client;
     o.link.tls_server = cc.tls_contexts.server;
     ferry::cluster::CoreSeams core;

@@ -2,7 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -12,7 +16,9 @@
 namespace ferry::cluster {
 namespace {
 
-constexpr std::string_view kDiscovery[] = {"manual", "static"};
+constexpr std::string_view kDiscovery[] = {"manual", "static", "dns", "etcd", "k8s", "mcast"};
+constexpr std::string_view kRecordTypes[] = {"a", "aaaa", "srv"};
+constexpr std::string_view kAddressTypes[] = {"ip", "dns", "hostname"};
 
 bool IsClusterName(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
@@ -53,7 +59,9 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
     r.Error("name", "name: expected letters, digits, '_' and '-', got '" + c->name + "'");
   }
   size_t discovery = 0;
-  if (r.Choice("discovery", kDiscovery, &discovery)) c->discovery = std::string(kDiscovery[discovery]);
+  if (r.Choice("discovery", kDiscovery, &discovery)) {
+    c->discovery.strategy = std::string(kDiscovery[discovery]);
+  }
   // Empty: 0.0.0.0 and the port of the node name (DefaultClusterPort).
   std::string listen;
   if (r.String("listen", &listen) && !listen.empty()) {
@@ -79,13 +87,141 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
   }
 }
 
-void ReadStatic(core::SectionReader& r, ClusterConfig* c) {
+void ReadStatic(core::SectionReader& r, DiscoveryConfig* c) {
   if (!r.List("seeds", &c->static_seeds)) return;
   for (const std::string& seed : c->static_seeds) {
     if (auto a = ParsePeerAddress(seed); !a.ok()) {
       r.Error("seeds", "seeds: '" + seed + "': " + a.status().message());
     }
   }
+}
+
+// The `app` part of a node name: what ParsePeerAddress takes before '@'.
+void CheckAppName(core::SectionReader& r, std::string_view key, const std::string& app) {
+  if (!ParsePeerAddress(app + "@h").ok()) {
+    r.Error(key, std::string(key) + ": expected letters, digits, '_' and '-', got '" + app + "'");
+  }
+}
+
+void ReadDns(core::SectionReader& r, DnsDiscoveryOptions* o) {
+  r.String("name", &o->name);
+  if (r.String("app", &o->app)) CheckAppName(r, "app", o->app);
+  size_t type = 0;
+  if (r.Choice("record_type", kRecordTypes, &type)) o->record_type = std::string(kRecordTypes[type]);
+  std::vector<std::string> servers;
+  if (r.List("server", &servers)) {
+    o->servers.clear();
+    for (const std::string& s : servers) {
+      if (auto hp = core::ParseHostPort(s); !hp.ok()) {
+        r.Error("server", "server: '" + s + "': " + hp.status().message());
+      }
+      o->servers += (o->servers.empty() ? "" : ",") + s;
+    }
+  }
+}
+
+void ReadTlsFiles(core::SectionReader& r, HttpTlsFiles* tls) {
+  r.String("cafile", &tls->cafile);
+  r.String("certfile", &tls->certfile);
+  r.String("keyfile", &tls->keyfile);
+  if (tls->certfile.empty() != tls->keyfile.empty()) {
+    r.Error("certfile", "certfile and keyfile: both or neither");
+  }
+}
+
+bool IsHttpUrl(const std::string& url) {
+  return (url.starts_with("http://") && url.size() > 7) ||
+         (url.starts_with("https://") && url.size() > 8);
+}
+
+void ReadEtcd(core::SectionReader& r, EtcdDiscoveryOptions* o) {
+  if (r.List("server", &o->servers)) {
+    for (std::string& s : o->servers) {
+      while (s.ends_with('/')) s.pop_back();
+      if (!IsHttpUrl(s)) r.Error("server", "server: '" + s + "': expected http://host:port or https://host:port");
+    }
+  }
+  if (r.String("prefix", &o->prefix) && (o->prefix.empty() || o->prefix.find(' ') != std::string::npos)) {
+    r.Error("prefix", "prefix: expected a key prefix without spaces");
+  }
+  std::chrono::milliseconds ttl{o->node_ttl_ms};
+  if (r.Duration("node_ttl", std::chrono::seconds(5), std::chrono::hours(24), &ttl)) {
+    o->node_ttl_ms = static_cast<uint64_t>(ttl.count());
+  }
+  ReadTlsFiles(r, &o->tls);
+}
+
+void ReadK8s(core::SectionReader& r, K8sDiscoveryOptions* o) {
+  if (r.String("apiserver", &o->apiserver) && !IsHttpUrl(o->apiserver)) {
+    r.Error("apiserver", "apiserver: expected https://host:port (or http://)");
+  }
+  r.String("service_name", &o->service_name);
+  size_t type = 0;
+  if (r.Choice("address_type", kAddressTypes, &type)) {
+    o->address_type = std::string(kAddressTypes[type]);
+  }
+  if (r.String("app_name", &o->app_name)) CheckAppName(r, "app_name", o->app_name);
+  r.String("namespace", &o->name_space);
+  r.String("suffix", &o->suffix);
+  r.String("token_file", &o->token_file);
+  r.String("cafile", &o->cafile);
+}
+
+void ReadMcast(core::SectionReader& r, McastDiscoveryOptions* o) {
+  if (r.String("addr", &o->addr)) {
+    in_addr a{};
+    if (inet_pton(AF_INET, o->addr.c_str(), &a) != 1 || !IN_MULTICAST(ntohl(a.s_addr))) {
+      r.Error("addr", "addr: expected an IPv4 multicast group (224.0.0.0 to 239.255.255.255), got '" +
+                          o->addr + "'");
+    }
+  }
+  std::vector<std::string> ports;
+  if (r.List("ports", &ports)) {
+    o->ports.clear();
+    for (const std::string& p : ports) {
+      unsigned v = 0;
+      auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), v);
+      if (ec != std::errc() || end != p.data() + p.size() || v == 0 || v > 65535) {
+        r.Error("ports", "ports: '" + p + "' is no port (1 to 65535)");
+        continue;
+      }
+      o->ports.push_back(static_cast<uint16_t>(v));
+    }
+    if (o->ports.empty()) r.Error("ports", "ports: at least one port");
+  }
+  if (r.String("iface", &o->iface)) {
+    in_addr a{};
+    if (inet_pton(AF_INET, o->iface.c_str(), &a) != 1) {
+      r.Error("iface", "iface: expected the IPv4 address of an interface (0.0.0.0: any), got '" +
+                           o->iface + "'");
+    }
+  }
+  r.Integer("ttl", 0, 255, &o->ttl);
+  r.Bool("loop", &o->loop);
+}
+
+// Each strategy's section, read by `read` and checked for unknown keys.
+template <typename Options>
+void ReadSection(const core::Config& config, const char* section, core::ConfigErrors& errors,
+                 void (*read)(core::SectionReader&, Options*), Options* out,
+                 std::vector<std::pair<std::string, std::string>>* keys = nullptr) {
+  core::SectionReader r(keys != nullptr ? nullptr : config.raw.FindSection(section), section,
+                        errors);
+  read(r, out);
+  if (keys != nullptr) {
+    for (const std::string& k : r.known_keys()) keys->emplace_back(section, k);
+    return;
+  }
+  r.ReportUnknownKeys();
+}
+
+void ReadDiscovery(const core::Config& config, core::ConfigErrors& errors, DiscoveryConfig* d,
+                   std::vector<std::pair<std::string, std::string>>* keys = nullptr) {
+  ReadSection(config, "cluster.static", errors, &ReadStatic, d, keys);
+  ReadSection(config, "cluster.dns", errors, &ReadDns, &d->dns, keys);
+  ReadSection(config, "cluster.etcd", errors, &ReadEtcd, &d->etcd, keys);
+  ReadSection(config, "cluster.k8s", errors, &ReadK8s, &d->k8s, keys);
+  ReadSection(config, "cluster.mcast", errors, &ReadMcast, &d->mcast, keys);
 }
 
 }  // namespace
@@ -96,12 +232,17 @@ ClusterConfig ReadClusterConfig(const core::Config& config, core::ConfigErrors& 
   core::SectionReader r(config.raw.FindSection("cluster"), "cluster", errors);
   ReadCluster(r, &c);
   r.ReportUnknownKeys();
-  core::SectionReader statics(config.raw.FindSection("cluster.static"), "cluster.static", errors);
-  ReadStatic(statics, &c);
-  statics.ReportUnknownKeys();
-  if (c.discovery == "static" && c.static_seeds.empty()) {
-    statics.Error("seeds", "seeds: required with [cluster] discovery = static");
-  }
+  ReadDiscovery(config, errors, &c.discovery);
+  // What each strategy cannot do without.
+  const std::string& strategy = c.discovery.strategy;
+  auto required = [&](const char* section, const char* key, bool missing) {
+    if (!missing) return;
+    core::SectionReader s(config.raw.FindSection(section), section, errors);
+    s.Error(key, std::string(key) + ": required with [cluster] discovery = " + strategy);
+  };
+  required("cluster.static", "seeds", strategy == "static" && c.discovery.static_seeds.empty());
+  required("cluster.dns", "name", strategy == "dns" && c.discovery.dns.name.empty());
+  required("cluster.etcd", "server", strategy == "etcd" && c.discovery.etcd.servers.empty());
   // [node] belongs to the core, which checked its keys; only the cookie
   // file's contents are this module's to check.
   core::SectionReader node(config.raw.FindSection("node"), "node", errors);
@@ -135,11 +276,10 @@ std::vector<std::pair<std::string, std::string>> ClusterConfigKeys() {
   core::SectionReader r(nullptr, "cluster", ignored);
   ClusterConfig unused;
   ReadCluster(r, &unused);
-  core::SectionReader statics(nullptr, "cluster.static", ignored);
-  ReadStatic(statics, &unused);
   std::vector<std::pair<std::string, std::string>> keys;
   for (const std::string& k : r.known_keys()) keys.emplace_back("cluster", k);
-  for (const std::string& k : statics.known_keys()) keys.emplace_back("cluster.static", k);
+  core::Config none;
+  ReadDiscovery(none, ignored, &unused.discovery, &keys);
   return keys;
 }
 

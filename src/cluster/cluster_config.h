@@ -4,7 +4,7 @@
 //   cookie = ...           # or cookie_file = /etc/ferry/cookie (mode 0600)
 //   [cluster]
 //   name = ferry           # nodes of different clusters never join
-//   discovery = manual     # manual | static (discovery.h)
+//   discovery = manual     # manual | static | dns | etcd | k8s | mcast (discovery.h)
 //   listen = 0.0.0.0:4370  # default: port 4370, or 4370 + N for a node name
 //                          # ending in N (peer_address.h)
 //   peer_down_after = 10s  # a peer silent that long is down; forwards held
@@ -15,6 +15,11 @@
 //   cafile = ...
 //   [cluster.static]
 //   seeds = ferry1@10.0.0.1, ferry2@10.0.0.2
+//   [cluster.dns]   name, app, record_type, server
+//   [cluster.etcd]  server, prefix, node_ttl, cafile, certfile, keyfile
+//   [cluster.k8s]   apiserver, service_name, address_type, app_name,
+//                   namespace, suffix, token_file, cafile
+//   [cluster.mcast] addr, ports, iface, ttl, loop
 //
 // Without a cookie the node opens no cluster port; `why_disabled` says so,
 // for `ferryctl cluster join` to print. The cookie is read here, once, and
@@ -28,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "cluster/discovery.h"
 #include "cluster/peer_tls.h"
 #include "core/config.h"
 
@@ -41,8 +47,7 @@ struct ClusterConfig {
   std::string listen_host = "0.0.0.0";
   uint16_t listen_port = 0;
   uint64_t peer_down_after_ms = 10000;
-  std::string discovery = "manual";
-  std::vector<std::string> static_seeds;  // [cluster.static] seeds
+  DiscoveryConfig discovery;  // [cluster] discovery, [cluster.<strategy>]
   bool ssl = false;
   PeerTlsFiles tls;
   PeerTlsContexts tls_contexts;  // loaded when enabled with ssl = on

@@ -291,6 +291,10 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
 
   LoadDiscovery();
   if (options_.discovery) {
+    DiscoverySelf me{options_.cluster, self_.node, self_.host, self_.port, options_.cookie};
+    options_.discovery->Start(loop_, me, [this](std::string error) {
+      NoteDiscoveryError("registration", std::move(error));
+    });
     discovery_timer_ = core::UvHandle<uv_timer_t>::Make();
     uv_timer_init(loop_.get(), discovery_timer_.get());
     discovery_timer_->data = this;
@@ -346,6 +350,7 @@ void ClusterNode::Impl::Shutdown() {
   housekeeping_.Reset();
   delta_timer_.Reset();
   discovery_timer_.Reset();
+  if (options_.discovery) options_.discovery->Stop();
   loop_.Stop();  // runs what is posted (the links' OnClosed) first
   conns_.clear();
   dead_.clear();

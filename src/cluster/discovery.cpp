@@ -28,6 +28,15 @@ std::shared_ptr<DiscoveryBackend> MakeStaticDiscovery(std::vector<std::string> s
   return std::make_shared<StaticDiscovery>(std::move(seeds));
 }
 
+std::shared_ptr<DiscoveryBackend> MakeDiscovery(const DiscoveryConfig& c) {
+  if (c.strategy == "static") return MakeStaticDiscovery(c.static_seeds);
+  if (c.strategy == "dns") return MakeDnsDiscovery(c.dns);
+  if (c.strategy == "etcd") return MakeEtcdDiscovery(c.etcd);
+  if (c.strategy == "k8s") return MakeK8sDiscovery(c.k8s);
+  if (c.strategy == "mcast") return MakeMcastDiscovery(c.mcast);
+  return nullptr;
+}
+
 std::vector<DiscoveryAttempt> DiscoveryOrder(const std::vector<std::string>& found,
                                              std::string_view self,
                                              std::vector<std::string>* bad) {

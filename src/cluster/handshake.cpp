@@ -12,9 +12,6 @@
 #include <utility>
 
 namespace ferry::cluster {
-namespace {
-
-using Digest = std::array<uint8_t, 32>;
 
 Digest HmacSha256(std::span<const uint8_t> key, std::string_view data) {
   Digest out{};
@@ -25,11 +22,12 @@ Digest HmacSha256(std::span<const uint8_t> key, std::string_view data) {
   return out;
 }
 
-// The key both MACs use: the cookie itself never enters a transcript.
 Digest CookieKey(std::string_view cookie) {
   return HmacSha256(std::span(reinterpret_cast<const uint8_t*>(cookie.data()), cookie.size()),
                     "ferry cluster cookie key v1");
 }
+
+namespace {
 
 template <size_t N>
 void RandomFill(std::array<uint8_t, N>& out) {

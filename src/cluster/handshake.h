@@ -26,12 +26,21 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 
 #include "cluster/wire.h"
 
 namespace ferry::cluster {
+
+using Digest = std::array<uint8_t, 32>;
+
+// HMAC-SHA256 of `data` under `key`.
+Digest HmacSha256(std::span<const uint8_t> key, std::string_view data);
+// The key every MAC of the cluster uses: the cookie itself never enters a
+// transcript or a datagram.
+Digest CookieKey(std::string_view cookie);
 
 inline constexpr uint16_t kProtocolVersion = 1;
 

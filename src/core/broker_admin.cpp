@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "core/admin.h"
+#include "core/base64.h"
 #include "core/broker.h"
 #include "core/broker_internal.h"
 #include "core/log.h"
@@ -157,21 +158,7 @@ void RemoteRoutesPage(BrokerContext& ctx, std::shared_ptr<RoutesCursor> cursor, 
 // A retained message's payload as text when it is UTF-8, else base64.
 Json Payload(const std::string& payload) {
   if (IsValidMqttUtf8(payload)) return Json{{"payload", payload}, {"encoding", "utf-8"}};
-  static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < payload.size(); i += 3) {
-    uint32_t v = (uint8_t(payload[i]) << 16) | (uint8_t(payload[i + 1]) << 8) | uint8_t(payload[i + 2]);
-    out += {kB64[v >> 18], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], kB64[v & 63]};
-  }
-  if (i + 1 == payload.size()) {
-    uint32_t v = uint8_t(payload[i]) << 16;
-    out += {kB64[v >> 18], kB64[(v >> 12) & 63], '=', '='};
-  } else if (i + 2 == payload.size()) {
-    uint32_t v = (uint8_t(payload[i]) << 16) | (uint8_t(payload[i + 1]) << 8);
-    out += {kB64[v >> 18], kB64[(v >> 12) & 63], kB64[(v >> 6) & 63], '='};
-  }
-  return Json{{"payload", out}, {"encoding", "base64"}};
+  return Json{{"payload", Base64Encode(payload)}, {"encoding", "base64"}};
 }
 
 Json RetainedRow(const Message& m) {

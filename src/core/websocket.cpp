@@ -9,6 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "core/base64.h"
+
 #include "core/packet.h"
 
 namespace ferry::core {
@@ -133,9 +135,7 @@ std::string WebSocketAcceptKey(std::string_view key) {
   input += kGuid;
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  unsigned char b64[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
-  int n = EVP_EncodeBlock(b64, digest, SHA_DIGEST_LENGTH);
-  return std::string(reinterpret_cast<char*>(b64), static_cast<size_t>(n));
+  return Base64Encode(std::string_view(reinterpret_cast<const char*>(digest), sizeof digest));
 }
 
 UpgradeResult ParseUpgradeRequest(std::string_view in, std::string_view path) {

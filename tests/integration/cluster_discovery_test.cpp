@@ -3,10 +3,6 @@
 // join`, whatever order they start in; `cluster leave` turns discovery off
 // until `cluster discovery enable`; a discovered node with another cookie is
 // not joined, and the reason is logged once.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -22,26 +18,6 @@ namespace {
 
 using std::chrono::seconds;
 
-// `n` distinct free loopback ports (held open together while they are
-// picked, so that they differ).
-std::vector<uint16_t> FreePorts(int n) {
-  std::vector<int> fds;
-  std::vector<uint16_t> ports;
-  for (int i = 0; i < n; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ports.push_back(ntohs(a.sin_port));
-    fds.push_back(fd);
-  }
-  for (int fd : fds) close(fd);
-  return ports;
-}
-
 class ClusterDiscovery : public ClusterFixture {
  protected:
   void SetUp() override {
@@ -52,23 +28,11 @@ class ClusterDiscovery : public ClusterFixture {
   }
   // Node i with discovery on the seed list, its cluster port fixed.
   NodeProcess& Discovering(int i, const std::string& cookie = "s3cret") {
-    NodeOptions o;
-    o.name = Name(i);
-    o.extra_config = "[cluster]\nlisten = 127.0.0.1:" + std::to_string(ports_[i - 1]) +
-                     "\ndiscovery = static\n[cluster.static]\nseeds = " + seeds_ + "\n";
-    o.overrides.emplace_back("node", "cookie", cookie);
-    nodes_.push_back(std::make_unique<NodeProcess>(o));
-    EXPECT_TRUE(nodes_.back()->Start());
-    return *nodes_.back();
+    return AddNamed(Name(i), cookie,
+                    "[cluster]\nlisten = 127.0.0.1:" + std::to_string(ports_[i - 1]) +
+                        "\ndiscovery = static\n[cluster.static]\nseeds = " + seeds_ + "\n");
   }
-  ::testing::AssertionResult AllThreeTogether() {
-    for (auto& n : nodes_) {
-      if (auto ok = StatusIs(*n, StatusLine({Name(1), Name(2), Name(3)}), seconds(40)); !ok) {
-        return ok;
-      }
-    }
-    return ::testing::AssertionSuccess();
-  }
+  ::testing::AssertionResult AllThreeTogether() { return AllTogether({Name(1), Name(2), Name(3)}); }
 
   std::vector<uint16_t> ports_;
   std::string seeds_;

@@ -3,8 +3,13 @@
 // each with its cluster port on 127.0.0.1:0.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -17,6 +22,26 @@
 
 namespace ferry::testing {
 
+// `n` distinct free ports of `host` (held open together while they are
+// picked, so that they differ).
+inline std::vector<uint16_t> FreePorts(int n, const char* host = "127.0.0.1") {
+  std::vector<int> fds;
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < n; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    inet_pton(AF_INET, host, &a.sin_addr);
+    socklen_t len = sizeof a;
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ports.push_back(ntohs(a.sin_port));
+    fds.push_back(fd);
+  }
+  for (int fd : fds) close(fd);
+  return ports;
+}
+
 class ClusterFixture : public ::testing::Test {
  protected:
   static std::string Name(int i) { return "ferry" + std::to_string(i) + "@127.0.0.1"; }
@@ -24,13 +49,31 @@ class ClusterFixture : public ::testing::Test {
   // Node i (1-based) with `cookie` ("" for none), its cluster port on
   // 127.0.0.1:0; `extra` is appended to its config.
   NodeProcess& Add(int i, const std::string& cookie = "s3cret", const std::string& extra = "") {
+    return AddNamed(Name(i), cookie, "[cluster]\nlisten = 127.0.0.1:0\n" + extra);
+  }
+  // A node named `name` with `config` (INI text) and `cookie`, started.
+  NodeProcess& AddNamed(const std::string& name, const std::string& cookie,
+                        const std::string& config,
+                        const std::vector<std::string>& wrapper = {}) {
     NodeOptions o;
-    o.name = Name(i);
-    o.extra_config = "[cluster]\nlisten = 127.0.0.1:0\n" + extra;
+    o.name = name;
+    o.extra_config = config;
+    o.wrapper = wrapper;
     if (!cookie.empty()) o.overrides.emplace_back("node", "cookie", cookie);
     nodes_.push_back(std::make_unique<NodeProcess>(o));
     EXPECT_TRUE(nodes_.back()->Start());
     return *nodes_.back();
+  }
+  // Waits until every node's status lists exactly `names` as running.
+  ::testing::AssertionResult AllTogether(const std::vector<std::string>& names,
+                                         std::chrono::seconds timeout = std::chrono::seconds(40)) {
+    std::vector<std::string> sorted = names;
+    std::sort(sorted.begin(), sorted.end());
+    for (auto& n : nodes_) {
+      if (!n->Running()) continue;
+      if (auto ok = StatusIs(*n, StatusLine(sorted), timeout); !ok) return ok;
+    }
+    return ::testing::AssertionSuccess();
   }
   static std::string Target(const NodeProcess& n) {
     return n.name() + ":" + std::to_string(n.port("cluster"));

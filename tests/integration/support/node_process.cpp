@@ -97,7 +97,8 @@ NodeProcess::~NodeProcess() {
   endpoints_.clear();
 
   SpawnOptions spawn;
-  spawn.argv = {FerryBinary(), "-c", config_path()};
+  spawn.argv = options_.wrapper;
+  spawn.argv.insert(spawn.argv.end(), {FerryBinary(), "-c", config_path()});
   spawn.argv.insert(spawn.argv.end(), options_.args.begin(), options_.args.end());
   spawn.env = options_.env;
   spawn.unset_env_prefixes = {"FERRY_"};

@@ -64,6 +64,9 @@ struct NodeOptions {
   std::vector<std::pair<std::string, std::string>> env;
   // Extra command-line arguments after `-c FILE`.
   std::vector<std::string> args;
+  // A command that runs ferryd in its place by exec, keeping the PID, e.g.
+  // {"ip", "netns", "exec", "ns1"}.
+  std::vector<std::string> wrapper;
   // ferryd's RLIMIT_NOFILE, soft and hard (0: the test's own), so that a
   // test reaches the descriptor limit with a few hundred sockets. If the
   // kernel refuses it, Start() skips the test (see SpawnOptions::fd_limit).

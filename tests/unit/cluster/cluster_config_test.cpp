@@ -93,8 +93,54 @@ TEST(ClusterConfig, StaticDiscoveryNeedsSeedsAndTlsNeedsItsFiles) {
       "[node]\ncookie = x\n[cluster]\ndiscovery = static\n[cluster.static]\nseeds = a@h, "
       "b@h:4400\n");
   ASSERT_EQ(r.errors, "");
-  EXPECT_EQ(r.config.discovery, "static");
-  EXPECT_EQ(r.config.static_seeds, (std::vector<std::string>{"a@h", "b@h:4400"}));
+  EXPECT_EQ(r.config.discovery.strategy, "static");
+  EXPECT_EQ(r.config.discovery.static_seeds, (std::vector<std::string>{"a@h", "b@h:4400"}));
+}
+
+TEST(ClusterConfig, EachStrategyTakesItsSection) {
+  Read r = ReadText(
+      "[node]\ncookie = x\n[cluster]\ndiscovery = dns\n[cluster.dns]\nname = f.example\n"
+      "record_type = srv\napp = edge\nserver = 127.0.0.1:5353, [::1]:53\n"
+      "[cluster.etcd]\nserver = http://a:2379/, https://b:2379\nprefix = p\nnode_ttl = 30s\n"
+      "cafile = ca.pem\n[cluster.k8s]\napiserver = https://k:6443\naddress_type = hostname\n"
+      "namespace = edge\n[cluster.mcast]\naddr = 239.1.2.3\nports = 5000, 5001\nttl = 1\n"
+      "loop = off\n");
+  ASSERT_EQ(r.errors, "");
+  const DiscoveryConfig& d = r.config.discovery;
+  EXPECT_EQ(d.strategy, "dns");
+  EXPECT_EQ(d.dns.name, "f.example");
+  EXPECT_EQ(d.dns.record_type, "srv");
+  EXPECT_EQ(d.dns.app, "edge");
+  EXPECT_EQ(d.dns.servers, "127.0.0.1:5353,[::1]:53");
+  EXPECT_EQ(d.etcd.servers, (std::vector<std::string>{"http://a:2379", "https://b:2379"}));
+  EXPECT_EQ(d.etcd.prefix, "p");
+  EXPECT_EQ(d.etcd.node_ttl_ms, 30000u);
+  EXPECT_EQ(d.etcd.tls.cafile, "ca.pem");
+  EXPECT_EQ(d.k8s.apiserver, "https://k:6443");
+  EXPECT_EQ(d.k8s.address_type, "hostname");
+  EXPECT_EQ(d.k8s.name_space, "edge");
+  EXPECT_EQ(d.mcast.addr, "239.1.2.3");
+  EXPECT_EQ(d.mcast.ports, (std::vector<uint16_t>{5000, 5001}));
+  EXPECT_EQ(d.mcast.ttl, 1);
+  EXPECT_FALSE(d.mcast.loop);
+}
+
+TEST(ClusterConfig, StrategyKeysAreChecked) {
+  Read r = ReadText(
+      "[node]\ncookie = x\n[cluster]\ndiscovery = dns\n[cluster.dns]\nrecord_type = mx\n"
+      "server = nohost\n[cluster.etcd]\nserver = 127.0.0.1:2379\ncertfile = c.pem\n"
+      "[cluster.k8s]\naddress_type = fqdn\n[cluster.mcast]\naddr = 10.0.0.1\n"
+      "ports = 0, x\niface = eth0\nbogus = 1\n");
+  for (const char* want :
+       {"name: required with [cluster] discovery = dns", "record_type", "server: 'nohost'",
+        "server: '127.0.0.1:2379': expected http://host:port", "certfile and keyfile: both or neither",
+        "address_type", "addr: expected an IPv4 multicast group", "ports: '0' is no port",
+        "ports: 'x' is no port", "iface: expected the IPv4 address", "bogus"}) {
+    EXPECT_NE(r.errors.find(want), std::string::npos) << want << " in: " << r.errors;
+  }
+  r = ReadText("[node]\ncookie = x\n[cluster]\ndiscovery = etcd\n[cluster.etcd]\nserver =\n");
+  EXPECT_NE(r.errors.find("server: required with [cluster] discovery = etcd"), std::string::npos)
+      << r.errors;
 }
 
 TEST(ClusterConfig, CookieAndCookieFileTogetherAreAnError) {
