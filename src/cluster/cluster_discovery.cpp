@@ -1,5 +1,6 @@
 // Discovery on the cluster thread (discovery.h): the loop that makes a
 // node alone join the cluster its backend finds, and its on/off switch.
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -12,6 +13,8 @@ namespace ferry::cluster {
 namespace {
 
 constexpr const char* kDiscoveryFile = "/cluster_discovery.json";
+constexpr uint64_t kMaxDiscoveryBackoffMs = 60'000;
+constexpr uint64_t kTimerSlackMs = 250;  // a tick due now may fire a little early
 
 uint64_t NowUnixMs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -66,7 +69,10 @@ void ClusterNode::Impl::SetDiscovery(bool enabled, std::function<void(Status)> d
     FERRY_INFO("cluster: discovery (%s) turned %s", discovery_.strategy.c_str(),
                enabled ? "on" : "off");
   }
-  if (enabled) OnDiscoveryTick();  // now, not in up to one interval
+  if (enabled) {
+    discovery_retry_at_ = 0;  // now, not in up to one interval or backoff
+    OnDiscoveryTick();
+  }
   done(Status::Ok());
 }
 
@@ -84,14 +90,24 @@ void ClusterNode::Impl::NoteDiscoveryError(const std::string& source, std::strin
 
 void ClusterNode::Impl::OnDiscoveryTick() {
   if (stopping_ || !options_.discovery || !discovery_.enabled || finding_ || join_ ||
-      members_.members().size() > 1) {
+      members_.members().size() > 1 || loop_.Now() + kTimerSlackMs < discovery_retry_at_) {
     return;
   }
   finding_ = true;
   options_.discovery->Find(loop_, [this](Result<std::vector<std::string>> found) {
     finding_ = false;
     if (stopping_) return;
-    if (!found.ok()) return NoteDiscoveryError("", found.status().message());
+    if (!found.ok()) {
+      // A backend that is down is asked less and less often, up to once a
+      // minute.
+      discovery_backoff_ms_ = std::min<uint64_t>(
+          discovery_backoff_ms_ == 0 ? options_.discovery_interval_ms : discovery_backoff_ms_ * 2,
+          kMaxDiscoveryBackoffMs);
+      discovery_retry_at_ = loop_.Now() + discovery_backoff_ms_;
+      return NoteDiscoveryError("", found.status().message());
+    }
+    discovery_backoff_ms_ = 0;
+    discovery_retry_at_ = 0;
     NoteDiscoveryError("", "");
     discovery_.found = *found;
     discovery_.found_at_ms = NowUnixMs();

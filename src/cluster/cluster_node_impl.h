@@ -285,6 +285,10 @@ class ClusterNode::Impl {
   std::vector<DiscoveryAttempt> attempts_;
   size_t next_attempt_ = 0;
   bool finding_ = false;
+  // After the backend failed: no round before this loop time, and the wait
+  // after the next failure (doubling from discovery_interval to 1 min).
+  uint64_t discovery_retry_at_ = 0;
+  uint64_t discovery_backoff_ms_ = 0;
   std::string discovery_path_;
   std::map<std::string, std::string> discovery_errors_;  // by source
   core::UvHandle<uv_timer_t> discovery_timer_;

@@ -156,29 +156,57 @@ class ClusterEtcdDiscovery : public ClusterFixture {
     for (auto& n : nodes_) n->Kill();  // before etcd, so none waits for it
     if (etcd_) etcd_->Terminate();
   }
-  std::string Url() const { return "http://127.0.0.1:" + std::to_string(client_port_); }
+  std::string Url() const {
+    return (tls_ ? "https" : "http") + std::string("://127.0.0.1:") + std::to_string(client_port_);
+  }
 
+  // etcd on loopback; with TLS (UseTls) it wants a client certificate
+  // from the test CA.
   ::testing::AssertionResult StartEtcd() {
     const std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
-    etcd_ = StartCommand({"etcd", "--name", "e1", "--data-dir", dir_.File("etcd"),
-                          "--listen-client-urls", Url(), "--advertise-client-urls", Url(),
-                          "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                          "--initial-cluster", "e1=" + peer, "--log-level", "warn"});
+    std::vector<std::string> argv = {
+        "etcd", "--name", "e1", "--data-dir", dir_.File("etcd"), "--listen-client-urls", Url(),
+        "--advertise-client-urls", Url(), "--listen-peer-urls", peer,
+        "--initial-advertise-peer-urls", peer, "--initial-cluster", "e1=" + peer, "--log-level",
+        "warn"};
+    if (tls_) {
+      // etcd's JSON gateway dials etcd itself with this certificate: it
+      // must allow client use too.
+      argv.insert(argv.end(), {"--cert-file", certs_.node_cert, "--key-file", certs_.node_key,
+                               "--trusted-ca-file", certs_.ca, "--client-cert-auth"});
+    }
+    etcd_ = StartCommand(argv);
     if (!etcd_) return ::testing::AssertionFailure() << "cannot start etcd";
-    return WaitFor([&] { return Http("GET", client_port_, "/health").status == 200; }, seconds(20),
+    return WaitFor([&] { return Etcdctl({"endpoint", "health"}).Succeeded(); }, seconds(20),
                    "etcd to answer");
   }
+  ::testing::AssertionResult UseTls() {
+    tls_ = true;
+    return MakeTestCerts(dir_.path(), &certs_);
+  }
   NodeProcess& Node(int i) {
+    std::string tls;
+    if (tls_) {
+      tls = "cafile = " + certs_.ca + "\ncertfile = " + certs_.client_cert +
+            "\nkeyfile = " + certs_.client_key + "\n";
+    }
     return AddNamed(Name(i), "s3cret",
                     "[cluster]\nlisten = 127.0.0.1:" + std::to_string(node_ports_[i - 1]) +
                         "\ndiscovery = etcd\n[cluster.etcd]\nserver = " + Url() +
-                        "\nprefix = ferrycl\nnode_ttl = 5s\n");
+                        "\nprefix = ferrycl\nnode_ttl = 5s\n" + tls);
+  }
+  CommandResult Etcdctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"etcdctl", "--endpoints", Url()};
+    if (tls_) {
+      argv.insert(argv.end(), {"--cacert", certs_.ca, "--cert", certs_.client_cert, "--key",
+                               certs_.client_key});
+    }
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, {{"ETCDCTL_API", "3"}}, {}, "");
   }
   // The node names registered in etcd, from etcdctl.
   std::vector<std::string> Registered() {
-    CommandResult r = RunCommand(
-        {"etcdctl", "--endpoints", Url(), "get", "--prefix", "ferrycl/ferry/nodes/", "--keys-only"},
-        {{"ETCDCTL_API", "3"}}, {}, "");
+    CommandResult r = Etcdctl({"get", "--prefix", "ferrycl/ferry/nodes/", "--keys-only"});
     std::vector<std::string> keys;
     std::istringstream in(r.out);
     for (std::string line; std::getline(in, line);) {
@@ -204,6 +232,8 @@ class ClusterEtcdDiscovery : public ClusterFixture {
   }
 
   TempDir dir_;
+  bool tls_ = false;
+  TestCerts certs_;
   uint16_t client_port_ = 0;
   uint16_t peer_port_ = 0;
   std::vector<uint16_t> node_ports_;
@@ -248,6 +278,14 @@ TEST_F(ClusterEtcdDiscovery, NodesRegisterFormOneClusterAndOutliveAnEtcdRestart)
   ASSERT_TRUE(N(2).Start());
   EXPECT_TRUE(AllTogether({Name(1), Name(2), Name(3)}));
   EXPECT_TRUE(RegisteredAre({Name(1), Name(2), Name(3)}));
+}
+
+TEST_F(ClusterEtcdDiscovery, OverTlsWithAClientCertificate) {
+  ASSERT_TRUE(UseTls());
+  ASSERT_TRUE(StartEtcd());
+  for (int i : {2, 1}) Node(i);
+  EXPECT_TRUE(AllTogether({Name(1), Name(2)}));
+  EXPECT_TRUE(RegisteredAre({Name(1), Name(2)}));
 }
 
 // ------------------------------------------------------------------- k8s
