@@ -198,6 +198,10 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
       broker.StoreRetained(std::move(m));
     };
     core.clear_retained = [&broker] { return broker.ClearRetained(); };
+    core.all_retained = [&broker] { return broker.AllRetained(); };
+    core.publish_local = [&broker](ferry::core::MessagePtr m) {
+      broker.Publish(std::move(m), nullptr);
+    };
     core.sessions = [&broker] {
       return static_cast<uint64_t>(std::max<int64_t>(0, broker.metrics().sessions.load()));
     };

@@ -72,9 +72,13 @@ AdminResult NodesResult(const ClusterStatus& s) {
                         {"forwarded_in", m.forwarded_in},
                         {"forwarded_out", m.forwarded_out},
                         {"forward_dropped", m.forward_dropped},
-                        {"forward_unacked", m.forward_unacked}});
+                        {"forward_unacked", m.forward_unacked},
+                        {"down_since_ms", m.down_since_ms}});
     const bool self = m.node == s.self;
-    table.push_back({m.node, state, address, m.running ? Uptime(m.boot_ms) : "-",
+    // A member that is down: since when, instead of its uptime.
+    table.push_back({m.node, state, address,
+                     m.running ? Uptime(m.boot_ms)
+                               : (m.down_since_ms != 0 ? "down " + Uptime(m.down_since_ms) : "-"),
                      std::to_string(m.routes), std::to_string(m.sessions),
                      m.rtt_us == 0 ? "-" : rtt,
                      self ? "-" : std::to_string(m.forwarded_in),
@@ -157,6 +161,19 @@ class Commands {
     if (Disabled(done)) return;
     node_->GetDiscovery([this, done](DiscoveryStatus d) { Reply(done, DiscoveryResult(d)); });
   }
+  void Digest(const AdminRequest&, AdminDone done) {
+    if (Disabled(done)) return;
+    node_->GetDigest([this, done](ClusterDigest d) {
+      Json j = {{"members", {{"digest", d.members}, {"count", d.member_count}}},
+                {"routes", {{"digest", d.routes}, {"count", d.route_count}}},
+                {"retained", {{"digest", d.retained}, {"count", d.retained_count}}}};
+      std::string text = "members   " + d.members + "  " + std::to_string(d.member_count) +
+                         "\nroutes    " + d.routes + "  " + std::to_string(d.route_count) +
+                         "\nretained  " + d.retained + "  " + std::to_string(d.retained_count) +
+                         "\n";
+      Reply(done, AdminResult::Value(std::move(j), std::move(text)));
+    });
+  }
   void DiscoveryEnable(const AdminRequest&, AdminDone done) { SetDiscovery(true, done); }
   void DiscoveryDisable(const AdminRequest&, AdminDone done) { SetDiscovery(false, done); }
 
@@ -233,6 +250,13 @@ std::string ClusterPrometheusMetrics(const ClusterStatus& s) {
   out += "ferry_cluster_members " + std::to_string(s.members.size()) + "\n";
   family("ferry_cluster_epoch", "gauge", "Epoch of the member set as this node knows it.");
   out += "ferry_cluster_epoch " + std::to_string(s.epoch) + "\n";
+  family("ferry_cluster_members_unreachable", "gauge",
+         "Members unreachable for [cluster] peer_down_after or longer.");
+  out += "ferry_cluster_members_unreachable " + std::to_string(s.unreachable.size()) + "\n";
+  family("ferry_cluster_alarm_active", "gauge",
+         "1 while the alarm is raised: cluster_partition (a member unreachable).");
+  out += std::string("ferry_cluster_alarm_active{alarm=\"cluster_partition\"} ") +
+         (s.alarm_since_ms != 0 ? "1" : "0") + "\n";
   per_member("ferry_cluster_member_up", "gauge",
              "1 for this node and each member whose control link is up.",
              [](const MemberStatus& m) { return std::string(m.running ? "1" : "0"); });
@@ -302,6 +326,14 @@ Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_l
        [commands](const AdminRequest&, AdminDone done) {
          commands->WithStatus(done, NodesResult);
        }},
+      {"cluster digest",
+       "",
+       {},
+       "a short hash and count of the member set, every node's routes and the retained "
+       "messages as this node holds them: equal on every node once the cluster agrees",
+       "",
+       core::AdminAccess::kRead,
+       bind(&Commands::Digest)},
       {"cluster join",
        "NODE",
        {},

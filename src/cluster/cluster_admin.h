@@ -7,7 +7,10 @@
 //   cluster force-leave NODE   removes another node for good (`remove` too)
 //   cluster status             Cluster status: [{running_nodes,[...]},{stopped_nodes,[...]}]
 //                              (--json: {"running_nodes":[...],"stopped_nodes":[...]})
-//   cluster nodes              a table: state, address, uptime, routes, round trip
+//   cluster nodes              a table: state, address, uptime (or since when it is
+//                              down), routes, sessions, round trip, messages
+//   cluster digest             a hash of the member set, routes and retained messages
+//   cluster discovery status|enable|disable
 //
 // Errors are one line; a failed join reads "Failed to join the cluster: why".
 //
@@ -30,8 +33,9 @@ class ClusterNode;
 struct ClusterStatus;
 
 // The ferry_cluster_* series of /metrics (Prometheus text format 0.0.4):
-// members, epoch, and per member whether its link is up, its round trip and
-// the routes it owns as known here.
+// members, epoch, unreachable members and the partition alarm, and per
+// member whether its link is up, its round trip, the routes it owns as known
+// here and what was forwarded.
 std::string ClusterPrometheusMetrics(const ClusterStatus& status);
 
 // Registers the commands. `node` may be null (the node has no cookie): the

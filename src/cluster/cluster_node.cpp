@@ -1,12 +1,15 @@
 #include "cluster/cluster_node.h"
 
 #include <malloc.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <future>
 #include <thread>
 #include <utility>
@@ -212,6 +215,10 @@ void ClusterNode::SetDiscovery(bool enabled, std::function<void(Status)> done) {
 
 void ClusterNode::GetStatus(std::function<void(ClusterStatus)> done) {
   impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { done(impl->CurrentStatus()); });
+}
+
+void ClusterNode::GetDigest(std::function<void(ClusterDigest)> done) {
+  impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { done(impl->Digest()); });
 }
 
 ClusterStatus ClusterNode::LatestStatus() const { return *impl_->Published(); }
@@ -557,7 +564,9 @@ void ClusterNode::Impl::OnHousekeeping() {
   Reconcile();
   ExpireHeld();
   if (now - stats_at_ms_ >= kStatsMs) SendStats();
-  auto status = std::make_shared<const ClusterStatus>(CurrentStatus());
+  auto status = std::make_shared<ClusterStatus>(CurrentStatus());
+  UpdatePartitionAlarm(*status);
+  status->alarm_since_ms = alarm_since_ms_;
   {
     std::lock_guard lock(published_mu_);
     published_ = std::move(status);
@@ -565,6 +574,100 @@ void ClusterNode::Impl::OnHousekeeping() {
   if (join_ && join_->accepted && loop_.Now() >= join_->deadline_ms) {
     FinishJoin(Status::Ok());
   }
+}
+
+namespace {
+
+// A short hash of `lines`, sorted: equal sets give equal digests.
+std::string DigestOf(std::vector<std::string> lines) {
+  std::sort(lines.begin(), lines.end());
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (const std::string& l : lines) {
+    EVP_DigestUpdate(ctx, l.data(), l.size());
+    EVP_DigestUpdate(ctx, "\n", 1);
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  std::string hex;
+  char b[3];
+  for (unsigned i = 0; i < 8 && i < len; ++i) {
+    std::snprintf(b, sizeof b, "%02x", md[i]);
+    hex += b;
+  }
+  return hex;
+}
+
+std::string RouteLine(const std::string& node, const RouteEntry& e) {
+  return node + '\t' + e.route + '\t' + std::to_string(e.shared_members);
+}
+
+}  // namespace
+
+ClusterDigest ClusterNode::Impl::Digest() const {
+  ClusterDigest d;
+  std::vector<std::string> members;
+  for (const auto& [node, m] : members_.members()) members.push_back(node);
+  d.member_count = members.size();
+  d.members = DigestOf(std::move(members));
+  std::vector<std::string> routes;
+  for (const RouteEntry& e : local_.Present()) routes.push_back(RouteLine(self_.node, e));
+  for (const auto& [node, m] : members_.members()) {
+    if (node == self_.node) continue;
+    for (const RouteEntry& e : remote_.RoutesOf(node)) routes.push_back(RouteLine(node, e));
+  }
+  d.route_count = routes.size();
+  d.routes = DigestOf(std::move(routes));
+  std::vector<std::string> retained;
+  if (core_.all_retained) {
+    for (const core::MessagePtr& m : core_.all_retained()) {
+      retained.push_back(m->topic + '\t' + std::to_string(m->qos) + '\t' +
+                         std::to_string(m->received_at_ms) + '\t' + m->payload);
+    }
+  }
+  d.retained_count = retained.size();
+  d.retained = DigestOf(std::move(retained));
+  return d;
+}
+
+void ClusterNode::Impl::UpdatePartitionAlarm(const ClusterStatus& s) {
+  const bool active = alarm_since_ms_ != 0;
+  if (s.unreachable.empty() == !active) return;
+  std::string names;
+  for (const std::string& n : s.unreachable) names += (names.empty() ? "'" : ", '") + n + "'";
+  if (!active) {
+    alarm_since_ms_ = core::UnixNowMs();
+    const std::string message =
+        std::to_string(s.unreachable.size()) + " of " + std::to_string(s.members.size()) +
+        " members unreachable for " + std::to_string(options_.link.down_after_ms / 1000) +
+        " s or more: " + names;
+    FERRY_WARN("cluster: alarm cluster_partition raised: %s; this side goes on serving its "
+               "clients, and forwards to the others are dropped until they are back",
+               message.c_str());
+    return PublishAlarm(true, message);
+  }
+  const uint64_t lasted_s = (core::UnixNowMs() - alarm_since_ms_) / 1000;
+  alarm_since_ms_ = 0;
+  const std::string message = "every member reachable again after " + std::to_string(lasted_s) + " s";
+  FERRY_INFO("cluster: alarm cluster_partition cleared: %s", message.c_str());
+  PublishAlarm(false, message);
+}
+
+void ClusterNode::Impl::PublishAlarm(bool activate, const std::string& message) {
+  if (!core_.publish_local) return;
+  auto m = std::make_shared<core::Message>();
+  m->topic = "$SYS/brokers/" + self_.node + "/alarms/" + (activate ? "activate" : "deactivate");
+  const uint64_t now = core::UnixNowMs();
+  m->payload = nlohmann::json{{"name", "cluster_partition"},
+                              {"message", message},
+                              {"node", self_.node},
+                              {activate ? "activated_at" : "deactivated_at", now}}
+                   .dump();
+  m->qos = 0;
+  m->received_at_ms = now;
+  core_.publish_local(std::move(m));
 }
 
 // ---------------------------------------------------------------- routes
@@ -704,6 +807,9 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
   s.cluster = options_.cluster;
   s.self = self_.node;
   s.epoch = members_.epoch();
+  s.alarm_since_ms = alarm_since_ms_;
+  const uint64_t now = LoopNow();
+  const uint64_t unix_now = core::UnixNowMs();
   for (const auto& [node, m] : members_.members()) {
     MemberStatus ms{node, m.host, m.port, node == self_.node, m.boot_ms, 0, 0};
     if (node == self_.node) {
@@ -715,6 +821,11 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
       if (p != peers_.end() && Running(p->second)) {
         ms.running = true;
         ms.rtt_us = p->second.control->link->rtt_us();
+      }
+      if (p != peers_.end() && !ms.running && p->second.down_at_ms != 0) {
+        const uint64_t down_for = now - std::min(now, p->second.down_at_ms);
+        ms.down_since_ms = unix_now - std::min(unix_now, down_for);
+        if (down_for >= options_.link.down_after_ms) s.unreachable.push_back(node);
       }
       if (p != peers_.end()) {
         ms.sessions = p->second.sessions;

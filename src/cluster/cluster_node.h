@@ -102,6 +102,11 @@ struct CoreSeams {
       watch_retained;
   std::function<void(core::MessagePtr message)> store_retained;
   std::function<size_t()> clear_retained;
+  // Every retained message held now, for `cluster digest`.
+  std::function<std::vector<core::MessagePtr>()> all_retained;
+  // Publishes a message of this node's own ($SYS alarms) to its local
+  // subscribers (Broker::Publish).
+  std::function<void(core::MessagePtr message)> publish_local;
   // This node's sessions (connected and offline), for `cluster nodes` here
   // and on the peers.
   std::function<uint64_t()> sessions;
@@ -124,6 +129,7 @@ struct MemberStatus {
   uint64_t forwarded_in = 0;
   uint64_t forward_dropped = 0;
   size_t forward_unacked = 0;
+  uint64_t down_since_ms = 0;  // Unix ms its control link was lost; 0 while running
 };
 
 struct ClusterStatus {
@@ -132,9 +138,24 @@ struct ClusterStatus {
   uint64_t epoch = 0;
   std::vector<MemberStatus> members;  // by name, this node included
   std::vector<std::string> removed;   // tombstones of force-leave
+  // Members unreachable for peer_down_after or longer: while there are any,
+  // the alarm cluster_partition is active (since alarm_since_ms, Unix ms).
+  std::vector<std::string> unreachable;
+  uint64_t alarm_since_ms = 0;
 
   std::vector<std::string> running_nodes() const;
   std::vector<std::string> stopped_nodes() const;
+};
+
+// What `cluster digest` shows: a short hash of each table this node holds,
+// equal on every node once the cluster agrees.
+struct ClusterDigest {
+  std::string members;   // the member names
+  std::string routes;    // every node's routes, as this node knows them
+  std::string retained;  // the retained messages (topic, payload, QoS, time)
+  size_t member_count = 0;
+  size_t route_count = 0;
+  size_t retained_count = 0;
 };
 
 struct JoinResult {
@@ -184,6 +205,7 @@ class ClusterNode {
   // node that is no member.
   void ForceLeave(std::string node, std::function<void(Status)> done);
   void GetStatus(std::function<void(ClusterStatus)> done);
+  void GetDigest(std::function<void(ClusterDigest)> done);
   // Discovery's state; and turning it on or off (kept in data_dir).
   // SetDiscovery: InvalidArgument when the node has no discovery strategy.
   void GetDiscovery(std::function<void(DiscoveryStatus)> done);

@@ -50,6 +50,7 @@ class ClusterNode::Impl {
   void Leave(std::function<void(Status)> done);
   void ForceLeave(std::string node, std::function<void(Status)> done);
   ClusterStatus CurrentStatus() const;
+  ClusterDigest Digest() const;
   // What LatestStatus() returns; any thread.
   std::shared_ptr<const ClusterStatus> Published() const;
   std::vector<RouteEntry> RoutesOf(std::string_view node) const;
@@ -158,6 +159,11 @@ class ClusterNode::Impl {
   // (both ends decide alike), else the newer.
   void Attach(Conn& c);
   void OnHousekeeping();
+  // Raises or clears the alarm cluster_partition from `s.unreachable`:
+  // one log line and one $SYS message each way.
+  void UpdatePartitionAlarm(const ClusterStatus& s);
+  void PublishAlarm(bool activate, const std::string& message);
+  uint64_t LoopNow() const { return uv_now(const_cast<core::Loop&>(loop_).get()); }
   // Every second: this node's figures to every running peer.
   void SendStats();
   void OnStats(Conn& c, const FrameView& f);
@@ -278,6 +284,7 @@ class ClusterNode::Impl {
   std::vector<std::unique_ptr<Conn>> dead_;  // closed; freed by the next housekeeping
   std::optional<PendingJoin> join_;
   bool stopping_ = false;
+  uint64_t alarm_since_ms_ = 0;  // Unix ms the partition alarm was raised; 0 = not active
   uint64_t stats_at_ms_ = 0;  // when SendStats last ran
   // Discovery: its state, the attempts of the last round, the file it is
   // kept in.

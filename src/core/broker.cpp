@@ -473,6 +473,10 @@ std::vector<MessagePtr> Broker::WatchRetained(std::string_view owner,
   }
   // Taken after the observer is set: a message set in between is both in
   // the snapshot and told, which replication takes twice without harm.
+  return AllRetained();
+}
+
+std::vector<MessagePtr> Broker::AllRetained() const {
   std::vector<MessagePtr> all = ctx_->router.AllRetained();
   std::erase_if(all, [](const MessagePtr& m) { return m->topic.starts_with("$SYS/"); });
   return all;
@@ -488,8 +492,7 @@ void Broker::StoreRetained(MessagePtr message) {
 }
 
 size_t Broker::ClearRetained() {
-  std::vector<MessagePtr> all = ctx_->router.AllRetained();
-  std::erase_if(all, [](const MessagePtr& m) { return m->topic.starts_with("$SYS/"); });
+  std::vector<MessagePtr> all = AllRetained();
   ctx_->DeleteRetained(all, false);
   return all.size();
 }

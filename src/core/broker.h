@@ -261,6 +261,8 @@ class Broker {
   // Drops every retained message but $SYS ones (a node joining a cluster
   // takes the cluster's); returns how many.
   size_t ClearRetained();
+  // Every retained message held now, $SYS ones excepted. Any thread.
+  std::vector<MessagePtr> AllRetained() const;
 
   // Routes `message` as a client's publish would be routed: retained store,
   // subscribers, route hooks (except its origin_client's own). `done`, if

@@ -1,23 +1,14 @@
-// Discovery by multicast ([cluster] discovery = mcast) on a real segment:
-// the test moves itself into a network namespace of its own
-// (unshare(CLONE_NEWNET), which needs root), makes a bridge there, and
-// gives each node a namespace of its own (`ip netns add`) joined to the
-// bridge by a veth pair, with an address on 10.77.0.0/24. Two clusters
-// with different cookies announce on the same group and segment: each
-// forms on its own and never takes the other's nodes. ferryctl reaches
-// each node through its admin socket, a file, from outside its namespace.
-#include <sched.h>
-#include <unistd.h>
-
+// Discovery by multicast ([cluster] discovery = mcast) on a real segment
+// of network namespaces (support/netns_segment.h), a node per namespace:
+// two clusters with different cookies announce on the same group and
+// segment, and each forms on its own, never taking the other's nodes.
 #include <gtest/gtest.h>
 
-#include <cerrno>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "support/cluster_fixture.h"
-#include "support/subprocess.h"
+#include "support/netns_segment.h"
 
 namespace ferry::testing {
 namespace {
@@ -29,56 +20,22 @@ constexpr int kNodes = 4;
 class ClusterMcastDiscovery : public ClusterFixture {
  protected:
   void SetUp() override {
-    if (unshare(CLONE_NEWNET) != 0) {
-      GTEST_SKIP() << "cannot create a network namespace here (" << std::strerror(errno)
-                   << "); multicast discovery needs a segment of namespaces to be tested";
-    }
-    if (!Run({"ip", "link", "set", "lo", "up"}) ||
-        !Run({"ip", "link", "add", "brf", "type", "bridge", "mcast_snooping", "0"}) ||
-        !Run({"ip", "link", "set", "brf", "up"})) {
-      GTEST_SKIP() << "the kernel refuses a bridge here: " << last_error_;
-    }
-    for (int i = 1; i <= kNodes; ++i) {
-      const std::string ns = Namespace(i);
-      const std::string veth = "vf" + std::to_string(i);
-      if (!Run({"ip", "netns", "add", ns})) {
-        GTEST_SKIP() << "the kernel refuses named network namespaces here: " << last_error_;
-      }
-      namespaces_.push_back(ns);
-      ASSERT_TRUE(Run({"ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns}))
-          << last_error_;
-      ASSERT_TRUE(Run({"ip", "link", "set", veth, "master", "brf", "up"})) << last_error_;
-      ASSERT_TRUE(Run({"ip", "-n", ns, "link", "set", "lo", "up"})) << last_error_;
-      ASSERT_TRUE(Run({"ip", "-n", ns, "addr", "add", Ip(i) + "/24", "dev", "eth0"})) << last_error_;
-      ASSERT_TRUE(Run({"ip", "-n", ns, "link", "set", "eth0", "up"})) << last_error_;
-      ASSERT_TRUE(Run({"ip", "-n", ns, "route", "add", "224.0.0.0/4", "dev", "eth0"})) << last_error_;
-    }
+    if (!net_.ok()) GTEST_SKIP() << net_.why() << "; multicast discovery needs a segment of hosts";
   }
   void TearDown() override {
     for (auto& n : nodes_) n->Kill();
-    for (const std::string& ns : namespaces_) Run({"ip", "netns", "del", ns});
   }
-
-  bool Run(const std::vector<std::string>& argv) {
-    CommandResult r = RunCommand(argv);
-    if (!r.Succeeded()) last_error_ = r.ToString();
-    return r.Succeeded();
-  }
-  static std::string Ip(int i) { return "10.77.0." + std::to_string(i); }
-  static std::string NodeName(int i) { return "ferry" + std::to_string(i) + "@" + Ip(i); }
-  static std::string Namespace(int i) {
-    return "ferrymc-" + std::to_string(getpid()) + "-" + std::to_string(i);
-  }
+  static std::string NodeName(int i) { return "ferry" + std::to_string(i) + "@" + NetnsSegment::Ip(i); }
   NodeProcess& Node(int i, const std::string& cookie) {
+    const std::string ip = NetnsSegment::Ip(i);
     return AddNamed(NodeName(i), cookie,
-                    "[cluster]\nlisten = " + Ip(i) +
+                    "[cluster]\nlisten = " + ip +
                         ":4370\ndiscovery = mcast\n[cluster.mcast]\naddr = 239.192.0.1\n"
-                        "ports = 4369,4370\niface = " + Ip(i) + "\nttl = 1\n",
-                    {"ip", "netns", "exec", Namespace(i)});
+                        "ports = 4369,4370\niface = " + ip + "\nttl = 1\n",
+                    net_.Exec(i));
   }
 
-  std::vector<std::string> namespaces_;
-  std::string last_error_;
+  NetnsSegment net_{kNodes};
 };
 
 TEST_F(ClusterMcastDiscovery, TwoClustersOnOneSegmentFormApartByCookie) {

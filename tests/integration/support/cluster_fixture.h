@@ -138,11 +138,13 @@ class ClusterFixture : public ::testing::Test {
   }
   // Waits until every other node knows that node `owner` has `routes` routes.
   ::testing::AssertionResult RoutesKnown(int owner, int64_t routes) {
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (static_cast<int>(i) + 1 == owner || !nodes_[i]->Running()) continue;
-      auto ok = WaitFor([&] { return RoutesOf(*nodes_[i], Name(owner)) == routes; },
-                        std::chrono::seconds(10),
-                        Name(owner) + "'s routes on " + nodes_[i]->name());
+    return RoutesKnown(Name(owner), routes);
+  }
+  ::testing::AssertionResult RoutesKnown(const std::string& owner, int64_t routes) {
+    for (auto& n : nodes_) {
+      if (n->name() == owner || !n->Running()) continue;
+      auto ok = WaitFor([&] { return RoutesOf(*n, owner) == routes; }, std::chrono::seconds(10),
+                        owner + "'s routes on " + n->name());
       if (!ok) return ok;
     }
     return ::testing::AssertionSuccess();

@@ -1,0 +1,206 @@
+// Partitions on a real network: each node on a host of its own
+// (support/netns_segment.h: network namespaces on a bridge), and splits
+// made as a real netsplit is, by dropping the frames between hosts silently
+// (nftables), with no RST and no ICMP. Failure is seen by the links'
+// heartbeats within [cluster] peer_down_after (2 s here); both sides go on
+// serving their clients; an alarm is raised and cleared once; when the
+// network is whole again the links come back by themselves and every node
+// agrees on members, routes and retained messages (`cluster digest`).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/cluster_fixture.h"
+#include "support/netns_segment.h"
+#include "support/paho_client.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class ClusterPartition : public ClusterFixture {
+ protected:
+  void SetUp() override {
+    if (!net_.ok()) GTEST_SKIP() << net_.why() << "; partitions are tested on namespaces";
+  }
+  void TearDown() override {
+    subs_.clear();
+    for (auto& n : nodes_) n->Kill();
+  }
+
+  static std::string NodeName(int i) {
+    return "ferry" + std::to_string(i) + "@" + NetnsSegment::Ip(i);
+  }
+  std::vector<std::string> Names(std::vector<int> hosts) {
+    std::vector<std::string> out;
+    for (int h : hosts) out.push_back(NodeName(h));
+    return out;
+  }
+  // Nodes 1..count, each on its host, joined into one cluster.
+  void Start(int count) {
+    for (int i = 1; i <= count; ++i) {
+      const std::string ip = NetnsSegment::Ip(i);
+      AddNamed(NodeName(i), "s3cret",
+               "[listener.tcp.default]\nbind = " + ip + ":0\n[cluster]\nlisten = " + ip + ":" +
+                   std::to_string(4370 + i) + "\npeer_down_after = 2s\n",
+               net_.Exec(i));
+      if (i > 1) {
+        CommandResult j = Ctl(N(i), {"cluster", "join", NodeName(1)});
+        ASSERT_TRUE(j.Succeeded()) << j.ToString();
+      }
+    }
+    std::vector<int> all;
+    for (int i = 1; i <= count; ++i) all.push_back(i);
+    for (int i = 1; i <= count; ++i) ASSERT_TRUE(StatusIs(N(i), StatusLine(Names(all))));
+  }
+  // A subscriber to split/# on each node.
+  void Subscribe() {
+    for (size_t i = 1; i <= nodes_.size(); ++i) {
+      auto sub = std::make_unique<PahoClient>(
+          "tcp://" + NetnsSegment::Ip(static_cast<int>(i)) + ":" + std::to_string(N(i).port()),
+          "sub" + std::to_string(i), MqttVersion::kV311);
+      ASSERT_TRUE(sub->Connect());
+      ASSERT_TRUE(sub->Subscribe("split/#", 1));
+      subs_.push_back(std::move(sub));
+    }
+    for (size_t i = 1; i <= nodes_.size(); ++i) {
+      ASSERT_TRUE(RoutesKnown(NodeName(static_cast<int>(i)), 1));
+    }
+  }
+  // Publishes on node `on` (QoS 1) and checks which subscribers get it.
+  void PublishReaches(int on, const std::string& payload, std::vector<int> reached) {
+    PahoClient pub("tcp://" + NetnsSegment::Ip(on) + ":" + std::to_string(N(on).port()),
+                   "pub" + payload, MqttVersion::kV311);
+    ASSERT_TRUE(pub.Connect());
+    ASSERT_TRUE(pub.Publish("split/x", payload, 1));
+    for (size_t i = 1; i <= subs_.size(); ++i) {
+      const bool wanted =
+          std::find(reached.begin(), reached.end(), static_cast<int>(i)) != reached.end();
+      auto m = subs_[i - 1]->Receive(wanted ? seconds(10) : milliseconds(500));
+      if (wanted) {
+        EXPECT_TRUE(m.has_value()) << payload << " never reached node " << i;
+        if (m) {
+          EXPECT_EQ(m->payload, payload);
+        }
+      } else {
+        EXPECT_FALSE(m.has_value()) << payload << " reached node " << i << " across the split";
+      }
+    }
+  }
+  // Every running node's digest, once they are all equal.
+  ::testing::AssertionResult DigestsAgree(seconds timeout = seconds(20)) {
+    std::string last;
+    return WaitFor(
+        [&] {
+          std::string first;
+          last.clear();
+          for (auto& n : nodes_) {
+            const std::string d = Ctl(*n, {"cluster", "digest"}).out;
+            last += n->name() + ":\n" + d;
+            if (first.empty()) first = d;
+            if (d != first || d.empty()) return false;
+          }
+          return true;
+        },
+        timeout, "every node's digest to agree");
+  }
+  std::optional<Json> Nodes(int i) { return ParseJson(Ctl(N(i), {"cluster", "nodes", "--json"}).out); }
+
+  NetnsSegment net_{3};
+  std::vector<std::unique_ptr<PahoClient>> subs_;
+};
+
+TEST_F(ClusterPartition, AnIsolatedNodeIsSeenServesAloneAndHealsWhenTheNetworkReturns) {
+  ASSERT_NO_FATAL_FAILURE(Start(3));
+  ASSERT_NO_FATAL_FAILURE(Subscribe());
+  ASSERT_TRUE(DigestsAgree());
+
+  ASSERT_TRUE(net_.Isolate(3)) << net_.why();
+  // Seen by heartbeats, not by a TCP error: no packet comes back at all.
+  EXPECT_TRUE(StatusIs(N(1), StatusLine(Names({1, 2}), Names({3})), seconds(10)));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({1, 2}), Names({3})), seconds(10)));
+  EXPECT_TRUE(StatusIs(N(3), StatusLine(Names({3}), Names({1, 2})), seconds(10)));
+  EXPECT_TRUE(N(1).WaitForLog("alarm cluster_partition raised"));
+  EXPECT_TRUE(N(3).WaitForLog("alarm cluster_partition raised"));
+  auto nodes = Nodes(1);
+  ASSERT_TRUE(nodes.has_value());
+  for (const auto& row : *nodes) {
+    if (row["node"] == NodeName(3)) {
+      EXPECT_GT(row["down_since_ms"].get<uint64_t>(), 0u);
+    }
+  }
+  // Both sides serve their own clients.
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(1, "majority", {1, 2}));
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(3, "minority", {3}));
+
+  ASSERT_TRUE(net_.Heal()) << net_.why();
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_TRUE(StatusIs(N(i), StatusLine(Names({1, 2, 3})), seconds(20)));
+  }
+  EXPECT_TRUE(DigestsAgree());
+  EXPECT_TRUE(N(1).WaitForLog("alarm cluster_partition cleared"));
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(3, "after-heal-3", {1, 2, 3}));
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(1, "after-heal-1", {1, 2, 3}));
+  // The alarm was raised once on each side, however long the split.
+  const std::string log = N(1).LogSinceStart();
+  EXPECT_EQ(log.find("alarm cluster_partition raised"),
+            log.rfind("alarm cluster_partition raised"));
+}
+
+TEST_F(ClusterPartition, ThreeWayAndNonTransitiveSplitsConverge) {
+  ASSERT_NO_FATAL_FAILURE(Start(3));
+  ASSERT_NO_FATAL_FAILURE(Subscribe());
+  // 1 | 2 | 3
+  ASSERT_TRUE(net_.Isolate(1) && net_.Isolate(2) && net_.Isolate(3)) << net_.why();
+  for (int i = 1; i <= 3; ++i) {
+    std::vector<int> others;
+    for (int j = 1; j <= 3; ++j) {
+      if (j != i) others.push_back(j);
+    }
+    EXPECT_TRUE(StatusIs(N(i), StatusLine(Names({i}), Names(others)), seconds(10)));
+  }
+  ASSERT_TRUE(net_.Heal());
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(StatusIs(N(i), StatusLine(Names({1, 2, 3})), seconds(20)));
+  EXPECT_TRUE(DigestsAgree());
+
+  // 1–2 and 2–3 up, 1–3 cut: 2 sees everyone, 1 and 3 miss each other, and
+  // nothing flaps meanwhile.
+  ASSERT_TRUE(net_.Cut(1, 3));
+  EXPECT_TRUE(StatusIs(N(1), StatusLine(Names({1, 2}), Names({3})), seconds(10)));
+  EXPECT_TRUE(StatusIs(N(3), StatusLine(Names({2, 3}), Names({1})), seconds(10)));
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(Ctl(N(2), {"cluster", "status"}).out, StatusLine(Names({1, 2, 3})));
+    EXPECT_EQ(Ctl(N(1), {"cluster", "status"}).out, StatusLine(Names({1, 2}), Names({3})));
+    std::this_thread::sleep_for(seconds(1));
+  }
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(2, "from-the-middle", {1, 2, 3}));
+  ASSERT_TRUE(net_.Heal());
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(StatusIs(N(i), StatusLine(Names({1, 2, 3})), seconds(20)));
+  EXPECT_TRUE(DigestsAgree());
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(1, "whole-again", {1, 2, 3}));
+}
+
+TEST_F(ClusterPartition, TwoNodesSplitOneWayHealTheSameOnBothSides) {
+  ASSERT_NO_FATAL_FAILURE(Start(2));
+  ASSERT_NO_FATAL_FAILURE(Subscribe());
+  // Only 1 → 2 is lost: neither hears the other's heartbeats answered.
+  ASSERT_TRUE(net_.Drop(1, 2));
+  EXPECT_TRUE(StatusIs(N(1), StatusLine(Names({1}), Names({2})), seconds(10)));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({2}), Names({1})), seconds(10)));
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(2, "one-side", {2}));
+  ASSERT_TRUE(net_.Heal());
+  EXPECT_TRUE(StatusIs(N(1), StatusLine(Names({1, 2})), seconds(20)));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({1, 2})), seconds(20)));
+  EXPECT_TRUE(DigestsAgree());
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(1, "both-sides", {1, 2}));
+}
+
+}  // namespace
+}  // namespace ferry::testing
