@@ -168,6 +168,9 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.listen_port = cc.listen_port;
     o.data_dir = loaded.config.node.data_dir;
     o.link.down_after_ms = cc.peer_down_after_ms;
+    o.autoheal = cc.autoheal;
+    o.autoheal_delay_ms = cc.autoheal_delay_ms;
+    o.autoclean_ms = cc.autoclean_ms;
     o.discovery = ferry::cluster::MakeDiscovery(cc.discovery);
     o.link.tls_client = cc.tls_contexts.client;
     o.link.tls_server = cc.tls_contexts.server;

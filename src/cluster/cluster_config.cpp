@@ -85,6 +85,18 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
   if (r.Duration("peer_down_after", std::chrono::seconds(1), std::chrono::hours(1), &down_after)) {
     c->peer_down_after_ms = static_cast<uint64_t>(down_after.count());
   }
+  r.Bool("autoheal", &c->autoheal);
+  std::chrono::milliseconds delay{c->autoheal_delay_ms};
+  if (r.Duration("autoheal_delay", std::chrono::milliseconds(0), std::chrono::hours(1), &delay)) {
+    c->autoheal_delay_ms = static_cast<uint64_t>(delay.count());
+  }
+  std::chrono::milliseconds clean{c->autoclean_ms};
+  if (r.Duration("autoclean", std::chrono::milliseconds(0), std::chrono::hours(24 * 365), &clean)) {
+    c->autoclean_ms = static_cast<uint64_t>(clean.count());
+    if (c->autoclean_ms != 0 && c->autoclean_ms < c->peer_down_after_ms) {
+      r.Error("autoclean", "autoclean: must be 0 (never) or at least peer_down_after");
+    }
+  }
 }
 
 void ReadStatic(core::SectionReader& r, DiscoveryConfig* c) {

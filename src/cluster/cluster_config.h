@@ -9,6 +9,9 @@
 //                          # ending in N (peer_address.h)
 //   peer_down_after = 10s  # a peer silent that long is down; forwards held
 //                          # for a peer whose link is lost go after that
+//   autoheal = on          # parts of a split cluster merge again by themselves
+//   autoheal_delay = 15s   #   this long after they meet (cluster_heal.cpp)
+//   autoclean = 5m         # a member unreachable that long is removed (0 = never)
 //   ssl = off              # on: mutual TLS on peer links (peer_tls.h) with
 //   certfile = ...         #   this node's certificate and key, and the CA
 //   keyfile = ...          #   that signed every member's
@@ -47,6 +50,9 @@ struct ClusterConfig {
   std::string listen_host = "0.0.0.0";
   uint16_t listen_port = 0;
   uint64_t peer_down_after_ms = 10000;
+  bool autoheal = true;
+  uint64_t autoheal_delay_ms = 15000;
+  uint64_t autoclean_ms = 300000;  // 0 = never
   DiscoveryConfig discovery;  // [cluster] discovery, [cluster.<strategy>]
   bool ssl = false;
   PeerTlsFiles tls;

@@ -23,6 +23,8 @@ namespace {
 // Seqs received out of order that a receiver remembers per peer; gaps
 // older than that (forwards the sender let go of) are forgotten.
 constexpr size_t kMaxReceivedAhead = 100000;
+constexpr uint64_t kTombstoneMs = 24ull * 3600 * 1000;  // how long a delete is remembered
+constexpr uint64_t kTombstonePruneMs = 60000;
 
 }  // namespace
 
@@ -223,8 +225,30 @@ void ClusterNode::Impl::OnForwardAcks(Conn& c, const FrameView& f) {
 
 // ---------------------------------------------------------------- retained
 
-void ClusterNode::Impl::OnLocalRetained(const std::shared_ptr<const std::string>& body) {
-  if (stopping_ || !FitsFrame(body->size(), "replicated")) return;
+void ClusterNode::Impl::Tombstone(const std::string& topic, uint64_t deleted_at_ms) {
+  uint64_t& at = retained_deleted_[topic];
+  at = std::max(at, deleted_at_ms);
+}
+
+void ClusterNode::Impl::PruneTombstones() {
+  const uint64_t now = core::UnixNowMs();
+  if (now - tombstones_pruned_ms_ < kTombstonePruneMs) return;
+  tombstones_pruned_ms_ = now;
+  std::erase_if(retained_deleted_,
+                [now](const auto& t) { return now > t.second && now - t.second > kTombstoneMs; });
+}
+
+void ClusterNode::Impl::OnLocalRetained(const std::shared_ptr<const std::string>& body,
+                                        const std::string& topic, uint64_t received_at_ms,
+                                        bool deleted) {
+  if (stopping_) return;
+  if (deleted) {
+    Tombstone(topic, received_at_ms);
+  } else if (auto t = retained_deleted_.find(topic);
+             t != retained_deleted_.end() && t->second <= received_at_ms) {
+    retained_deleted_.erase(t);
+  }
+  if (!FitsFrame(body->size(), "replicated")) return;
   // A peer that is not linked now gets every retained message when it is.
   const std::string payload = EncodeForwardHead(0) + *body;
   for (auto& [node, p] : peers_) {
@@ -242,6 +266,15 @@ void ClusterNode::Impl::SendRetained(Conn& c) {
       QueueFrame(c, FrameType::kRetained, EncodeForwardHead(0) + body);
     }
   }
+  // And what was deleted, with when: a copy the peer kept through a split
+  // goes if it is older.
+  for (const auto& [topic, at] : retained_deleted_) {
+    core::Message deleted;
+    deleted.topic = topic;
+    deleted.retain = true;
+    deleted.received_at_ms = at;
+    QueueFrame(c, FrameType::kRetained, EncodeForwardHead(0) + EncodeForwardBody(deleted));
+  }
 }
 
 void ClusterNode::Impl::OnRetained(Conn& c, const FrameView& f) {
@@ -253,6 +286,13 @@ void ClusterNode::Impl::OnRetained(Conn& c, const FrameView& f) {
     return c.link->Close("bad retained message: " + why);
   }
   if (!core_.store_retained) return;
+  core::Message& m = frame->message;
+  if (m.payload.empty()) {
+    Tombstone(m.topic, m.received_at_ms);
+  } else if (auto t = retained_deleted_.find(m.topic); t != retained_deleted_.end()) {
+    if (t->second > m.received_at_ms) return;  // deleted here after it was set there
+    retained_deleted_.erase(t);
+  }
   auto message = std::make_shared<core::Message>(std::move(frame->message));
   message->injected_by = std::string(kClusterOwner);
   core_.store_retained(std::move(message));

@@ -83,6 +83,11 @@ void ClusterNode::Impl::OnMembers(Conn& c, const FrameView& f) {
   }
   const std::string& peer = c.peer();
   c.set_seen = true;
+  if (options_.autoheal && !join_ && !members_.IsMember(peer) && !theirs->IsMember(self_.node)) {
+    // Two parts of the cluster that left each other out meet again.
+    DecideMerge(c, *theirs);
+    return c.link->Close("autoheal: '" + peer + "' is in another part of the cluster");
+  }
   // A node alone enters a cluster only by a join it makes.
   const bool may_adopt = members_.members().size() > 1 || join_.has_value();
   if (may_adopt && theirs->epoch() > members_.epoch() && theirs->members().size() > 1) {
@@ -281,7 +286,7 @@ void ClusterNode::Impl::OnJoinReply(Conn& c, const FrameView& f) {
   }
   members_.Replace(*set);
   SaveMembers();
-  if (core_.clear_retained) {
+  if (core_.clear_retained && !join_->merge) {
     // The cluster's retained messages replace this node's own.
     if (const size_t n = core_.clear_retained(); n > 0) {
       join_->dropped += (join_->dropped.empty() ? "" : "; ") + std::string("dropped ") +

@@ -99,7 +99,10 @@ class ClusterNode::Impl::RetainedWatch : public core::RetainedObserver {
   explicit RetainedWatch(std::shared_ptr<Gate> gate) : gate_(std::move(gate)) {}
   void OnRetained(const core::MessagePtr& message) override {
     auto body = std::make_shared<const std::string>(EncodeForwardBody(*message));
-    gate_->Post([body](Impl& impl) { impl.OnLocalRetained(body); });
+    gate_->Post([body, topic = message->topic, at = message->received_at_ms,
+                 deleted = message->payload.empty()](Impl& impl) {
+      impl.OnLocalRetained(body, topic, at, deleted);
+    });
   }
 
  private:
@@ -296,6 +299,7 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   uv_timer_init(loop_.get(), delta_timer_.get());
   delta_timer_->data = this;
 
+  LoadCleaned();
   LoadDiscovery();
   if (options_.discovery) {
     DiscoverySelf me{options_.cluster, self_.node, self_.host, self_.port, options_.cookie};
@@ -359,6 +363,7 @@ void ClusterNode::Impl::Shutdown() {
   discovery_timer_.Reset();
   if (options_.discovery) options_.discovery->Stop();
   loop_.Stop();  // runs what is posted (the links' OnClosed) first
+  probes_.clear();
   conns_.clear();
   dead_.clear();
   peers_.clear();
@@ -468,6 +473,7 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   if (it == conns_.end()) return;
   dead_.push_back(std::move(*it));
   conns_.erase(it);
+  std::erase_if(probes_, [&](const auto& probe) { return probe.second == &c; });
   if (stopping_) return;
   if (join_ && join_->conn == &c) {
     join_->conn = nullptr;
@@ -561,8 +567,12 @@ void ClusterNode::Impl::OnHousekeeping() {
     }
   }
   local_.PruneRemoved();
+  AutoClean();
   Reconcile();
+  ProbeCleaned();
+  RunPendingHeal();
   ExpireHeld();
+  PruneTombstones();
   if (now - stats_at_ms_ >= kStatsMs) SendStats();
   auto status = std::make_shared<ClusterStatus>(CurrentStatus());
   UpdatePartitionAlarm(*status);

@@ -62,6 +62,16 @@ struct ClusterOptions {
   // [cluster] discovery (discovery.h); null: manual, `cluster join` only.
   std::shared_ptr<DiscoveryBackend> discovery;
   uint64_t discovery_interval_ms = 5000;
+  // Partitions (cluster_heal.cpp). A member unreachable for autoclean_ms
+  // (0 = never) is removed, remembered and probed; with autoheal, a node
+  // that finds a removed node reachable again, or a node whose set and its
+  // own leave each other out, merges the two sides: the smaller side (on a
+  // tie, the one whose first name sorts later) joins the other,
+  // autoheal_delay_ms after it is found.
+  bool autoheal = true;
+  uint64_t autoheal_delay_ms = 15000;
+  uint64_t autoclean_ms = 300000;
+  uint64_t probe_interval_ms = 5000;
 };
 
 // The source of this node's routes: Broker::WatchRoutes in ferryd. Called

@@ -135,6 +135,9 @@ class ClusterNode::Impl {
     std::string dropped;
     bool only_if_clustered = false;  // a discovery probe (cluster_messages.h)
     bool quiet = false;              // discovery's: failures are its to log
+    // Autoheal's: this node's retained messages are merged with the
+    // cluster's (last writer wins), not replaced by them.
+    bool merge = false;
   };
   class Observer;
   class Hook;
@@ -187,6 +190,19 @@ class ClusterNode::Impl {
   // The tag of `node`'s route hook filters: one per name, never reused.
   uint32_t TagOf(const std::string& node);
 
+  // ---- partitions (cluster_heal.cpp)
+  // Removes the members unreachable for autoclean_ms; remembers them.
+  void AutoClean();
+  // Dials every removed node remembered, every probe_interval_ms.
+  void ProbeCleaned();
+  // A control link's peer and this node list each other out: with
+  // autoheal, decides which side joins the other (from `theirs`).
+  void DecideMerge(Conn& c, const Membership& theirs);
+  // Runs the join DecideMerge scheduled, once it is due.
+  void RunPendingHeal();
+  void LoadCleaned();
+  void SaveCleaned();
+
   // ---- discovery (cluster_discovery.cpp)
   void StartJoin(std::string target, bool only_if_clustered, bool quiet,
                  std::function<void(JoinResult)> done);
@@ -225,7 +241,13 @@ class ClusterNode::Impl {
   void ExpireHeld();
   // A retained message set or deleted here goes to every running peer; a
   // peer whose link comes up gets all of them.
-  void OnLocalRetained(const std::shared_ptr<const std::string>& body);
+  // A retained message set or deleted here (`deleted_at` != 0: deleted then).
+  void OnLocalRetained(const std::shared_ptr<const std::string>& body, const std::string& topic,
+                       uint64_t received_at_ms, bool deleted);
+  // Deletes are remembered a day (kTombstoneMs), so that a copy a peer kept
+  // through a split does not bring back what was deleted after it was set.
+  void Tombstone(const std::string& topic, uint64_t deleted_at_ms);
+  void PruneTombstones();
   void SendRetained(Conn& c);
   void OnRetained(Conn& c, const FrameView& f);
   // False (and a warning) for a body too large for a peer frame.
@@ -283,6 +305,19 @@ class ClusterNode::Impl {
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::unique_ptr<Conn>> dead_;  // closed; freed by the next housekeeping
   std::optional<PendingJoin> join_;
+  // Removed by autoclean and probed since (cluster_cleaned.json); the probe
+  // links under way; the join autoheal decided on, and when it is due.
+  std::map<std::string, MemberRecord, std::less<>> cleaned_;
+  std::map<std::string, Conn*, std::less<>> probes_;
+  std::string cleaned_path_;
+  uint64_t next_probe_ms_ = 0;
+  struct PendingHeal {
+    std::string target;  // name@host:port
+    uint64_t due_ms = 0;
+  };
+  std::optional<PendingHeal> heal_;
+  std::map<std::string, uint64_t, std::less<>> retained_deleted_;  // topic: Unix ms
+  uint64_t tombstones_pruned_ms_ = 0;
   bool stopping_ = false;
   uint64_t alarm_since_ms_ = 0;  // Unix ms the partition alarm was raised; 0 = not active
   uint64_t stats_at_ms_ = 0;  // when SendStats last ran

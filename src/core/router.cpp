@@ -396,7 +396,13 @@ size_t Router::retained_count() const {
 bool Router::SetRetainedIfNewer(const MessagePtr& message) {
   std::lock_guard lock(retained_mu_);
   const MessagePtr* held = retained_.Find(message->topic);
-  if (held != nullptr && (*held)->received_at_ms > message->received_at_ms) return false;
+  // Last writer wins; on the same millisecond, the greater payload (a set
+  // over a delete), so that every node ends the same whichever came first.
+  if (held != nullptr && ((*held)->received_at_ms > message->received_at_ms ||
+                          ((*held)->received_at_ms == message->received_at_ms &&
+                           (*held)->payload >= message->payload))) {
+    return false;
+  }
   if (message->payload.empty()) return held != nullptr && retained_.Erase(message->topic);
   retained_.Set(message->topic, message);
   RaiseMax(retained_max_, retained_.size());

@@ -163,8 +163,9 @@ class Router {
   std::vector<MessagePtr> AllRetained() const;
   // A retained message (or, with an empty payload, a deletion) replicated
   // from another node: applied unless the message held for its topic was
-  // received later (last writer wins by received_at_ms; a tie goes to the
-  // newcomer). Returns true if it was applied.
+  // received later (last writer wins by received_at_ms; on a tie the
+  // greater payload stays, so a set beats a delete and every node ends the
+  // same). Returns true if it was applied.
   bool SetRetainedIfNewer(const MessagePtr& message);
 
  private:

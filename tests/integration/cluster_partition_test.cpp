@@ -43,13 +43,14 @@ class ClusterPartition : public ClusterFixture {
     for (int h : hosts) out.push_back(NodeName(h));
     return out;
   }
-  // Nodes 1..count, each on its host, joined into one cluster.
-  void Start(int count) {
+  // Nodes 1..count, each on its host, joined into one cluster; `extra`
+  // goes into their [cluster].
+  void Start(int count, const std::string& extra = "") {
     for (int i = 1; i <= count; ++i) {
       const std::string ip = NetnsSegment::Ip(i);
       AddNamed(NodeName(i), "s3cret",
                "[listener.tcp.default]\nbind = " + ip + ":0\n[cluster]\nlisten = " + ip + ":" +
-                   std::to_string(4370 + i) + "\npeer_down_after = 2s\n",
+                   std::to_string(4370 + i) + "\npeer_down_after = 2s\n" + extra,
                net_.Exec(i));
       if (i > 1) {
         CommandResult j = Ctl(N(i), {"cluster", "join", NodeName(1)});
@@ -111,10 +112,25 @@ class ClusterPartition : public ClusterFixture {
         },
         timeout, "every node's digest to agree");
   }
+  std::unique_ptr<PahoClient> Client(int on, const std::string& id) {
+    auto c = std::make_unique<PahoClient>(
+        "tcp://" + NetnsSegment::Ip(on) + ":" + std::to_string(N(on).port()), id, MqttVersion::kV311);
+    EXPECT_TRUE(c->Connect());
+    return c;
+  }
+  // The retained payload of `topic` a new subscriber on node `on` gets; ""
+  // for none.
+  std::string RetainedOn(int on, const std::string& topic) {
+    auto c = Client(on, "retained-check-" + std::to_string(++checks_));
+    EXPECT_TRUE(c->Subscribe(topic, 0));
+    auto m = c->Receive(milliseconds(700));
+    return m ? m->payload : "";
+  }
   std::optional<Json> Nodes(int i) { return ParseJson(Ctl(N(i), {"cluster", "nodes", "--json"}).out); }
 
   NetnsSegment net_{3};
   std::vector<std::unique_ptr<PahoClient>> subs_;
+  int checks_ = 0;
 };
 
 TEST_F(ClusterPartition, AnIsolatedNodeIsSeenServesAloneAndHealsWhenTheNetworkReturns) {
@@ -200,6 +216,64 @@ TEST_F(ClusterPartition, TwoNodesSplitOneWayHealTheSameOnBothSides) {
   EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({1, 2})), seconds(20)));
   EXPECT_TRUE(DigestsAgree());
   ASSERT_NO_FATAL_FAILURE(PublishReaches(1, "both-sides", {1, 2}));
+}
+
+// Autoclean shorter than the split: each side removes the other, then
+// autoheal merges them when the network returns; retained messages set or
+// cleared on either side meanwhile end the same everywhere.
+TEST_F(ClusterPartition, SidesThatCleanedEachOtherMergeBackWithTheirRetainedMessages) {
+  ASSERT_NO_FATAL_FAILURE(Start(3, "autoclean = 4s\nautoheal_delay = 1s\n"));
+  {
+    auto pub = Client(1, "retainer");
+    ASSERT_TRUE(pub->Publish("kept/r0", "before", 1, true));
+    ASSERT_TRUE(pub->Publish("kept/r1", "old", 1, true));
+  }
+  ASSERT_TRUE(DigestsAgree());
+  ASSERT_EQ(RetainedOn(3, "kept/r0"), "before");
+
+  ASSERT_TRUE(net_.Isolate(3)) << net_.why();
+  // Removed, not merely stopped, on both sides.
+  EXPECT_TRUE(StatusIs(N(1), StatusLine(Names({1, 2})), seconds(15)));
+  EXPECT_TRUE(StatusIs(N(3), StatusLine(Names({3})), seconds(15)));
+  EXPECT_TRUE(N(1).WaitForLog("autoclean removed '" + NodeName(3) + "'"));
+  std::this_thread::sleep_for(milliseconds(20));
+  {
+    auto minority = Client(3, "minority-writer");
+    ASSERT_TRUE(minority->Publish("kept/r0", "", 1, true));  // cleared on the small side
+    ASSERT_TRUE(minority->Publish("kept/r2", "minority", 1, true));
+    auto majority = Client(2, "majority-writer");
+    ASSERT_TRUE(majority->Publish("kept/r1", "new", 1, true));
+  }
+
+  ASSERT_TRUE(net_.Heal()) << net_.why();
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_TRUE(StatusIs(N(i), StatusLine(Names({1, 2, 3})), seconds(30)));
+  }
+  EXPECT_TRUE(N(3).WaitForLog("this side joins it"));
+  EXPECT_TRUE(N(3).WaitForLog("autoheal done"));
+  EXPECT_TRUE(DigestsAgree());
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(RetainedOn(i, "kept/r0"), "") << "on node " << i;
+    EXPECT_EQ(RetainedOn(i, "kept/r1"), "new") << "on node " << i;
+    EXPECT_EQ(RetainedOn(i, "kept/r2"), "minority") << "on node " << i;
+  }
+  ASSERT_NO_FATAL_FAILURE(Subscribe());
+  ASSERT_NO_FATAL_FAILURE(PublishReaches(3, "merged", {1, 2, 3}));
+}
+
+TEST_F(ClusterPartition, TwoNodesThatCleanedEachOtherMergeTheSameWayOnBothSides) {
+  ASSERT_NO_FATAL_FAILURE(Start(2, "autoclean = 3s\nautoheal_delay = 1s\n"));
+  ASSERT_TRUE(net_.Cut(1, 2));
+  EXPECT_TRUE(StatusIs(N(1), StatusLine(Names({1})), seconds(15)));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({2})), seconds(15)));
+  ASSERT_TRUE(net_.Heal());
+  EXPECT_TRUE(StatusIs(N(1), StatusLine(Names({1, 2})), seconds(30)));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({1, 2})), seconds(30)));
+  // The same decision on both sides: ferry2 (its name sorts later) joins.
+  EXPECT_TRUE(N(2).WaitForLog("this side joins it"));
+  EXPECT_TRUE(N(1).WaitForLog("that side joins this one"));
+  EXPECT_EQ(N(1).LogSinceStart().find("this side joins it"), std::string::npos);
+  EXPECT_TRUE(DigestsAgree());
 }
 
 }  // namespace

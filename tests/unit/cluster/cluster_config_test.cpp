@@ -97,6 +97,23 @@ TEST(ClusterConfig, StaticDiscoveryNeedsSeedsAndTlsNeedsItsFiles) {
   EXPECT_EQ(r.config.discovery.static_seeds, (std::vector<std::string>{"a@h", "b@h:4400"}));
 }
 
+TEST(ClusterConfig, PartitionKeys) {
+  Read r = ReadText("[node]\ncookie = x\n[cluster]\nautoheal = off\nautoheal_delay = 2s\n"
+                    "autoclean = 0\n");
+  ASSERT_EQ(r.errors, "");
+  EXPECT_FALSE(r.config.autoheal);
+  EXPECT_EQ(r.config.autoheal_delay_ms, 2000u);
+  EXPECT_EQ(r.config.autoclean_ms, 0u);
+  r = ReadText("[node]\ncookie = x\n[cluster]\n");
+  EXPECT_TRUE(r.config.autoheal);
+  EXPECT_EQ(r.config.autoheal_delay_ms, 15000u);
+  EXPECT_EQ(r.config.autoclean_ms, 300000u);
+  r = ReadText("[node]\ncookie = x\n[cluster]\npeer_down_after = 30s\nautoclean = 10s\n");
+  EXPECT_NE(r.errors.find("autoclean: must be 0 (never) or at least peer_down_after"),
+            std::string::npos)
+      << r.errors;
+}
+
 TEST(ClusterConfig, EachStrategyTakesItsSection) {
   Read r = ReadText(
       "[node]\ncookie = x\n[cluster]\ndiscovery = dns\n[cluster.dns]\nname = f.example\n"

@@ -112,6 +112,19 @@ TEST_F(BrokerRetainedTest, StoredRetainedMessagesFollowTheLastWriterAndAreNotTol
   EXPECT_TRUE(recorder_->seen().empty());  // replication does not echo
 }
 
+TEST_F(BrokerRetainedTest, OnTheSameMillisecondEveryNodeKeepsTheSameOne) {
+  // Two nodes that set one topic on the same millisecond each get the
+  // other's: both must end with the same message, and a set beats a delete.
+  broker_->StoreRetained(Retained("t", "x", 500));
+  broker_->StoreRetained(Retained("t", "y", 500));
+  EXPECT_EQ(Snapshot(), (std::vector<std::string>{"t=y"}));
+  broker_->StoreRetained(Retained("t", "x", 500));
+  EXPECT_EQ(Snapshot(), (std::vector<std::string>{"t=y"}));
+  broker_->StoreRetained(Retained("t", "", 500));
+  EXPECT_EQ(Snapshot(), (std::vector<std::string>{"t=y"}));
+  EXPECT_EQ(broker_->AllRetained().size(), 1u);
+}
+
 TEST_F(BrokerRetainedTest, ClearRetainedDropsAllButSys) {
   Publish(Retained("a", "1"));
   Publish(Retained("b/c", "2"));
