@@ -16,6 +16,10 @@ client does to a broker.
       exact topics (r/<i>/x/y/z), half five-level wildcards (w/<i>/+/y/#),
       print "ready" once every SUBACK is in, and stay connected until
       standard input closes: a node with COUNT routes.
+  raw_clients.py sessions PORT COUNT
+      COUNT clients connect without clean session (ids session-<i>), one
+      after another, and leave at once: a node with COUNT offline sessions.
+      Prints "ready".
 """
 import json
 import select
@@ -45,11 +49,12 @@ def packet(first, body):
     return bytes([first]) + varint(len(body)) + body
 
 
-def connect(port, client_id):
+def connect(port, client_id, clean=True):
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # Protocol name, level 4, clean session, keep alive 0.
-    body = utf8("MQTT") + bytes([4, 0x02, 0, 0]) + utf8(client_id)
+    # Protocol name, level 4, clean session (or not), keep alive 0.
+    flags = 0x02 if clean else 0x00
+    body = utf8("MQTT") + bytes([4, flags, 0, 0]) + utf8(client_id)
     s.sendall(packet(0x10, body))
     ack = recv_exactly(s, 4)
     if ack[0] != 0x20 or ack[3] != 0:
@@ -119,6 +124,14 @@ def routes(port, count, nclients):
     sys.stdin.read()
 
 
+def sessions(port, count):
+    for i in range(count):
+        s = connect(port, f"session-{i}", clean=False)
+        s.sendall(packet(0xE0, b""))  # DISCONNECT: the session stays
+        s.close()
+    print("ready", flush=True)
+
+
 def stalled(port, topic, qos):
     s = connect(port, "stalled-subscriber")
     s.sendall(packet(0x82, (1).to_bytes(2, "big") + utf8(topic) + bytes([qos])))
@@ -165,6 +178,8 @@ def main():
         stalled(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
     elif mode == "routes" and len(sys.argv) == 5:
         routes(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    elif mode == "sessions" and len(sys.argv) == 4:
+        sessions(int(sys.argv[2]), int(sys.argv[3]))
     elif mode == "partial" and len(sys.argv) == 6:
         partial(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -1,7 +1,8 @@
 // Partitions on the cluster thread: autoclean removes a member unreachable
 // for [cluster] autoclean and remembers it; autoheal probes what was
 // removed and, when two sides that left each other out meet again, makes
-// the smaller one join the other.
+// the smaller one join the other. A node that `cluster leave` took out
+// stays out until `cluster join`.
 //
 // The decision is the same on both sides of a link, from what each side's
 // member set says: the side with fewer members joins the other; on a tie,
@@ -38,13 +39,14 @@ void ClusterNode::Impl::LoadCleaned() {
   if (!in) return;
   std::stringstream text;
   text << in.rdbuf();
-  auto j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (!j.is_array()) {
+  auto file = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!file.is_object() || !file.contains("nodes") || !file["nodes"].is_array()) {
     FERRY_WARN("cluster: %s is unreadable; the nodes autoclean removed are forgotten",
                cleaned_path_.c_str());
     return;
   }
-  for (const auto& e : j) {
+  left_ = file.contains("left") && file["left"].is_boolean() && file["left"].get<bool>();
+  for (const auto& e : file["nodes"]) {
     if (!e.is_object() || !e.contains("node") || !e["node"].is_string() || !e.contains("host") ||
         !e["host"].is_string() || !e.contains("port") || !e["port"].is_number_unsigned()) {
       continue;
@@ -58,11 +60,12 @@ void ClusterNode::Impl::LoadCleaned() {
 }
 
 void ClusterNode::Impl::SaveCleaned() {
-  nlohmann::json j = nlohmann::json::array();
+  nlohmann::json nodes = nlohmann::json::array();
   for (const auto& [node, m] : cleaned_) {
-    j.push_back({{"node", m.node}, {"host", m.host}, {"port", m.port}});
+    nodes.push_back({{"node", m.node}, {"host", m.host}, {"port", m.port}});
   }
-  if (Status st = core::WriteFileAtomically(cleaned_path_, j.dump(2) + "\n"); !st.ok()) {
+  const nlohmann::json file = {{"left", left_}, {"nodes", nodes}};
+  if (Status st = core::WriteFileAtomically(cleaned_path_, file.dump(2) + "\n"); !st.ok()) {
     FERRY_ERROR("cluster: cannot save the nodes autoclean removed: %s", st.ToString().c_str());
   }
 }
@@ -83,7 +86,8 @@ void ClusterNode::Impl::AutoClean() {
   const uint64_t now = loop_.Now();
   std::vector<std::string> gone;
   for (const auto& [node, p] : peers_) {
-    if (!Running(p) && p.down_at_ms != 0 && now - p.down_at_ms >= options_.autoclean_ms) {
+    if (members_.IsMember(node) && !Running(p) && p.down_at_ms != 0 &&
+        now - p.down_at_ms >= options_.autoclean_ms) {
       gone.push_back(node);
     }
   }
@@ -118,6 +122,8 @@ void ClusterNode::Impl::ProbeCleaned() {
 
 void ClusterNode::Impl::DecideMerge(Conn& c, const Membership& theirs) {
   const std::string& peer = c.peer();
+  auto there = theirs.members().find(peer);
+  if (there == theirs.members().end() || members_.members().empty()) return;  // not a peer's set
   const size_t mine = members_.members().size();
   const size_t other = theirs.members().size();
   const std::string& my_first = members_.members().begin()->first;
@@ -134,9 +140,14 @@ void ClusterNode::Impl::DecideMerge(Conn& c, const Membership& theirs) {
                peer.c_str(), options_.cluster.c_str(), why.c_str());
     return;
   }
-  const MemberRecord& there = theirs.members().at(peer);
-  if (heal_ && heal_->target == Target(there)) return;  // already decided
-  heal_ = PendingHeal{Target(there), loop_.Now() + options_.autoheal_delay_ms};
+  if (left_) {
+    FERRY_DEBUG("cluster: autoheal: '%s' would have this node join its part of cluster '%s', but "
+               "this node left it (`ferryctl cluster join` takes it back)",
+               peer.c_str(), options_.cluster.c_str());
+    return;
+  }
+  if (heal_ && heal_->target == Target(there->second)) return;  // already decided
+  heal_ = PendingHeal{Target(there->second), loop_.Now() + options_.autoheal_delay_ms};
   FERRY_WARN("cluster: autoheal: '%s' is reachable again, in another part of cluster '%s' "
              "(%zu members, this side %zu); this side joins it in %s: %s",
              peer.c_str(), options_.cluster.c_str(), other, mine,

@@ -191,6 +191,10 @@ std::string ClusterNode::Impl::GoAlone(std::string_view why, bool tell_peers) {
 // ---------------------------------------------------------------- join
 
 void ClusterNode::Impl::Join(std::string target, std::function<void(JoinResult)> done) {
+  if (left_) {
+    left_ = false;
+    SaveCleaned();
+  }
   StartJoin(std::move(target), false, false, std::move(done));
 }
 
@@ -322,9 +326,15 @@ void ClusterNode::Impl::FinishJoin(ferry::Status st) {
 // ---------------------------------------------------------------- leave
 
 void ClusterNode::Impl::Leave(std::function<void(Status)> done) {
-  if (members_.members().size() <= 1) {
+  if (members_.members().size() <= 1 && cleaned_.empty()) {
     return done(Status::NotFound("this node is in no cluster"));
   }
+  // Autoheal does not bring it back either: it forgets the nodes autoclean
+  // removed, and does not join when they find it, until `cluster join`.
+  left_ = true;
+  cleaned_.clear();
+  SaveCleaned();
+  if (members_.members().size() <= 1) return done(Status::Ok());
   GoAlone("left the cluster", true);
   if (options_.discovery && discovery_.enabled) {
     // Else it would find its old cluster and rejoin at once.

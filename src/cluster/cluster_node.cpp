@@ -544,6 +544,20 @@ void ClusterNode::Impl::Attach(Conn& c) {
   }
   p.control = &c;
   p.backoff.Reset();
+  // A restart (a new process) told from a network that came back.
+  const uint64_t incarnation = c.link->peer().incarnation;
+  if (p.down_at_ms != 0 && p.seen_incarnation != 0) {
+    const uint64_t down_s = (loop_.Now() - std::min(loop_.Now(), p.down_at_ms)) / 1000;
+    if (incarnation != p.seen_incarnation) {
+      FERRY_INFO("cluster: '%s' is back after %llu s: it restarted", c.peer().c_str(),
+                 static_cast<unsigned long long>(down_s));
+    } else {
+      FERRY_INFO("cluster: '%s' is reachable again after %llu s, the same process: the network "
+                 "between the nodes was down",
+                 c.peer().c_str(), static_cast<unsigned long long>(down_s));
+    }
+  }
+  p.seen_incarnation = incarnation;
   c.members_received = true;
   SendSnapshot(c);
   SendRetained(c);

@@ -108,6 +108,7 @@ class ClusterNode::Impl {
     std::map<uint64_t, Held> unacked;
     uint64_t sent_upto = 0;
     uint64_t down_at_ms = 0;  // its control link was lost then; 0 while up
+    uint64_t seen_incarnation = 0;  // its process, as its last control link said
     uint64_t forwarded_out = 0;
     uint64_t forward_dropped = 0;
     uint64_t sessions = 0;  // as its last kStats said
@@ -308,6 +309,7 @@ class ClusterNode::Impl {
   // Removed by autoclean and probed since (cluster_cleaned.json); the probe
   // links under way; the join autoheal decided on, and when it is due.
   std::map<std::string, MemberRecord, std::less<>> cleaned_;
+  bool left_ = false;  // `cluster leave`: autoheal never makes it join, until `cluster join`
   std::map<std::string, Conn*, std::less<>> probes_;
   std::string cleaned_path_;
   uint64_t next_probe_ms_ = 0;

@@ -60,15 +60,29 @@ std::vector<std::string> NetnsSegment::Exec(int host) const {
   return {"ip", "netns", "exec", Namespace(host)};
 }
 
-bool NetnsSegment::Drop(int from, int to) {
+bool NetnsSegment::AddRule(int from, int to, const std::vector<std::string>& match) {
   if (!nft_ready_) {
     nft_ready_ = Run({"nft", "add", "table", "bridge", kTable}) &&
                  Run({"nft", "add", "chain", "bridge", kTable, "forward",
                       "{ type filter hook forward priority 0; policy accept; }"});
     if (!nft_ready_) return false;
   }
-  return Run({"nft", "add", "rule", "bridge", kTable, "forward", "iifname", Port(from), "oifname",
-              Port(to), "drop"});
+  std::vector<std::string> argv = {"nft",     "add",      "rule",    "bridge", kTable,
+                                   "forward", "iifname", Port(from), "oifname", Port(to)};
+  argv.insert(argv.end(), match.begin(), match.end());
+  argv.push_back("drop");
+  return Run(argv);
+}
+
+bool NetnsSegment::Drop(int from, int to) { return AddRule(from, to, {}); }
+
+bool NetnsSegment::Lose(int from, int to, int percent) {
+  return AddRule(from, to, {"numgen", "random", "mod", "100", "<", std::to_string(percent)});
+}
+
+bool NetnsSegment::Delay(int host, int ms) {
+  return Run({"tc", "qdisc", "add", "dev", Port(host), "root", "netem", "delay",
+              std::to_string(ms) + "ms"});
 }
 
 bool NetnsSegment::Isolate(int host) {

@@ -40,6 +40,12 @@ class NetnsSegment {
   bool Drop(int from, int to);
   // Both ways.
   bool Cut(int a, int b) { return Drop(a, b) && Drop(b, a); }
+  // `percent` of the frames from `from` to `to` dropped at random (nftables'
+  // numgen: loss without netem, which this kernel may lack).
+  bool Lose(int from, int to, int percent);
+  // Frames to `host` delayed by `ms` (tc netem on its bridge port). False,
+  // with why(), where the kernel has no netem.
+  bool Delay(int host, int ms);
   // `host` cut from every other host.
   bool Isolate(int host);
   // Every drop removed: the network is whole again.
@@ -47,6 +53,7 @@ class NetnsSegment {
 
  private:
   bool Run(const std::vector<std::string>& argv);
+  bool AddRule(int from, int to, const std::vector<std::string>& match);
 
   int hosts_ = 0;
   bool ok_ = false;
