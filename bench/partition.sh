@@ -26,7 +26,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$here/RESULTS-cluster.md"
 build="$here/../build"
 reps=""; quick=0; keep=0; ROUTES=""; SESSIONS=""; SPLIT=5
-command_line="bench/partition.sh $*"
+command_line="${PARTITION_BENCH_COMMAND:-bench/partition.sh $*}"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -58,7 +58,7 @@ done
 # The whole run in a network namespace of its own, so that the bridge and
 # its rules vanish with it.
 if [[ -z "${PARTITION_BENCH_INNER:-}" ]]; then
-  PARTITION_BENCH_INNER=1 exec unshare -n "$0" --build "$build" --reps "$reps" \
+  PARTITION_BENCH_INNER=1 PARTITION_BENCH_COMMAND="$command_line" exec unshare -n "$0" --build "$build" --reps "$reps" \
     --routes "$ROUTES" --sessions "$SESSIONS" --split "$SPLIT" --out "$out" \
     $([[ $keep == 1 ]] && echo --keep)
 fi
@@ -68,7 +68,8 @@ PIDS=(); LOADER_PID=""; NS=()
 cleanup() {
   local pid ns
   [[ -z "$LOADER_PID" ]] || kill "$LOADER_PID" 2>/dev/null || true
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   for ns in "${NS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   [[ $keep == 1 ]] || rm -rf "$WORK"
 }
