@@ -1,13 +1,13 @@
 // Discovery on the cluster thread (discovery.h): the loop that makes a
 // node alone join the cluster its backend finds, and its on/off switch.
 #include <algorithm>
-#include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "cluster/cluster_node_impl.h"
 #include "core/atomic_file.h"
 #include "core/log.h"
+#include "core/message.h"
 
 namespace ferry::cluster {
 namespace {
@@ -16,11 +16,6 @@ constexpr const char* kDiscoveryFile = "/cluster_discovery.json";
 constexpr uint64_t kMaxDiscoveryBackoffMs = 60'000;
 constexpr uint64_t kTimerSlackMs = 250;  // a tick due now may fire a little early
 
-uint64_t NowUnixMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 }  // namespace
 
@@ -85,7 +80,7 @@ void ClusterNode::Impl::NoteDiscoveryError(const std::string& source, std::strin
   said = error;
   if (error.empty()) return;
   discovery_.last_error = std::move(error);
-  discovery_.error_at_ms = NowUnixMs();
+  discovery_.error_at_ms = core::UnixNowMs();
 }
 
 void ClusterNode::Impl::OnDiscoveryTick() {
@@ -110,7 +105,7 @@ void ClusterNode::Impl::OnDiscoveryTick() {
     discovery_retry_at_ = 0;
     NoteDiscoveryError("", "");
     discovery_.found = *found;
-    discovery_.found_at_ms = NowUnixMs();
+    discovery_.found_at_ms = core::UnixNowMs();
     std::vector<std::string> bad;
     attempts_ = DiscoveryOrder(*found, self_.node, &bad);
     next_attempt_ = 0;

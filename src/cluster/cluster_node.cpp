@@ -38,11 +38,6 @@ uint64_t RandomIncarnation() {
   return v;
 }
 
-uint64_t UnixMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 std::string HostOf(std::string_view node) {
   const size_t at = node.find('@');
@@ -164,7 +159,7 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(ClusterOptions options,
 
 Result<std::unique_ptr<ClusterNode>> ClusterNode::Create(ClusterOptions options, CoreSeams core) {
   MemberRecord self{options.node, HostOf(options.node), options.listen_port, RandomIncarnation(),
-                    UnixMs()};
+                    core::UnixNowMs()};
   auto loaded = Membership::Load(options.data_dir + kMembersFile, options.cluster, self);
   if (!loaded.ok() && loaded.status().code() != Status::Code::kNotFound) return loaded.status();
   return std::unique_ptr<ClusterNode>(new ClusterNode(

@@ -8,7 +8,6 @@
 // lease is gone (it expired while etcd or the link was down, or etcd lost
 // its data), grant a new one and put the key again. The servers are tried
 // in turn: a request that gets no answer moves to the next one.
-#include <chrono>
 #include <optional>
 #include <utility>
 

@@ -17,11 +17,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-#include <chrono>
 #include <map>
 #include <utility>
 
 #include "cluster/discovery.h"
+#include "core/message.h"
 
 namespace ferry::cluster {
 namespace {
@@ -29,11 +29,6 @@ namespace {
 constexpr uint64_t kHeardFor = 60'000;  // what Find returns: heard this recently
 constexpr uint64_t kListenMs = 1000;    // how long Find listens after asking
 
-int64_t UnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class McastDiscovery : public DiscoveryBackend {
  public:
@@ -122,7 +117,7 @@ class McastDiscovery : public DiscoveryBackend {
 
   void Send(char kind) {
     if (!udp_) return;
-    std::string text = McastDatagram(kind, self_, UnixMs());
+    std::string text = McastDatagram(kind, self_, static_cast<int64_t>(core::UnixNowMs()));
     for (uint16_t port : options_.ports) {
       sockaddr_in to{};
       uv_ip4_addr(options_.addr.c_str(), port, &to);
@@ -133,7 +128,7 @@ class McastDiscovery : public DiscoveryBackend {
   }
 
   void OnDatagram(std::string_view datagram) {
-    auto heard = ParseMcastDatagram(datagram, self_, UnixMs());
+    auto heard = ParseMcastDatagram(datagram, self_, static_cast<int64_t>(core::UnixNowMs()));
     if (!heard.ok() || heard->node == self_.node) return;
     if (heard->query) return Send('a');
     heard_[heard->node] = {heard->target, loop_->Now()};
