@@ -171,6 +171,7 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.autoheal = cc.autoheal;
     o.autoheal_delay_ms = cc.autoheal_delay_ms;
     o.autoclean_ms = cc.autoclean_ms;
+    o.session_locking = cc.session_locking;
     o.discovery = ferry::cluster::MakeDiscovery(cc.discovery);
     o.link.tls_client = cc.tls_contexts.client;
     o.link.tls_server = cc.tls_contexts.server;
@@ -204,6 +205,28 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     core.all_retained = [&broker] { return broker.AllRetained(); };
     core.publish_local = [&broker](ferry::core::MessagePtr m) {
       broker.Publish(std::move(m), nullptr);
+    };
+    core.set_session_hook = [&broker](std::shared_ptr<ferry::core::SessionHook> hook) {
+      broker.SetSessionHook(std::move(hook));
+    };
+    core.lookup_session = [&broker](std::string id, auto done) {
+      broker.LookupSession(std::move(id), std::move(done));
+    };
+    core.list_sessions = [&broker](auto done) { broker.ListSessions(std::move(done)); };
+    core.export_session = [&broker](std::string id, bool clean, auto done) {
+      broker.ExportSession(std::move(id), clean, std::move(done));
+    };
+    core.hand_off_session = [&broker](std::string id, bool final, auto done) {
+      broker.HandOffSession(std::move(id), final, std::move(done));
+    };
+    core.finish_hand_off = [&broker](std::string id, bool moved) {
+      broker.FinishHandOff(std::move(id), moved);
+    };
+    core.append_transferred = [&broker](std::string id, auto messages, bool final, auto done) {
+      broker.AppendTransferred(std::move(id), std::move(messages), final, std::move(done));
+    };
+    core.discard_session = [&broker](std::string id, auto done) {
+      broker.DiscardSession(std::move(id), std::move(done));
     };
     core.sessions = [&broker] {
       return static_cast<uint64_t>(std::max<int64_t>(0, broker.metrics().sessions.load()));

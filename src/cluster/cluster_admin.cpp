@@ -174,6 +174,33 @@ class Commands {
       Reply(done, AdminResult::Value(std::move(j), std::move(text)));
     });
   }
+  void Locks(const AdminRequest&, AdminDone done) {
+    if (Disabled(done)) return;
+    node_->GetLocks([this, done](std::vector<LockStatus> locks) {
+      Json rows = Json::array();
+      std::string text;
+      for (const LockStatus& l : locks) {
+        std::string grantors;
+        for (const std::string& g : l.grantors) grantors += (grantors.empty() ? "" : ",") + g;
+        Json row = {{"resource", l.resource}, {"holder", l.holder}, {"token", l.token}};
+        if (!l.type.empty()) {
+          row["held"] = true;
+          row["type"] = l.type;
+          row["granted_by"] = l.grantors;
+          text += l.resource + "  held by this node (" + l.type + ", granted by " + grantors +
+                  ")  token " + std::to_string(l.token) + "\n";
+        } else {
+          row["held"] = false;
+          row["expires_in_ms"] = l.expires_in_ms;
+          text += l.resource + "  granted to " + l.holder + "  token " + std::to_string(l.token) +
+                  "  lease " + std::to_string((l.expires_in_ms + 999) / 1000) + " s\n";
+        }
+        rows.push_back(std::move(row));
+      }
+      if (locks.empty()) text = "no locks\n";
+      Reply(done, AdminResult::Value(Json{{"locks", std::move(rows)}}, std::move(text)));
+    });
+  }
   void DiscoveryEnable(const AdminRequest&, AdminDone done) { SetDiscovery(true, done); }
   void DiscoveryDisable(const AdminRequest&, AdminDone done) { SetDiscovery(false, done); }
 
@@ -257,6 +284,20 @@ std::string ClusterPrometheusMetrics(const ClusterStatus& s) {
          "1 while the alarm is raised: cluster_partition (a member unreachable).");
   out += std::string("ferry_cluster_alarm_active{alarm=\"cluster_partition\"} ") +
          (s.alarm_since_ms != 0 ? "1" : "0") + "\n";
+  family("ferry_cluster_sessions_imported_total", "counter",
+         "Sessions that moved to this node from another (a client reconnected here).");
+  out += "ferry_cluster_sessions_imported_total " + std::to_string(s.sessions_imported) + "\n";
+  family("ferry_cluster_sessions_exported_total", "counter",
+         "Sessions that moved from this node to another.");
+  out += "ferry_cluster_sessions_exported_total " + std::to_string(s.sessions_exported) + "\n";
+  family("ferry_cluster_sessions_discarded_total", "counter",
+         "Copies of sessions dropped here because their client connected to another node "
+         "later (after a split, or while this node was down).");
+  out += "ferry_cluster_sessions_discarded_total " + std::to_string(s.sessions_discarded) + "\n";
+  family("ferry_cluster_locks_held", "gauge", "Cluster locks this node holds.");
+  out += "ferry_cluster_locks_held " + std::to_string(s.locks_held) + "\n";
+  family("ferry_cluster_locks_granted", "gauge", "Cluster locks this node granted to any node.");
+  out += "ferry_cluster_locks_granted " + std::to_string(s.locks_granted) + "\n";
   per_member("ferry_cluster_member_up", "gauge",
              "1 for this node and each member whose control link is up.",
              [](const MemberStatus& m) { return std::string(m.running ? "1" : "0"); });
@@ -334,6 +375,13 @@ Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_l
        "",
        core::AdminAccess::kRead,
        bind(&Commands::Digest)},
+      {"cluster locks",
+       "",
+       {},
+       "the locks this node holds and those it granted (a CONNECT locks its client id)",
+       "",
+       core::AdminAccess::kRead,
+       bind(&Commands::Locks)},
       {"cluster join",
        "NODE",
        {},

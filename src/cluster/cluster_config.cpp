@@ -17,6 +17,7 @@ namespace ferry::cluster {
 namespace {
 
 constexpr std::string_view kDiscovery[] = {"manual", "static", "dns", "etcd", "k8s", "mcast"};
+constexpr std::string_view kLockTypes[] = {"local", "leader", "quorum", "all"};
 constexpr std::string_view kRecordTypes[] = {"a", "aaaa", "srv"};
 constexpr std::string_view kAddressTypes[] = {"ip", "dns", "hostname"};
 
@@ -89,6 +90,10 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
   std::chrono::milliseconds delay{c->autoheal_delay_ms};
   if (r.Duration("autoheal_delay", std::chrono::milliseconds(0), std::chrono::hours(1), &delay)) {
     c->autoheal_delay_ms = static_cast<uint64_t>(delay.count());
+  }
+  size_t locking = 0;
+  if (r.Choice("session_locking", kLockTypes, &locking)) {
+    c->session_locking = ParseLockType(kLockTypes[locking]).value();
   }
   std::chrono::milliseconds clean{c->autoclean_ms};
   if (r.Duration("autoclean", std::chrono::milliseconds(0), std::chrono::hours(24 * 365), &clean)) {

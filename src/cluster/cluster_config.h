@@ -12,6 +12,8 @@
 //   autoheal = on          # parts of a split cluster merge again by themselves
 //   autoheal_delay = 15s   #   this long after they meet (cluster_heal.cpp)
 //   autoclean = 5m         # a member unreachable that long is removed (0 = never)
+//   session_locking = quorum  # the lock a CONNECT takes on its client id:
+//                          # local | leader | quorum | all (locks.h)
 //   ssl = off              # on: mutual TLS on peer links (peer_tls.h) with
 //   certfile = ...         #   this node's certificate and key, and the CA
 //   keyfile = ...          #   that signed every member's
@@ -37,6 +39,7 @@
 #include <vector>
 
 #include "cluster/discovery.h"
+#include "cluster/locks.h"
 #include "cluster/peer_tls.h"
 #include "core/config.h"
 
@@ -53,6 +56,7 @@ struct ClusterConfig {
   bool autoheal = true;
   uint64_t autoheal_delay_ms = 15000;
   uint64_t autoclean_ms = 300000;  // 0 = never
+  LockType session_locking = LockType::kQuorum;
   DiscoveryConfig discovery;  // [cluster] discovery, [cluster.<strategy>]
   bool ssl = false;
   PeerTlsFiles tls;

@@ -239,7 +239,8 @@ ClusterNode::Impl::Impl(ClusterOptions options, CoreSeams core, MemberRecord sel
       self_(std::move(self)),
       members_path_(options_.data_dir + kMembersFile),
       members_(options_.cluster, self_),
-      local_(self_.node, self_.incarnation) {}
+      local_(self_.node, self_.incarnation),
+      lock_table_(core::UnixNowMs() * 1000) {}
 
 ClusterNode::Impl::~Impl() = default;
 
@@ -313,6 +314,8 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   observer_ = std::make_shared<Observer>(gate_);
   hook_ = std::make_shared<Hook>(gate_);
   retained_watch_ = std::make_shared<RetainedWatch>(gate_);
+  claims_hook_ = MakeClaims();
+  if (core_.set_session_hook) core_.set_session_hook(claims_hook_);
   if (core_.watch_retained) core_.watch_retained(retained_watch_);
   if (core_.watch_routes) local_.Reset(core_.watch_routes(observer_));
   if (local_.has_delta()) local_.TakeDelta();  // nobody to send it to yet
@@ -345,6 +348,16 @@ void ClusterNode::Impl::Shutdown() {
   }
   if (core_.watch_routes) core_.watch_routes(nullptr);
   if (core_.watch_retained) core_.watch_retained(nullptr);
+  if (core_.set_session_hook) core_.set_session_hook(nullptr);
+  // CONNECTs still waiting for the cluster are refused (0x89): the client
+  // comes back to a node that is up.
+  for (auto& [id, claim] : claims_) {
+    if (!claim.later) continue;
+    core::SessionClaim busy;
+    busy.outcome = core::SessionClaim::Outcome::kBusy;
+    busy.why = "the node is stopping";
+    std::exchange(claim.later, nullptr)(std::move(busy));
+  }
   for (auto& [node, p] : peers_) {
     RouteChanges changes;
     remote_.Purge(node, changes);
@@ -447,6 +460,39 @@ void ClusterNode::Impl::OnFrame(Conn& c, const FrameView& f) {
     case FrameType::kStats:
       if (control && c.members_received) return OnStats(c, f);
       break;
+    case FrameType::kLock:
+      if (control && c.members_received) return OnLock(c, f);
+      break;
+    case FrameType::kLockReply:
+      if (control && c.members_received) return OnLockReply(c, f);
+      break;
+    case FrameType::kUnlock:
+      if (control && c.members_received) return OnUnlock(c, f);
+      break;
+    case FrameType::kSessionQuery:
+      if (control && c.members_received) return OnSessionQuery(c, f);
+      break;
+    case FrameType::kSessionQueryReply:
+      if (control && c.members_received) return OnSessionQueryReply(c, f);
+      break;
+    case FrameType::kTakeover:
+      if (control && c.members_received) return OnTakeover(c, f);
+      break;
+    case FrameType::kTakeoverSession:
+      if (control && c.members_received) return OnTakeoverSession(c, f);
+      break;
+    case FrameType::kTakeoverMessages:
+      if (control && c.members_received) return OnTakeoverMessages(c, f);
+      break;
+    case FrameType::kTakeoverEnd:
+      if (control && c.members_received) return OnTakeoverEnd(c, f);
+      break;
+    case FrameType::kTakeoverDone:
+      if (control && c.members_received) return OnTakeoverDone(c, f);
+      break;
+    case FrameType::kSessionList:
+      if (control && c.members_received) return OnSessionList(c, f);
+      break;
     case FrameType::kJoin:
       if (!control && !c.outbound) return OnJoinRequest(c, f);
       break;
@@ -494,6 +540,8 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   if (p.down_at_ms == 0) p.down_at_ms = loop_.Now();
   const size_t purged = PurgeRoutes(c.peer());
   if (purged > 0) FERRY_INFO("cluster: withdrew %zu routes of '%s'", purged, c.peer().c_str());
+  running_peers_->store(RunningNodes().size(), std::memory_order_relaxed);
+  if (!stopping_) SessionPeerDown(c.peer());
   if (refusal != nullptr && refusal->by_peer && refusal->reason == Refusal::kRemoved) {
     FERRY_WARN("cluster: '%s' says this node was removed from cluster '%s' by force-leave",
                c.peer().c_str(), options_.cluster.c_str());
@@ -557,6 +605,8 @@ void ClusterNode::Impl::Attach(Conn& c) {
   SendSnapshot(c);
   SendRetained(c);
   ResumeForwards(p);
+  SendSessionList(c);
+  running_peers_->store(RunningNodes().size(), std::memory_order_relaxed);
   CheckJoinDone();
 }
 
@@ -582,6 +632,7 @@ void ClusterNode::Impl::OnHousekeeping() {
   RunPendingHeal();
   ExpireHeld();
   PruneTombstones();
+  SessionHousekeeping();
   if (now - stats_at_ms_ >= kStatsMs) SendStats();
   auto status = std::make_shared<ClusterStatus>(CurrentStatus());
   UpdatePartitionAlarm(*status);
@@ -827,6 +878,11 @@ ClusterStatus ClusterNode::Impl::CurrentStatus() const {
   s.self = self_.node;
   s.epoch = members_.epoch();
   s.alarm_since_ms = alarm_since_ms_;
+  s.sessions_imported = sessions_imported_;
+  s.sessions_exported = sessions_exported_;
+  s.sessions_discarded = sessions_discarded_;
+  s.locks_held = held_locks_.size();
+  s.locks_granted = lock_table_.size();
   const uint64_t now = LoopNow();
   const uint64_t unix_now = core::UnixNowMs();
   for (const auto& [node, m] : members_.members()) {

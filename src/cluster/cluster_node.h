@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "cluster/discovery.h"
+#include "cluster/locks.h"
 #include "cluster/peer_link.h"
 #include "cluster/remote_routes.h"
 #include "core/broker.h"
@@ -72,6 +73,15 @@ struct ClusterOptions {
   uint64_t autoheal_delay_ms = 15000;
   uint64_t autoclean_ms = 300000;
   uint64_t probe_interval_ms = 5000;
+  // Sessions across nodes (cluster_sessions.cpp): the lock a CONNECT takes
+  // on its client id; how long a node waits for the others' answers (the
+  // lock, where the session is, the session itself, the hand-off).
+  LockType session_locking = LockType::kQuorum;
+  uint64_t takeover_timeout_ms = 5000;
+  // After the client is connected on the new node, the old one hands over
+  // what it took at once, and keeps the session subscribed this long for
+  // messages routed by peers that have not yet learnt the new route.
+  uint64_t handoff_linger_ms = 500;
 };
 
 // The source of this node's routes: Broker::WatchRoutes in ferryd. Called
@@ -120,6 +130,34 @@ struct CoreSeams {
   // This node's sessions (connected and offline), for `cluster nodes` here
   // and on the peers.
   std::function<uint64_t()> sessions;
+  // Sessions across nodes (Broker's calls of the same names): every
+  // CONNECT asks the hook where its session is; the peers' questions and
+  // takeovers are answered through the others. Unset: sessions stay where
+  // they are.
+  std::function<void(std::shared_ptr<core::SessionHook>)> set_session_hook;
+  std::function<void(std::string, std::function<void(std::optional<core::SessionBrief>)>)>
+      lookup_session;
+  std::function<void(std::function<void(std::vector<core::SessionBrief>)>)> list_sessions;
+  std::function<void(std::string, bool, std::function<void(std::optional<core::StoredSession>)>)>
+      export_session;
+  std::function<void(std::string, bool, std::function<void(std::vector<core::StoredMessage>)>)>
+      hand_off_session;
+  std::function<void(std::string, bool)> finish_hand_off;
+  std::function<void(std::string, std::vector<core::StoredMessage>, bool,
+                     std::function<void(Status)>)>
+      append_transferred;
+  std::function<void(std::string, std::function<void(bool)>)> discard_session;
+};
+
+// One lock as `cluster locks` shows it: one this node holds (granted by
+// `grantors`), or one it granted to `holder`.
+struct LockStatus {
+  std::string resource;
+  std::string holder;
+  std::string type;  // of one held here: local, leader, quorum or all; "" for a grant
+  std::vector<std::string> grantors;
+  uint64_t token = 0;
+  uint64_t expires_in_ms = 0;  // of a grant
 };
 
 struct MemberStatus {
@@ -152,6 +190,14 @@ struct ClusterStatus {
   // the alarm cluster_partition is active (since alarm_since_ms, Unix ms).
   std::vector<std::string> unreachable;
   uint64_t alarm_since_ms = 0;
+  // Sessions that came here from another node, went from here to another,
+  // and copies dropped here because their client had connected on another
+  // node since (after a split or a restart); since this process started.
+  uint64_t sessions_imported = 0;
+  uint64_t sessions_exported = 0;
+  uint64_t sessions_discarded = 0;
+  size_t locks_held = 0;     // by this node
+  size_t locks_granted = 0;  // by this node, to any node
 
   std::vector<std::string> running_nodes() const;
   std::vector<std::string> stopped_nodes() const;
@@ -216,6 +262,8 @@ class ClusterNode {
   void ForceLeave(std::string node, std::function<void(Status)> done);
   void GetStatus(std::function<void(ClusterStatus)> done);
   void GetDigest(std::function<void(ClusterDigest)> done);
+  // The locks this node holds and those it granted, by resource.
+  void GetLocks(std::function<void(std::vector<LockStatus>)> done);
   // Discovery's state; and turning it on or off (kept in data_dir).
   // SetDiscovery: InvalidArgument when the node has no discovery strategy.
   void GetDiscovery(std::function<void(DiscoveryStatus)> done);

@@ -6,6 +6,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
@@ -20,6 +21,7 @@
 
 #include "cluster/cluster_node.h"
 #include "cluster/local_routes.h"
+#include "cluster/locks.h"
 #include "cluster/membership.h"
 #include "cluster/peer_link.h"
 #include "cluster/remote_routes.h"
@@ -61,6 +63,11 @@ class ClusterNode::Impl {
   std::vector<core::RemoteRouteDirectory::Row> RoutesMatching(const std::string& topic) const;
   class Gate;
   const std::shared_ptr<Gate>& gate() const { return gate_; }
+  std::vector<LockStatus> Locks() const;
+  // The session hook's calls, on the cluster thread (cluster_sessions.cpp).
+  void StartClaim(uint64_t id, std::string client_id, bool clean_start,
+                  std::function<void(core::SessionClaim)> later);
+  void ClaimConnected(uint64_t id, bool connected);
 
  private:
   // One link (PeerLink) and what this node knows of it.
@@ -254,6 +261,49 @@ class ClusterNode::Impl {
   // False (and a warning) for a body too large for a peer frame.
   bool FitsFrame(size_t body_size, std::string_view what) const;
 
+  // ---- locks and sessions across nodes (cluster_sessions.cpp)
+  class Claims;  // the core::SessionHook
+  std::shared_ptr<core::SessionHook> MakeClaims();
+  // Takes `resource` as `type` says (locks.h); `done(granted, token,
+  // holder)` runs once, on the cluster thread.
+  using LockDone = std::function<void(bool granted, uint64_t token, const std::string& holder)>;
+  void Lock(std::string resource, LockType type, LockDone done);
+  void Unlock(const std::string& resource);
+  void OnLock(Conn& c, const FrameView& f);
+  void OnLockReply(Conn& c, const FrameView& f);
+  void OnUnlock(Conn& c, const FrameView& f);
+  // A voter's answer to lock request `req` (from this node or a peer).
+  void LockVote(uint64_t req, const std::string& node, bool granted, uint64_t token,
+                const std::string& holder);
+  // Renews held leases, frees expired grants and those of nodes declared
+  // down, fails requests that waited too long; claims and hand-offs that
+  // waited too long go on without the node they waited for.
+  void SessionHousekeeping();
+  void CheckClaim(uint64_t id);
+  void AnswerClaim(uint64_t id, core::SessionClaim claim);
+  void EndClaim(uint64_t id);
+  // `node`'s control link went down: what waits for it goes on without it.
+  void SessionPeerDown(const std::string& node);
+  void OnSessionQuery(Conn& c, const FrameView& f);
+  void OnSessionQueryReply(Conn& c, const FrameView& f);
+  void OnTakeover(Conn& c, const FrameView& f);
+  void OnTakeoverSession(Conn& c, const FrameView& f);
+  void OnTakeoverMessages(Conn& c, const FrameView& f);
+  void OnTakeoverEnd(Conn& c, const FrameView& f);
+  void OnTakeoverDone(Conn& c, const FrameView& f);
+  // Hands over what the exported session took since the last batch.
+  void HandOff(const std::string& node, uint64_t req, bool final);
+  void SendMessages(const std::string& node, uint64_t req, const std::string& client_id,
+                    uint8_t flags, const std::vector<core::StoredMessage>& messages);
+  // When a control link comes up both ends send their sessions; of two
+  // copies of one, the one connected later stays.
+  void SendSessionList(Conn& c);
+  void OnSessionList(Conn& c, const FrameView& f);
+  // The control link of `node` if it is up (Running), else null.
+  Conn* ControlOf(const std::string& node);
+  // Sends on `node`'s control link if it is up; false if not.
+  bool SendTo(const std::string& node, FrameType type, std::string_view payload);
+
   // ---- members (cluster_members.cpp)
   void SaveMembers();
   void SendMembers(Conn& c);
@@ -336,6 +386,69 @@ class ClusterNode::Impl {
   std::string discovery_path_;
   std::map<std::string, std::string> discovery_errors_;  // by source
   core::UvHandle<uv_timer_t> discovery_timer_;
+  // Locks (locks.h): what this node granted, what it asks for, what it holds.
+  LockTable lock_table_;
+  struct LockRequest {
+    std::string resource;
+    LockType type = LockType::kQuorum;
+    std::set<std::string> waiting;  // voters yet to answer
+    std::set<std::string> grantors;
+    size_t voters = 0;
+    size_t needed = 0;
+    size_t refused = 0;
+    uint64_t token = 0;
+    std::string holder;  // who has it, where it was refused
+    uint64_t deadline_ms = 0;
+    LockDone done;
+  };
+  std::map<uint64_t, LockRequest> lock_requests_;
+  struct HeldLock {
+    LockType type = LockType::kQuorum;
+    std::set<std::string> grantors;
+    uint64_t token = 0;
+  };
+  std::map<std::string, HeldLock, std::less<>> held_locks_;
+  uint64_t next_request_ = 1;
+  uint64_t locks_renewed_ms_ = 0;
+  // CONNECTs here asking where their session is (SessionHook::Claim).
+  struct Claim {
+    enum class Phase : uint8_t { kAsking, kTakingOver, kConnecting, kHandingOver };
+    std::string client_id;
+    bool clean_start = false;
+    std::function<void(core::SessionClaim)> later;  // until answered
+    Phase phase = Phase::kAsking;
+    bool lock_done = false;
+    bool locked = false;
+    uint64_t token = 0;
+    std::string busy_holder;
+    std::set<std::string> asking;  // peers asked whether they hold it
+    std::string from;              // the node whose copy is the latest
+    uint64_t from_connected_at = 0;
+    std::optional<core::StoredSession> session;  // arriving from `from`
+    bool imported = false;
+    std::vector<core::StoredMessage> batch;  // a handed-over batch arriving
+    uint64_t deadline_ms = 0;
+  };
+  std::map<uint64_t, Claim> claims_;
+  // Sessions this node exports, by (the node taking it, its claim id).
+  struct Export {
+    std::string client_id;
+    bool ended = false;       // the client is connected there: hand-off started
+    bool final_sent = false;  // the last batch went
+    uint64_t final_at_ms = 0;  // when the last batch goes
+    uint64_t deadline_ms = 0;  // given up then: the session stays here
+  };
+  std::map<std::pair<std::string, uint64_t>, Export> exports_;
+  // The largest fencing token a takeover of each client id was served with
+  // (while its export runs): an older one is refused.
+  std::map<std::string, uint64_t, std::less<>> served_tokens_;
+  std::shared_ptr<core::SessionHook> claims_hook_;  // a Claims
+  // Peers whose control link is up, for Claims on the workers' threads.
+  std::shared_ptr<std::atomic<size_t>> running_peers_ = std::make_shared<std::atomic<size_t>>(0);
+  uint64_t sessions_imported_ = 0;
+  uint64_t sessions_exported_ = 0;
+  uint64_t sessions_discarded_ = 0;
+
   // CurrentStatus() of the last housekeeping pass, for other threads.
   mutable std::mutex published_mu_;
   std::shared_ptr<const ClusterStatus> published_;  // guarded by published_mu_

@@ -21,11 +21,7 @@ std::string EncodeForwardHead(uint64_t seq, bool plain, std::span<const std::str
   return out;
 }
 
-std::string EncodeForwardBody(const core::Message& m) {
-  const std::string props = core::EncodeMessageProperties(m.props);
-  std::string out;
-  out.reserve(64 + m.topic.size() + m.origin_client.size() + props.size() + m.payload.size());
-  FieldWriter w(out);
+void WriteMessageBody(FieldWriter& w, const core::Message& m, const std::string& props) {
   w.U8(m.qos);
   w.U8(m.retain ? kRetainFlag : 0);
   w.U64(m.expiry_at_ms);
@@ -34,23 +30,24 @@ std::string EncodeForwardBody(const core::Message& m) {
   w.Str(m.origin_client);
   w.Blob(props);
   w.Blob(m.payload);
+}
+
+void WriteMessageBody(FieldWriter& w, const core::Message& m) {
+  WriteMessageBody(w, m, core::EncodeMessageProperties(m.props));
+}
+
+std::string EncodeForwardBody(const core::Message& m) {
+  const std::string props = core::EncodeMessageProperties(m.props);
+  std::string out;
+  out.reserve(64 + m.topic.size() + m.origin_client.size() + props.size() + m.payload.size());
+  FieldWriter w(out);
+  WriteMessageBody(w, m, props);
   return out;
 }
 
-Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload) {
-  ForwardFrame f;
-  core::Message& m = f.message;
-  FieldReader r(payload);
-  uint8_t flags = 0, delivery = 0;
-  uint16_t groups = 0;
+Status ReadMessageBody(FieldReader& r, core::Message& m) {
+  uint8_t flags = 0;
   std::string props;
-  r.U64(f.seq, "seq");
-  r.U8(delivery, "delivery");
-  r.U16(groups, "group count");
-  for (uint16_t i = 0; i < groups && r.ok(); ++i) {
-    std::string g;
-    if (r.Str(g, "shared group")) f.groups.push_back(std::move(g));
-  }
   r.U8(m.qos, "qos");
   r.U8(flags, "flags");
   r.U64(m.expiry_at_ms, "expiry");
@@ -59,10 +56,37 @@ Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload) {
   r.Str(m.origin_client, "origin client");
   r.Blob(props, "properties");
   r.Blob(m.payload, "payload");
-  if (!r.End()) return r.status();
-  if (m.qos > 2) return Status::Corruption("forwarded message with QoS " + std::to_string(m.qos));
-  if ((flags & ~kRetainFlag) != 0) return Status::Corruption("forwarded message: reserved flags");
+  if (!r.ok()) return r.status();
+  if (m.qos > 2) return Status::Corruption("message with QoS " + std::to_string(m.qos));
+  if ((flags & ~kRetainFlag) != 0) return Status::Corruption("message: reserved flags");
   m.retain = (flags & kRetainFlag) != 0;
+  if (Status st = core::ValidateTopicName(m.topic); !st.ok()) {
+    return Status::Corruption("message: " + st.message());
+  }
+  auto decoded = core::DecodeMessageProperties(props);
+  if (!decoded.ok()) return Status::Corruption("message: " + decoded.status().message());
+  m.props = std::move(decoded).value();
+  // The path travels in the properties, as on an MQTT link (message.h).
+  if (!m.props.user_properties.empty()) m.path = core::NodePathOf(m.props);
+  return Status::Ok();
+}
+
+Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload) {
+  ForwardFrame f;
+  FieldReader r(payload);
+  uint8_t delivery = 0;
+  uint16_t groups = 0;
+  r.U64(f.seq, "seq");
+  r.U8(delivery, "delivery");
+  r.U16(groups, "group count");
+  for (uint16_t i = 0; i < groups && r.ok(); ++i) {
+    std::string g;
+    if (r.Str(g, "shared group")) f.groups.push_back(std::move(g));
+  }
+  if (Status st = ReadMessageBody(r, f.message); !st.ok()) {
+    return r.ok() ? Status::Corruption("forwarded " + st.message()) : st;
+  }
+  if (!r.End()) return r.status();
   if ((delivery & ~kPlainFlag) != 0) return Status::Corruption("forwarded message: reserved delivery bits");
   f.plain = (delivery & kPlainFlag) != 0;
   for (const std::string& g : f.groups) {
@@ -72,14 +96,6 @@ Result<ForwardFrame> ParseForward(std::span<const uint8_t> payload) {
       return Status::Corruption("forwarded message: '" + g + "' is no shared subscription");
     }
   }
-  if (Status st = core::ValidateTopicName(m.topic); !st.ok()) {
-    return Status::Corruption("forwarded message: " + st.message());
-  }
-  auto decoded = core::DecodeMessageProperties(props);
-  if (!decoded.ok()) return Status::Corruption("forwarded message: " + decoded.status().message());
-  m.props = std::move(decoded).value();
-  // The path travels in the properties, as on an MQTT link (message.h).
-  if (!m.props.user_properties.empty()) m.path = core::NodePathOf(m.props);
   return f;
 }
 

@@ -37,6 +37,16 @@
 
 namespace ferry::cluster {
 
+class FieldReader;
+class FieldWriter;
+
+// The message body fields (from qos to payload, as above), for every frame
+// that carries a message.
+void WriteMessageBody(FieldWriter& w, const core::Message& m);
+// Errors: Corruption naming the field that does not fit, a QoS above 2,
+// reserved flag bits, an invalid topic name, properties that do not decode.
+Status ReadMessageBody(FieldReader& r, core::Message& m);
+
 // The body of a kForward frame for `m`, after its head.
 std::string EncodeForwardBody(const core::Message& m);
 // The head that goes before a body: seq and delivery.

@@ -60,6 +60,18 @@ enum class FrameType : uint8_t {
   kForwardAck = 0x41,    // forwards the receiver routed: their seqs (forward.h)
   kRetained = 0x42,      // a retained message set or deleted: a kForward with seq 0
   kStats = 0x50,         // the sender's own figures (u64 sessions), every second; skippable
+  // Locks and sessions across nodes (session_wire.h).
+  kLock = 0x60,               // grant me a lock on a resource
+  kLockReply = 0x61,          // granted or not, with the token and holder
+  kUnlock = 0x62,             // the sender lets go of a lock
+  kSessionQuery = 0x63,       // do you hold the session of a client id?
+  kSessionQueryReply = 0x64,  // whether it does, connected or not, since when
+  kTakeover = 0x65,           // give me that session (or end it: clean start)
+  kTakeoverSession = 0x66,    // the session, without its messages
+  kTakeoverMessages = 0x67,   // its messages, in chunks
+  kTakeoverEnd = 0x68,        // the client is connected here: hand over the rest
+  kTakeoverDone = 0x69,       // the session is stored here: delete your copy
+  kSessionList = 0x6A,        // the sender's sessions, when a control link comes up
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.

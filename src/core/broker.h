@@ -34,6 +34,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -41,6 +42,7 @@
 #include <vector>
 
 #include "core/broker_options.h"
+#include "core/durable_store.h"
 #include "core/loop.h"
 #include "core/message.h"
 #include "core/route_events.h"
@@ -154,6 +156,53 @@ class RemoteRouteDirectory {
                     std::function<void(std::vector<Row>)> done) = 0;
   // The rows whose filter matches the topic name `topic`.
   virtual void Matching(std::string topic, std::function<void(std::vector<Row>)> done) = 0;
+};
+
+// ---- Sessions across nodes: what a cluster plugs in (Broker::SetSessionHook)
+// so that a client id has one session in the whole cluster.
+
+// A CONNECT that passed authentication, before its session is chosen.
+struct SessionClaimRequest {
+  std::string client_id;
+  bool clean_start = true;
+};
+
+// Where the session of a claimed client id comes from.
+struct SessionClaim {
+  enum class Outcome : uint8_t {
+    kLocal,     // no other node holds it: on as a node alone would go on
+    kImported,  // it was on another node and moved here: `session`
+    kBusy,      // another CONNECT of the id is under way: CONNACK 0x89
+  };
+  Outcome outcome = Outcome::kLocal;
+  std::optional<StoredSession> session;  // kImported
+  uint64_t id = 0;                       // the hook's own, given back to Connected
+  std::string why;                       // kBusy: for the log and the v5 reason string
+};
+
+class SessionHook {
+ public:
+  virtual ~SessionHook() = default;
+  // Called on the worker that owns the client id for every CONNECT that
+  // passed authentication. Returns the claim, or nullopt and then calls
+  // `later` exactly once, from any thread; the connection reads nothing
+  // until then. Must not block.
+  virtual std::optional<SessionClaim> Claim(const SessionClaimRequest& request,
+                                            std::function<void(SessionClaim)> later) = 0;
+  // The CONNECT of claim `claim_id` ended: CONNACK sent (`connected`), or
+  // refused, or the client went away first (an imported session is then
+  // kept here, offline). Worker thread; must not block.
+  virtual void Connected(const std::string& client_id, uint64_t claim_id, bool connected) = 0;
+};
+
+// One of this node's sessions as another node sees it.
+struct SessionBrief {
+  std::string client_id;
+  bool connected = false;
+  // Unix ms of its last CONNECT on this node; 0 for a session restored
+  // from the store that no client has connected to since. Of two copies of
+  // a session the one connected later is the client's.
+  uint64_t connected_at_ms = 0;
 };
 
 class AdminRegistry;
@@ -276,6 +325,46 @@ class Broker {
   // The same for a message another node matched and forwarded here, routed
   // as `delivery` says; `done` as for Publish.
   void PublishForwarded(MessagePtr message, ForwardedDelivery delivery, RouteDone done);
+  // ---- Sessions across nodes (core/session_transfer.cpp). Any thread,
+  // after Start(); each `done` runs once, on a worker thread (it must post
+  // to its caller's loop and return).
+
+  // Every CONNECT asks `hook` where its session comes from (nullptr: none).
+  void SetSessionHook(std::shared_ptr<SessionHook> hook);
+  // The session of `client_id` here, if any.
+  void LookupSession(std::string client_id,
+                     std::function<void(std::optional<SessionBrief>)> done);
+  // Every session here, in no particular order.
+  void ListSessions(std::function<void(std::vector<SessionBrief>)> done);
+  // Another node takes the session of `client_id`: its connection here, if
+  // any, gets DISCONNECT 0x8E (its Will goes as the specification says).
+  // With `clean_start` the session ends here (a delayed Will goes now) and
+  // `done` gets nullopt; else `done` gets a copy of it, and it stays here,
+  // offline and subscribed, until HandOffSession. nullopt: no session.
+  void ExportSession(std::string client_id, bool clean_start,
+                     std::function<void(std::optional<StoredSession>)> done);
+  // The messages the exported session took since the export (or the last
+  // hand-off), in order. With `final` it stops taking any: its
+  // subscriptions go and its delayed Will is dropped (the session is resumed
+  // elsewhere), but it is kept, and stored, until FinishHandOff.
+  void HandOffSession(std::string client_id, bool final,
+                      std::function<void(std::vector<StoredMessage>)> done);
+  // The other node kept the session (`moved`): it is deleted here. Or it
+  // did not: it goes back to being an offline session here.
+  void FinishHandOff(std::string client_id, bool moved);
+  // Messages another node handed over for a session imported here
+  // (SessionClaim::kImported): the first batch goes before what was
+  // delivered here since the import, later ones after it; a message
+  // already delivered here is dropped. Until the first batch (or `final`)
+  // the session sends nothing from its queue. `done` runs once they are
+  // stored (kSuccess), or with the store's failure.
+  void AppendTransferred(std::string client_id, std::vector<StoredMessage> messages, bool final,
+                         std::function<void(Status)> done);
+  // A copy of the session that another node holds too and that lost (its
+  // client connected there later): ended here without its Will; a
+  // connection gets DISCONNECT 0x8E. `done(true)` if there was one.
+  void DiscardSession(std::string client_id, std::function<void(bool)> done);
+
   // ---- admin (core/broker_admin.cpp); main loop, after Start().
 
   // Registers the node's own commands in `registry`: status, broker,

@@ -65,6 +65,10 @@ struct BrokerContext {
   // at creation, so workers read the map without a lock.
   std::map<std::string, std::unique_ptr<TransportFactory>, std::less<>> transports;
 
+  // Where sessions come from when the node is in a cluster (SessionHook);
+  // null for a node alone. Read by every CONNECT, set at any time.
+  std::atomic<std::shared_ptr<SessionHook>> session_hook;
+
   // Other nodes' routes for the admin commands; main loop only.
   std::shared_ptr<RemoteRouteDirectory> remote_routes;
 
@@ -182,6 +186,19 @@ class LazyDeque {
     if (items_ == nullptr) items_ = std::make_unique<std::deque<T>>();
     items_->push_back(std::move(v));
   }
+  template <typename F>
+  void ForEach(F&& f) const {
+    if (items_ != nullptr) {
+      for (const T& v : *items_) f(v);
+    }
+  }
+  // Everything, in order, leaving it empty.
+  std::deque<T> TakeAll() {
+    std::deque<T> all;
+    if (items_ != nullptr) all = std::move(*items_);
+    items_.reset();
+    return all;
+  }
   void pop_front() {
     items_->pop_front();
     if (items_->empty()) items_.reset();
@@ -258,6 +275,7 @@ class Session {
     if (flight_ == nullptr) flight_ = std::make_unique<Flight>();
     return *flight_;
   }
+  const Flight* flight_if_any() const { return flight_.get(); }
   size_t InflightCount() const { return flight_ == nullptr ? 0 : flight_->inflight.size(); }
   bool Qos2Received(uint16_t packet_id) const {
     return flight_ != nullptr && flight_->qos2_inbound.contains(packet_id);
@@ -270,6 +288,22 @@ class Session {
   uint32_t queued_qos0_ = 0;  // QoS 0 messages in queue_ (live QoS 0 goes behind them)
   uint16_t next_packet_id_ = 1;
   uint64_t next_seq_ = 1;
+
+  // Unix ms of the last CONNECT that attached to it; 0 if restored from the
+  // store and not connected since (SessionBrief::connected_at_ms).
+  uint64_t connected_at_ms_ = 0;
+  // While the session moves to or from another node (session_transfer.cpp).
+  struct Transfer;
+  std::unique_ptr<Transfer> transfer_;
+  // True while an imported session waits for the messages the other node
+  // hands over: its queue is held back so that they go first.
+  bool HoldsQueue() const;
+  // The session was just imported from another node (Worker::Install):
+  // hold its queue until the messages handed over arrive.
+  void StartImport();
+  // Notes a delivery to an imported session; true if it must be queued
+  // (held) rather than sent now.
+  bool NoteTransferDelivery(const Message& m, bool connected);
 
   // A will waiting out its delay after an abnormal disconnect.
   std::unique_ptr<Will> pending_will_;  // behind a pointer: most sessions have none
@@ -284,6 +318,21 @@ class Session {
   void Complete(uint16_t packet_id);
 
   std::unique_ptr<Flight> flight_;  // see flight()
+};
+
+// A session moving between nodes (core/session_transfer.cpp).
+struct Session::Transfer {
+  // Old node: the session was exported; messages after `exported_upto`
+  // (seq) are handed over.
+  bool exporting = false;
+  uint64_t exported_upto = 0;
+  bool handed_off = false;  // its subscriptions are gone (HandOffSession final)
+  // New node: the session was imported.
+  bool importing = false;
+  bool awaiting_first = false;  // its queue is held (HoldsQueue)
+  uint64_t handed_seq = 0;      // the next seq for a message handed over
+  uint64_t live_from = 0;       // the first seq of a delivery here
+  std::unordered_set<uint64_t> seen;  // MessageIdentity of what it was given
 };
 
 class Connection {
@@ -494,6 +543,9 @@ class Worker {
                     bool* durable, std::vector<Session*>* full);
   // Installs a session restored from the durable store.
   void Restore(StoredSession stored);
+  // Installs `stored` as a session of this worker; with `write`, also puts
+  // it in the durable store (a session imported from another node).
+  Session& Install(StoredSession stored, bool write);
   void RouteMessage(MessagePtr msg, RouteDone done);
   void DropSession(Session& s);
 
@@ -503,7 +555,21 @@ class Worker {
                          Connect&& p);
   void AfterAuthentication(Connection& c, Connect&& p);
   void AdoptConnected(Connection::HandOver h, Connect&& p);
-  void CompleteConnect(Connection& c, Connect&& p);
+  // Asks the session hook, if any, where the session comes from, then
+  // FinishConnect. `adopted`: input read after the CONNECT of a connection
+  // handed over from another worker, not yet reading.
+  void CompleteConnect(Connection& c, Connect&& p, std::optional<std::string> adopted = {});
+  void FinishConnect(Connection& c, Connect&& p, SessionClaim* claim);
+  struct PendingConnect;
+  void OnClaimed(uint64_t conn_id, PendingConnect& pc, SessionClaim claim, bool later);
+  // session_transfer.cpp: the worker's half of the Broker calls.
+  std::optional<StoredSession> ExportSession(const std::string& client_id, bool clean_start);
+  std::vector<StoredMessage> HandOffSession(const std::string& client_id, bool final);
+  void FinishHandOff(const std::string& client_id, bool moved);
+  bool AppendTransferred(const std::string& client_id, std::vector<StoredMessage> messages,
+                         bool final);
+  bool DiscardSession(const std::string& client_id);
+  std::vector<SessionBrief> SessionBriefs(const std::string* only) const;
   void HandlePublish(Connection& c, Publish&& p);
   void HandlePubAck(Connection& c, const PubAck& p);
   void HandleSubscribe(Connection& c, Subscribe&& p);

@@ -217,11 +217,81 @@ void Worker::AdoptConnected(Connection::HandOver h, Connect&& p) {
   c->version_ = p.version;
   c->SetClientId(p.client_id);
   c->request_problem_info_ = p.props.request_problem_information.value_or(1) != 0;
-  CompleteConnect(*c, std::move(p));
-  if (c->state() == Connection::State::kConnected) c->StartReading(std::move(h.pending));
+  CompleteConnect(*c, std::move(p), std::move(h.pending));
 }
 
-void Worker::CompleteConnect(Connection& c, Connect&& p) {
+// A CONNECT waiting for the session hook's answer.
+struct Worker::PendingConnect {
+  Connect connect;
+  std::optional<std::string> adopted;  // see CompleteConnect
+};
+
+void Worker::CompleteConnect(Connection& c, Connect&& p, std::optional<std::string> adopted) {
+  std::shared_ptr<SessionHook> hook = ctx_.session_hook.load(std::memory_order_acquire);
+  if (hook == nullptr) {
+    FinishConnect(c, std::move(p), nullptr);
+    if (adopted && c.state() == Connection::State::kConnected) c.StartReading(std::move(*adopted));
+    return;
+  }
+  auto pc = std::make_shared<PendingConnect>();
+  pc->connect = std::move(p);
+  pc->adopted = std::move(adopted);
+  SessionClaimRequest request{pc->connect.client_id, pc->connect.clean_start};
+  std::optional<SessionClaim> now =
+      hook->Claim(request, [this, pc, id = c.id()](SessionClaim claim) {
+        loop_.Post([this, pc, id, claim = std::move(claim)]() mutable {
+          OnClaimed(id, *pc, std::move(claim), /*later=*/true);
+        });
+      });
+  if (now) {
+    OnClaimed(c.id(), *pc, std::move(*now), /*later=*/false);
+    return;
+  }
+  // The connection reads nothing until the hook answered.
+  if (!pc->adopted) c.PauseReading();
+}
+
+void Worker::OnClaimed(uint64_t conn_id, PendingConnect& pc, SessionClaim claim, bool later) {
+  std::shared_ptr<SessionHook> hook = ctx_.session_hook.load(std::memory_order_acquire);
+  Connection* c = FindConnection(conn_id);
+  const std::string client_id = pc.connect.client_id;
+  if (c == nullptr || c->state() != Connection::State::kAwaitingConnect || shutting_down_) {
+    // The client went away meanwhile. A session that moved here stays,
+    // offline, for the client to find on its next CONNECT.
+    if (claim.outcome == SessionClaim::Outcome::kImported && claim.session && !shutting_down_) {
+      if (Session* old = FindSession(client_id); old != nullptr && old->conn_ == nullptr) {
+        DropSession(*old);
+      }
+      if (FindSession(client_id) == nullptr) {
+        Session& s = Install(std::move(*claim.session), /*write=*/ctx_.options.persistence);
+        s.disconnected_at_ms_ = UnixNowMs();
+        if (!s.persistent_ && s.stored_) {
+          ctx_.store->DeleteSession(s.client_id_);
+          s.stored_ = false;
+        }
+      }
+    }
+    if (hook) hook->Connected(client_id, claim.id, false);
+    return;
+  }
+  if (claim.outcome == SessionClaim::Outcome::kBusy) {
+    Refuse(*c, ReasonCode::kServerBusy,
+           claim.why.empty() ? "another connection of this client is being set up"
+                             : claim.why.c_str());
+  } else {
+    FinishConnect(*c, std::move(pc.connect), &claim);
+  }
+  const bool connected = c->state() == Connection::State::kConnected;
+  if (hook) hook->Connected(client_id, claim.id, connected);
+  if (!connected) return;
+  if (pc.adopted) {
+    c->StartReading(std::move(*pc.adopted));
+  } else if (later) {
+    c->ResumeReading();
+  }
+}
+
+void Worker::FinishConnect(Connection& c, Connect&& p, SessionClaim* claim) {
   const BrokerOptions& opt = ctx_.options;
   c.clean_start_ = p.clean_start;
   c.bridge_ = p.bridge;
@@ -266,6 +336,14 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     DisconnectClient(old, ReasonCode::kSessionTakenOver, "session taken over");
     s = FindSession(p.client_id);  // a non-persistent session ended just now
   }
+  if (claim != nullptr && claim->outcome == SessionClaim::Outcome::kImported && claim->session) {
+    // The session was on another node and moved here; a copy here is
+    // older (this node was apart from the cluster when the client came
+    // back elsewhere) and goes without its Will.
+    if (s != nullptr) DropSession(*s);
+    s = &Install(std::move(*claim->session), /*write=*/opt.persistence && expiry != 0);
+    s->StartImport();
+  }
   bool session_present = false;
   if (s != nullptr && p.clean_start) {
     if (s->pending_will_) {
@@ -285,6 +363,7 @@ void Worker::CompleteConnect(Connection& c, Connect&& p) {
     IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
   }
   s->conn_ = &c;
+  s->connected_at_ms_ = UnixNowMs();
   c.AttachSession(s);
   s->username_ = p.username;
   s->expiry_interval_s_ = expiry;

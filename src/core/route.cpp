@@ -245,15 +245,26 @@ void Worker::DeliverBatch(const MessagePtr& msg, const std::vector<RouteTarget>&
 }
 
 void Worker::Restore(StoredSession stored) {
-  auto owned = std::make_unique<Session>(*this, stored.client_id);
-  Session& s = *owned;
-  s.persistent_ = true;
-  s.stored_ = true;
-  s.expiry_interval_s_ = stored.expiry_interval_s;
   // A session whose client was connected when the node stopped counts as
   // disconnected from the restart.
-  s.disconnected_at_ms_ =
+  const uint64_t disconnected_at =
       stored.disconnected_at_ms != 0 ? stored.disconnected_at_ms : UnixNowMs();
+  Session& s = Install(std::move(stored), /*write=*/false);
+  s.stored_ = true;
+  s.disconnected_at_ms_ = disconnected_at;
+}
+
+Session& Worker::Install(StoredSession stored, bool write) {
+  auto owned = std::make_unique<Session>(*this, stored.client_id);
+  Session& s = *owned;
+  DurableStore* store = write ? ctx_.store.get() : nullptr;
+  s.persistent_ = true;
+  s.expiry_interval_s_ = stored.expiry_interval_s;
+  s.disconnected_at_ms_ = stored.disconnected_at_ms;
+  if (store != nullptr) {
+    store->PutSession(s.client_id_, s.expiry_interval_s_, s.disconnected_at_ms_);
+    s.stored_ = true;
+  }
   for (const StoredSubscription& sub : stored.subscriptions) {
     SubscriptionOptions o;
     o.qos = sub.qos;
@@ -264,8 +275,10 @@ void Worker::Restore(StoredSession stored) {
     o.worker = index_;
     ctx_.router.Subscribe(s.client_id_, sub.filter, o);
     s.subscriptions_[sub.filter] = o;
+    if (store != nullptr) store->PutSubscription(s.client_id_, sub);
   }
   for (StoredMessage& m : stored.messages) {
+    if (store != nullptr) store->PutMessage(s.client_id_, m);
     OutMessage out;
     out.seq = m.seq;
     out.msg = std::move(m.message);
@@ -284,9 +297,12 @@ void Worker::Restore(StoredSession stored) {
       f.inflight.emplace(out.seq, std::move(out));
     }
   }
-  for (uint16_t id : stored.qos2_inbound) s.flight().qos2_inbound.insert(id);
+  for (uint16_t id : stored.qos2_inbound) {
+    s.flight().qos2_inbound.insert(id);
+    if (store != nullptr) store->PutQos2Inbound(s.client_id_, id);
+  }
   IncGauge(ctx_.metrics.sessions, ctx_.metrics.sessions_max);
-  AddSession(std::move(owned));
+  return AddSession(std::move(owned));
 }
 
 }  // namespace ferry::core

@@ -70,6 +70,9 @@ bool Session::Deliver(const MessagePtr& msg, uint8_t qos, bool retain,
   m.subscription_ids = std::move(subscription_ids);
   Metrics& metrics = worker_.ctx().metrics;
   const bool connected = conn_ != nullptr && conn_->state() == Connection::State::kConnected;
+  if (transfer_ != nullptr && NoteTransferDelivery(*msg, connected)) {
+    return Enqueue(std::move(m), over);
+  }
   if (connected) {
     if (qos == 0) {
       // Queued QoS 0 messages (retained ones for a new subscription) go
@@ -213,7 +216,7 @@ void Session::SendPublish(OutMessage& m) {
 }
 
 void Session::Pump() {
-  if (conn_ == nullptr || conn_->state() != Connection::State::kConnected) return;
+  if (conn_ == nullptr || conn_->state() != Connection::State::kConnected || HoldsQueue()) return;
   DurableStore* store = persistent_ ? worker_.ctx().store.get() : nullptr;
   const uint32_t window =
       std::min<uint32_t>(worker_.ctx().options.max_inflight, conn_->client_receive_max_);

@@ -317,6 +317,7 @@ void Worker::Housekeeping() {
       s.pending_will_.reset();
       PublishWill(will, s.client_id_);
     }
+    if (s.transfer_ != nullptr) continue;  // moving between nodes
     if (s.conn_ == nullptr && s.expiry_interval_s_ != 0xFFFFFFFF &&
         s.disconnected_at_ms_ + uint64_t{s.expiry_interval_s_} * 1000 <= unix_now) {
       ended.push_back(&s);

@@ -28,24 +28,6 @@ using v5::RawSession;
 
 using ClusterForward = ClusterFixture;
 
-// Takes `count` messages from `client` and checks that their payloads are
-// "0" .. "count-1", each once and in order (Paho's PublishBurst numbering).
-template <typename Client>
-::testing::AssertionResult ReceivesInOrder(Client& client, int count, const std::string& who) {
-  for (int i = 0; i < count; ++i) {
-    auto m = client.Receive(std::chrono::seconds(30));
-    if (!m) return ::testing::AssertionFailure() << who << ": message " << i << " never came";
-    if (m->payload != std::to_string(i)) {
-      return ::testing::AssertionFailure()
-             << who << ": message " << i << " is '" << m->payload << "' (lost or out of order)";
-    }
-  }
-  if (auto extra = client.Receive(std::chrono::milliseconds(300))) {
-    return ::testing::AssertionFailure() << who << ": a duplicate '" << extra->payload << "'";
-  }
-  return ::testing::AssertionSuccess();
-}
-
 uint64_t Metric(const NodeProcess& n, const std::string& series) {
   return MetricValue(Http("GET", n.admin_http_port(), "/metrics").body, series).value_or(0);
 }

@@ -42,6 +42,24 @@ inline std::vector<uint16_t> FreePorts(int n, const char* host = "127.0.0.1") {
   return ports;
 }
 
+// Takes `count` messages from `client` and checks that their payloads are
+// "0" .. "count-1", each once and in order (Paho's PublishBurst numbering).
+template <typename Client>
+inline ::testing::AssertionResult ReceivesInOrder(Client& client, int count, const std::string& who) {
+  for (int i = 0; i < count; ++i) {
+    auto m = client.Receive(std::chrono::seconds(30));
+    if (!m) return ::testing::AssertionFailure() << who << ": message " << i << " never came";
+    if (m->payload != std::to_string(i)) {
+      return ::testing::AssertionFailure()
+             << who << ": message " << i << " is '" << m->payload << "' (lost or out of order)";
+    }
+  }
+  if (auto extra = client.Receive(std::chrono::milliseconds(300))) {
+    return ::testing::AssertionFailure() << who << ": a duplicate '" << extra->payload << "'";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 class ClusterFixture : public ::testing::Test {
  protected:
   static std::string Name(int i) { return "ferry" + std::to_string(i) + "@127.0.0.1"; }

@@ -1,0 +1,718 @@
+// Locks and sessions across nodes (CLUSTER.md, "Locks" and "Sessions
+// across nodes").
+//
+// A CONNECT for client X on this node (N2) asks, through the session hook:
+//  1. the lock "client:X" ([cluster] session_locking), and every running
+//     peer whether it holds X's session (kSessionQuery), both at once. No
+//     lock: CONNACK 0x89. No peer holds it: the CONNECT goes on as on a node
+//     alone. Several do (only after a split): the copy connected last wins.
+//  2. The holder N1 (kTakeover, with the lock's fencing token) closes X's
+//     connection there with DISCONNECT 0x8E, and either ends the session
+//     (clean start) or sends a copy of it (kTakeoverSession, then its
+//     messages in kTakeoverMessages); it keeps its own, subscribed.
+//  3. N2 installs the copy and answers the CONNECT: session present.
+//  4. N2 tells N1 (kTakeoverEnd); N1 hands over what it took since the
+//     export at once, and again after handoff_linger (messages routed by
+//     peers that did not know the new route yet), then drops its
+//     subscriptions and its delayed Will.
+//  5. Once N2 stored everything it tells N1 (kTakeoverDone), which deletes
+//     its copy; N2 lets go of the lock.
+// If N1 does not answer in takeover_timeout, X starts afresh on N2 (N1 may
+// be gone). If N2 goes silent after step 2, N1 puts its copy back as it was
+// after 3 x takeover_timeout. When a control link comes up, both ends list
+// their sessions (kSessionList): of two copies of one, the one connected
+// later stays, and the other node drops its copy, counted and logged.
+#include <algorithm>
+
+#include "cluster/cluster_node_impl.h"
+#include "cluster/session_wire.h"
+#include "core/log.h"
+
+namespace ferry::cluster {
+
+namespace {
+
+// Frames of messages stay well under the link's frame limit.
+constexpr size_t kMessageChunkBytes = 1u << 20;
+constexpr uint64_t kRenewEveryMs = kLockLeaseMs / 3;
+
+std::string ClientResource(std::string_view client_id) {
+  return "client:" + std::string(client_id);
+}
+
+}  // namespace
+
+// The core::SessionHook: CONNECTs ask here, on their worker threads.
+class ClusterNode::Impl::Claims : public core::SessionHook {
+ public:
+  Claims(std::shared_ptr<Gate> gate, std::shared_ptr<std::atomic<size_t>> running)
+      : gate_(std::move(gate)), running_(std::move(running)) {}
+
+  std::optional<core::SessionClaim> Claim(const core::SessionClaimRequest& request,
+                                          std::function<void(core::SessionClaim)> later) override {
+    // A node without running peers has nobody to ask: its own sessions are
+    // the only ones (a stale copy elsewhere is dropped when the link to it
+    // comes back).
+    if (running_->load(std::memory_order_relaxed) == 0) return core::SessionClaim{};
+    const uint64_t id = next_.fetch_add(1, std::memory_order_relaxed);
+    bool posted = gate_->Post([id, client = request.client_id, clean = request.clean_start,
+                               later = std::move(later)](Impl& impl) mutable {
+      impl.StartClaim(id, std::move(client), clean, std::move(later));
+    });
+    if (!posted) return core::SessionClaim{};  // the cluster stopped
+    return std::nullopt;
+  }
+
+  void Connected(const std::string&, uint64_t claim_id, bool connected) override {
+    if (claim_id == 0) return;
+    gate_->Post([claim_id, connected](Impl& impl) { impl.ClaimConnected(claim_id, connected); });
+  }
+
+ private:
+  std::shared_ptr<Gate> gate_;
+  std::shared_ptr<std::atomic<size_t>> running_;
+  std::atomic<uint64_t> next_{1};
+};
+
+std::shared_ptr<core::SessionHook> ClusterNode::Impl::MakeClaims() {
+  return std::make_shared<Claims>(gate_, running_peers_);
+}
+
+ClusterNode::Impl::Conn* ClusterNode::Impl::ControlOf(const std::string& node) {
+  auto it = peers_.find(node);
+  return it != peers_.end() && Running(it->second) ? it->second.control : nullptr;
+}
+
+bool ClusterNode::Impl::SendTo(const std::string& node, FrameType type, std::string_view payload) {
+  Conn* c = ControlOf(node);
+  return c != nullptr && Send(*c, type, payload);
+}
+
+// ---- locks
+
+void ClusterNode::Impl::Lock(std::string resource, LockType type, LockDone done) {
+  std::vector<std::string> voters;
+  switch (type) {
+    case LockType::kLocal:
+      voters = {self_.node};
+      break;
+    case LockType::kLeader: {
+      const std::vector<std::string> running = RunningNodes();
+      voters = {members_.Coordinator(running)};
+      break;
+    }
+    case LockType::kQuorum:
+    case LockType::kAll:
+      voters = RunningNodes();
+      voters.push_back(self_.node);
+      break;
+  }
+  const uint64_t req = next_request_++;
+  LockRequest& r = lock_requests_[req];
+  r.resource = resource;
+  r.type = type;
+  r.voters = voters.size();
+  r.needed = type == LockType::kQuorum ? voters.size() / 2 + 1 : voters.size();
+  r.deadline_ms = loop_.Now() + options_.takeover_timeout_ms;
+  r.done = std::move(done);
+  for (const std::string& v : voters) r.waiting.insert(v);
+  for (const std::string& v : voters) {
+    if (v == self_.node) {
+      const LockTable::Lock& l = lock_table_.Acquire(resource, self_.node, loop_.Now());
+      LockVote(req, v, l.holder == self_.node, l.token, l.holder);
+    } else if (!SendTo(v, FrameType::kLock, EncodeLock(LockFrame{req, resource}))) {
+      LockVote(req, v, false, 0, "");
+    }
+    if (!lock_requests_.contains(req)) return;  // decided already
+  }
+}
+
+void ClusterNode::Impl::LockVote(uint64_t req, const std::string& node, bool granted,
+                                 uint64_t token, const std::string& holder) {
+  auto it = lock_requests_.find(req);
+  // A late answer to a request decided already: a win counted the voter
+  // among those its Unlock tells, a loss told it to let go.
+  if (it == lock_requests_.end() || it->second.waiting.erase(node) == 0) return;
+  LockRequest& r = it->second;
+  if (granted) {
+    r.grantors.insert(node);
+    r.token = std::max(r.token, token);
+  } else {
+    ++r.refused;
+    if (!holder.empty() && holder != self_.node) r.holder = holder;
+  }
+  const bool won = r.grantors.size() >= r.needed;
+  const bool lost = r.refused > r.voters - r.needed;
+  if (!won && !lost) return;
+  LockRequest done = std::move(r);
+  lock_requests_.erase(it);
+  if (won) {
+    held_locks_[done.resource] = HeldLock{done.type, done.grantors, done.token};
+    // Voters that answer later are told to let go when it is unlocked.
+    for (const std::string& v : done.waiting) held_locks_[done.resource].grantors.insert(v);
+    done.done(true, done.token, self_.node);
+    return;
+  }
+  for (const std::string& g : done.grantors) {
+    if (g == self_.node) {
+      lock_table_.Release(done.resource, self_.node);
+    } else {
+      SendTo(g, FrameType::kUnlock, EncodeUnlock(done.resource));
+    }
+  }
+  // Late answers from the voters still waited for are released the same way.
+  for (const std::string& v : done.waiting) {
+    if (v != self_.node) SendTo(v, FrameType::kUnlock, EncodeUnlock(done.resource));
+  }
+  done.done(false, 0, done.holder);
+}
+
+void ClusterNode::Impl::Unlock(const std::string& resource) {
+  auto it = held_locks_.find(resource);
+  if (it == held_locks_.end()) return;
+  for (const std::string& g : it->second.grantors) {
+    if (g == self_.node) {
+      lock_table_.Release(resource, self_.node);
+    } else {
+      SendTo(g, FrameType::kUnlock, EncodeUnlock(resource));
+    }
+  }
+  held_locks_.erase(it);
+}
+
+void ClusterNode::Impl::OnLock(Conn& c, const FrameView& f) {
+  auto lock = ParseLock(f.payload);
+  if (!lock.ok()) {
+    FERRY_WARN("cluster: bad lock request from '%s': %s", c.peer().c_str(),
+               lock.status().ToString().c_str());
+    return;
+  }
+  const LockTable::Lock& l = lock_table_.Acquire(lock->resource, c.peer(), loop_.Now());
+  if (lock->req == 0) return;  // a renewal
+  Send(c, FrameType::kLockReply,
+       EncodeLockReply(LockReplyFrame{lock->req, l.holder == c.peer(), l.token, l.holder}));
+}
+
+void ClusterNode::Impl::OnLockReply(Conn& c, const FrameView& f) {
+  auto reply = ParseLockReply(f.payload);
+  if (!reply.ok()) {
+    FERRY_WARN("cluster: bad lock reply from '%s': %s", c.peer().c_str(),
+               reply.status().ToString().c_str());
+    return;
+  }
+  LockVote(reply->req, c.peer(), reply->granted, reply->token, reply->holder);
+}
+
+void ClusterNode::Impl::OnUnlock(Conn& c, const FrameView& f) {
+  auto resource = ParseUnlock(f.payload);
+  if (resource.ok()) lock_table_.Release(*resource, c.peer());
+}
+
+std::vector<LockStatus> ClusterNode::Impl::Locks() const {
+  std::vector<LockStatus> out;
+  for (const auto& [resource, held] : held_locks_) {
+    LockStatus s;
+    s.resource = resource;
+    s.holder = self_.node;
+    s.type = LockTypeName(held.type);
+    s.grantors.assign(held.grantors.begin(), held.grantors.end());
+    s.token = held.token;
+    out.push_back(std::move(s));
+  }
+  const uint64_t now = const_cast<core::Loop&>(loop_).Now();
+  for (const LockTable::Lock& l : lock_table_.List()) {
+    LockStatus s;
+    s.resource = l.resource;
+    s.holder = l.holder;
+    s.token = l.token;
+    s.expires_in_ms = l.expires_ms > now ? l.expires_ms - now : 0;
+    out.push_back(std::move(s));
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const LockStatus& a, const LockStatus& b) { return a.resource < b.resource; });
+  return out;
+}
+
+// ---- claims (the new node)
+
+void ClusterNode::Impl::StartClaim(uint64_t id, std::string client_id, bool clean_start,
+                                   std::function<void(core::SessionClaim)> later) {
+  if (stopping_) {
+    core::SessionClaim busy;
+    busy.outcome = core::SessionClaim::Outcome::kBusy;
+    busy.why = "the node is stopping";
+    later(std::move(busy));
+    return;
+  }
+  Claim& claim = claims_[id];
+  claim.client_id = client_id;
+  claim.clean_start = clean_start;
+  claim.later = std::move(later);
+  claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms;
+  const std::string query = EncodeSessionQuery(SessionQueryFrame{id, client_id});
+  for (const std::string& node : RunningNodes()) {
+    if (SendTo(node, FrameType::kSessionQuery, query)) claim.asking.insert(node);
+  }
+  Lock(ClientResource(client_id), options_.session_locking,
+       [this, id, resource = ClientResource(client_id)](bool granted, uint64_t token,
+                                                         const std::string& holder) {
+         auto it = claims_.find(id);
+         if (it == claims_.end()) {
+           if (granted) Unlock(resource);
+           return;
+         }
+         it->second.lock_done = true;
+         it->second.locked = granted;
+         it->second.token = token;
+         it->second.busy_holder = holder;
+         CheckClaim(id);
+       });
+}
+
+void ClusterNode::Impl::OnSessionQuery(Conn& c, const FrameView& f) {
+  auto q = ParseSessionQuery(f.payload);
+  if (!q.ok()) {
+    FERRY_WARN("cluster: bad session query from '%s': %s", c.peer().c_str(),
+               q.status().ToString().c_str());
+    return;
+  }
+  auto reply = [gate = gate_, node = c.peer(), req = q->req](
+                   std::optional<core::SessionBrief> brief) {
+    SessionQueryReplyFrame r{req, brief.has_value(), brief && brief->connected,
+                             brief ? brief->connected_at_ms : 0};
+    gate->Post([node, r](Impl& impl) {
+      impl.SendTo(node, FrameType::kSessionQueryReply, EncodeSessionQueryReply(r));
+    });
+  };
+  if (!core_.lookup_session) return reply(std::nullopt);
+  core_.lookup_session(q->client_id, std::move(reply));
+}
+
+void ClusterNode::Impl::OnSessionQueryReply(Conn& c, const FrameView& f) {
+  auto r = ParseSessionQueryReply(f.payload);
+  if (!r.ok()) {
+    FERRY_WARN("cluster: bad session query reply from '%s': %s", c.peer().c_str(),
+               r.status().ToString().c_str());
+    return;
+  }
+  auto it = claims_.find(r->req);
+  if (it == claims_.end() || it->second.asking.erase(c.peer()) == 0) return;
+  Claim& claim = it->second;
+  if (r->found && (claim.from.empty() || r->connected_at_ms > claim.from_connected_at ||
+                   (r->connected_at_ms == claim.from_connected_at && c.peer() < claim.from))) {
+    claim.from = c.peer();
+    claim.from_connected_at = r->connected_at_ms;
+  }
+  CheckClaim(r->req);
+}
+
+void ClusterNode::Impl::CheckClaim(uint64_t id) {
+  auto it = claims_.find(id);
+  if (it == claims_.end()) return;
+  Claim& claim = it->second;
+  if (claim.phase != Claim::Phase::kAsking || !claim.lock_done || !claim.asking.empty()) return;
+  if (!claim.locked) {
+    core::SessionClaim busy;
+    busy.outcome = core::SessionClaim::Outcome::kBusy;
+    busy.why = claim.busy_holder.empty()
+                   ? "the cluster could not lock the client id"
+                   : "a connection of this client is being set up on " + claim.busy_holder;
+    AnswerClaim(id, std::move(busy));
+    claims_.erase(id);
+    return;
+  }
+  if (claim.from.empty()) {
+    claim.phase = Claim::Phase::kConnecting;
+    core::SessionClaim local;
+    local.id = id;
+    AnswerClaim(id, std::move(local));
+    return;
+  }
+  claim.phase = Claim::Phase::kTakingOver;
+  claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms;
+  if (!SendTo(claim.from, FrameType::kTakeover,
+              EncodeTakeover(TakeoverFrame{id, claim.client_id, claim.clean_start, claim.token}))) {
+    SessionPeerDown(claim.from);
+  }
+}
+
+void ClusterNode::Impl::AnswerClaim(uint64_t id, core::SessionClaim answer) {
+  auto it = claims_.find(id);
+  if (it == claims_.end() || !it->second.later) return;
+  auto later = std::move(it->second.later);
+  it->second.later = nullptr;
+  later(std::move(answer));
+}
+
+void ClusterNode::Impl::EndClaim(uint64_t id) {
+  auto it = claims_.find(id);
+  if (it == claims_.end()) return;
+  Unlock(ClientResource(it->second.client_id));
+  claims_.erase(it);
+}
+
+void ClusterNode::Impl::OnTakeoverSession(Conn& c, const FrameView& f) {
+  auto s = ParseTakeoverSession(f.payload);
+  if (!s.ok()) {
+    FERRY_WARN("cluster: bad session from '%s': %s", c.peer().c_str(),
+               s.status().ToString().c_str());
+    return;
+  }
+  auto it = claims_.find(s->req);
+  if (it == claims_.end() || it->second.phase != Claim::Phase::kTakingOver ||
+      it->second.from != c.peer()) {
+    return;
+  }
+  Claim& claim = it->second;
+  if (!s->session || s->session->client_id != claim.client_id) {
+    // Ended there (clean start), or gone meanwhile: a new session here.
+    claim.phase = Claim::Phase::kConnecting;
+    core::SessionClaim local;
+    local.id = s->req;
+    AnswerClaim(s->req, std::move(local));
+    return;
+  }
+  claim.session = std::move(s->session);
+}
+
+void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
+  auto m = ParseTakeoverMessages(f.payload);
+  if (!m.ok()) {
+    FERRY_WARN("cluster: bad session messages from '%s': %s", c.peer().c_str(),
+               m.status().ToString().c_str());
+    return;
+  }
+  const uint64_t id = m->req;
+  auto it = claims_.find(id);
+  if (it == claims_.end() || it->second.from != c.peer() ||
+      it->second.client_id != m->client_id) {
+    return;
+  }
+  Claim& claim = it->second;
+  const bool last = (m->flags & kMessagesLast) != 0;
+  if ((m->flags & kMessagesHanded) == 0) {
+    if (claim.phase != Claim::Phase::kTakingOver || !claim.session) return;
+    auto& into = claim.session->messages;
+    into.insert(into.end(), std::make_move_iterator(m->messages.begin()),
+                std::make_move_iterator(m->messages.end()));
+    if (!last) return;
+    claim.phase = Claim::Phase::kConnecting;
+    claim.imported = true;
+    ++sessions_imported_;
+    FERRY_DEBUG("cluster: session of '%s' comes from '%s' with %zu messages",
+                claim.client_id.c_str(), claim.from.c_str(), claim.session->messages.size());
+    core::SessionClaim imported;
+    imported.outcome = core::SessionClaim::Outcome::kImported;
+    imported.session = std::move(claim.session);
+    imported.id = id;
+    claim.session.reset();
+    AnswerClaim(id, std::move(imported));
+    return;
+  }
+  if (claim.phase != Claim::Phase::kHandingOver) return;
+  claim.batch.insert(claim.batch.end(), std::make_move_iterator(m->messages.begin()),
+                     std::make_move_iterator(m->messages.end()));
+  if (!last) return;
+  const bool final = (m->flags & kMessagesFinal) != 0;
+  std::vector<core::StoredMessage> batch = std::move(claim.batch);
+  claim.batch.clear();
+  if (final) claim.deadline_ms = UINT64_MAX;  // the store answers
+  if (!core_.append_transferred) {
+    if (final) EndClaim(id);
+    return;
+  }
+  core_.append_transferred(
+      claim.client_id, std::move(batch), final,
+      [gate = gate_, id, final, from = claim.from, client = claim.client_id](Status st) {
+        if (!final) return;
+        gate->Post([id, from, client, st](Impl& impl) {
+          if (!st.ok()) {
+            FERRY_WARN("cluster: session of '%s' from '%s' could not be stored here (%s); '%s' "
+                       "keeps its copy",
+                       client.c_str(), from.c_str(), st.ToString().c_str(), from.c_str());
+          }
+          impl.SendTo(from, FrameType::kTakeoverDone,
+                      EncodeTakeoverStep(TakeoverStepFrame{id, client, st.ok()}));
+          impl.EndClaim(id);
+        });
+      });
+}
+
+void ClusterNode::Impl::ClaimConnected(uint64_t id, bool connected) {
+  auto it = claims_.find(id);
+  if (it == claims_.end()) return;
+  Claim& claim = it->second;
+  (void)connected;  // an imported session stays here either way
+  if (!claim.imported) {
+    EndClaim(id);
+    return;
+  }
+  claim.phase = Claim::Phase::kHandingOver;
+  claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms + options_.handoff_linger_ms;
+  if (!SendTo(claim.from, FrameType::kTakeoverEnd,
+              EncodeTakeoverStep(TakeoverStepFrame{id, claim.client_id, false}))) {
+    SessionPeerDown(claim.from);
+  }
+}
+
+// ---- exports (the old node)
+
+void ClusterNode::Impl::OnTakeover(Conn& c, const FrameView& f) {
+  auto t = ParseTakeover(f.payload);
+  if (!t.ok()) {
+    FERRY_WARN("cluster: bad takeover request from '%s': %s", c.peer().c_str(),
+               t.status().ToString().c_str());
+    return;
+  }
+  const std::string node = c.peer();
+  uint64_t& served = served_tokens_[t->client_id];
+  if (t->token < served) {
+    FERRY_WARN("cluster: '%s' asks for the session of '%s' with fencing token %llu, older than "
+               "%llu already served; refused",
+               node.c_str(), t->client_id.c_str(), static_cast<unsigned long long>(t->token),
+               static_cast<unsigned long long>(served));
+    Send(c, FrameType::kTakeoverSession, EncodeTakeoverSession(TakeoverSessionFrame{t->req, {}}));
+    return;
+  }
+  served = t->token;
+  if (!core_.export_session) {
+    Send(c, FrameType::kTakeoverSession, EncodeTakeoverSession(TakeoverSessionFrame{t->req, {}}));
+    return;
+  }
+  core_.export_session(
+      t->client_id, t->clean_start,
+      [gate = gate_, node, req = t->req, client = t->client_id](
+          std::optional<core::StoredSession> session) mutable {
+        gate->Post([node, req, client, session = std::move(session)](Impl& impl) mutable {
+          std::vector<core::StoredMessage> messages;
+          if (session) {
+            messages = std::move(session->messages);
+            session->messages.clear();
+            Export& e = impl.exports_[{node, req}];
+            e.client_id = client;
+            e.deadline_ms = impl.loop_.Now() + 3 * impl.options_.takeover_timeout_ms;
+            ++impl.sessions_exported_;
+            FERRY_DEBUG("cluster: session of '%s' goes to '%s'", client.c_str(), node.c_str());
+          }
+          const bool found = session.has_value();
+          impl.SendTo(node, FrameType::kTakeoverSession,
+                      EncodeTakeoverSession(TakeoverSessionFrame{req, std::move(session)}));
+          if (found) impl.SendMessages(node, req, client, 0, messages);
+        });
+      });
+}
+
+void ClusterNode::Impl::SendMessages(const std::string& node, uint64_t req,
+                                     const std::string& client_id, uint8_t flags,
+                                     const std::vector<core::StoredMessage>& messages) {
+  for (const std::string& frame :
+       EncodeTakeoverMessages(req, client_id, flags, messages, kMessageChunkBytes)) {
+    if (!SendTo(node, FrameType::kTakeoverMessages, frame)) return;
+  }
+}
+
+void ClusterNode::Impl::OnTakeoverEnd(Conn& c, const FrameView& f) {
+  auto step = ParseTakeoverStep(f.payload);
+  if (!step.ok()) return;
+  auto it = exports_.find({c.peer(), step->req});
+  if (it == exports_.end() || it->second.ended) return;
+  it->second.ended = true;
+  it->second.final_at_ms = loop_.Now() + options_.handoff_linger_ms;
+  it->second.deadline_ms = loop_.Now() + 3 * options_.takeover_timeout_ms;
+  HandOff(c.peer(), step->req, /*final=*/false);
+}
+
+void ClusterNode::Impl::HandOff(const std::string& node, uint64_t req, bool final) {
+  auto it = exports_.find({node, req});
+  if (it == exports_.end() || !core_.hand_off_session) return;
+  if (final) it->second.final_sent = true;
+  core_.hand_off_session(
+      it->second.client_id, final,
+      [gate = gate_, node, req, final, client = it->second.client_id](
+          std::vector<core::StoredMessage> rest) {
+        gate->Post([node, req, final, client, rest = std::move(rest)](Impl& impl) {
+          const uint8_t flags = kMessagesHanded | (final ? kMessagesFinal : 0);
+          impl.SendMessages(node, req, client, flags, rest);
+        });
+      });
+}
+
+void ClusterNode::Impl::OnTakeoverDone(Conn& c, const FrameView& f) {
+  auto step = ParseTakeoverStep(f.payload);
+  if (!step.ok()) return;
+  auto it = exports_.find({c.peer(), step->req});
+  if (it == exports_.end()) return;
+  if (core_.finish_hand_off) core_.finish_hand_off(it->second.client_id, step->moved);
+  served_tokens_.erase(it->second.client_id);
+  exports_.erase(it);
+}
+
+// ---- timers and peers going away
+
+void ClusterNode::Impl::SessionPeerDown(const std::string& node) {
+  std::vector<uint64_t> waiting;
+  for (auto& [id, r] : lock_requests_) {
+    if (r.waiting.contains(node)) waiting.push_back(id);
+  }
+  for (uint64_t id : waiting) LockVote(id, node, false, 0, "");
+  std::vector<uint64_t> claims;
+  for (auto& [id, claim] : claims_) claims.push_back(id);
+  for (uint64_t id : claims) {
+    auto it = claims_.find(id);
+    if (it == claims_.end()) continue;
+    Claim& claim = it->second;
+    if (claim.phase == Claim::Phase::kAsking && claim.asking.erase(node) > 0) {
+      CheckClaim(id);
+    } else if (claim.from == node && claim.phase == Claim::Phase::kTakingOver) {
+      FERRY_WARN("cluster: '%s' did not hand over the session of '%s'; it starts afresh here",
+                 node.c_str(), claim.client_id.c_str());
+      claim.phase = Claim::Phase::kConnecting;
+      core::SessionClaim local;
+      local.id = id;
+      AnswerClaim(id, std::move(local));
+    } else if (claim.from == node && claim.phase == Claim::Phase::kHandingOver &&
+               claim.deadline_ms != UINT64_MAX) {
+      FERRY_WARN("cluster: '%s' did not hand over the rest of the session of '%s'",
+                 node.c_str(), claim.client_id.c_str());
+      claim.deadline_ms = UINT64_MAX;
+      if (core_.append_transferred) {
+        core_.append_transferred(claim.client_id, {}, true, [](Status) {});
+      }
+      EndClaim(id);
+    }
+  }
+}
+
+void ClusterNode::Impl::SessionHousekeeping() {
+  const uint64_t now = loop_.Now();
+  running_peers_->store(RunningNodes().size(), std::memory_order_relaxed);
+  // Grants: leases run out; a holder declared down loses them at once.
+  lock_table_.Expire(now);
+  for (const auto& [node, p] : peers_) {
+    if (p.down_at_ms != 0 && now - p.down_at_ms >= options_.link.down_after_ms) {
+      lock_table_.DropHolder(node);
+    }
+  }
+  if (now - locks_renewed_ms_ >= kRenewEveryMs) {
+    locks_renewed_ms_ = now;
+    for (const auto& [resource, held] : held_locks_) {
+      for (const std::string& g : held.grantors) {
+        if (g == self_.node) {
+          lock_table_.Acquire(resource, self_.node, now);
+        } else {
+          SendTo(g, FrameType::kLock, EncodeLock(LockFrame{0, resource}));
+        }
+      }
+    }
+  }
+  std::vector<std::pair<uint64_t, std::string>> late_votes;
+  for (const auto& [id, r] : lock_requests_) {
+    if (r.deadline_ms <= now) {
+      for (const std::string& v : r.waiting) late_votes.emplace_back(id, v);
+    }
+  }
+  for (const auto& [id, v] : late_votes) LockVote(id, v, false, 0, "");
+  std::vector<std::pair<uint64_t, std::string>> late;
+  for (const auto& [id, claim] : claims_) {
+    if (claim.deadline_ms > now) continue;
+    if (claim.phase == Claim::Phase::kAsking) {
+      for (const std::string& n : claim.asking) late.emplace_back(id, n);
+    } else if (claim.phase != Claim::Phase::kConnecting) {
+      late.emplace_back(id, claim.from);
+    }
+  }
+  for (const auto& [id, node] : late) {
+    auto it = claims_.find(id);
+    if (it == claims_.end()) continue;
+    if (it->second.phase == Claim::Phase::kAsking) {
+      FERRY_WARN("cluster: '%s' did not say in time whether it holds the session of '%s'",
+                 node.c_str(), it->second.client_id.c_str());
+      it->second.asking.erase(node);
+      CheckClaim(id);
+    } else {
+      SessionPeerDown(node);
+    }
+  }
+  std::vector<std::pair<std::string, uint64_t>> due;
+  std::vector<std::pair<std::string, uint64_t>> expired;
+  for (const auto& [key, e] : exports_) {
+    if (e.deadline_ms <= now) {
+      expired.push_back(key);
+    } else if (e.ended && !e.final_sent && e.final_at_ms <= now) {
+      due.push_back(key);
+    }
+  }
+  for (const auto& [node, req] : due) HandOff(node, req, /*final=*/true);
+  for (const auto& key : expired) {
+    Export& e = exports_[key];
+    FERRY_WARN("cluster: '%s' did not finish taking the session of '%s'; it stays here",
+               key.first.c_str(), e.client_id.c_str());
+    if (core_.finish_hand_off) core_.finish_hand_off(e.client_id, false);
+    served_tokens_.erase(e.client_id);
+    exports_.erase(key);
+  }
+}
+
+// ---- two copies of one session
+
+void ClusterNode::Impl::SendSessionList(Conn& c) {
+  if (!core_.list_sessions) return;
+  core_.list_sessions([gate = gate_, node = c.peer()](std::vector<core::SessionBrief> all) {
+    gate->Post([node, all = std::move(all)](Impl& impl) {
+      for (const std::string& frame : EncodeSessionList(all, kMessageChunkBytes)) {
+        if (!impl.SendTo(node, FrameType::kSessionList, frame)) return;
+      }
+    });
+  });
+}
+
+void ClusterNode::Impl::OnSessionList(Conn& c, const FrameView& f) {
+  auto theirs = ParseSessionList(f.payload);
+  if (!theirs.ok()) {
+    FERRY_WARN("cluster: bad session list from '%s': %s", c.peer().c_str(),
+               theirs.status().ToString().c_str());
+    return;
+  }
+  if (theirs->empty() || !core_.list_sessions || !core_.discard_session) return;
+  std::map<std::string, core::SessionBrief, std::less<>> by_id;
+  for (core::SessionBrief& s : *theirs) {
+    std::string id = s.client_id;
+    by_id.emplace(std::move(id), std::move(s));
+  }
+  core_.list_sessions([gate = gate_, node = c.peer(), self = self_.node,
+                       by_id = std::move(by_id)](std::vector<core::SessionBrief> mine) {
+    // Mine loses where the client connected there later (a tie goes to
+    // the node whose name sorts first); the other node decides the same.
+    std::vector<std::string> lost;
+    for (const core::SessionBrief& s : mine) {
+      auto it = by_id.find(s.client_id);
+      if (it == by_id.end()) continue;
+      const uint64_t there = it->second.connected_at_ms;
+      if (there > s.connected_at_ms || (there == s.connected_at_ms && node < self)) {
+        lost.push_back(s.client_id);
+      }
+    }
+    if (lost.empty()) return;
+    gate->Post([node, lost](Impl& impl) {
+      std::string some;
+      for (size_t i = 0; i < lost.size() && i < 5; ++i) some += (i ? ", " : "") + lost[i];
+      FERRY_WARN("cluster: dropping %zu session%s that %s connected to '%s' since (%s%s)",
+                 lost.size(), lost.size() == 1 ? "" : "s",
+                 lost.size() == 1 ? "its client" : "their clients", node.c_str(), some.c_str(),
+                 lost.size() > 5 ? ", ..." : "");
+      for (const std::string& id : lost) {
+        impl.core_.discard_session(id, [gate = impl.gate_](bool dropped) {
+          if (dropped) gate->Post([](Impl& i) { ++i.sessions_discarded_; });
+        });
+      }
+    });
+  });
+}
+
+// ---- ClusterNode
+
+void ClusterNode::GetLocks(std::function<void(std::vector<LockStatus>)> done) {
+  impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { done(impl->Locks()); });
+}
+
+}  // namespace ferry::cluster

@@ -1,0 +1,258 @@
+// Sessions across a cluster of real ferryd nodes: a client id has one
+// session in the whole cluster, and it follows the client to whichever node
+// the client reconnects to, with its subscriptions, queued and in-flight
+// messages; what was acknowledged to a publisher is not lost on the way.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/cluster_fixture.h"
+#include "support/ctl.h"
+#include "support/mosq_client.h"
+#include "support/paho_client.h"
+#include "support/v5_helpers.h"
+#include "support/v5_session.h"
+#include "support/wait.h"
+
+namespace ferry::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using v5::RawSession;
+
+using ClusterSessions = ClusterFixture;
+
+uint64_t Metric(const NodeProcess& n, const std::string& series) {
+  return MetricValue(Http("GET", n.admin_http_port(), "/metrics").body, series).value_or(0);
+}
+
+PahoConnectOptions Persistent(uint32_t expiry_s = 3600) {
+  PahoConnectOptions o;
+  o.clean_start = false;
+  o.session_expiry_s = expiry_s;
+  return o;
+}
+
+// A v5 CONNECT of `id` that resumes a session with the given expiry.
+wire::ConnectFields Resume(const std::string& id, uint32_t expiry_s = 3600) {
+  wire::ConnectFields f;
+  f.version = MqttVersion::kV5;
+  f.client_id = id;
+  f.clean_start = false;
+  v5::AddU32(&f.properties, v5::kSessionExpiryInterval, expiry_s);
+  return f;
+}
+
+// Whether node `n` has a session for `id` (`clients show`).
+bool HasSession(const NodeProcess& n, const std::string& id) {
+  return Ferryctl(n, {"clients", "show", id}).Succeeded();
+}
+
+TEST_F(ClusterSessions, QueuedMessagesFollowTheClientToAnotherNode) {
+  ThreeJoined();
+  {
+    PahoClient c(N(1).port(), "mover", MqttVersion::kV5);
+    ASSERT_TRUE(c.Connect(Persistent()));
+    ASSERT_TRUE(c.Subscribe("move/#", 1));
+    ASSERT_TRUE(c.Disconnect());
+  }
+  ASSERT_TRUE(RoutesKnown(1, 1));
+  // 1,000 QoS 1 messages published on ferry3, each acknowledged once
+  // ferry1 stored it in the offline session.
+  constexpr int kCount = 1000;
+  PahoClient pub(N(3).port(), "pub", MqttVersion::kV5);
+  ASSERT_TRUE(pub.Connect());
+  ASSERT_TRUE(pub.PublishBurst("move/a", kCount, 1, seconds(60)));
+
+  PahoClient c(N(2).port(), "mover", MqttVersion::kV5);
+  ASSERT_TRUE(c.Connect(Persistent()));
+  EXPECT_TRUE(c.session_present());
+  EXPECT_TRUE(ReceivesInOrder(c, kCount, "mover on ferry2"));
+  // The session is on ferry2 alone now, with its subscription: a publish
+  // on ferry1 reaches it there.
+  EXPECT_TRUE(WaitFor([&] { return !HasSession(N(1), "mover"); }, seconds(10),
+                      "ferry1 dropping its copy"));
+  EXPECT_TRUE(HasSession(N(2), "mover"));
+  ASSERT_TRUE(RoutesKnown(2, 1));
+  PahoClient pub1(N(1).port(), "pub1", MqttVersion::kV5);
+  ASSERT_TRUE(pub1.Connect());
+  ASSERT_TRUE(pub1.Publish("move/b", "after", 1));
+  auto m = c.Receive(seconds(10));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->payload, "after");
+  EXPECT_EQ(Metric(N(2), "ferry_cluster_sessions_imported_total"), 1u);
+  EXPECT_EQ(Metric(N(1), "ferry_cluster_sessions_exported_total"), 1u);
+}
+
+TEST_F(ClusterSessions, MessagesPublishedDuringTheMoveArriveOnceInOrder) {
+  ThreeJoined();
+  {
+    PahoClient c(N(1).port(), "mover", MqttVersion::kV5);
+    ASSERT_TRUE(c.Connect(Persistent()));
+    ASSERT_TRUE(c.Subscribe("live/#", 1));
+    ASSERT_TRUE(c.Disconnect());
+  }
+  ASSERT_TRUE(RoutesKnown(1, 1));
+  // A publisher on each node keeps publishing while the client moves from
+  // ferry1 to ferry2: each stream arrives whole, once, in its order.
+  constexpr int kCount = 600;
+  std::atomic<int> published{0};
+  std::vector<std::thread> publishers;
+  std::atomic<bool> failed{false};
+  for (int node = 1; node <= 3; ++node) {
+    publishers.emplace_back([&, node] {
+      PahoClient pub(N(node).port(), "pub" + std::to_string(node), MqttVersion::kV5);
+      if (!pub.Connect()) {
+        failed = true;
+        return;
+      }
+      for (int i = 0; i < kCount; ++i) {
+        if (!pub.Publish("live/" + std::to_string(node), std::to_string(i), 1)) {
+          failed = true;
+          return;
+        }
+        ++published;
+        std::this_thread::sleep_for(milliseconds(5));
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return published >= 3 * kCount / 3; }, seconds(30), "publishing"));
+  PahoClient c(N(2).port(), "mover", MqttVersion::kV5);
+  ASSERT_TRUE(c.Connect(Persistent()));
+  EXPECT_TRUE(c.session_present());
+  for (auto& t : publishers) t.join();
+  ASSERT_FALSE(failed);
+  std::vector<int> next(4, 0);
+  for (int got = 0; got < 3 * kCount; ++got) {
+    auto m = c.Receive(seconds(30));
+    ASSERT_TRUE(m.has_value()) << "after " << got << " messages";
+    const int node = m->topic.back() - '0';
+    ASSERT_EQ(m->payload, std::to_string(next[node])) << "stream of ferry" << node;
+    ++next[node];
+  }
+  EXPECT_FALSE(c.Receive(milliseconds(500)).has_value()) << "a duplicate";
+}
+
+TEST_F(ClusterSessions, Qos2InFlightInBothPhasesCompletesOnTheNewNode) {
+  Joined(2);
+  RawSession sub(N(1).port(), MqttVersion::kV5);
+  ASSERT_TRUE(sub.Connect(Resume("q2")));
+  ASSERT_TRUE(sub.Subscribe({{"q2/#", 2}}).has_value());
+  ASSERT_TRUE(RoutesKnown(1, 1));
+  sub.set_auto_ack(false);
+  PahoClient pub(N(2).port(), "pub", MqttVersion::kV5);
+  ASSERT_TRUE(pub.Connect());
+  ASSERT_TRUE(pub.Publish("q2/a", "released", 2));
+  ASSERT_TRUE(pub.Publish("q2/b", "sent", 2));
+  auto a = sub.Receive(seconds(10));
+  auto b = sub.Receive(seconds(10));
+  ASSERT_TRUE(a && b);
+  // PUBREC for the first only: ferry1 answers PUBREL, which stays
+  // unanswered; the second stays unacknowledged.
+  ASSERT_TRUE(sub.Send(wire::PublishAck(wire::kPubrec, MqttVersion::kV5, a->packet_id)));
+  auto rel = sub.ReadControl(seconds(10));
+  ASSERT_TRUE(rel.has_value());
+  EXPECT_EQ((*rel)[0] >> 4, 6) << "PUBREL";
+  sub.Drop();
+
+  RawSession again(N(2).port(), MqttVersion::kV5);
+  again.set_auto_ack(false);
+  ASSERT_TRUE(again.Connect(Resume("q2")));
+  EXPECT_TRUE(again.connack()->session_present);
+  // In their order: the PUBREL again for the first, the second again with DUP.
+  auto rel2 = again.ReadControl(seconds(10));
+  ASSERT_TRUE(rel2.has_value());
+  EXPECT_EQ((*rel2)[0] >> 4, 6) << "PUBREL";
+  auto b2 = again.Receive(seconds(10));
+  ASSERT_TRUE(b2.has_value());
+  EXPECT_EQ(b2->payload, "sent");
+  EXPECT_TRUE(b2->dup);
+  EXPECT_EQ(b2->packet_id, b->packet_id);
+  ASSERT_TRUE(again.Send(wire::PublishAck(wire::kPubcomp, MqttVersion::kV5, a->packet_id)));
+  ASSERT_TRUE(again.Send(wire::PublishAck(wire::kPubrec, MqttVersion::kV5, b2->packet_id)));
+  auto rel3 = again.ReadControl(seconds(10));
+  ASSERT_TRUE(rel3.has_value());
+  ASSERT_TRUE(again.Send(wire::PublishAck(wire::kPubcomp, MqttVersion::kV5, b2->packet_id)));
+  // Nothing else: each message exactly once.
+  EXPECT_FALSE(again.Receive(milliseconds(500)).has_value());
+}
+
+TEST_F(ClusterSessions, CleanStartEndsTheSessionOnTheOtherNode) {
+  Joined(2);
+  PahoClient old(N(1).port(), "cs", MqttVersion::kV5);
+  ASSERT_TRUE(old.Connect(Persistent()));
+  ASSERT_TRUE(old.Subscribe("cs/#", 1));
+  RawSession fresh(N(2).port(), MqttVersion::kV5);
+  wire::ConnectFields f;
+  f.version = MqttVersion::kV5;
+  f.client_id = "cs";
+  f.clean_start = true;
+  ASSERT_TRUE(fresh.Connect(f));
+  EXPECT_FALSE(fresh.connack()->session_present);
+  // The old connection was taken over: DISCONNECT 0x8E, then the close.
+  EXPECT_TRUE(old.WaitConnectionLost(seconds(10)));
+  EXPECT_TRUE(WaitFor([&] { return !HasSession(N(1), "cs"); }, seconds(10), "ferry1's copy gone"));
+}
+
+TEST_F(ClusterSessions, TheWillFollowsTheRulesAcrossNodes) {
+  ThreeJoined();
+  PahoClient watcher(N(3).port(), "watcher", MqttVersion::kV5);
+  ASSERT_TRUE(watcher.Connect());
+  ASSERT_TRUE(watcher.Subscribe("will/#", 1));
+  ASSERT_TRUE(RoutesKnown(3, 1));
+  auto connect = [&](int node, const std::string& id, uint32_t delay_s, uint32_t expiry_s,
+                     RawSession& s) {
+    wire::ConnectFields f = Resume(id, expiry_s);
+    f.will = wire::Will{"will/" + id, "gone", 1, false, {}};
+    if (delay_s > 0) v5::AddU32(&f.will->properties, v5::kWillDelayInterval, delay_s);
+    (void)node;
+    return s.Connect(f);
+  };
+  // Delay 0: the connection taken over on ferry1 sends its Will at once.
+  {
+    RawSession a(N(1).port(), MqttVersion::kV5);
+    ASSERT_TRUE(connect(1, "w0", 0, 300, a));
+    RawSession b(N(2).port(), MqttVersion::kV5);
+    ASSERT_TRUE(connect(2, "w0", 0, 300, b));
+    EXPECT_TRUE(b.connack()->session_present);
+    EXPECT_TRUE(a.ExpectDisconnect(0x8E, seconds(10)));
+    auto m = watcher.Receive(seconds(10));
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->topic, "will/w0");
+    ASSERT_TRUE(b.Disconnect());
+  }
+  // A delayed Will of a session resumed on another node is not sent.
+  {
+    RawSession a(N(1).port(), MqttVersion::kV5);
+    ASSERT_TRUE(connect(1, "w30", 2, 300, a));
+    RawSession b(N(2).port(), MqttVersion::kV5);
+    ASSERT_TRUE(connect(2, "w30", 2, 300, b));
+    EXPECT_TRUE(b.connack()->session_present);
+    EXPECT_TRUE(a.ExpectDisconnect(0x8E, seconds(10)));
+    auto m = watcher.Receive(seconds(4));  // twice the delay
+    EXPECT_FALSE(m.has_value()) << "the Will of '" << m->topic << "' went";
+    ASSERT_TRUE(b.Disconnect());
+  }
+  // Session expiry 0: the session ends with its connection, and its Will
+  // goes then, delay or not; the new connection starts afresh.
+  {
+    RawSession a(N(1).port(), MqttVersion::kV5);
+    ASSERT_TRUE(connect(1, "e0", 30, 0, a));
+    RawSession b(N(2).port(), MqttVersion::kV5);
+    ASSERT_TRUE(connect(2, "e0", 30, 0, b));
+    EXPECT_FALSE(b.connack()->session_present);
+    EXPECT_TRUE(a.ExpectDisconnect(0x8E, seconds(10)));
+    auto m = watcher.Receive(seconds(10));
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->topic, "will/e0");
+  }
+}
+
+}  // namespace
+}  // namespace ferry::testing
