@@ -77,7 +77,7 @@ struct ClusterOptions {
   // on its client id; how long a node waits for the others' answers (the
   // lock, where the session is, the session itself, the hand-off).
   LockType session_locking = LockType::kQuorum;
-  uint64_t takeover_timeout_ms = 5000;
+  uint64_t takeover_timeout_ms = 3000;
   // After the client is connected on the new node, the old one hands over
   // what it took at once, and keeps the session subscribed this long for
   // messages routed by peers that have not yet learnt the new route.

@@ -269,6 +269,8 @@ class ClusterNode::Impl {
   using LockDone = std::function<void(bool granted, uint64_t token, const std::string& holder)>;
   void Lock(std::string resource, LockType type, LockDone done);
   void Unlock(const std::string& resource);
+  // Asks the voters of request `req` up to the `upto`th in its order.
+  void AskVoters(uint64_t req, size_t upto);
   void OnLock(Conn& c, const FrameView& f);
   void OnLockReply(Conn& c, const FrameView& f);
   void OnUnlock(Conn& c, const FrameView& f);
@@ -299,6 +301,9 @@ class ClusterNode::Impl {
   // copies of one, the one connected later stays.
   void SendSessionList(Conn& c);
   void OnSessionList(Conn& c, const FrameView& f);
+  // Drops this node's copies of `ids`, which `node` holds connected later;
+  // counts and logs them.
+  void DiscardSessions(const std::string& node, std::vector<std::string> ids);
   // The control link of `node` if it is up (Running), else null.
   Conn* ControlOf(const std::string& node);
   // Sends on `node`'s control link if it is up; false if not.
@@ -391,7 +396,9 @@ class ClusterNode::Impl {
   struct LockRequest {
     std::string resource;
     LockType type = LockType::kQuorum;
-    std::set<std::string> waiting;  // voters yet to answer
+    std::vector<std::string> order;  // the voters, in the resource's ring order
+    size_t asked = 0;                // how many of them were asked
+    std::set<std::string> waiting;   // voters asked that did not answer yet
     std::set<std::string> grantors;
     size_t voters = 0;
     size_t needed = 0;

@@ -107,6 +107,14 @@ void ClusterNode::Impl::Lock(std::string resource, LockType type, LockDone done)
       voters.push_back(self_.node);
       break;
   }
+  // Every node orders the voters of a resource alike (a hash ring) and asks
+  // the first alone: of concurrent requests for one resource only one can
+  // have it there, so one of them wins instead of each taking a share.
+  std::hash<std::string> h;
+  std::sort(voters.begin(), voters.end(), [&](const std::string& a, const std::string& b) {
+    const size_t ha = h(resource + "\n" + a), hb = h(resource + "\n" + b);
+    return ha != hb ? ha < hb : a < b;
+  });
   const uint64_t req = next_request_++;
   LockRequest& r = lock_requests_[req];
   r.resource = resource;
@@ -115,8 +123,20 @@ void ClusterNode::Impl::Lock(std::string resource, LockType type, LockDone done)
   r.needed = type == LockType::kQuorum ? voters.size() / 2 + 1 : voters.size();
   r.deadline_ms = loop_.Now() + options_.takeover_timeout_ms;
   r.done = std::move(done);
-  for (const std::string& v : voters) r.waiting.insert(v);
-  for (const std::string& v : voters) {
+  r.order = std::move(voters);
+  AskVoters(req, 1);
+}
+
+void ClusterNode::Impl::AskVoters(uint64_t req, size_t upto) {
+  auto it = lock_requests_.find(req);
+  if (it == lock_requests_.end()) return;
+  LockRequest& r = it->second;
+  std::vector<std::string> ask(r.order.begin() + static_cast<ptrdiff_t>(r.asked),
+                               r.order.begin() + static_cast<ptrdiff_t>(std::min(upto, r.order.size())));
+  r.asked += ask.size();
+  for (const std::string& v : ask) r.waiting.insert(v);
+  const std::string resource = r.resource;
+  for (const std::string& v : ask) {
     if (v == self_.node) {
       const LockTable::Lock& l = lock_table_.Acquire(resource, self_.node, loop_.Now());
       LockVote(req, v, l.holder == self_.node, l.token, l.holder);
@@ -134,22 +154,30 @@ void ClusterNode::Impl::LockVote(uint64_t req, const std::string& node, bool gra
   // among those its Unlock tells, a loss told it to let go.
   if (it == lock_requests_.end() || it->second.waiting.erase(node) == 0) return;
   LockRequest& r = it->second;
+  bool conflict = false;
   if (granted) {
     r.grantors.insert(node);
     r.token = std::max(r.token, token);
   } else {
     ++r.refused;
-    if (!holder.empty() && holder != self_.node) r.holder = holder;
+    // Another holder has it (not merely a voter that did not answer): no
+    // use asking the others.
+    conflict = !holder.empty();
+    if (conflict) r.holder = holder;
   }
   const bool won = r.grantors.size() >= r.needed;
-  const bool lost = r.refused > r.voters - r.needed;
-  if (!won && !lost) return;
+  const bool lost = conflict || r.refused > r.voters - r.needed;
+  if (!won && !lost) {
+    if (r.waiting.empty()) AskVoters(req, r.order.size());
+    return;
+  }
   LockRequest done = std::move(r);
   lock_requests_.erase(it);
   if (won) {
-    held_locks_[done.resource] = HeldLock{done.type, done.grantors, done.token};
+    HeldLock& held = held_locks_[done.resource];
+    held = HeldLock{done.type, done.grantors, done.token};
     // Voters that answer later are told to let go when it is unlocked.
-    for (const std::string& v : done.waiting) held_locks_[done.resource].grantors.insert(v);
+    for (const std::string& v : done.waiting) held.grantors.insert(v);
     done.done(true, done.token, self_.node);
     return;
   }
@@ -373,6 +401,7 @@ void ClusterNode::Impl::OnTakeoverSession(Conn& c, const FrameView& f) {
     return;
   }
   claim.session = std::move(s->session);
+  claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms;
 }
 
 void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
@@ -392,6 +421,7 @@ void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
   const bool last = (m->flags & kMessagesLast) != 0;
   if ((m->flags & kMessagesHanded) == 0) {
     if (claim.phase != Claim::Phase::kTakingOver || !claim.session) return;
+    claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms;  // it is coming
     auto& into = claim.session->messages;
     into.insert(into.end(), std::make_move_iterator(m->messages.begin()),
                 std::make_move_iterator(m->messages.end()));
@@ -410,6 +440,9 @@ void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
     return;
   }
   if (claim.phase != Claim::Phase::kHandingOver) return;
+  if (claim.deadline_ms != UINT64_MAX) {
+    claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms + options_.handoff_linger_ms;
+  }
   claim.batch.insert(claim.batch.end(), std::make_move_iterator(m->messages.begin()),
                      std::make_move_iterator(m->messages.end()));
   if (!last) return;
@@ -648,6 +681,20 @@ void ClusterNode::Impl::SessionHousekeeping() {
     FERRY_WARN("cluster: '%s' did not finish taking the session of '%s'; it stays here",
                key.first.c_str(), e.client_id.c_str());
     if (core_.finish_hand_off) core_.finish_hand_off(e.client_id, false);
+    // The other node may have kept the session all the same (and died, or
+    // its confirmation was lost): the running nodes compare their copies
+    // with this one, and the one connected later stays.
+    if (core_.lookup_session) {
+      core_.lookup_session(e.client_id, [gate = gate_](std::optional<core::SessionBrief> b) {
+        if (!b) return;
+        gate->Post([b = *b](Impl& impl) {
+          const std::string frame = EncodeSessionList(std::span(&b, 1), SIZE_MAX).front();
+          for (const std::string& node : impl.RunningNodes()) {
+            impl.SendTo(node, FrameType::kSessionList, frame);
+          }
+        });
+      });
+    }
     served_tokens_.erase(e.client_id);
     exports_.erase(key);
   }
@@ -682,31 +729,58 @@ void ClusterNode::Impl::OnSessionList(Conn& c, const FrameView& f) {
   core_.list_sessions([gate = gate_, node = c.peer(), self = self_.node,
                        by_id = std::move(by_id)](std::vector<core::SessionBrief> mine) {
     // Mine loses where the client connected there later (a tie goes to
-    // the node whose name sorts first); the other node decides the same.
+    // the node whose name sorts first). Where mine wins, the other node is
+    // told, in case it did not list its copy to this one (it only asked).
     std::vector<std::string> lost;
+    std::vector<core::SessionBrief> won;
     for (const core::SessionBrief& s : mine) {
       auto it = by_id.find(s.client_id);
       if (it == by_id.end()) continue;
       const uint64_t there = it->second.connected_at_ms;
       if (there > s.connected_at_ms || (there == s.connected_at_ms && node < self)) {
         lost.push_back(s.client_id);
+      } else {
+        won.push_back(s);
       }
     }
-    if (lost.empty()) return;
-    gate->Post([node, lost](Impl& impl) {
-      std::string some;
-      for (size_t i = 0; i < lost.size() && i < 5; ++i) some += (i ? ", " : "") + lost[i];
-      FERRY_WARN("cluster: dropping %zu session%s that %s connected to '%s' since (%s%s)",
-                 lost.size(), lost.size() == 1 ? "" : "s",
-                 lost.size() == 1 ? "its client" : "their clients", node.c_str(), some.c_str(),
-                 lost.size() > 5 ? ", ..." : "");
-      for (const std::string& id : lost) {
-        impl.core_.discard_session(id, [gate = impl.gate_](bool dropped) {
-          if (dropped) gate->Post([](Impl& i) { ++i.sessions_discarded_; });
-        });
+    if (lost.empty() && won.empty()) return;
+    gate->Post([node, lost = std::move(lost), won = std::move(won)](Impl& impl) {
+      if (!won.empty()) {
+        for (const std::string& frame : EncodeSessionList(won, kMessageChunkBytes)) {
+          impl.SendTo(node, FrameType::kSessionList, frame);
+        }
       }
+      if (!lost.empty()) impl.DiscardSessions(node, lost);
     });
   });
+}
+
+void ClusterNode::Impl::DiscardSessions(const std::string& node, std::vector<std::string> ids) {
+  struct Tally {
+    std::mutex mu;
+    std::vector<std::string> dropped;
+    size_t left = 0;
+  };
+  auto tally = std::make_shared<Tally>();
+  tally->left = ids.size();
+  for (const std::string& id : ids) {
+    core_.discard_session(id, [gate = gate_, tally, node, id](bool dropped) {
+      std::unique_lock lock(tally->mu);
+      if (dropped) tally->dropped.push_back(id);
+      if (--tally->left > 0 || tally->dropped.empty()) return;
+      std::vector<std::string> all = std::move(tally->dropped);
+      lock.unlock();
+      gate->Post([node, all = std::move(all)](Impl& impl) {
+        impl.sessions_discarded_ += all.size();
+        std::string some;
+        for (size_t i = 0; i < all.size() && i < 5; ++i) some += (i ? ", " : "") + all[i];
+        FERRY_WARN("cluster: dropped %zu session%s that %s connected to '%s' since (%s%s)",
+                   all.size(), all.size() == 1 ? "" : "s",
+                   all.size() == 1 ? "its client" : "their clients", node.c_str(), some.c_str(),
+                   all.size() > 5 ? ", ..." : "");
+      });
+    });
+  }
 }
 
 // ---- ClusterNode

@@ -7,7 +7,9 @@
 // is also read as a route update, which must survive a round trip and apply
 // to a route table without breaking it, and as the control messages of
 // membership (a member set, a join request and reply) and as a forwarded
-// message and its acknowledgement, which must survive a round trip too.
+// message and its acknowledgement, and as the frames of locks and of
+// sessions moving between nodes (session_wire.h), which must survive a round
+// trip too.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -15,12 +17,14 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cluster/cluster_messages.h"
 #include "cluster/forward.h"
 #include "cluster/handshake.h"
 #include "cluster/membership.h"
 #include "cluster/remote_routes.h"
+#include "cluster/session_wire.h"
 #include "cluster/wire.h"
 
 namespace {
@@ -105,6 +109,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         frame.payload, [](auto p) { return ferry::cluster::Membership::Decode(p); },
         [](const ferry::cluster::Membership& m) { return m.Encode(); },
         "member set round trip changed it");
+    namespace c = ferry::cluster;
+    RoundTrip(frame.payload, c::ParseLock, c::EncodeLock, "lock round trip changed it");
+    RoundTrip(frame.payload, c::ParseLockReply, c::EncodeLockReply,
+              "lock reply round trip changed it");
+    RoundTrip(frame.payload, c::ParseUnlock, c::EncodeUnlock, "unlock round trip changed it");
+    RoundTrip(frame.payload, c::ParseSessionQuery, c::EncodeSessionQuery,
+              "session query round trip changed it");
+    RoundTrip(frame.payload, c::ParseSessionQueryReply, c::EncodeSessionQueryReply,
+              "session query reply round trip changed it");
+    RoundTrip(frame.payload, c::ParseTakeover, c::EncodeTakeover,
+              "takeover round trip changed it");
+    RoundTrip(frame.payload, c::ParseTakeoverSession, c::EncodeTakeoverSession,
+              "session round trip changed it");
+    RoundTrip(
+        frame.payload, c::ParseTakeoverMessages,
+        [](const c::TakeoverMessagesFrame& m) {
+          return c::EncodeTakeoverMessages(m.req, m.client_id, m.flags, m.messages, SIZE_MAX)
+              .front();
+        },
+        "session messages round trip changed it");
+    RoundTrip(frame.payload, c::ParseTakeoverStep, c::EncodeTakeoverStep,
+              "takeover step round trip changed it");
+    RoundTrip(
+        frame.payload, c::ParseSessionList,
+        [](const std::vector<ferry::core::SessionBrief>& l) {
+          return c::EncodeSessionList(l, SIZE_MAX).front();
+        },
+        "session list round trip changed it");
     responder.OnFrame(frame);
     initiator.OnFrame(frame);
     CheckOutput(responder.output());

@@ -86,8 +86,10 @@ TEST_F(ClusterSessions, QueuedMessagesFollowTheClientToAnotherNode) {
   auto m = c.Receive(seconds(10));
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(m->payload, "after");
-  EXPECT_EQ(Metric(N(2), "ferry_cluster_sessions_imported_total"), 1u);
-  EXPECT_EQ(Metric(N(1), "ferry_cluster_sessions_exported_total"), 1u);
+  EXPECT_TRUE(WaitFor([&] { return Metric(N(2), "ferry_cluster_sessions_imported_total") == 1; },
+                      seconds(5), "the import counted"));
+  EXPECT_TRUE(WaitFor([&] { return Metric(N(1), "ferry_cluster_sessions_exported_total") == 1; },
+                      seconds(5), "the export counted"));
 }
 
 TEST_F(ClusterSessions, MessagesPublishedDuringTheMoveArriveOnceInOrder) {
@@ -252,6 +254,122 @@ TEST_F(ClusterSessions, TheWillFollowsTheRulesAcrossNodes) {
     ASSERT_TRUE(m.has_value());
     EXPECT_EQ(m->topic, "will/e0");
   }
+}
+
+// On how many of `nodes` the session of `id` is (connected: only where
+// its client is connected).
+int SessionsOf(const std::vector<NodeProcess*>& nodes, const std::string& id,
+               bool connected_only) {
+  int n = 0;
+  for (NodeProcess* node : nodes) {
+    auto j = ParseJson(Ferryctl(*node, {"clients", "show", id, "--json"}).out);
+    if (j && j->contains("connected") && (!connected_only || (*j)["connected"].get<bool>())) ++n;
+  }
+  return n;
+}
+
+TEST_F(ClusterSessions, ConcurrentConnectsOfOneClientIdLeaveOneLiveSession) {
+  ThreeJoined();
+  const std::vector<NodeProcess*> all = {&N(1), &N(2), &N(3)};
+  int connacks_ok = 0;
+  int busy = 0;
+  for (int round = 0; round < 100; ++round) {
+    std::vector<std::unique_ptr<RawSession>> sessions;
+    for (int i = 1; i <= 3; ++i) {
+      sessions.push_back(std::make_unique<RawSession>(N(i).port(), MqttVersion::kV5));
+    }
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    std::atomic<int> refused{0};
+    for (auto& s : sessions) {
+      threads.emplace_back([&, session = s.get()] {
+        if (session->Connect(Resume("dup"))) {
+          ++ok;
+        } else if (session->connack() && session->connack()->code == 0x89) {
+          ++refused;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    connacks_ok += ok;
+    busy += refused;
+    ASSERT_LE(SessionsOf(all, "dup", /*connected_only=*/true), 1) << "round " << round;
+  }
+  // Every CONNECT was answered: accepted (and maybe taken over since) or
+  // refused as busy; one session is left in the cluster.
+  EXPECT_EQ(connacks_ok + busy, 300);
+  EXPECT_GE(connacks_ok, 100);
+  EXPECT_TRUE(WaitFor([&] { return SessionsOf(all, "dup", false) == 1; }, seconds(20),
+                      "one session of 'dup' in the cluster"));
+}
+
+TEST_F(ClusterSessions, AClientOfAFrozenNodeStartsAfreshAndTheStaleCopyIsDroppedLater) {
+  ThreeJoined();
+  {
+    PahoClient c(N(1).port(), "stale", MqttVersion::kV5);
+    ASSERT_TRUE(c.Connect(Persistent()));
+    ASSERT_TRUE(c.Subscribe("stale/#", 1));
+    ASSERT_TRUE(c.Disconnect());
+  }
+  // ferry1 stops answering in the middle of the takeover: ferry2 asks
+  // it for the session and gets nothing in time, so the client starts
+  // afresh there (the two others hold the quorum of the lock).
+  ASSERT_TRUE(N(1).Signal(SIGSTOP));
+  RawSession s(N(2).port(), MqttVersion::kV5);
+  ASSERT_TRUE(s.Connect(Resume("stale")));
+  EXPECT_FALSE(s.connack()->session_present);
+  N(1).Kill();
+  ASSERT_TRUE(s.Subscribe({{"stale/#", 1}}).has_value());
+  // ferry1 comes back with its stored copy, which the later connect on
+  // ferry2 supersedes: ferry1 drops it, counts it and says so.
+  ASSERT_TRUE(N(1).Start());
+  ASSERT_TRUE(AllTogether({Name(1), Name(2), Name(3)}));
+  EXPECT_TRUE(WaitFor([&] { return !HasSession(N(1), "stale"); }, seconds(20),
+                      "ferry1 dropping its stale copy"));
+  EXPECT_TRUE(HasSession(N(2), "stale"));
+  EXPECT_TRUE(WaitFor([&] { return Metric(N(1), "ferry_cluster_sessions_discarded_total") == 1; },
+                      seconds(5), "the drop counted"));
+  EXPECT_TRUE(N(1).WaitForLog("dropped 1 session that its client connected to"));
+  // The session on ferry2 is the client's: a publish anywhere reaches it.
+  ASSERT_TRUE(RoutesKnown(2, 1));
+  PahoClient pub(N(1).port(), "pub", MqttVersion::kV5);
+  ASSERT_TRUE(pub.Connect());
+  ASSERT_TRUE(pub.Publish("stale/x", "here", 1));
+  auto m = s.Receive(seconds(10));
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->payload, "here");
+}
+
+TEST_F(ClusterSessions, TheNewNodeKilledAfterATakeoverLeavesOneSession) {
+  ThreeJoined();
+  {
+    PahoClient c(N(1).port(), "k", MqttVersion::kV5);
+    ASSERT_TRUE(c.Connect(Persistent()));
+    ASSERT_TRUE(c.Subscribe("k/#", 1));
+    ASSERT_TRUE(c.Disconnect());
+  }
+  ASSERT_TRUE(RoutesKnown(1, 1));
+  PahoClient pub(N(1).port(), "pub", MqttVersion::kV5);
+  ASSERT_TRUE(pub.Connect());
+  ASSERT_TRUE(pub.PublishBurst("k/a", 200, 1, seconds(30)));
+  {
+    RawSession s(N(2).port(), MqttVersion::kV5);
+    ASSERT_TRUE(s.Connect(Resume("k")));
+    EXPECT_TRUE(s.connack()->session_present);
+    N(2).Kill();  // in the middle of the hand-off, or just after it
+  }
+  // The client comes back through ferry3: it gets the session wherever it
+  // survived (ferry1 puts its copy back if ferry2 never confirmed), and
+  // one session is left once ferry2 is back.
+  RawSession again(N(3).port(), MqttVersion::kV5);
+  ASSERT_TRUE(WaitFor([&] { return static_cast<bool>(again.Connect(Resume("k"))); }, seconds(40),
+                      "connecting through ferry3"));
+  ASSERT_TRUE(N(2).Start());
+  ASSERT_TRUE(AllTogether({Name(1), Name(2), Name(3)}));
+  const std::vector<NodeProcess*> all = {&N(1), &N(2), &N(3)};
+  EXPECT_TRUE(WaitFor([&] { return SessionsOf(all, "k", false) == 1; }, seconds(30),
+                      "one session of 'k' in the cluster"));
+  EXPECT_TRUE(HasSession(N(3), "k"));
 }
 
 }  // namespace
