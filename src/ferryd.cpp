@@ -236,6 +236,7 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     node = std::move(created).value();
     if (ferry::Status st = node->Start(); !st.ok()) return st;
     broker.SetRemoteRoutes(node->RouteDirectory());
+    broker.SetRemoteClients(node->ClientDirectory());
   } else {
     FERRY_INFO("cluster: %s", cc.why_disabled.c_str());
   }
@@ -385,6 +386,7 @@ int main(int argc, char** argv) {
     // it starts again.
     cluster_node = nullptr;
     b.SetRemoteRoutes(nullptr);
+    b.SetRemoteClients(nullptr);
     if (cluster) cluster->Stop();
     bridge_set = nullptr;
     // Bridges first: they say goodbye upstream and write their queues while

@@ -1,6 +1,7 @@
 #include "cluster/cluster_admin.h"
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <utility>
 
@@ -333,6 +334,80 @@ std::string ClusterPrometheusMetrics(const ClusterStatus& s) {
   return out;
 }
 
+namespace {
+
+// Runs on this node the admin commands peers ask for (`clients show ID
+// --local` ...), on the main loop, as ferryctl would. A listing is kept
+// between its pages for a minute at most.
+class PeerAdmin : public std::enable_shared_from_this<PeerAdmin> {
+ public:
+  PeerAdmin(core::AdminRegistry& registry, core::Loop& loop) : registry_(registry), loop_(loop) {}
+
+  // Any thread; `done` runs on the main loop.
+  void Serve(AdminCallFrame call, std::function<void(AdminReplyFrame)> done) {
+    loop_.Post([self = shared_from_this(), call = std::move(call), done = std::move(done)]() mutable {
+      self->OnMain(std::move(call), std::move(done));
+    });
+  }
+
+ private:
+  static constexpr uint64_t kListingIdleMs = 60000;
+  struct Listing {
+    core::AdminPageSource source;
+    uint64_t used_ms = 0;
+  };
+
+  static AdminReplyFrame Error(const Status& st) {
+    return AdminReplyFrame{0, core::AdminErrorKind(st), st.message(), "", 0};
+  }
+  static std::string Dump(const core::Json& j) {
+    return j.dump(-1, ' ', false, core::Json::error_handler_t::replace);
+  }
+
+  void OnMain(AdminCallFrame call, std::function<void(AdminReplyFrame)> done) {
+    const uint64_t now = loop_.Now();
+    std::erase_if(listings_, [&](const auto& kv) { return now - kv.second.used_ms > kListingIdleMs; });
+    if (call.max_rows > 0 && call.cursor != 0) {
+      if (!listings_.contains(call.cursor)) {
+        return done(Error(Status::NotFound("the listing ended or was idle too long")));
+      }
+      return Pull(call.cursor, call.max_rows, std::move(done));
+    }
+    registry_.Dispatch(call.words, [self = shared_from_this(), max = call.max_rows,
+                                    done = std::move(done)](core::AdminResult r) mutable {
+      if (!r.ok()) return done(Error(r.status()));
+      if (!r.is_list()) return done(AdminReplyFrame{0, "", "", Dump(r.value()), 0});
+      if (max == 0) return done(Error(Status::InvalidArgument("a listing is read page by page")));
+      const uint64_t id = self->next_++;
+      self->listings_[id] = Listing{std::move(r.source()), self->loop_.Now()};
+      self->Pull(id, max, std::move(done));
+    });
+  }
+
+  void Pull(uint64_t id, uint32_t max, std::function<void(AdminReplyFrame)> done) {
+    Listing& l = listings_[id];
+    l.used_ms = loop_.Now();
+    l.source(max, [self = shared_from_this(), id, done = std::move(done)](
+                      Result<core::AdminPage> p) mutable {
+      self->loop_.Post([self, id, done = std::move(done), p = std::move(p)]() mutable {
+        if (!p.ok()) {
+          self->listings_.erase(id);
+          return done(Error(p.status()));
+        }
+        if (p.value().last) self->listings_.erase(id);
+        done(AdminReplyFrame{0, "", "", Dump(p.value().rows), p.value().last ? 0 : id});
+      });
+    });
+  }
+
+  core::AdminRegistry& registry_;
+  core::Loop& loop_;
+  std::map<uint64_t, Listing> listings_;
+  uint64_t next_ = 1;
+};
+
+}  // namespace
+
 Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_loop,
                                ClusterNode* node, std::string self, std::string why_disabled) {
   auto commands =
@@ -434,6 +509,12 @@ Status RegisterClusterCommands(core::AdminRegistry& registry, core::Loop& main_l
   };
   for (AdminCommand& c : list) {
     if (Status st = registry.Register(std::move(c)); !st.ok()) return st;
+  }
+  if (node != nullptr) {
+    auto peers = std::make_shared<PeerAdmin>(registry, main_loop);
+    node->SetAdminServer([peers](AdminCallFrame call, std::function<void(AdminReplyFrame)> done) {
+      peers->Serve(std::move(call), std::move(done));
+    });
   }
   return Status::Ok();
 }

@@ -493,6 +493,12 @@ void ClusterNode::Impl::OnFrame(Conn& c, const FrameView& f) {
     case FrameType::kSessionList:
       if (control && c.members_received) return OnSessionList(c, f);
       break;
+    case FrameType::kAdminCall:
+      if (control && c.members_received) return OnAdminCall(c, f);
+      break;
+    case FrameType::kAdminReply:
+      if (control && c.members_received) return OnAdminReply(c, f);
+      break;
     case FrameType::kJoin:
       if (!control && !c.outbound) return OnJoinRequest(c, f);
       break;
@@ -540,7 +546,7 @@ void ClusterNode::Impl::OnClosed(Conn& c, std::string_view why, const HandshakeF
   if (p.down_at_ms == 0) p.down_at_ms = loop_.Now();
   const size_t purged = PurgeRoutes(c.peer());
   if (purged > 0) FERRY_INFO("cluster: withdrew %zu routes of '%s'", purged, c.peer().c_str());
-  running_peers_->store(RunningNodes().size(), std::memory_order_relaxed);
+  UpdateRunning();
   if (!stopping_) SessionPeerDown(c.peer());
   if (refusal != nullptr && refusal->by_peer && refusal->reason == Refusal::kRemoved) {
     FERRY_WARN("cluster: '%s' says this node was removed from cluster '%s' by force-leave",
@@ -606,7 +612,7 @@ void ClusterNode::Impl::Attach(Conn& c) {
   SendRetained(c);
   ResumeForwards(p);
   SendSessionList(c);
-  running_peers_->store(RunningNodes().size(), std::memory_order_relaxed);
+  UpdateRunning();
   CheckJoinDone();
 }
 

@@ -41,6 +41,7 @@
 #include "cluster/locks.h"
 #include "cluster/peer_link.h"
 #include "cluster/remote_routes.h"
+#include "cluster/session_wire.h"
 #include "core/broker.h"
 #include "core/route_events.h"
 #include "core/status.h"
@@ -279,6 +280,16 @@ class ClusterNode {
   // show them (Broker::SetRemoteRoutes). REQUIRES: started; answers
   // nothing but empty lists once the node stopped.
   std::shared_ptr<core::RemoteRouteDirectory> RouteDirectory() const;
+  // The other members' clients as core's `clients show`, `clients kick`
+  // and `clients list --cluster` reach them (Broker::SetRemoteClients).
+  // REQUIRES: started; answers Unavailable once the node stopped.
+  std::shared_ptr<core::RemoteClientDirectory> ClientDirectory() const;
+  // What runs the admin commands peers ask this node for (only `clients
+  // ...`): called on the cluster thread, answers through `done` from any
+  // thread, once. Any thread.
+  using AdminServer =
+      std::function<void(AdminCallFrame call, std::function<void(AdminReplyFrame)> done)>;
+  void SetAdminServer(AdminServer server);
 
   class Impl;
 

@@ -25,6 +25,7 @@
 #include "cluster/membership.h"
 #include "cluster/peer_link.h"
 #include "cluster/remote_routes.h"
+#include "cluster/session_wire.h"
 #include "core/backoff.h"
 #include "core/loop.h"
 
@@ -63,7 +64,20 @@ class ClusterNode::Impl {
   std::vector<core::RemoteRouteDirectory::Row> RoutesMatching(const std::string& topic) const;
   class Gate;
   const std::shared_ptr<Gate>& gate() const { return gate_; }
+  // The peers whose control link is up, for other threads (Claims, the
+  // client directory); UpdateRunning() after a change.
+  struct RunningPeers {
+    std::atomic<size_t> count{0};
+    std::mutex mu;
+    std::vector<std::string> names;  // guarded by mu
+  };
   std::vector<LockStatus> Locks() const;
+  // Runs `call` on `node`; Unavailable if it is not running or does not
+  // answer in time. Cluster thread; `done` runs there.
+  void CallAdmin(const std::string& node, AdminCallFrame call,
+                 std::function<void(Result<AdminReplyFrame>)> done);
+  void SetAdminServer(ClusterNode::AdminServer server) { admin_server_ = std::move(server); }
+  const std::shared_ptr<RunningPeers>& running_peers() const { return running_peers_; }
   // The session hook's calls, on the cluster thread (cluster_sessions.cpp).
   void StartClaim(uint64_t id, std::string client_id, bool clean_start,
                   std::function<void(core::SessionClaim)> later);
@@ -301,6 +315,8 @@ class ClusterNode::Impl {
   // copies of one, the one connected later stays.
   void SendSessionList(Conn& c);
   void OnSessionList(Conn& c, const FrameView& f);
+  void OnAdminCall(Conn& c, const FrameView& f);
+  void OnAdminReply(Conn& c, const FrameView& f);
   // Drops this node's copies of `ids`, which `node` holds connected later;
   // counts and logs them.
   void DiscardSessions(const std::string& node, std::vector<std::string> ids);
@@ -450,8 +466,17 @@ class ClusterNode::Impl {
   // (while its export runs): an older one is refused.
   std::map<std::string, uint64_t, std::less<>> served_tokens_;
   std::shared_ptr<core::SessionHook> claims_hook_;  // a Claims
-  // Peers whose control link is up, for Claims on the workers' threads.
-  std::shared_ptr<std::atomic<size_t>> running_peers_ = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<RunningPeers> running_peers_ = std::make_shared<RunningPeers>();
+  void UpdateRunning();
+  // Admin commands a peer runs here (ClusterNode::SetAdminServer), and
+  // those this node runs on peers, waiting for their reply.
+  ClusterNode::AdminServer admin_server_;
+  struct PendingAdmin {
+    std::string node;
+    std::function<void(Result<AdminReplyFrame>)> done;
+    uint64_t deadline_ms = 0;
+  };
+  std::map<uint64_t, PendingAdmin> admin_calls_;
   uint64_t sessions_imported_ = 0;
   uint64_t sessions_exported_ = 0;
   uint64_t sessions_discarded_ = 0;

@@ -35,6 +35,7 @@ namespace {
 // Frames of messages stay well under the link's frame limit.
 constexpr size_t kMessageChunkBytes = 1u << 20;
 constexpr uint64_t kRenewEveryMs = kLockLeaseMs / 3;
+constexpr uint64_t kAdminTimeoutMs = 10000;
 
 std::string ClientResource(std::string_view client_id) {
   return "client:" + std::string(client_id);
@@ -45,7 +46,7 @@ std::string ClientResource(std::string_view client_id) {
 // The core::SessionHook: CONNECTs ask here, on their worker threads.
 class ClusterNode::Impl::Claims : public core::SessionHook {
  public:
-  Claims(std::shared_ptr<Gate> gate, std::shared_ptr<std::atomic<size_t>> running)
+  Claims(std::shared_ptr<Gate> gate, std::shared_ptr<RunningPeers> running)
       : gate_(std::move(gate)), running_(std::move(running)) {}
 
   std::optional<core::SessionClaim> Claim(const core::SessionClaimRequest& request,
@@ -53,7 +54,7 @@ class ClusterNode::Impl::Claims : public core::SessionHook {
     // A node without running peers has nobody to ask: its own sessions are
     // the only ones (a stale copy elsewhere is dropped when the link to it
     // comes back).
-    if (running_->load(std::memory_order_relaxed) == 0) return core::SessionClaim{};
+    if (running_->count.load(std::memory_order_relaxed) == 0) return core::SessionClaim{};
     const uint64_t id = next_.fetch_add(1, std::memory_order_relaxed);
     bool posted = gate_->Post([id, client = request.client_id, clean = request.clean_start,
                                later = std::move(later)](Impl& impl) mutable {
@@ -70,12 +71,19 @@ class ClusterNode::Impl::Claims : public core::SessionHook {
 
  private:
   std::shared_ptr<Gate> gate_;
-  std::shared_ptr<std::atomic<size_t>> running_;
+  std::shared_ptr<RunningPeers> running_;
   std::atomic<uint64_t> next_{1};
 };
 
 std::shared_ptr<core::SessionHook> ClusterNode::Impl::MakeClaims() {
   return std::make_shared<Claims>(gate_, running_peers_);
+}
+
+void ClusterNode::Impl::UpdateRunning() {
+  std::vector<std::string> names = RunningNodes();
+  running_peers_->count.store(names.size(), std::memory_order_relaxed);
+  std::lock_guard lock(running_peers_->mu);
+  running_peers_->names = std::move(names);
 }
 
 ClusterNode::Impl::Conn* ClusterNode::Impl::ControlOf(const std::string& node) {
@@ -583,6 +591,15 @@ void ClusterNode::Impl::OnTakeoverDone(Conn& c, const FrameView& f) {
 // ---- timers and peers going away
 
 void ClusterNode::Impl::SessionPeerDown(const std::string& node) {
+  for (auto it = admin_calls_.begin(); it != admin_calls_.end();) {
+    if (it->second.node != node) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    it = admin_calls_.erase(it);
+    done(Status::Unavailable("the link to '" + node + "' was lost"));
+  }
   std::vector<uint64_t> waiting;
   for (auto& [id, r] : lock_requests_) {
     if (r.waiting.contains(node)) waiting.push_back(id);
@@ -618,7 +635,7 @@ void ClusterNode::Impl::SessionPeerDown(const std::string& node) {
 
 void ClusterNode::Impl::SessionHousekeeping() {
   const uint64_t now = loop_.Now();
-  running_peers_->store(RunningNodes().size(), std::memory_order_relaxed);
+  UpdateRunning();
   // Grants: leases run out; a holder declared down loses them at once.
   lock_table_.Expire(now);
   for (const auto& [node, p] : peers_) {
@@ -637,6 +654,16 @@ void ClusterNode::Impl::SessionHousekeeping() {
         }
       }
     }
+  }
+  for (auto it = admin_calls_.begin(); it != admin_calls_.end();) {
+    if (it->second.deadline_ms > now) {
+      ++it;
+      continue;
+    }
+    auto done = std::move(it->second.done);
+    const std::string node = it->second.node;
+    it = admin_calls_.erase(it);
+    done(Status::Unavailable("'" + node + "' did not answer in time"));
   }
   std::vector<std::pair<uint64_t, std::string>> late_votes;
   for (const auto& [id, r] : lock_requests_) {
@@ -783,7 +810,123 @@ void ClusterNode::Impl::DiscardSessions(const std::string& node, std::vector<std
   }
 }
 
+// ---- admin commands across nodes (`clients show`, `kick`, `list --cluster`)
+
+void ClusterNode::Impl::CallAdmin(const std::string& node, AdminCallFrame call,
+                                  std::function<void(Result<AdminReplyFrame>)> done) {
+  call.req = next_request_++;
+  if (!SendTo(node, FrameType::kAdminCall, EncodeAdminCall(call))) {
+    return done(Status::Unavailable("'" + node + "' is not running"));
+  }
+  admin_calls_[call.req] =
+      PendingAdmin{node, std::move(done), loop_.Now() + kAdminTimeoutMs};
+}
+
+void ClusterNode::Impl::OnAdminCall(Conn& c, const FrameView& f) {
+  auto call = ParseAdminCall(f.payload);
+  if (!call.ok()) {
+    FERRY_WARN("cluster: bad admin call from '%s': %s", c.peer().c_str(),
+               call.status().ToString().c_str());
+    return;
+  }
+  auto reply = [gate = gate_, node = c.peer()](AdminReplyFrame r) {
+    gate->Post([node, r = std::move(r)](Impl& impl) {
+      impl.SendTo(node, FrameType::kAdminReply, EncodeAdminReply(r));
+    });
+  };
+  const uint64_t req = call->req;
+  // A peer may only look at and kick clients here, nothing else.
+  if (!admin_server_ || call->words.empty() || call->words[0] != "clients") {
+    return reply(AdminReplyFrame{req, "bad_argument", "not a command a peer may run", "", 0});
+  }
+  admin_server_(std::move(call).value(), [reply, req](AdminReplyFrame r) {
+    r.req = req;
+    reply(std::move(r));
+  });
+}
+
+void ClusterNode::Impl::OnAdminReply(Conn& c, const FrameView& f) {
+  auto r = ParseAdminReply(f.payload);
+  if (!r.ok()) {
+    FERRY_WARN("cluster: bad admin reply from '%s': %s", c.peer().c_str(),
+               r.status().ToString().c_str());
+    return;
+  }
+  auto it = admin_calls_.find(r->req);
+  if (it == admin_calls_.end() || it->second.node != c.peer()) return;
+  auto done = std::move(it->second.done);
+  admin_calls_.erase(it);
+  done(std::move(r).value());
+}
+
+namespace {
+
+// A peer's error, as the admin kind it named (core/admin.h).
+Status AdminError(const std::string& kind, const std::string& message) {
+  if (kind == "not_found") return Status::NotFound(message);
+  if (kind == "bad_argument") return Status::InvalidArgument(message);
+  return Status::Unavailable(message);
+}
+
+class ClientDirectoryImpl : public core::RemoteClientDirectory {
+ public:
+  ClientDirectoryImpl(std::shared_ptr<ClusterNode::Impl::Gate> gate,
+                      std::shared_ptr<ClusterNode::Impl::RunningPeers> running)
+      : gate_(std::move(gate)), running_(std::move(running)) {}
+
+  std::vector<std::string> Nodes() override {
+    std::lock_guard lock(running_->mu);
+    return running_->names;
+  }
+  void Call(std::string node, std::vector<std::string> words,
+            std::function<void(Result<std::string>)> done) override {
+    Run(std::move(node), AdminCallFrame{0, 0, 0, std::move(words)},
+        [done](Result<AdminReplyFrame> r) {
+          if (!r.ok()) return done(r.status());
+          done(std::move(r.value().json));
+        });
+  }
+  void List(std::string node, std::vector<std::string> words, uint64_t cursor, size_t max_rows,
+            std::function<void(Result<Page>)> done) override {
+    const uint32_t max = static_cast<uint32_t>(std::clamp<size_t>(max_rows, 1, 10000));
+    Run(std::move(node), AdminCallFrame{0, cursor, max, std::move(words)},
+        [done](Result<AdminReplyFrame> r) {
+          if (!r.ok()) return done(r.status());
+          done(Page{std::move(r.value().json), r.value().next});
+        });
+  }
+
+ private:
+  void Run(std::string node, AdminCallFrame call,
+           std::function<void(Result<AdminReplyFrame>)> done) {
+    auto answer = [done](Result<AdminReplyFrame> r) {
+      if (r.ok() && !r.value().error.empty()) {
+        return done(AdminError(r.value().error, r.value().message));
+      }
+      done(std::move(r));
+    };
+    const bool posted = gate_->Post([node, call = std::move(call), answer](ClusterNode::Impl& impl) mutable {
+      impl.CallAdmin(node, std::move(call), answer);
+    });
+    if (!posted) done(Status::Unavailable("the cluster is stopping"));
+  }
+
+  std::shared_ptr<ClusterNode::Impl::Gate> gate_;
+  std::shared_ptr<ClusterNode::Impl::RunningPeers> running_;
+};
+
+}  // namespace
+
 // ---- ClusterNode
+
+std::shared_ptr<core::RemoteClientDirectory> ClusterNode::ClientDirectory() const {
+  return std::make_shared<ClientDirectoryImpl>(impl_->gate(), impl_->running_peers());
+}
+
+void ClusterNode::SetAdminServer(AdminServer server) {
+  impl_->gate()->Post(
+      [server = std::move(server)](Impl& impl) mutable { impl.SetAdminServer(std::move(server)); });
+}
 
 void ClusterNode::GetLocks(std::function<void(std::vector<LockStatus>)> done) {
   impl_->loop().Post([impl = impl_.get(), done = std::move(done)] { done(impl->Locks()); });

@@ -81,6 +81,54 @@ std::vector<std::string> Chunk(std::span<const Item> items, size_t max_bytes, He
 
 }  // namespace
 
+std::string EncodeAdminCall(const AdminCallFrame& f) {
+  std::string out;
+  FieldWriter w(out);
+  w.U64(f.req);
+  w.U64(f.cursor);
+  w.U32(f.max_rows);
+  w.U16(static_cast<uint16_t>(f.words.size()));
+  for (const std::string& word : f.words) w.Str(word);
+  return out;
+}
+
+Result<AdminCallFrame> ParseAdminCall(std::span<const uint8_t> payload) {
+  AdminCallFrame f;
+  FieldReader r(payload);
+  uint16_t n = 0;
+  r.U64(f.req, "request");
+  r.U64(f.cursor, "cursor");
+  r.U32(f.max_rows, "max rows");
+  r.U16(n, "word count");
+  for (uint16_t i = 0; i < n && r.ok(); ++i) {
+    std::string word;
+    if (r.Str(word, "word")) f.words.push_back(std::move(word));
+  }
+  return Finish(r, std::move(f), Status::Ok());
+}
+
+std::string EncodeAdminReply(const AdminReplyFrame& f) {
+  std::string out;
+  FieldWriter w(out);
+  w.U64(f.req);
+  w.Str(f.error);
+  w.Str(f.message.size() > 65535 ? f.message.substr(0, 65535) : f.message);
+  w.Blob(f.json);
+  w.U64(f.next);
+  return out;
+}
+
+Result<AdminReplyFrame> ParseAdminReply(std::span<const uint8_t> payload) {
+  AdminReplyFrame f;
+  FieldReader r(payload);
+  r.U64(f.req, "request");
+  r.Str(f.error, "error");
+  r.Str(f.message, "message");
+  r.Blob(f.json, "json");
+  r.U64(f.next, "next cursor");
+  return Finish(r, std::move(f), Status::Ok());
+}
+
 std::string EncodeLock(const LockFrame& f) {
   std::string out;
   FieldWriter w(out);

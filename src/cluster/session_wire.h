@@ -21,6 +21,13 @@
 //   kTakeoverEnd       u64 req, str client id
 //   kTakeoverDone      u64 req, str client id, u8 moved
 //   kSessionList       u32 n x (str client id, u8 connected, u64 connected_at_ms)
+//   kAdminCall         u64 req, u64 cursor, u32 max rows (0: a command with a
+//                      value; else a page of a listing, `cursor` 0 starting
+//                      it), u16 n x str word
+//   kAdminReply        u64 req, str error kind ("" when it succeeded:
+//                      core::AdminErrorKind), str message, blob JSON (the
+//                      value, or a page's rows), u64 next cursor (0: the last
+//                      page)
 #pragma once
 
 #include <cstdint>
@@ -81,6 +88,25 @@ struct TakeoverStepFrame {
   std::string client_id;
   bool moved = false;
 };
+
+struct AdminCallFrame {
+  uint64_t req = 0;
+  uint64_t cursor = 0;
+  uint32_t max_rows = 0;
+  std::vector<std::string> words;
+};
+struct AdminReplyFrame {
+  uint64_t req = 0;
+  std::string error;  // "" for success
+  std::string message;
+  std::string json;
+  uint64_t next = 0;
+};
+
+std::string EncodeAdminCall(const AdminCallFrame& f);
+Result<AdminCallFrame> ParseAdminCall(std::span<const uint8_t> payload);
+std::string EncodeAdminReply(const AdminReplyFrame& f);
+Result<AdminReplyFrame> ParseAdminReply(std::span<const uint8_t> payload);
 
 std::string EncodeLock(const LockFrame& f);
 Result<LockFrame> ParseLock(std::span<const uint8_t> payload);

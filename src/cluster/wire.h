@@ -72,6 +72,8 @@ enum class FrameType : uint8_t {
   kTakeoverEnd = 0x68,        // the client is connected here: hand over the rest
   kTakeoverDone = 0x69,       // the session is stored here: delete your copy
   kSessionList = 0x6A,        // the sender's sessions, when a control link comes up
+  kAdminCall = 0x70,          // run an admin command about clients here
+  kAdminReply = 0x71,         // its result
 };
 
 // A whole frame, its payload borrowed from the buffer it was parsed from.

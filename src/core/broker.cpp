@@ -464,6 +464,11 @@ void Broker::SetRemoteRoutes(std::shared_ptr<RemoteRouteDirectory> directory) {
   ctx_->remote_routes = std::move(directory);
 }
 
+void Broker::SetRemoteClients(std::shared_ptr<RemoteClientDirectory> directory) {
+  std::lock_guard lock(ctx_->remote_mu);
+  ctx_->remote_clients = std::move(directory);
+}
+
 std::vector<MessagePtr> Broker::WatchRetained(std::string_view owner,
                                               std::shared_ptr<RetainedObserver> observer) {
   {

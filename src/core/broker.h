@@ -205,6 +205,32 @@ struct SessionBrief {
   uint64_t connected_at_ms = 0;
 };
 
+// The clients of the other nodes of a cluster, for `clients show`, `clients
+// kick` and `clients list --cluster` (Broker::SetRemoteClients): each runs
+// the same command on the other nodes, as `clients show ID --local` would
+// run there. Any thread; each `done` runs once, on any thread.
+class RemoteClientDirectory {
+ public:
+  // One page of a listing on another node: its rows (a JSON array, as
+  // text) and the cursor of the next page (0 after the last).
+  struct Page {
+    std::string rows;
+    uint64_t next = 0;
+  };
+  virtual ~RemoteClientDirectory() = default;
+  // The other nodes that run now, by name.
+  virtual std::vector<std::string> Nodes() = 0;
+  // Runs the admin command `words` on `node`: its value (JSON text) or its
+  // error (NotFound, InvalidArgument ...; Unavailable if the node did not
+  // answer).
+  virtual void Call(std::string node, std::vector<std::string> words,
+                    std::function<void(Result<std::string>)> done) = 0;
+  // The listing `words` on `node`, a page of at most `max_rows` at a time:
+  // `cursor` 0 starts it, then each page's `next`.
+  virtual void List(std::string node, std::vector<std::string> words, uint64_t cursor,
+                    size_t max_rows, std::function<void(Result<Page>)> done) = 0;
+};
+
 class AdminRegistry;
 struct BrokerContext;
 struct Metrics;
@@ -295,6 +321,9 @@ class Broker {
   // The remote routes `routes list` and `routes show` add (nullptr: none).
   // Main loop.
   void SetRemoteRoutes(std::shared_ptr<RemoteRouteDirectory> directory);
+  // The other nodes' clients `clients show`, `clients kick` and `clients
+  // list --cluster` reach (nullptr: none). Main loop.
+  void SetRemoteClients(std::shared_ptr<RemoteClientDirectory> directory);
 
   // Retained events: `observer` (nullptr to stop) under the owner identity
   // `owner` is told of each retained message set or deleted from now on;

@@ -88,6 +88,112 @@ void OnOwner(BrokerContext& ctx, const std::string& client_id, AdminDone done,
   w.loop().Post([&w, done = std::move(done), fn = std::move(fn)] { done(fn(w)); });
 }
 
+// ---- the other nodes' clients (RemoteClientDirectory)
+
+// Asks nodes[i..] one at a time to run `words`, and answers with the first
+// value; `missing` (what this node said) if none has it. Any thread.
+void AskNodes(std::shared_ptr<RemoteClientDirectory> dir, std::vector<std::string> nodes,
+              size_t i, std::vector<std::string> words, Status missing,
+              std::function<void(Result<Json>)> done) {
+  if (i >= nodes.size()) return done(missing);
+  const std::string node = nodes[i];
+  dir->Call(node, words,
+            [dir, nodes = std::move(nodes), i, words, missing = std::move(missing),
+             done = std::move(done), node](Result<std::string> r) mutable {
+              if (r.ok()) {
+                Json j = Json::parse(r.value(), nullptr, false);
+                if (!j.is_discarded()) return done(std::move(j));
+              } else if (r.status().code() != Status::Code::kNotFound) {
+                // Not known there because the node did not answer: say so.
+                missing = Status::NotFound(missing.message() + " (" + node + ": " +
+                                           r.status().message() + ")");
+              }
+              AskNodes(std::move(dir), std::move(nodes), i + 1, std::move(words),
+                       std::move(missing), std::move(done));
+            });
+}
+
+// Runs `fn` for client `id` here; if this node has no such client, and the
+// command was not given --local, the same command on the other nodes.
+void HereOrElsewhere(BrokerContext& ctx, const AdminRequest& req, const std::string& id,
+                     std::vector<std::string> words, AdminDone done,
+                     std::function<AdminResult(Worker&)> fn,
+                     std::function<AdminResult(Json)> remote) {
+  std::shared_ptr<RemoteClientDirectory> dir = req.HasOption("local") ? nullptr : ctx.RemoteClients();
+  if (!dir) return OnOwner(ctx, id, std::move(done), std::move(fn));
+  words.push_back("--local");
+  OnOwner(ctx, id,
+          [dir, words = std::move(words), done, remote = std::move(remote)](AdminResult r) mutable {
+            if (r.ok() || r.status().code() != Status::Code::kNotFound) return done(std::move(r));
+            AskNodes(dir, dir->Nodes(), 0, std::move(words),
+                     Status::NotFound(r.status().message() + " on any node"),
+                     [done, remote = std::move(remote)](Result<Json> j) {
+                       done(j.ok() ? remote(std::move(j).value()) : AdminResult::Error(j.status()));
+                     });
+          },
+          std::move(fn));
+}
+
+// After this node's listing `local`, each other node's `words`, one page
+// at a time, each row tagged with its node.
+AdminPageSource AcrossNodes(std::string self, AdminPageSource local,
+                            std::shared_ptr<RemoteClientDirectory> dir,
+                            std::vector<std::string> words) {
+  struct State {
+    std::string self;
+    AdminPageSource local;
+    bool local_done = false;
+    std::shared_ptr<RemoteClientDirectory> dir;
+    std::vector<std::string> words;
+    std::vector<std::string> nodes;
+    size_t node = 0;
+    uint64_t cursor = 0;
+  };
+  auto st = std::make_shared<State>();
+  st->self = std::move(self);
+  st->local = std::move(local);
+  st->dir = std::move(dir);
+  st->words = std::move(words);
+  st->nodes = st->dir->Nodes();
+  return [st](size_t max_rows, AdminPageDone done) {
+    if (!st->local_done) {
+      return st->local(max_rows, [st, done](Result<AdminPage> p) {
+        if (!p.ok()) return done(p.status());
+        for (Json& row : p.value().rows) row["node"] = st->self;
+        if (p.value().last) {
+          st->local_done = true;
+          p.value().last = st->nodes.empty();
+        }
+        done(std::move(p));
+      });
+    }
+    const std::string node = st->nodes[st->node];
+    st->dir->List(node, st->words, st->cursor, max_rows,
+                  [st, done, node](Result<RemoteClientDirectory::Page> r) {
+                    AdminPage page;
+                    if (r.ok()) {
+                      Json rows = Json::parse(r.value().rows, nullptr, false);
+                      if (rows.is_array()) {
+                        for (Json& row : rows) {
+                          row["node"] = node;
+                          page.rows.push_back(std::move(row));
+                        }
+                      }
+                      st->cursor = r.value().next;
+                    } else {
+                      // A node that does not answer is passed over, and says so.
+                      page.rows.push_back(
+                          Json{{"client_id", nullptr}, {"node", node},
+                               {"error", r.status().message()}});
+                      st->cursor = 0;
+                    }
+                    if (st->cursor == 0) ++st->node;
+                    page.last = st->node >= st->nodes.size();
+                    done(std::move(page));
+                  });
+  };
+}
+
 AdminResult FromJson(Result<Json> r) {
   return r.ok() ? AdminResult::Value(std::move(r).value()) : AdminResult::Error(r.status());
 }
@@ -289,10 +395,12 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
              {"protocol_errors", m.protocol_errors.load()}}));
        }});
 
+  const AdminOption local_only{"local", "", "this node only, not the other nodes of its cluster"};
   add({.path = "clients list",
        .options = {limit,
                    {"username", "U", "only clients that logged in as U"},
-                   {"connected", "", "only clients connected now (not offline sessions)"}},
+                   {"connected", "", "only clients connected now (not offline sessions)"},
+                   {"cluster", "", "every node's clients, this node's first (column NODE)"}},
        .summary = "clients and their sessions, connected or not",
        .handler = [&ctx](const AdminRequest& req, AdminDone done) {
          auto n = req.UintOption("limit", kNoLimit, kNoLimit);
@@ -300,35 +408,58 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
          WorkerAdmin::ClientFilter filter;
          filter.username = req.Option("username");
          filter.connected_only = req.HasOption("connected");
-         done(AdminResult::List(
-             {{"client_id", "CLIENT ID"},
-              {"username", "USERNAME"},
-              {"connected", "CONNECTED"},
-              {"peer", "PEER"},
-              {"listener", "LISTENER"},
-              {"protocol", "PROTOCOL"},
-              {"subscriptions", "SUBS"},
-              {"queued", "QUEUED"}},
+         std::vector<AdminColumn> columns = {{"client_id", "CLIENT ID"},
+                                             {"username", "USERNAME"},
+                                             {"connected", "CONNECTED"},
+                                             {"peer", "PEER"},
+                                             {"listener", "LISTENER"},
+                                             {"protocol", "PROTOCOL"},
+                                             {"subscriptions", "SUBS"},
+                                             {"queued", "QUEUED"}};
+         AdminPageSource local =
              AcrossWorkers(ctx, n.value(),
                            [filter](Worker& w, WorkerAdmin::Cursor& c, size_t max, bool* ex) {
                              return WorkerAdmin::ClientRows(w, c, max, filter, ex);
-                           })));
+                           });
+         std::shared_ptr<RemoteClientDirectory> dir = ctx.RemoteClients();
+         if (!req.HasOption("cluster") || !dir) {
+           return done(AdminResult::List(std::move(columns), std::move(local)));
+         }
+         // The same listing on each other node, with the same filters.
+         std::vector<std::string> words = {"clients", "list"};
+         if (filter.username) words.insert(words.end(), {"--username", *filter.username});
+         if (filter.connected_only) words.push_back("--connected");
+         columns.insert(columns.begin() + 1, AdminColumn{"node", "NODE"});
+         done(AdminResult::List(std::move(columns),
+                                AcrossNodes(ctx.options.node_name, std::move(local), std::move(dir),
+                                            std::move(words))));
        }});
 
   add({.path = "clients show",
        .args = "ID",
-       .summary = "one client in detail, with its subscriptions",
+       .options = {local_only},
+       .summary = "one client in detail, with its subscriptions and the node it is on",
+       .help = "A client that is not on this node is looked for on the other nodes of its "
+               "cluster.",
        .handler = [&ctx](const AdminRequest& req, AdminDone done) {
          std::string id = req.Arg("ID");
-         OnOwner(ctx, id, std::move(done),
-                 [id](Worker& w) { return FromJson(WorkerAdmin::ClientDetail(w, id)); });
+         const std::string node = ctx.options.node_name;
+         HereOrElsewhere(
+             ctx, req, id, {"clients", "show", id}, std::move(done),
+             [id, node](Worker& w) {
+               Result<Json> r = WorkerAdmin::ClientDetail(w, id);
+               if (r.ok()) r.value()["node"] = node;
+               return FromJson(std::move(r));
+             },
+             [](Json j) { return AdminResult::Value(std::move(j)); });
        }});
 
   add({.path = "clients kick",
        .args = "ID",
        .options = {{"session", "",
                     "also discard the session (subscriptions, queued messages), connected or "
-                    "offline"}},
+                    "offline"},
+                   local_only},
        .summary = "disconnect a client (v5 clients get DISCONNECT 0x98, administrative action)",
        .help = "Without --session a persistent session stays for the client to resume, and a "
                "client that is not connected is an error (exit status 4): nothing is done. "
@@ -336,23 +467,40 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
        .access = AdminAccess::kWrite,
        .handler = [&ctx](const AdminRequest& req, AdminDone done) {
          std::string id = req.Arg("ID");
-         if (req.HasOption("session")) {
-           return OnOwner(ctx, id, std::move(done), [id](Worker& w) {
-             Result<bool> connected = WorkerAdmin::DiscardSession(w, id);
-             if (!connected.ok()) return AdminResult::Error(connected.status());
-             return AdminResult::Value(
-                 Json{
-                     {"client_id", id}, {"kicked", connected.value()}, {"session_discarded", true}},
-                 connected.value() ? "Client '" + id + "' kicked, its session discarded\n"
-                                   : "Session of client '" + id + "' (offline) discarded\n");
-           });
-         }
-         OnOwner(ctx, id, std::move(done), [id](Worker& w) {
-           Status st = WorkerAdmin::Kick(w, id);
-           if (!st.ok()) return AdminResult::Error(st);
-           return AdminResult::Value(Json{{"client_id", id}, {"kicked", true}},
-                                     "Client '" + id + "' kicked\n");
-         });
+         const std::string node = ctx.options.node_name;
+         const bool session = req.HasOption("session");
+         // The answer names the node, in its text too.
+         auto result = [](Json j) {
+           const std::string id = j.value("client_id", "");
+           const std::string on = " on " + j.value("node", "");
+           std::string text;
+           if (!j.value("session_discarded", false)) {
+             text = "Client '" + id + "' kicked" + on + "\n";
+           } else if (j.value("kicked", false)) {
+             text = "Client '" + id + "' kicked" + on + ", its session discarded\n";
+           } else {
+             text = "Session of client '" + id + "' (offline) discarded" + on + "\n";
+           }
+           return AdminResult::Value(std::move(j), std::move(text));
+         };
+         std::vector<std::string> words = {"clients", "kick", id};
+         if (session) words.push_back("--session");
+         HereOrElsewhere(
+             ctx, req, id, std::move(words), std::move(done),
+             [id, node, session, result](Worker& w) {
+               if (session) {
+                 Result<bool> connected = WorkerAdmin::DiscardSession(w, id);
+                 if (!connected.ok()) return AdminResult::Error(connected.status());
+                 return result(Json{{"client_id", id},
+                                    {"kicked", connected.value()},
+                                    {"session_discarded", true},
+                                    {"node", node}});
+               }
+               Status st = WorkerAdmin::Kick(w, id);
+               if (!st.ok()) return AdminResult::Error(st);
+               return result(Json{{"client_id", id}, {"kicked", true}, {"node", node}});
+             },
+             result);
        }});
 
   add({.path = "subscriptions list",

@@ -71,6 +71,14 @@ struct BrokerContext {
 
   // Other nodes' routes for the admin commands; main loop only.
   std::shared_ptr<RemoteRouteDirectory> remote_routes;
+  // Other nodes' clients for the admin commands; set on the main loop, read
+  // there and by the commands' callbacks on workers (under remote_mu).
+  std::mutex remote_mu;
+  std::shared_ptr<RemoteClientDirectory> remote_clients;  // guarded by remote_mu
+  std::shared_ptr<RemoteClientDirectory> RemoteClients() {
+    std::lock_guard lock(remote_mu);
+    return remote_clients;
+  }
 
   // The one retained observer (Broker::WatchRetained) and its owner.
   std::mutex retained_watch_mu;

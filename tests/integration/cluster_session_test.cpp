@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <map>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -262,8 +263,18 @@ int SessionsOf(const std::vector<NodeProcess*>& nodes, const std::string& id,
                bool connected_only) {
   int n = 0;
   for (NodeProcess* node : nodes) {
-    auto j = ParseJson(Ferryctl(*node, {"clients", "show", id, "--json"}).out);
+    auto j = ParseJson(Ferryctl(*node, {"clients", "show", id, "--local", "--json"}).out);
     if (j && j->contains("connected") && (!connected_only || (*j)["connected"].get<bool>())) ++n;
+  }
+  return n;
+}
+
+// How many connected clients `id` the whole cluster lists, asked on `at`.
+int LiveInCluster(const NodeProcess& at, const std::string& id) {
+  auto rows = ParseJson(Ferryctl(at, {"clients", "list", "--cluster", "--connected", "--json"}).out);
+  int n = 0;
+  if (rows && rows->is_array()) {
+    for (const auto& row : *rows) n += row["client_id"] == id ? 1 : 0;
   }
   return n;
 }
@@ -293,14 +304,15 @@ TEST_F(ClusterSessions, ConcurrentConnectsOfOneClientIdLeaveOneLiveSession) {
     for (auto& t : threads) t.join();
     connacks_ok += ok;
     busy += refused;
-    ASSERT_LE(SessionsOf(all, "dup", /*connected_only=*/true), 1) << "round " << round;
+    ASSERT_LE(LiveInCluster(N(1 + round % 3), "dup"), 1) << "round " << round;
   }
   // Every CONNECT was answered: accepted (and maybe taken over since) or
   // refused as busy; one session is left in the cluster.
   EXPECT_EQ(connacks_ok + busy, 300);
   EXPECT_GE(connacks_ok, 100);
   EXPECT_TRUE(WaitFor([&] { return SessionsOf(all, "dup", false) == 1; }, seconds(20),
-                      "one session of 'dup' in the cluster"));
+                      "one session of 'dup' in the cluster"))
+      << Ctl(N(1), {"clients", "list", "--cluster"}).out;
 }
 
 TEST_F(ClusterSessions, AClientOfAFrozenNodeStartsAfreshAndTheStaleCopyIsDroppedLater) {
@@ -370,6 +382,52 @@ TEST_F(ClusterSessions, TheNewNodeKilledAfterATakeoverLeavesOneSession) {
   EXPECT_TRUE(WaitFor([&] { return SessionsOf(all, "k", false) == 1; }, seconds(30),
                       "one session of 'k' in the cluster"));
   EXPECT_TRUE(HasSession(N(3), "k"));
+}
+
+TEST_F(ClusterSessions, ClientsAreShownKickedAndListedFromAnyNode) {
+  ThreeJoined();
+  PahoClient c2(N(2).port(), "on-two", MqttVersion::kV5);
+  ASSERT_TRUE(c2.Connect(Persistent()));
+  PahoClient c3(N(3).port(), "on-three", MqttVersion::kV5);
+  ASSERT_TRUE(c3.Connect());
+  // Many offline sessions on ferry3, so that its part of the listing takes
+  // several pages.
+  for (int i = 0; i < 120; ++i) {
+    RawSession s(N(3).port(), MqttVersion::kV5);
+    ASSERT_TRUE(s.Connect(Resume("off-" + std::to_string(i))));
+    ASSERT_TRUE(s.Disconnect());
+  }
+  // clients show: the answer says which node the client is on.
+  auto shown = ParseJson(Ctl(N(1), {"clients", "show", "on-two", "--json"}).out);
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_EQ((*shown)["node"], Name(2));
+  EXPECT_EQ((*shown)["connected"], true);
+  // --local keeps to this node.
+  CommandResult local = Ctl(N(1), {"clients", "show", "on-two", "--local"});
+  EXPECT_FALSE(local.Succeeded());
+  EXPECT_EQ(local.err, "ferryctl: no client 'on-two'\n");
+  CommandResult none = Ctl(N(1), {"clients", "show", "nobody"});
+  EXPECT_FALSE(none.Succeeded());
+  EXPECT_EQ(none.err, "ferryctl: no client 'nobody' on any node\n");
+  // clients kick from ferry1 for a client on ferry3.
+  CommandResult kicked = Ctl(N(1), {"clients", "kick", "on-three"});
+  ASSERT_TRUE(kicked.Succeeded()) << kicked.ToString();
+  EXPECT_EQ(kicked.out, "Client 'on-three' kicked on " + Name(3) + "\n");
+  EXPECT_TRUE(c3.WaitConnectionLost(seconds(10)));
+  // clients list --cluster: every node's, each row with its node.
+  auto rows = ParseJson(Ctl(N(1), {"clients", "list", "--cluster", "--json"}).out);
+  ASSERT_TRUE(rows.has_value());
+  ASSERT_TRUE(rows->is_array());
+  std::map<std::string, int> per_node;
+  for (const auto& row : *rows) per_node[row["node"].get<std::string>()]++;
+  EXPECT_EQ(per_node[Name(1)], 0);
+  EXPECT_EQ(per_node[Name(2)], 1);
+  EXPECT_EQ(per_node[Name(3)], 120);  // on-three had a session that ended with it
+  CommandResult human = Ctl(N(2), {"clients", "list", "--cluster", "--connected"});
+  ASSERT_TRUE(human.Succeeded());
+  EXPECT_NE(human.out.find("NODE"), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("on-two"), std::string::npos) << human.out;
+  EXPECT_EQ(human.out.find("off-1"), std::string::npos) << human.out;
 }
 
 }  // namespace

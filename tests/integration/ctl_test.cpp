@@ -276,7 +276,7 @@ TEST_F(Ctl, ClientsKickSendsV5AdministrativeAction) {
   ASSERT_TRUE(raw.MqttConnect(f));
   CommandResult r = Run({"clients", "kick", "kick-me"});
   ASSERT_TRUE(r.Succeeded()) << r.ToString();
-  EXPECT_EQ(r.out, "Client 'kick-me' kicked\n");
+  EXPECT_EQ(r.out, "Client 'kick-me' kicked on " + node_.name() + "\n");
   std::optional<Bytes> packet = raw.ReadPacket();
   ASSERT_TRUE(packet.has_value()) << raw.error();
   EXPECT_EQ(wire::ParseDisconnect(*packet), 0x98) << wire::Hex(*packet);
@@ -314,7 +314,7 @@ TEST_F(Ctl, ClientsKickSessionDiscardsAnOfflineSession) {
   ASSERT_TRUE(c.Disconnect());
   CommandResult r = Run({"clients", "kick", "gone", "--session"});
   ASSERT_TRUE(r.Succeeded()) << r.ToString();
-  EXPECT_EQ(r.out, "Session of client 'gone' (offline) discarded\n");
+  EXPECT_EQ(r.out, "Session of client 'gone' (offline) discarded on " + node_.name() + "\n");
   EXPECT_TRUE(RunJson({"clients", "list"}).empty());
   EXPECT_TRUE(RunJson({"subscriptions", "list"}).empty());
   ExpectError({"clients", "kick", "gone", "--session"}, 4, "no client 'gone'");
