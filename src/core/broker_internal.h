@@ -306,6 +306,8 @@ class Session {
   // True while an imported session waits for the messages the other node
   // hands over: its queue is held back so that they go first.
   bool HoldsQueue() const;
+  // True while the session is exported to another node.
+  bool MovingAway() const;
   // The session was just imported from another node (Worker::Install):
   // hold its queue until the messages handed over arrive.
   void StartImport();

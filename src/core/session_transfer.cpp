@@ -45,6 +45,7 @@ void ForEachOwner(BrokerContext& ctx, const std::string& client_id, std::functio
 }  // namespace
 
 bool Session::HoldsQueue() const { return transfer_ != nullptr && transfer_->awaiting_first; }
+bool Session::MovingAway() const { return transfer_ != nullptr && transfer_->exporting; }
 
 void Session::StartImport() {
   transfer_ = std::make_unique<Transfer>();

@@ -59,6 +59,14 @@ Json SubscriptionRow(const std::string& client_id, const std::string& filter,
               {"subscription_id", o.subscription_id}};
 }
 
+// The session of `client_id` on this node, if it is its client's: not one
+// handing itself over to another node (session_transfer.cpp), which is shown
+// and acted on where it goes.
+Session* FindHere(Worker& w, std::string_view client_id) {
+  Session* s = w.FindSession(client_id);
+  return s != nullptr && !s->MovingAway() ? s : nullptr;
+}
+
 // Up to `max` sessions of `w` that `keep` accepts, in client-id order,
 // starting after `after` (or at it, if `include_after`). *exhausted: the
 // walk reached the last session.
@@ -69,7 +77,7 @@ std::vector<Session*> NextSessions(Worker& w, const std::set<std::string_view>& 
   std::vector<Session*> picked;
   auto it = include_after ? ids.lower_bound(after) : ids.upper_bound(after);
   for (; it != ids.end() && picked.size() < max; ++it) {
-    Session* s = w.FindSession(*it);
+    Session* s = FindHere(w, *it);
     if (s != nullptr && keep(*s)) picked.push_back(s);
   }
   *exhausted = it == ids.end();
@@ -106,7 +114,7 @@ Json WorkerAdmin::ClientRows(Worker& w, Cursor& cursor, size_t max, const Client
 }
 
 Result<Json> WorkerAdmin::ClientDetail(Worker& w, const std::string& client_id) {
-  Session* s = w.FindSession(client_id);
+  Session* s = FindHere(w, client_id);
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   Json r = ClientRow(*s);
   const Connection* c = s->connection();
@@ -119,7 +127,7 @@ Result<Json> WorkerAdmin::ClientDetail(Worker& w, const std::string& client_id) 
 }
 
 Status WorkerAdmin::Kick(Worker& w, const std::string& client_id) {
-  Session* s = w.FindSession(client_id);
+  Session* s = FindHere(w, client_id);
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   Connection* c = s->connection();
   if (c == nullptr) {
@@ -133,7 +141,7 @@ Status WorkerAdmin::Kick(Worker& w, const std::string& client_id) {
 }
 
 Result<bool> WorkerAdmin::DiscardSession(Worker& w, const std::string& client_id) {
-  Session* s = w.FindSession(client_id);
+  Session* s = FindHere(w, client_id);
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   const bool connected = s->connection() != nullptr;
   if (connected) {
@@ -184,7 +192,7 @@ Json WorkerAdmin::SubscriptionRows(Worker& w, Cursor& cursor, size_t max, bool* 
 }
 
 Result<Json> WorkerAdmin::SubscriptionsOf(Worker& w, const std::string& client_id) {
-  Session* s = w.FindSession(client_id);
+  Session* s = FindHere(w, client_id);
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   Json subs = Json::array();
   for (const auto& [filter, o] : s->subscriptions_) subs.push_back(SubscriptionRow(client_id, filter, o));
@@ -194,7 +202,7 @@ Result<Json> WorkerAdmin::SubscriptionsOf(Worker& w, const std::string& client_i
 Result<Json> WorkerAdmin::AddSubscription(Worker& w, const std::string& client_id,
                                           const std::string& filter, uint8_t qos) {
   const BrokerOptions& opt = w.ctx().options;
-  Session* s = w.FindSession(client_id);
+  Session* s = FindHere(w, client_id);
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   auto shared = ParseSharedFilter(filter);
   if (!shared.ok()) return Status::InvalidArgument("bad topic filter '" + filter + "': " + shared.status().message());
@@ -222,7 +230,7 @@ Result<Json> WorkerAdmin::AddSubscription(Worker& w, const std::string& client_i
 
 Status WorkerAdmin::DeleteSubscription(Worker& w, const std::string& client_id,
                                        const std::string& filter) {
-  Session* s = w.FindSession(client_id);
+  Session* s = FindHere(w, client_id);
   if (s == nullptr) return Status::NotFound("no client '" + client_id + "'");
   if (!w.RemoveSubscription(*s, filter)) {
     return Status::NotFound("client '" + client_id + "' has no subscription '" + filter + "'");

@@ -1,12 +1,13 @@
 // Every config the project ships passes `ferryd --check-config`, the check
 // the systemd unit runs before each start: etc/ferry.conf and every
-// etc/examples/*.conf, read as written. The files they name (certificates,
-// keys, the password and ACL files) do not exist here, so each is stood in
-// for by a real temporary file of its kind through a FERRY_<SECTION>__<KEY>
-// override, which --check-config then loads. HAProxy accepts
-// etc/examples/haproxy.cfg (`haproxy -c`), with the test's certificate in
-// place of the one it names.
+// etc/examples/**/*.conf, read as written. The files they name (certificates,
+// keys, the password, ACL and cookie files) do not exist here, so each is
+// stood in for by a real temporary file of its kind through a
+// FERRY_<SECTION>__<KEY> override, which --check-config then loads. HAProxy
+// accepts etc/examples/haproxy.cfg and cluster/haproxy.cfg (`haproxy -c`),
+// with the test's certificate in place of the one they name.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cctype>
@@ -62,6 +63,9 @@ class ExampleConfigs : public ::testing::Test {
     ASSERT_TRUE(r.Succeeded()) << r.ToString();
     acl_file_ = dir_.File("acl");
     std::ofstream(acl_file_) << "user alice\ntopic readwrite sensors/#\n";
+    cookie_file_ = dir_.File("cookie");
+    std::ofstream(cookie_file_) << "0123456789abcdef0123456789abcdef\n";
+    ASSERT_EQ(::chmod(cookie_file_.c_str(), 0600), 0);
   }
 
   // Stand-ins for every file `config` names, as overrides of those keys.
@@ -70,7 +74,8 @@ class ExampleConfigs : public ::testing::Test {
                                                          {"keyfile", certs_.server_key},
                                                          {"cafile", certs_.ca},
                                                          {"password_file", password_file_},
-                                                         {"acl_file", acl_file_}};
+                                                         {"acl_file", acl_file_},
+                                                         {"cookie_file", cookie_file_}};
     std::vector<std::pair<std::string, std::string>> env;
     std::istringstream in(config);
     std::string section;
@@ -93,12 +98,17 @@ class ExampleConfigs : public ::testing::Test {
   TestCerts certs_;
   std::string password_file_;
   std::string acl_file_;
+  std::string cookie_file_;
 };
 
 TEST_F(ExampleConfigs, EveryShippedConfigPassesCheckConfig) {
   std::vector<std::string> configs = {FERRY_SOURCE_DIR "/etc/ferry.conf"};
-  for (const auto& entry : std::filesystem::directory_iterator(FERRY_SOURCE_DIR "/etc/examples")) {
-    if (entry.path().extension() == ".conf") configs.push_back(entry.path().string());
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(FERRY_SOURCE_DIR "/etc/examples")) {
+    // keepalived's config sits beside the cluster's, and is not ferry's.
+    if (entry.path().extension() == ".conf" && entry.path().filename() != "keepalived.conf") {
+      configs.push_back(entry.path().string());
+    }
   }
   std::sort(configs.begin() + 1, configs.end());
   ASSERT_GE(configs.size(), 2u) << "no etc/examples/*.conf";
@@ -132,17 +142,20 @@ TEST_F(ExampleConfigs, CheckConfigLoadsTheStandIns) {
       << r.ToString();
 }
 
-TEST_F(ExampleConfigs, HaproxyAcceptsTheExampleConfig) {
-  std::string cfg = ReadFile(FERRY_SOURCE_DIR "/etc/examples/haproxy.cfg");
-  const std::string named = "/etc/haproxy/certs/mqtt.example.com.pem";
-  ASSERT_NE(cfg.find(named), std::string::npos);
-  for (size_t at; (at = cfg.find(named)) != std::string::npos;) {
-    cfg.replace(at, named.size(), certs_.server_pem);
+TEST_F(ExampleConfigs, HaproxyAcceptsTheExampleConfigs) {
+  for (const char* file : {"haproxy.cfg", "cluster/haproxy.cfg"}) {
+    SCOPED_TRACE(file);
+    std::string cfg = ReadFile(std::string(FERRY_SOURCE_DIR "/etc/examples/") + file);
+    const std::string named = "/etc/haproxy/certs/mqtt.example.com.pem";
+    ASSERT_NE(cfg.find(named), std::string::npos);
+    for (size_t at; (at = cfg.find(named)) != std::string::npos;) {
+      cfg.replace(at, named.size(), certs_.server_pem);
+    }
+    const std::string path = dir_.File("haproxy.cfg");
+    std::ofstream(path) << cfg;
+    CommandResult r = RunCommand({"haproxy", "-c", "-f", path});
+    EXPECT_TRUE(r.Succeeded()) << r.ToString();
   }
-  const std::string path = dir_.File("haproxy.cfg");
-  std::ofstream(path) << cfg;
-  CommandResult r = RunCommand({"haproxy", "-c", "-f", path});
-  EXPECT_TRUE(r.Succeeded()) << r.ToString();
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "support/ctl.h"
+#include "support/haproxy.h"
 #include "support/mosq_client.h"
 #include "support/node_process.h"
 #include "support/round_trip.h"
@@ -35,37 +36,6 @@ namespace ferry::testing {
 namespace {
 
 using std::chrono::milliseconds;
-
-// A port that was free a moment ago (HAProxy cannot report a port 0 bind).
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), len);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool Accepts(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// One server of one HAProxy backend as its stats socket reports it.
-struct ServerState {
-  std::string status;        // "UP", "DOWN", ...
-  std::string check_status;  // "L7OK", "L7STS" (unexpected HTTP status), "L4CON" ...
-  std::string check_code;    // the HTTP status of the last check, for L7 checks
-};
 
 // Where a client is connected, as `ferryctl clients show ID --json` says.
 struct ClientOnNode {
@@ -95,7 +65,7 @@ class HaproxyTest : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (haproxy_) haproxy_->Terminate();
+    haproxy_.Stop();
     for (auto& n : nodes_) {
       if (n->Running()) {
         EXPECT_TRUE(n->Stop());
@@ -104,30 +74,18 @@ class HaproxyTest : public ::testing::Test {
   }
 
   ::testing::AssertionResult StartHaproxy() {
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      tls_port_ = FreePort();
-      passthrough_port_ = FreePort();
-      std::string cfg =
-          "global\n  maxconn 1000\n  stats socket " + stats_socket() + " mode 600 level admin\n"
-          "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1m\n"
-          "  timeout server 1m\n  option redispatch\n  retries 2\n"
-          "frontend mqtt_tls\n  bind 127.0.0.1:" + std::to_string(tls_port_) + " ssl crt " +
-          certs_.server_pem + "\n  default_backend ferry_mqtt\n"
-          "frontend mqtt_passthrough\n  bind 127.0.0.1:" + std::to_string(passthrough_port_) +
-          "\n  default_backend ferry_mqtts\n";
-      cfg += Backend("ferry_mqtt", "tcp.lb") + Backend("ferry_mqtts", "ssl.lbtls");
-      const std::string path = dir_.File("haproxy.cfg");
-      std::ofstream(path) << cfg;
-      haproxy_ = StartCommand({"haproxy", "-db", "-f", path});
-      if (!haproxy_) return ::testing::AssertionFailure() << "cannot start haproxy";
-      if (WaitFor([&] { return Accepts(tls_port_) && Accepts(passthrough_port_); },
-                  milliseconds(5000), "haproxy to listen")) {
-        return ::testing::AssertionSuccess();
-      }
-      CommandResult r = haproxy_->Terminate();  // a port was taken meanwhile: again
-      if (attempt == 2) return ::testing::AssertionFailure() << "haproxy: " << r.ToString();
-    }
-    return ::testing::AssertionFailure();
+    return haproxy_.Start(2, [&](const std::vector<uint16_t>& ports) {
+      tls_port_ = ports[0];
+      passthrough_port_ = ports[1];
+      return haproxy_.GlobalSection() +
+             "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1m\n"
+             "  timeout server 1m\n  option redispatch\n  retries 2\n"
+             "frontend mqtt_tls\n  bind 127.0.0.1:" + std::to_string(tls_port_) + " ssl crt " +
+             certs_.server_pem + "\n  default_backend ferry_mqtt\n"
+             "frontend mqtt_passthrough\n  bind 127.0.0.1:" + std::to_string(passthrough_port_) +
+             "\n  default_backend ferry_mqtts\n" +
+             Backend("ferry_mqtt", "tcp.lb") + Backend("ferry_mqtts", "ssl.lbtls");
+    });
   }
 
   // A backend of both nodes' `listener`, checked as etc/examples/haproxy.cfg
@@ -144,40 +102,10 @@ class HaproxyTest : public ::testing::Test {
     return b;
   }
 
-  std::string stats_socket() const { return dir_.File("haproxy.sock"); }
-
-  // Every server of every backend, by {backend, server}, from `show stat`.
-  std::map<std::pair<std::string, std::string>, ServerState> Servers() {
-    bool closed = false;
-    std::istringstream csv(SocketExchange(stats_socket(), "show stat\n", &closed));
-    std::map<std::pair<std::string, std::string>, ServerState> out;
-    std::map<std::string, size_t> column;
-    for (std::string line; std::getline(csv, line);) {
-      std::vector<std::string> f;
-      std::istringstream fields(line.starts_with("# ") ? line.substr(2) : line);
-      for (std::string v; std::getline(fields, v, ',');) f.push_back(v);
-      if (line.starts_with("# ")) {
-        for (size_t i = 0; i < f.size(); ++i) column[f[i]] = i;
-        continue;
-      }
-      auto at = [&](const std::string& name) {
-        auto it = column.find(name);
-        return it != column.end() && it->second < f.size() ? f[it->second] : std::string();
-      };
-      if (f.size() < 2 || at("svname") == "FRONTEND" || at("svname") == "BACKEND") continue;
-      out[{at("pxname"), at("svname")}] = {at("status"), at("check_status"), at("check_code")};
-    }
-    return out;
+  std::map<std::pair<std::string, std::string>, HaproxyServer> Servers() {
+    return haproxy_.Servers();
   }
-
-  bool AllServersPassTheirChecks() {
-    auto servers = Servers();
-    if (servers.size() != 2 * nodes_.size()) return false;
-    for (const auto& [name, s] : servers) {
-      if (s.status != "UP" || s.check_status != "L7OK") return false;
-    }
-    return true;
-  }
+  bool AllServersPassTheirChecks() { return haproxy_.AllServersUp(2 * nodes_.size()); }
 
   // The node that has client `id` connected, with its `clients show` row.
   ClientOnNode FindClient(const std::string& id) {
@@ -224,7 +152,7 @@ class HaproxyTest : public ::testing::Test {
   TempDir dir_;
   TestCerts certs_;
   std::vector<std::unique_ptr<NodeProcess>> nodes_;
-  std::unique_ptr<RunningCommand> haproxy_;
+  Haproxy haproxy_{dir_.path()};
   uint16_t tls_port_ = 0;
   uint16_t passthrough_port_ = 0;
 };
@@ -320,7 +248,7 @@ TEST_F(HaproxyTest, NodeWithItsListenersStoppedIsReportedDownAndSkipped) {
       },
       milliseconds(10000), "HAProxy to take " + server + " out"));
   for (const char* backend : {"ferry_mqtt", "ferry_mqtts"}) {
-    ServerState s = Servers()[{backend, server}];
+    HaproxyServer s = Servers()[{backend, server}];
     EXPECT_EQ(s.check_status, "L7STS") << backend;  // an HTTP answer, not the one expected
     EXPECT_EQ(s.check_code, "503") << backend;
   }
