@@ -22,7 +22,19 @@
 #            only)  --keep  --nice N  --routes N (route table size)
 #            --workers N (ferryd workers per node; default 1: two nodes
 #            share this machine's cores, as mosquitto's single thread does)
-#   scenarios: cross_q0 cross_q1 routes
+#   scenarios: cross_q0 cross_q1 routes takeover connect
+#
+# Takeover: a client with a persistent session on node 1 has TAKEOVER_COUNT
+# (1,000) QoS 1 messages queued while it is away, then reconnects to the
+# other node (and back, each round): the time from its CONNECT to its
+# CONNACK and to the last message (raw_clients.py takeover), p50 and p99
+# over the rounds; beside the same reconnect to the same node on one ferry
+# node and on mosquitto (a resume without a move).
+#
+# Connect: CONNS new clients (clean start) connect, 64 handshakes at a time
+# in all; on a three-node cluster a third of them to each node (every
+# CONNECT locks its client id on a quorum and asks the peers for its
+# session), beside all of them to one ferry node and to mosquitto.
 #
 # Needs: ferryd, ferryctl and ferry-bench built (cmake --build build),
 # /usr/sbin/mosquitto, jq, python3. Only processes this script started are
@@ -44,7 +56,7 @@ script_option() {
     *) return 1 ;;
   esac
 }
-parse_options cluster.sh 28 "$@"
+parse_options cluster.sh 41 "$@"
 command -v jq >/dev/null || { echo "cluster.sh: jq is needed" >&2; exit 2; }
 FERRYCTL="$build/ferryctl"
 [[ -x "$FERRYCTL" ]] || { echo "cluster.sh: $FERRYCTL not found" >&2; exit 2; }
@@ -174,10 +186,70 @@ scenario_routes() {
   LOADER_PID=""
   stop_brokers
 }
+TAKEOVER_COUNT=1000
+scenario_takeover() {
+  local rounds=$(( quick == 1 ? 10 : 30 )) a b pub file="$WORK/takeover.$2.$1.json"
+  local queue="[mqtt]
+max_queued_messages = 10000"
+  case "$2" in
+    cluster)
+      N1="$WORK/n1"; N2="$WORK/n2"
+      start_node "$N1" n1 "$queue"; a=$NODE_PORT; local target=$NODE_CLUSTER
+      start_node "$N2" n2 "$queue"; b=$NODE_PORT
+      ctl "$N2" cluster join "$target" > /dev/null
+      pub=$a ;;
+    ferry)
+      start_node "$WORK/one" one "$queue"; a=$NODE_PORT; b=$a; pub=$a ;;
+    mosquitto)
+      start_mosquitto "$WORK/mosq" "max_queued_messages 10000"; a=$MOSQ_PORT; b=$a; pub=$a ;;
+  esac
+  $NICE_CMD python3 "$here/raw_clients.py" takeover "$a" "$b" "$pub" "$TAKEOVER_COUNT" "$rounds" \
+    > "$file" 2> "$file.err" || echo '{}' > "$file"
+  printf '%s\t%s\t%s\t%s\n' takeover "$2" "$1" "$file" >> "$RESULTS"
+  stop_brokers
+}
+
+CONNS=$(( $(ulimit -n) - 200 ))
+(( CONNS > 6000 )) && CONNS=6000
+scenario_connect() {
+  local args=(conn -i 0 -k 600 -d 2 --ifaddr 127.0.0.1,127.0.0.2,127.0.0.3)
+  case "$2" in
+    cluster)
+      local ports=() dirs=() i target pids=() files=()
+      for i in 1 2 3; do
+        start_node "$WORK/c$i" "c$i"; ports+=("$NODE_PORT"); dirs+=("$WORK/c$i")
+        [[ $i == 1 ]] && target=$NODE_CLUSTER || ctl "$WORK/c$i" cluster join "$target" > /dev/null
+      done
+      wait_until 20 bash -c "[[ \$('$FERRYCTL' --socket '$WORK/c1/data/ferry.sock' cluster status) == *c3@* ]]"
+      for i in 0 1 2; do
+        files+=("$WORK/connect.cluster.$1.$i.json")
+        $NICE_CMD "$BENCH" "${args[@]}" -c $((CONNS / 3)) --max-connecting 21 -n $((i * CONNS)) \
+          -p "${ports[$i]}" -h 127.0.0.1 --json --quiet > "${files[$i]}" 2> "${files[$i]}.err" &
+        pids+=($!)
+      done
+      for i in 0 1 2; do wait "${pids[$i]}" || true; done
+      # One figure for the three: every CONNACK over the longest of the three.
+      jq -s '{connected: (map(.connected // 0) | add),
+              connect_s: (map(.connect_s // 0) | max)} |
+             . + {connect_rate: (if .connect_s > 0 then .connected / .connect_s else 0 end)}' \
+        "${files[@]}" > "$WORK/connect.cluster.$1.json"
+      printf '%s\t%s\t%s\t%s\n' connect cluster "$1" "$WORK/connect.cluster.$1.json" >> "$RESULTS" ;;
+    ferry)
+      start_node "$WORK/one" one
+      bench connect ferry "$1" "${args[@]}" -c "$CONNS" --max-connecting 64 -p "$NODE_PORT" \
+        --broker-pid "$NODE_PID" ;;
+    mosquitto)
+      start_mosquitto "$WORK/mosq"
+      bench connect mosquitto "$1" "${args[@]}" -c "$CONNS" --max-connecting 64 -p "$MOSQ_PORT" \
+        --broker-pid "$MOSQ_PID" ;;
+  esac
+  stop_brokers
+}
+
 scenario_cross_q0() { cross cross_q0 "$2" "$1" 0; }
 scenario_cross_q1() { cross cross_q1 "$2" "$1" 1; }
 
-SCENARIOS=(cross_q0 cross_q1 routes)
+SCENARIOS=(cross_q0 cross_q1 routes takeover connect)
 started=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for rep in $(seq 1 "$reps"); do
@@ -227,6 +299,30 @@ for s in ("cross_q0", "cross_q1"):
     p50, p99 = med(b.get("cluster", []), "latency_p50_ns"), med(b.get("cluster", []), "latency_p99_ns")
     lat = "-" if p50 is None else f"{p50 / 1e6:.2f} / {p99 / 1e6:.2f}"
     print(f"| {names[s]} | {fmt(c)} | {fmt(f)} | {fmt(m)} | {ratio} | {lost} | {dup} | {lat} |")
+if "takeover" in rows:
+    t = rows["takeover"]
+    print()
+    print("| a session with 1,000 queued QoS 1 messages reconnects | CONNECT to CONNACK p50 ms | CONNECT to the last message p50 / p99 / max ms | missing | repeated |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    label = {"cluster": "ferry cluster: to the other node (takeover)",
+             "ferry": "ferry one node: to the same node", "mosquitto": "mosquitto: to the same node"}
+    for b in ("cluster", "ferry", "mosquitto"):
+        runs = t.get(b, [])
+        if not runs:
+            continue
+        print(f"| {label[b]} | {fmt(med(runs, 'connack_p50_ms'), '{:.1f}')} "
+              f"| {fmt(med(runs, 'p50_ms'), '{:.1f}')} / {fmt(med(runs, 'p99_ms'), '{:.1f}')} / "
+              f"{fmt(max((r.get('max_ms', 0) for r in runs), default=None), '{:.1f}')} "
+              f"| {sum(r.get('missing', 0) for r in runs)} | {sum(r.get('repeated', 0) for r in runs)} |")
+if "connect" in rows:
+    c = rows["connect"]
+    rate = {b: med(c.get(b, []), "connect_rate") for b in ("cluster", "ferry", "mosquitto")}
+    print()
+    print("| new clients connecting, 64 at a time | ferry cluster (3 nodes) conn/s | ferry one node conn/s | mosquitto conn/s | cluster / one node | cluster / mosquitto |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    r1 = "-" if not rate["cluster"] or not rate["ferry"] else f"{rate['cluster'] / rate['ferry']:.2f}x"
+    r2 = "-" if not rate["cluster"] or not rate["mosquitto"] else f"{rate['cluster'] / rate['mosquitto']:.2f}x"
+    print(f"| {fmt(med(c.get('ferry', []), 'connected'))} clients | {fmt(rate['cluster'])} | {fmt(rate['ferry'])} | {fmt(rate['mosquitto'])} | {r1} | {r2} |")
 if "routes" in rows:
     r = rows["routes"]["cluster"]
     print()

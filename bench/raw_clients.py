@@ -20,6 +20,14 @@ client does to a broker.
       COUNT clients connect without clean session (ids session-<i>), one
       after another, and leave at once: a node with COUNT offline sessions.
       Prints "ready".
+  raw_clients.py takeover PORT_A PORT_B PUB_PORT COUNT ROUNDS
+      A client with a persistent session (id roamer) subscribes to
+      takeover/# at QoS 1 on PORT_A and leaves. Then, ROUNDS times: a
+      publisher on PUB_PORT publishes COUNT QoS 1 messages, each
+      acknowledged, while the client is away; the client reconnects, to
+      PORT_B and PORT_A in turn, and takes them all. Prints JSON: the time
+      from its CONNECT to its CONNACK and to the last of the COUNT
+      messages, per round (ms), and how many were missing or repeated.
 """
 import json
 import select
@@ -132,6 +140,86 @@ def sessions(port, count):
     print("ready", flush=True)
 
 
+class Reader:
+    """MQTT packets from a socket: (first byte, body)."""
+
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+
+    def packet(self):
+        while True:
+            if len(self.buf) >= 2:
+                length, mult, i = 0, 1, 1
+                while i < len(self.buf):
+                    b = self.buf[i]
+                    length += (b & 0x7F) * mult
+                    mult *= 128
+                    i += 1
+                    if not b & 0x80:
+                        if len(self.buf) >= i + length:
+                            first, body = self.buf[0], self.buf[i:i + length]
+                            self.buf = self.buf[i + length:]
+                            return first, body
+                        break
+            chunk = self.s.recv(1 << 16)
+            if not chunk:
+                raise SystemExit("connection closed by the broker")
+            self.buf += chunk
+
+
+def takeover(port_a, port_b, pub_port, count, rounds):
+    s = connect(port_a, "roamer", clean=False)
+    s.sendall(packet(0x82, (1).to_bytes(2, "big") + utf8("takeover/#") + b"\x01"))
+    Reader(s).packet()  # SUBACK
+    s.sendall(packet(0xE0, b""))
+    s.close()
+    pub = connect(pub_port, "takeover-pub")
+    pub_reader = Reader(pub)
+    next_payload, results, missing, repeated = 0, [], 0, 0
+    time.sleep(0.5)  # the route reaches the publisher's node
+    for r in range(rounds):
+        first = next_payload
+        out = bytearray()
+        for i in range(count):
+            pid = i % 65535 + 1
+            out += packet(0x32, utf8("takeover/x") + pid.to_bytes(2, "big") +
+                          str(next_payload).encode())
+            next_payload += 1
+        pub.sendall(bytes(out))
+        for _ in range(count):
+            pub_reader.packet()  # PUBACK
+        port = port_b if r % 2 == 0 else port_a
+        t0 = time.perf_counter()
+        s = connect(port, "roamer", clean=False)
+        t_connack = time.perf_counter()
+        reader, seen = Reader(s), set()
+        while len(seen) < count:
+            first_byte, body = reader.packet()
+            if first_byte >> 4 != 3:
+                continue
+            tlen = int.from_bytes(body[:2], "big")
+            pid = body[2 + tlen:4 + tlen]
+            n = int(body[4 + tlen:])
+            if (first_byte >> 1) & 3:
+                s.sendall(packet(0x40, pid))
+            if n in seen or n < first:
+                repeated += 1
+            seen.add(n)
+        t_last = time.perf_counter()
+        missing += sum(1 for n in range(first, next_payload) if n not in seen)
+        s.sendall(packet(0xE0, b""))
+        s.close()
+        results.append({"connack_ms": (t_connack - t0) * 1000, "all_ms": (t_last - t0) * 1000})
+        time.sleep(0.7)  # the old node lets go of its copy (hand-off linger)
+    all_ms = sorted(x["all_ms"] for x in results)
+    def pct(p):
+        return all_ms[min(len(all_ms) - 1, int(p * len(all_ms)))]
+    print(json.dumps({"rounds": rounds, "count": count, "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+                      "max_ms": all_ms[-1],
+                      "connack_p50_ms": sorted(x["connack_ms"] for x in results)[len(results) // 2],
+                      "missing": missing, "repeated": repeated, "rounds_ms": results}))
+
+
 def stalled(port, topic, qos):
     s = connect(port, "stalled-subscriber")
     s.sendall(packet(0x82, (1).to_bytes(2, "big") + utf8(topic) + bytes([qos])))
@@ -180,6 +268,8 @@ def main():
         routes(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "sessions" and len(sys.argv) == 4:
         sessions(int(sys.argv[2]), int(sys.argv[3]))
+    elif mode == "takeover" and len(sys.argv) == 7:
+        takeover(*(int(a) for a in sys.argv[2:7]))
     elif mode == "partial" and len(sys.argv) == 6:
         partial(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:

@@ -307,6 +307,9 @@ class ClusterNode::Impl {
   void OnTakeoverMessages(Conn& c, const FrameView& f);
   void OnTakeoverEnd(Conn& c, const FrameView& f);
   void OnTakeoverDone(Conn& c, const FrameView& f);
+  // A hand-off that came after its claim gave up waiting: delivered to the
+  // session all the same, and confirmed if the session is here.
+  void LateHandOff(const std::string& from, TakeoverMessagesFrame m);
   // Hands over what the exported session took since the last batch.
   void HandOff(const std::string& node, uint64_t req, bool final);
   void SendMessages(const std::string& node, uint64_t req, const std::string& client_id,
@@ -462,6 +465,8 @@ class ClusterNode::Impl {
     uint64_t deadline_ms = 0;  // given up then: the session stays here
   };
   std::map<std::pair<std::string, uint64_t>, Export> exports_;
+  // Late hand-offs arriving in chunks, by (the old node, its claim id).
+  std::map<std::pair<std::string, uint64_t>, std::vector<core::StoredMessage>> late_batches_;
   // The largest fencing token a takeover of each client id was served with
   // (while its export runs): an older one is refused.
   std::map<std::string, uint64_t, std::less<>> served_tokens_;

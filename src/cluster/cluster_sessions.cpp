@@ -423,6 +423,7 @@ void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
   auto it = claims_.find(id);
   if (it == claims_.end() || it->second.from != c.peer() ||
       it->second.client_id != m->client_id) {
+    if ((m->flags & kMessagesHanded) != 0) LateHandOff(c.peer(), std::move(m).value());
     return;
   }
   Claim& claim = it->second;
@@ -475,6 +476,31 @@ void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
           impl.SendTo(from, FrameType::kTakeoverDone,
                       EncodeTakeoverStep(TakeoverStepFrame{id, client, st.ok()}));
           impl.EndClaim(id);
+        });
+      });
+}
+
+void ClusterNode::Impl::LateHandOff(const std::string& from, TakeoverMessagesFrame m) {
+  auto& batch = late_batches_[{from, m.req}];
+  batch.insert(batch.end(), std::make_move_iterator(m.messages.begin()),
+               std::make_move_iterator(m.messages.end()));
+  if ((m.flags & kMessagesLast) == 0) return;
+  std::vector<core::StoredMessage> all = std::move(batch);
+  late_batches_.erase({from, m.req});
+  if ((m.flags & kMessagesFinal) == 0 && all.empty()) return;
+  if (!core_.append_transferred) return;
+  FERRY_INFO("cluster: '%s' handed over %zu messages of the session of '%s' after this node "
+             "stopped waiting; they are delivered",
+             from.c_str(), all.size(), m.client_id.c_str());
+  core_.append_transferred(
+      m.client_id, std::move(all), true,
+      [gate = gate_, from, req = m.req, client = m.client_id, final = (m.flags & kMessagesFinal) != 0](
+          Status st) {
+        if (!final) return;
+        // The old node deletes its copy only if this one has the session.
+        gate->Post([from, req, client, st](Impl& impl) {
+          impl.SendTo(from, FrameType::kTakeoverDone,
+                      EncodeTakeoverStep(TakeoverStepFrame{req, client, st.ok()}));
         });
       });
 }
@@ -591,6 +617,7 @@ void ClusterNode::Impl::OnTakeoverDone(Conn& c, const FrameView& f) {
 // ---- timers and peers going away
 
 void ClusterNode::Impl::SessionPeerDown(const std::string& node) {
+  std::erase_if(late_batches_, [&](const auto& kv) { return kv.first.first == node; });
   for (auto it = admin_calls_.begin(); it != admin_calls_.end();) {
     if (it->second.node != node) {
       ++it;

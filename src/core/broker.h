@@ -385,8 +385,10 @@ class Broker {
   // (SessionClaim::kImported): the first batch goes before what was
   // delivered here since the import, later ones after it; a message
   // already delivered here is dropped. Until the first batch (or `final`)
-  // the session sends nothing from its queue. `done` runs once they are
-  // stored (kSuccess), or with the store's failure.
+  // the session sends nothing from its queue. Messages for a session that
+  // no longer waits for them are delivered to it all the same. `done` runs
+  // once they are stored (OK), with the store's failure, or NotFound if the
+  // session is not here.
   void AppendTransferred(std::string client_id, std::vector<StoredMessage> messages, bool final,
                          std::function<void(Status)> done);
   // A copy of the session that another node holds too and that lost (its

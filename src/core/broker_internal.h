@@ -576,8 +576,9 @@ class Worker {
   std::optional<StoredSession> ExportSession(const std::string& client_id, bool clean_start);
   std::vector<StoredMessage> HandOffSession(const std::string& client_id, bool final);
   void FinishHandOff(const std::string& client_id, bool moved);
-  bool AppendTransferred(const std::string& client_id, std::vector<StoredMessage> messages,
-                         bool final);
+  // True if something went to the store; NotFound without the session.
+  Result<bool> AppendTransferred(const std::string& client_id,
+                                 std::vector<StoredMessage> messages, bool final);
   bool DiscardSession(const std::string& client_id);
   std::vector<SessionBrief> SessionBriefs(const std::string* only) const;
   void HandlePublish(Connection& c, Publish&& p);

@@ -143,10 +143,21 @@ void Worker::FinishHandOff(const std::string& client_id, bool moved) {
   s->Pump();
 }
 
-bool Worker::AppendTransferred(const std::string& client_id, std::vector<StoredMessage> messages,
-                               bool final) {
+Result<bool> Worker::AppendTransferred(const std::string& client_id,
+                                       std::vector<StoredMessage> messages, bool final) {
   Session* s = FindSession(client_id);
-  if (s == nullptr || s->transfer_ == nullptr || !s->transfer_->importing) return false;
+  if (s == nullptr || s->MovingAway()) {
+    return Status::NotFound("no session of '" + client_id + "' here");
+  }
+  if (s->transfer_ == nullptr || !s->transfer_->importing) {
+    // A batch that came after this node stopped waiting for it: delivered
+    // all the same (a copy delivered here already goes twice: QoS 1).
+    bool wrote = false;
+    for (StoredMessage& m : messages) {
+      wrote |= s->Deliver(m.message, m.qos, false, {}, OverLimit::kQueue);
+    }
+    return wrote;
+  }
   Session::Transfer& t = *s->transfer_;
   DurableStore* store = s->persistent_ ? ctx_.store.get() : nullptr;
   bool wrote = false;
@@ -281,8 +292,9 @@ void Broker::AppendTransferred(std::string client_id, std::vector<StoredMessage>
                 done = std::move(done)](Worker& w) mutable {
                  // The last batch waits for every write of the import too:
                  // the other node deletes its copy once this one is safe.
-                 const bool wrote = w.AppendTransferred(client_id, std::move(messages), final);
-                 if (!ctx->store || (!wrote && !final)) return done(Status::Ok());
+                 Result<bool> wrote = w.AppendTransferred(client_id, std::move(messages), final);
+                 if (!wrote.ok()) return done(wrote.status());
+                 if (!ctx->store || (!wrote.value() && !final)) return done(Status::Ok());
                  ctx->store->Sync([done = std::move(done)](const Status& st) { done(st); });
                });
 }

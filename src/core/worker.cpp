@@ -312,12 +312,14 @@ void Worker::Housekeeping() {
   std::vector<Session*> ended;
   for (auto& [id, session] : sessions_) {
     Session& s = *session;
+    // A session moving between nodes has neither its Will nor its expiry
+    // due: the move decides (session_transfer.cpp).
+    if (s.transfer_ != nullptr) continue;
     if (s.pending_will_ && s.will_due_ms_ <= unix_now) {
       Will will = std::move(*s.pending_will_);
       s.pending_will_.reset();
       PublishWill(will, s.client_id_);
     }
-    if (s.transfer_ != nullptr) continue;  // moving between nodes
     if (s.conn_ == nullptr && s.expiry_interval_s_ != 0xFFFFFFFF &&
         s.disconnected_at_ms_ + uint64_t{s.expiry_interval_s_} * 1000 <= unix_now) {
       ended.push_back(&s);

@@ -50,9 +50,9 @@ wire::ConnectFields Resume(const std::string& id, uint32_t expiry_s = 3600) {
   return f;
 }
 
-// Whether node `n` has a session for `id` (`clients show`).
+// Whether node `n` itself has a session for `id` (`clients show --local`).
 bool HasSession(const NodeProcess& n, const std::string& id) {
-  return Ferryctl(n, {"clients", "show", id}).Succeeded();
+  return Ferryctl(n, {"clients", "show", id, "--local"}).Succeeded();
 }
 
 TEST_F(ClusterSessions, QueuedMessagesFollowTheClientToAnotherNode) {
@@ -428,6 +428,37 @@ TEST_F(ClusterSessions, ClientsAreShownKickedAndListedFromAnyNode) {
   EXPECT_NE(human.out.find("NODE"), std::string::npos) << human.out;
   EXPECT_NE(human.out.find("on-two"), std::string::npos) << human.out;
   EXPECT_EQ(human.out.find("off-1"), std::string::npos) << human.out;
+}
+
+TEST_F(ClusterSessions, ClusterLocksListsTheLockOfATakeoverUnderWay) {
+  ThreeJoined();
+  {
+    PahoClient c(N(1).port(), "locked", MqttVersion::kV5);
+    ASSERT_TRUE(c.Connect(Persistent()));
+    ASSERT_TRUE(c.Disconnect());
+  }
+  EXPECT_EQ(Ctl(N(2), {"cluster", "locks"}).out, "no locks\n");
+  RawSession s(N(2).port(), MqttVersion::kV5);
+  ASSERT_TRUE(s.Connect(Resume("locked")));
+  // ferry1 freezes before its last hand-off: ferry2 keeps the client id
+  // locked until it gives up waiting.
+  ASSERT_TRUE(N(1).Signal(SIGSTOP));
+  CommandResult held = Ctl(N(2), {"cluster", "locks"});
+  EXPECT_NE(held.out.find("client:locked  held by this node (quorum, granted by "),
+            std::string::npos)
+      << held.out;
+  auto j = ParseJson(Ctl(N(3), {"cluster", "locks", "--json"}).out);
+  ASSERT_TRUE(j.has_value());
+  ASSERT_EQ((*j)["locks"].size(), 1u) << *j;
+  EXPECT_EQ((*j)["locks"][0]["resource"], "client:locked");
+  EXPECT_EQ((*j)["locks"][0]["holder"], Name(2));
+  EXPECT_EQ((*j)["locks"][0]["held"], false);
+  EXPECT_GT((*j)["locks"][0]["token"].get<uint64_t>(), 0u);
+  ASSERT_TRUE(N(1).Signal(SIGCONT));
+  EXPECT_TRUE(WaitFor([&] { return Ctl(N(2), {"cluster", "locks"}).out == "no locks\n"; },
+                      seconds(15), "the lock let go"));
+  EXPECT_TRUE(WaitFor([&] { return Ctl(N(3), {"cluster", "locks"}).out == "no locks\n"; },
+                      seconds(15), "the grant let go"));
 }
 
 }  // namespace

@@ -331,7 +331,10 @@ TEST_F(Ctl, ClientsKickSessionDisconnectsAndDiscardsAConnectedOne) {
   RawClient raw;
   ASSERT_TRUE(RawConnect(raw, node_.port(), kept));
   Json j = RunJson({"clients", "kick", "kept", "--session"});
-  EXPECT_EQ(j, (Json{{"client_id", "kept"}, {"kicked", true}, {"session_discarded", true}}));
+  EXPECT_EQ(j, (Json{{"client_id", "kept"},
+                     {"kicked", true},
+                     {"session_discarded", true},
+                     {"node", node_.name()}}));
   EXPECT_TRUE(DisconnectedWith(raw, 0x98));
   EXPECT_TRUE(RunJson({"clients", "list"}).empty());  // a plain kick would keep it
 }
@@ -599,7 +602,8 @@ TEST_F(Ctl, BadArgumentsPrintUsage) {
   EXPECT_EQ(r.status.code, 2) << r.ToString();
   EXPECT_EQ(r.err.substr(0, r.err.find('\n')),
             "ferryctl: unknown command 'clients'; see 'ferryctl help'");
-  EXPECT_NE(r.err.find("usage: ferryctl clients kick ID [--session]\n"), std::string::npos)
+  EXPECT_NE(r.err.find("usage: ferryctl clients kick ID [--session] [--local]\n"),
+            std::string::npos)
       << r.err;
   ExpectError({"frobnicate"}, 2, "unknown command 'frobnicate'");
   ExpectError({"clients", "show", "a", "b"}, 2, "unexpected argument 'b'");
