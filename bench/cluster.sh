@@ -83,7 +83,8 @@ RESULTS="$WORK/results.tsv"  # scenario broker rep json
 # Every node this script starts shares one cookie (an environment override:
 # lib.sh writes [node] itself).
 export FERRY_NODE__COOKIE="bench-$$-$RANDOM"
-# start_node DIR NAME [EXTRA_INI]: a ferry node with a cluster port; sets
+# start_node DIR NAME [EXTRA_INI]: a ferry node with a cluster port; EXTRA_INI
+# goes on in its [mqtt] section (start a section of its own for others); sets
 # NODE_PID, NODE_PORT, NODE_CLUSTER (name@127.0.0.1:port).
 start_node() {
   start_ferry "$1" "$WORKERS" "[cluster]
@@ -189,8 +190,7 @@ scenario_routes() {
 TAKEOVER_COUNT=1000
 scenario_takeover() {
   local rounds=$(( quick == 1 ? 10 : 30 )) a b pub file="$WORK/takeover.$2.$1.json"
-  local queue="[mqtt]
-max_queued_messages = 10000"
+  local queue="max_queued_messages = 10000"  # in start_node's [mqtt]
   case "$2" in
     cluster)
       N1="$WORK/n1"; N2="$WORK/n2"
