@@ -169,6 +169,7 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.data_dir = loaded.config.node.data_dir;
     o.link.down_after_ms = cc.peer_down_after_ms;
     o.autoheal = cc.autoheal;
+    o.autoheal_restart = cc.autoheal_restart;
     o.autoheal_delay_ms = cc.autoheal_delay_ms;
     o.autoclean_ms = cc.autoclean_ms;
     o.session_locking = cc.session_locking;
@@ -227,6 +228,10 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     };
     core.discard_session = [&broker](std::string id, auto done) {
       broker.DiscardSession(std::move(id), std::move(done));
+    };
+    core.disconnect_clients = [&broker](std::string why, std::function<void(size_t)> done) {
+      broker.DisconnectClients(ferry::ReasonCode::kServerShuttingDown, std::move(why),
+                               std::move(done));
     };
     core.sessions = [&broker] {
       return static_cast<uint64_t>(std::max<int64_t>(0, broker.metrics().sessions.load()));

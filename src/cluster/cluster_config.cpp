@@ -18,6 +18,7 @@ namespace {
 
 constexpr std::string_view kDiscovery[] = {"manual", "static", "dns", "etcd", "k8s", "mcast"};
 constexpr std::string_view kLockTypes[] = {"local", "leader", "quorum", "all"};
+constexpr std::string_view kAutohealModes[] = {"soft", "restart"};
 constexpr std::string_view kRecordTypes[] = {"a", "aaaa", "srv"};
 constexpr std::string_view kAddressTypes[] = {"ip", "dns", "hostname"};
 
@@ -87,6 +88,8 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
     c->peer_down_after_ms = static_cast<uint64_t>(down_after.count());
   }
   r.Bool("autoheal", &c->autoheal);
+  size_t mode = 0;
+  if (r.Choice("autoheal_mode", kAutohealModes, &mode)) c->autoheal_restart = mode == 1;
   std::chrono::milliseconds delay{c->autoheal_delay_ms};
   if (r.Duration("autoheal_delay", std::chrono::milliseconds(0), std::chrono::hours(1), &delay)) {
     c->autoheal_delay_ms = static_cast<uint64_t>(delay.count());

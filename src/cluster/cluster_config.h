@@ -11,6 +11,8 @@
 //                          # for a peer whose link is lost go after that
 //   autoheal = on          # parts of a split cluster merge again by themselves
 //   autoheal_delay = 15s   #   this long after they meet (cluster_heal.cpp)
+//   autoheal_mode = soft   # restart: the joining side closes its clients'
+//                          #   connections (sessions stay)
 //   autoclean = 5m         # a member unreachable that long is removed (0 = never)
 //   session_locking = quorum  # the lock a CONNECT takes on its client id:
 //                          # local | leader | quorum | all (locks.h)
@@ -54,6 +56,7 @@ struct ClusterConfig {
   uint16_t listen_port = 0;
   uint64_t peer_down_after_ms = 10000;
   bool autoheal = true;
+  bool autoheal_restart = false;  // autoheal_mode = restart
   uint64_t autoheal_delay_ms = 15000;
   uint64_t autoclean_ms = 300000;  // 0 = never
   LockType session_locking = LockType::kQuorum;

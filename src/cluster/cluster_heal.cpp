@@ -164,6 +164,15 @@ void ClusterNode::Impl::RunPendingHeal() {
     if (r.status.ok()) {
       FERRY_INFO("cluster: autoheal done: joined '%s'; cluster '%s' has %zu members", target.c_str(),
                  options_.cluster.c_str(), members_.members().size());
+      if (options_.autoheal_restart && core_.disconnect_clients) {
+        core_.disconnect_clients(
+            "the node rejoined its cluster after a split (autoheal_mode = restart)",
+            [](size_t closed) {
+              FERRY_INFO("cluster: autoheal_mode = restart: closed %zu client connection%s; "
+                         "their sessions stay",
+                         closed, closed == 1 ? "" : "s");
+            });
+      }
     } else {
       FERRY_WARN("cluster: autoheal: joining '%s' failed: %s; tried again on the next probe",
                  target.c_str(), r.status.message().c_str());

@@ -71,6 +71,10 @@ struct ClusterOptions {
   // tie, the one whose first name sorts later) joins the other,
   // autoheal_delay_ms after it is found.
   bool autoheal = true;
+  // What the side that joins does to its clients: keeps them connected
+  // (soft), or closes their connections once it has joined (restart), so
+  // that they come back to a cluster that is whole. Sessions stay either way.
+  bool autoheal_restart = false;
   uint64_t autoheal_delay_ms = 15000;
   uint64_t autoclean_ms = 300000;
   uint64_t probe_interval_ms = 5000;
@@ -148,6 +152,8 @@ struct CoreSeams {
                      std::function<void(Status)>)>
       append_transferred;
   std::function<void(std::string, std::function<void(bool)>)> discard_session;
+  // Closes every client connection, sessions kept (autoheal_mode = restart).
+  std::function<void(std::string why, std::function<void(size_t)> done)> disconnect_clients;
 };
 
 // One lock as `cluster locks` shows it: one this node holds (granted by

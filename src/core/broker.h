@@ -391,6 +391,10 @@ class Broker {
   // session is not here.
   void AppendTransferred(std::string client_id, std::vector<StoredMessage> messages, bool final,
                          std::function<void(Status)> done);
+  // Closes every client connection (v5 clients get DISCONNECT `reason` with
+  // `why`), as a restart of the node would, but the node runs on: sessions
+  // stay, and no Will goes. `done` gets how many were closed.
+  void DisconnectClients(ReasonCode reason, std::string why, std::function<void(size_t)> done);
   // A copy of the session that another node holds too and that lost (its
   // client connected there later): ended here without its Will; a
   // connection gets DISCONNECT 0x8E. `done(true)` if there was one.

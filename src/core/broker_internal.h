@@ -535,6 +535,9 @@ class Worker {
   void Adopt(int fd, std::string peer, std::string listener, std::string pending);
   // Loop thread: stop everything (v5 clients get DISCONNECT 0x8B).
   void Shutdown();
+  // Loop thread: closes every connected client (Broker::DisconnectClients);
+  // returns how many.
+  size_t DisconnectClients(ReasonCode reason, std::string_view why);
 
   // Loop thread.
   Connection* FindConnection(uint64_t id);

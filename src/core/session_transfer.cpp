@@ -299,6 +299,25 @@ void Broker::AppendTransferred(std::string client_id, std::vector<StoredMessage>
                });
 }
 
+void Broker::DisconnectClients(ReasonCode reason, std::string why,
+                               std::function<void(size_t)> done) {
+  struct Tally {
+    std::atomic<size_t> closed{0};
+    std::atomic<size_t> left{0};
+    std::function<void(size_t)> done;
+  };
+  auto tally = std::make_shared<Tally>();
+  tally->left = ctx_->workers.size();
+  tally->done = std::move(done);
+  for (auto& worker : ctx_->workers) {
+    Worker* w = worker.get();
+    w->loop().Post([w, tally, reason, why] {
+      tally->closed += w->DisconnectClients(reason, why);
+      if (--tally->left == 0 && tally->done) tally->done(tally->closed.load());
+    });
+  }
+}
+
 void Broker::DiscardSession(std::string client_id, std::function<void(bool)> done) {
   ForEachOwner(*ctx_, client_id, [client_id, done = std::move(done)](Worker& w) {
     done(w.DiscardSession(client_id));

@@ -338,6 +338,22 @@ void Worker::Housekeeping() {
   }
 }
 
+size_t Worker::DisconnectClients(ReasonCode reason, std::string_view why) {
+  std::vector<Connection*> connected;
+  for (auto& [id, c] : conns_) {
+    if (c->state() == Connection::State::kConnected && c->session_ != nullptr) {
+      connected.push_back(c.get());
+    }
+  }
+  for (Connection* c : connected) {
+    // Not the client's doing: its session stays and its Will does not go,
+    // as at a shutdown.
+    c->disconnect_graceful_ = true;
+    DisconnectClient(*c, reason, why);
+  }
+  return connected.size();
+}
+
 void Worker::Shutdown() {
   shutting_down_ = true;
   std::vector<Connection*> all;

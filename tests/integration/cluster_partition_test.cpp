@@ -173,6 +173,47 @@ TEST_F(ClusterPartition, AnIsolatedNodeIsSeenServesAloneAndHealsWhenTheNetworkRe
             log.rfind("alarm cluster_partition raised"));
 }
 
+// A client id connected on both sides of a split (each side could only
+// start a new session): once the network returns, the copies meet and the
+// one connected later stays; the other node's client gets DISCONNECT 0x8E.
+TEST_F(ClusterPartition, AClientIdOnBothSidesOfASplitHasOneSessionAfterTheHeal) {
+  ASSERT_NO_FATAL_FAILURE(Start(3));
+  PahoConnectOptions persistent;
+  persistent.clean_start = false;
+  auto uri = [&](int i) {
+    return "tcp://" + NetnsSegment::Ip(i) + ":" + std::to_string(N(i).port());
+  };
+  PahoClient first(uri(1), "twin", MqttVersion::kV311);
+  ASSERT_TRUE(first.Connect(persistent));
+  ASSERT_TRUE(first.Subscribe("twin/#", 1));
+
+  ASSERT_TRUE(net_.Isolate(3)) << net_.why();
+  ASSERT_TRUE(StatusIs(N(3), StatusLine(Names({3}), Names({1, 2})), seconds(10)));
+  PahoClient second(uri(3), "twin", MqttVersion::kV311);
+  ASSERT_TRUE(second.Connect(persistent));
+  EXPECT_FALSE(second.session_present()) << "ferry3 cannot reach the session on ferry1";
+  EXPECT_TRUE(first.IsConnected());
+
+  ASSERT_TRUE(net_.Heal()) << net_.why();
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_TRUE(StatusIs(N(i), StatusLine(Names({1, 2, 3})), seconds(20)));
+  }
+  EXPECT_TRUE(first.WaitConnectionLost(seconds(10)));
+  EXPECT_TRUE(N(1).WaitForLog("dropped 1 session that its client connected to '" + NodeName(3) +
+                              "' since (twin)"));
+  EXPECT_TRUE(second.IsConnected());
+  auto rows = ParseJson(Ctl(N(2), {"clients", "list", "--cluster", "--json"}).out);
+  ASSERT_TRUE(rows.has_value());
+  int twins = 0;
+  for (const auto& row : *rows) {
+    if (row["client_id"] == "twin") {
+      ++twins;
+      EXPECT_EQ(row["node"], NodeName(3));
+    }
+  }
+  EXPECT_EQ(twins, 1) << *rows;
+}
+
 TEST_F(ClusterPartition, ThreeWayAndNonTransitiveSplitsConverge) {
   ASSERT_NO_FATAL_FAILURE(Start(3));
   ASSERT_NO_FATAL_FAILURE(Subscribe());
@@ -284,6 +325,36 @@ TEST_F(ClusterPartition, TwoNodesThatCleanedEachOtherMergeTheSameWayOnBothSides)
   EXPECT_TRUE(N(1).WaitForLog("that side joins this one"));
   EXPECT_EQ(N(1).LogSinceStart().find("this side joins it"), std::string::npos);
   EXPECT_TRUE(DigestsAgree());
+}
+
+// autoheal_mode = restart: the side that joins closes its clients'
+// connections once it has joined (sessions kept); the other side's stay.
+TEST_F(ClusterPartition, WithAutohealModeRestartTheJoiningSideClosesItsClients) {
+  ASSERT_NO_FATAL_FAILURE(
+      Start(2, "autoclean = 3s\nautoheal_delay = 1s\nautoheal_mode = restart\n"));
+  auto uri = [&](int i) {
+    return "tcp://" + NetnsSegment::Ip(i) + ":" + std::to_string(N(i).port());
+  };
+  PahoConnectOptions persistent;
+  persistent.clean_start = false;
+  persistent.session_expiry_s = 3600;
+  PahoClient stays(uri(1), "stays", MqttVersion::kV5);
+  ASSERT_TRUE(stays.Connect(persistent));
+  PahoClient bounced(uri(2), "bounced", MqttVersion::kV5);
+  ASSERT_TRUE(bounced.Connect(persistent));
+  ASSERT_TRUE(bounced.Subscribe("bounce/#", 1));
+  ASSERT_TRUE(net_.Cut(1, 2));
+  EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({2})), seconds(15)));
+  ASSERT_TRUE(net_.Heal());
+  EXPECT_TRUE(StatusIs(N(2), StatusLine(Names({1, 2})), seconds(30)));
+  // ferry2 (its name sorts later) joined, and closed its client.
+  EXPECT_TRUE(N(2).WaitForLog("autoheal_mode = restart: closed 1 client connection"));
+  EXPECT_TRUE(bounced.WaitConnectionLost(seconds(10)));
+  EXPECT_TRUE(stays.IsConnected());
+  // Its session stayed: it comes back to it.
+  PahoClient back(uri(2), "bounced", MqttVersion::kV5);
+  ASSERT_TRUE(back.Connect(persistent));
+  EXPECT_TRUE(back.session_present());
 }
 
 TEST_F(ClusterPartition, ASharedGroupDeliversOnEachSideAndOncePerGroupAfterTheHeal) {
