@@ -135,13 +135,14 @@ void HereOrElsewhere(BrokerContext& ctx, const AdminRequest& req, const std::str
 }
 
 // After this node's listing `local`, each other node's `words`, one page
-// at a time, each row tagged with its node.
+// at a time, each row tagged with its node; `limit` rows in all.
 AdminPageSource AcrossNodes(std::string self, AdminPageSource local,
                             std::shared_ptr<RemoteClientDirectory> dir,
-                            std::vector<std::string> words) {
+                            std::vector<std::string> words, uint64_t limit) {
   struct State {
     std::string self;
     AdminPageSource local;
+    uint64_t remaining = 0;
     bool local_done = false;
     std::shared_ptr<RemoteClientDirectory> dir;
     std::vector<std::string> words;
@@ -155,19 +156,22 @@ AdminPageSource AcrossNodes(std::string self, AdminPageSource local,
   st->dir = std::move(dir);
   st->words = std::move(words);
   st->nodes = st->dir->Nodes();
+  st->remaining = limit;
   return [st](size_t max_rows, AdminPageDone done) {
     if (!st->local_done) {
       return st->local(max_rows, [st, done](Result<AdminPage> p) {
         if (!p.ok()) return done(p.status());
         for (Json& row : p.value().rows) row["node"] = st->self;
-        if (p.value().last) {
+        st->remaining -= std::min<uint64_t>(st->remaining, p.value().rows.size());
+        if (p.value().last || st->remaining == 0) {
           st->local_done = true;
-          p.value().last = st->nodes.empty();
+          p.value().last = st->nodes.empty() || st->remaining == 0;
         }
         done(std::move(p));
       });
     }
     const std::string node = st->nodes[st->node];
+    max_rows = static_cast<size_t>(std::min<uint64_t>(max_rows, st->remaining));
     st->dir->List(node, st->words, st->cursor, max_rows,
                   [st, done, node](Result<RemoteClientDirectory::Page> r) {
                     AdminPage page;
@@ -175,8 +179,10 @@ AdminPageSource AcrossNodes(std::string self, AdminPageSource local,
                       Json rows = Json::parse(r.value().rows, nullptr, false);
                       if (rows.is_array()) {
                         for (Json& row : rows) {
+                          if (st->remaining == 0) break;
                           row["node"] = node;
                           page.rows.push_back(std::move(row));
+                          --st->remaining;
                         }
                       }
                       st->cursor = r.value().next;
@@ -188,7 +194,7 @@ AdminPageSource AcrossNodes(std::string self, AdminPageSource local,
                       st->cursor = 0;
                     }
                     if (st->cursor == 0) ++st->node;
-                    page.last = st->node >= st->nodes.size();
+                    page.last = st->node >= st->nodes.size() || st->remaining == 0;
                     done(std::move(page));
                   });
   };
@@ -432,7 +438,7 @@ Status Broker::RegisterAdminCommands(AdminRegistry& registry) {
          columns.insert(columns.begin() + 1, AdminColumn{"node", "NODE"});
          done(AdminResult::List(std::move(columns),
                                 AcrossNodes(ctx.options.node_name, std::move(local), std::move(dir),
-                                            std::move(words))));
+                                            std::move(words), n.value())));
        }});
 
   add({.path = "clients show",

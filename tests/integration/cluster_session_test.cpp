@@ -423,6 +423,10 @@ TEST_F(ClusterSessions, ClientsAreShownKickedAndListedFromAnyNode) {
   EXPECT_EQ(per_node[Name(1)], 0);
   EXPECT_EQ(per_node[Name(2)], 1);
   EXPECT_EQ(per_node[Name(3)], 120);  // on-three had a session that ended with it
+  // --limit counts the rows of every node together.
+  auto limited = ParseJson(Ctl(N(1), {"clients", "list", "--cluster", "--limit", "50", "--json"}).out);
+  ASSERT_TRUE(limited.has_value());
+  EXPECT_EQ(limited->size(), 50u);
   CommandResult human = Ctl(N(2), {"clients", "list", "--cluster", "--connected"});
   ASSERT_TRUE(human.Succeeded());
   EXPECT_NE(human.out.find("NODE"), std::string::npos) << human.out;
