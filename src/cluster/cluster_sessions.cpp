@@ -37,6 +37,16 @@ constexpr size_t kMessageChunkBytes = 1u << 20;
 constexpr uint64_t kRenewEveryMs = kLockLeaseMs / 3;
 constexpr uint64_t kAdminTimeoutMs = 10000;
 
+// A frame's payload as parsed, or nullopt after one warning naming the
+// peer and what was wrong.
+template <typename T>
+std::optional<T> Parsed(const std::string& peer, Result<T> r, const char* what) {
+  if (r.ok()) return std::move(r).value();
+  FERRY_WARN("cluster: bad %s from '%s': %s", what, peer.c_str(),
+             r.status().ToString().c_str());
+  return std::nullopt;
+}
+
 std::string ClientResource(std::string_view client_id) {
   return "client:" + std::string(client_id);
 }
@@ -217,12 +227,8 @@ void ClusterNode::Impl::Unlock(const std::string& resource) {
 }
 
 void ClusterNode::Impl::OnLock(Conn& c, const FrameView& f) {
-  auto lock = ParseLock(f.payload);
-  if (!lock.ok()) {
-    FERRY_WARN("cluster: bad lock request from '%s': %s", c.peer().c_str(),
-               lock.status().ToString().c_str());
-    return;
-  }
+  auto lock = Parsed(c.peer(), ParseLock(f.payload), "lock request");
+  if (!lock) return;
   const LockTable::Lock& l = lock_table_.Acquire(lock->resource, c.peer(), loop_.Now());
   if (lock->req == 0) return;  // a renewal
   Send(c, FrameType::kLockReply,
@@ -230,12 +236,8 @@ void ClusterNode::Impl::OnLock(Conn& c, const FrameView& f) {
 }
 
 void ClusterNode::Impl::OnLockReply(Conn& c, const FrameView& f) {
-  auto reply = ParseLockReply(f.payload);
-  if (!reply.ok()) {
-    FERRY_WARN("cluster: bad lock reply from '%s': %s", c.peer().c_str(),
-               reply.status().ToString().c_str());
-    return;
-  }
+  auto reply = Parsed(c.peer(), ParseLockReply(f.payload), "lock reply");
+  if (!reply) return;
   LockVote(reply->req, c.peer(), reply->granted, reply->token, reply->holder);
 }
 
@@ -306,12 +308,8 @@ void ClusterNode::Impl::StartClaim(uint64_t id, std::string client_id, bool clea
 }
 
 void ClusterNode::Impl::OnSessionQuery(Conn& c, const FrameView& f) {
-  auto q = ParseSessionQuery(f.payload);
-  if (!q.ok()) {
-    FERRY_WARN("cluster: bad session query from '%s': %s", c.peer().c_str(),
-               q.status().ToString().c_str());
-    return;
-  }
+  auto q = Parsed(c.peer(), ParseSessionQuery(f.payload), "session query");
+  if (!q) return;
   auto reply = [gate = gate_, node = c.peer(), req = q->req](
                    std::optional<core::SessionBrief> brief) {
     SessionQueryReplyFrame r{req, brief.has_value(), brief && brief->connected,
@@ -325,12 +323,8 @@ void ClusterNode::Impl::OnSessionQuery(Conn& c, const FrameView& f) {
 }
 
 void ClusterNode::Impl::OnSessionQueryReply(Conn& c, const FrameView& f) {
-  auto r = ParseSessionQueryReply(f.payload);
-  if (!r.ok()) {
-    FERRY_WARN("cluster: bad session query reply from '%s': %s", c.peer().c_str(),
-               r.status().ToString().c_str());
-    return;
-  }
+  auto r = Parsed(c.peer(), ParseSessionQueryReply(f.payload), "session query reply");
+  if (!r) return;
   auto it = claims_.find(r->req);
   if (it == claims_.end() || it->second.asking.erase(c.peer()) == 0) return;
   Claim& claim = it->second;
@@ -388,12 +382,8 @@ void ClusterNode::Impl::EndClaim(uint64_t id) {
 }
 
 void ClusterNode::Impl::OnTakeoverSession(Conn& c, const FrameView& f) {
-  auto s = ParseTakeoverSession(f.payload);
-  if (!s.ok()) {
-    FERRY_WARN("cluster: bad session from '%s': %s", c.peer().c_str(),
-               s.status().ToString().c_str());
-    return;
-  }
+  auto s = Parsed(c.peer(), ParseTakeoverSession(f.payload), "session");
+  if (!s) return;
   auto it = claims_.find(s->req);
   if (it == claims_.end() || it->second.phase != Claim::Phase::kTakingOver ||
       it->second.from != c.peer()) {
@@ -413,12 +403,8 @@ void ClusterNode::Impl::OnTakeoverSession(Conn& c, const FrameView& f) {
 }
 
 void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
-  auto m = ParseTakeoverMessages(f.payload);
-  if (!m.ok()) {
-    FERRY_WARN("cluster: bad session messages from '%s': %s", c.peer().c_str(),
-               m.status().ToString().c_str());
-    return;
-  }
+  auto m = Parsed(c.peer(), ParseTakeoverMessages(f.payload), "session messages");
+  if (!m) return;
   const uint64_t id = m->req;
   auto it = claims_.find(id);
   if (it == claims_.end() || it->second.from != c.peer() ||
@@ -525,12 +511,8 @@ void ClusterNode::Impl::ClaimConnected(uint64_t id, bool connected) {
 // ---- exports (the old node)
 
 void ClusterNode::Impl::OnTakeover(Conn& c, const FrameView& f) {
-  auto t = ParseTakeover(f.payload);
-  if (!t.ok()) {
-    FERRY_WARN("cluster: bad takeover request from '%s': %s", c.peer().c_str(),
-               t.status().ToString().c_str());
-    return;
-  }
+  auto t = Parsed(c.peer(), ParseTakeover(f.payload), "takeover request");
+  if (!t) return;
   const std::string node = c.peer();
   uint64_t& served = served_tokens_[t->client_id];
   if (t->token < served) {
@@ -768,12 +750,8 @@ void ClusterNode::Impl::SendSessionList(Conn& c) {
 }
 
 void ClusterNode::Impl::OnSessionList(Conn& c, const FrameView& f) {
-  auto theirs = ParseSessionList(f.payload);
-  if (!theirs.ok()) {
-    FERRY_WARN("cluster: bad session list from '%s': %s", c.peer().c_str(),
-               theirs.status().ToString().c_str());
-    return;
-  }
+  auto theirs = Parsed(c.peer(), ParseSessionList(f.payload), "session list");
+  if (!theirs) return;
   if (theirs->empty() || !core_.list_sessions || !core_.discard_session) return;
   std::map<std::string, core::SessionBrief, std::less<>> by_id;
   for (core::SessionBrief& s : *theirs) {
@@ -850,12 +828,8 @@ void ClusterNode::Impl::CallAdmin(const std::string& node, AdminCallFrame call,
 }
 
 void ClusterNode::Impl::OnAdminCall(Conn& c, const FrameView& f) {
-  auto call = ParseAdminCall(f.payload);
-  if (!call.ok()) {
-    FERRY_WARN("cluster: bad admin call from '%s': %s", c.peer().c_str(),
-               call.status().ToString().c_str());
-    return;
-  }
+  auto call = Parsed(c.peer(), ParseAdminCall(f.payload), "admin call");
+  if (!call) return;
   auto reply = [gate = gate_, node = c.peer()](AdminReplyFrame r) {
     gate->Post([node, r = std::move(r)](Impl& impl) {
       impl.SendTo(node, FrameType::kAdminReply, EncodeAdminReply(r));
@@ -873,12 +847,8 @@ void ClusterNode::Impl::OnAdminCall(Conn& c, const FrameView& f) {
 }
 
 void ClusterNode::Impl::OnAdminReply(Conn& c, const FrameView& f) {
-  auto r = ParseAdminReply(f.payload);
-  if (!r.ok()) {
-    FERRY_WARN("cluster: bad admin reply from '%s': %s", c.peer().c_str(),
-               r.status().ToString().c_str());
-    return;
-  }
+  auto r = Parsed(c.peer(), ParseAdminReply(f.payload), "admin reply");
+  if (!r) return;
   auto it = admin_calls_.find(r->req);
   if (it == admin_calls_.end() || it->second.node != c.peer()) return;
   auto done = std::move(it->second.done);
