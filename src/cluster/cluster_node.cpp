@@ -240,7 +240,7 @@ ClusterNode::Impl::Impl(ClusterOptions options, CoreSeams core, MemberRecord sel
       members_path_(options_.data_dir + kMembersFile),
       members_(options_.cluster, self_),
       local_(self_.node, self_.incarnation),
-      lock_table_(core::UnixNowMs() * 1000) {}
+      lock_table_(core::UnixNowUs) {}
 
 ClusterNode::Impl::~Impl() = default;
 

@@ -295,8 +295,13 @@ class ClusterNode::Impl {
   // down, fails requests that waited too long; claims and hand-offs that
   // waited too long go on without the node they waited for.
   void SessionHousekeeping();
+  // Claim `id` asks the peers and the lock (its turn came: StartClaim).
+  void AskForSession(uint64_t id);
   void CheckClaim(uint64_t id);
   void AnswerClaim(uint64_t id, core::SessionClaim claim);
+  // Claim `id` of `client_id` no longer holds up the next CONNECT of that
+  // client id here (it connected, or ended): the next one's turn.
+  void ClaimSettled(uint64_t id, const std::string& client_id);
   void EndClaim(uint64_t id);
   // `node`'s control link went down: what waits for it goes on without it.
   void SessionPeerDown(const std::string& node);
@@ -432,17 +437,19 @@ class ClusterNode::Impl {
     LockType type = LockType::kQuorum;
     std::set<std::string> grantors;
     uint64_t token = 0;
+    uint32_t users = 1;  // claims here holding it: it goes with the last
   };
   std::map<std::string, HeldLock, std::less<>> held_locks_;
   uint64_t next_request_ = 1;
   uint64_t locks_renewed_ms_ = 0;
   // CONNECTs here asking where their session is (SessionHook::Claim).
   struct Claim {
-    enum class Phase : uint8_t { kAsking, kTakingOver, kConnecting, kHandingOver };
+    // kQueued: another CONNECT of the client id is being set up here.
+    enum class Phase : uint8_t { kQueued, kAsking, kTakingOver, kConnecting, kHandingOver };
     std::string client_id;
     bool clean_start = false;
     std::function<void(core::SessionClaim)> later;  // until answered
-    Phase phase = Phase::kAsking;
+    Phase phase = Phase::kQueued;
     bool lock_done = false;
     bool locked = false;
     uint64_t token = 0;
@@ -456,6 +463,9 @@ class ClusterNode::Impl {
     uint64_t deadline_ms = 0;
   };
   std::map<uint64_t, Claim> claims_;
+  // The claims of each client id waiting their turn, the one asking first:
+  // CONNECTs of one client id here take turns, as on a node alone.
+  std::map<std::string, std::deque<uint64_t>, std::less<>> claim_turns_;
   // Sessions this node exports, by (the node taking it, its claim id).
   struct Export {
     std::string client_id;

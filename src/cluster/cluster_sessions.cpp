@@ -51,6 +51,27 @@ std::string ClientResource(std::string_view client_id) {
   return "client:" + std::string(client_id);
 }
 
+// Whether the old node `from` deletes its copy of `client`'s session, after
+// the last messages it handed over were stored here with `st`: yes unless
+// the store failed (then its copy is the one on disk). A session that is no
+// longer here (it ended, or moved on) must not come back from the old copy.
+bool HandedOver(const std::string& client, const std::string& from, const Status& st,
+                size_t messages) {
+  if (st.ok()) return true;
+  if (st.code() == Status::Code::kNotFound) {
+    if (messages > 0) {
+      FERRY_WARN("cluster: %zu message(s) '%s' handed over for '%s' found its session gone from "
+                 "here (it ended or moved on since); they are dropped",
+                 messages, from.c_str(), client.c_str());
+    }
+    return true;
+  }
+  FERRY_WARN("cluster: session of '%s' from '%s' could not be stored here (%s); '%s' keeps its "
+             "copy",
+             client.c_str(), from.c_str(), st.ToString().c_str(), from.c_str());
+  return false;
+}
+
 }  // namespace
 
 // The core::SessionHook: CONNECTs ask here, on their worker threads.
@@ -109,6 +130,13 @@ bool ClusterNode::Impl::SendTo(const std::string& node, FrameType type, std::str
 // ---- locks
 
 void ClusterNode::Impl::Lock(std::string resource, LockType type, LockDone done) {
+  // Held here already (by the claim whose hand-off is still running): this
+  // claim shares it, and it goes with the last of them.
+  if (auto held = held_locks_.find(resource); held != held_locks_.end()) {
+    ++held->second.users;
+    done(true, held->second.token, self_.node);
+    return;
+  }
   std::vector<std::string> voters;
   switch (type) {
     case LockType::kLocal:
@@ -192,8 +220,11 @@ void ClusterNode::Impl::LockVote(uint64_t req, const std::string& node, bool gra
   LockRequest done = std::move(r);
   lock_requests_.erase(it);
   if (won) {
-    HeldLock& held = held_locks_[done.resource];
-    held = HeldLock{done.type, done.grantors, done.token};
+    HeldLock& held =
+        held_locks_.try_emplace(done.resource, HeldLock{done.type, {}, 0, 0}).first->second;
+    ++held.users;
+    held.grantors.insert(done.grantors.begin(), done.grantors.end());
+    held.token = std::max(held.token, done.token);
     // Voters that answer later are told to let go when it is unlocked.
     for (const std::string& v : done.waiting) held.grantors.insert(v);
     done.done(true, done.token, self_.node);
@@ -215,7 +246,7 @@ void ClusterNode::Impl::LockVote(uint64_t req, const std::string& node, bool gra
 
 void ClusterNode::Impl::Unlock(const std::string& resource) {
   auto it = held_locks_.find(resource);
-  if (it == held_locks_.end()) return;
+  if (it == held_locks_.end() || --it->second.users > 0) return;
   for (const std::string& g : it->second.grantors) {
     if (g == self_.node) {
       lock_table_.Release(resource, self_.node);
@@ -231,6 +262,7 @@ void ClusterNode::Impl::OnLock(Conn& c, const FrameView& f) {
   if (!lock) return;
   const LockTable::Lock& l = lock_table_.Acquire(lock->resource, c.peer(), loop_.Now());
   if (lock->req == 0) return;  // a renewal
+  lock_table_.Observe(l.token);
   Send(c, FrameType::kLockReply,
        EncodeLockReply(LockReplyFrame{lock->req, l.holder == c.peer(), l.token, l.holder}));
 }
@@ -238,6 +270,7 @@ void ClusterNode::Impl::OnLock(Conn& c, const FrameView& f) {
 void ClusterNode::Impl::OnLockReply(Conn& c, const FrameView& f) {
   auto reply = Parsed(c.peer(), ParseLockReply(f.payload), "lock reply");
   if (!reply) return;
+  lock_table_.Observe(reply->token);
   LockVote(reply->req, c.peer(), reply->granted, reply->token, reply->holder);
 }
 
@@ -286,6 +319,16 @@ void ClusterNode::Impl::StartClaim(uint64_t id, std::string client_id, bool clea
   claim.client_id = client_id;
   claim.clean_start = clean_start;
   claim.later = std::move(later);
+  claim.deadline_ms = UINT64_MAX;
+  std::deque<uint64_t>& turns = claim_turns_[client_id];
+  turns.push_back(id);
+  if (turns.size() == 1) AskForSession(id);
+}
+
+void ClusterNode::Impl::AskForSession(uint64_t id) {
+  Claim& claim = claims_.at(id);
+  const std::string client_id = claim.client_id;
+  claim.phase = Claim::Phase::kAsking;
   claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms;
   const std::string query = EncodeSessionQuery(SessionQueryFrame{id, client_id});
   for (const std::string& node : RunningNodes()) {
@@ -348,7 +391,9 @@ void ClusterNode::Impl::CheckClaim(uint64_t id) {
                    ? "the cluster could not lock the client id"
                    : "a connection of this client is being set up on " + claim.busy_holder;
     AnswerClaim(id, std::move(busy));
+    const std::string client_id = claim.client_id;
     claims_.erase(id);
+    ClaimSettled(id, client_id);
     return;
   }
   if (claim.from.empty()) {
@@ -374,11 +419,24 @@ void ClusterNode::Impl::AnswerClaim(uint64_t id, core::SessionClaim answer) {
   later(std::move(answer));
 }
 
+void ClusterNode::Impl::ClaimSettled(uint64_t id, const std::string& client_id) {
+  auto it = claim_turns_.find(client_id);
+  if (it == claim_turns_.end() || it->second.empty() || it->second.front() != id) return;
+  it->second.pop_front();
+  if (it->second.empty()) {
+    claim_turns_.erase(it);
+    return;
+  }
+  AskForSession(it->second.front());
+}
+
 void ClusterNode::Impl::EndClaim(uint64_t id) {
   auto it = claims_.find(id);
   if (it == claims_.end()) return;
-  Unlock(ClientResource(it->second.client_id));
+  const std::string client_id = it->second.client_id;
+  if (it->second.phase != Claim::Phase::kQueued) Unlock(ClientResource(client_id));
   claims_.erase(it);
+  ClaimSettled(id, client_id);
 }
 
 void ClusterNode::Impl::OnTakeoverSession(Conn& c, const FrameView& f) {
@@ -390,6 +448,17 @@ void ClusterNode::Impl::OnTakeoverSession(Conn& c, const FrameView& f) {
     return;
   }
   Claim& claim = it->second;
+  if (s->refused) {
+    // The holder served a takeover with a newer lock since: another CONNECT
+    // of this client id won, and this one is refused rather than start a
+    // second session.
+    core::SessionClaim busy;
+    busy.outcome = core::SessionClaim::Outcome::kBusy;
+    busy.why = "a newer connection of this client took its session on " + claim.from;
+    AnswerClaim(s->req, std::move(busy));
+    EndClaim(s->req);
+    return;
+  }
   if (!s->session || s->session->client_id != claim.client_id) {
     // Ended there (clean start), or gone meanwhile: a new session here.
     claim.phase = Claim::Phase::kConnecting;
@@ -449,18 +518,14 @@ void ClusterNode::Impl::OnTakeoverMessages(Conn& c, const FrameView& f) {
     if (final) EndClaim(id);
     return;
   }
+  const size_t count = batch.size();
   core_.append_transferred(
       claim.client_id, std::move(batch), final,
-      [gate = gate_, id, final, from = claim.from, client = claim.client_id](Status st) {
+      [gate = gate_, id, final, count, from = claim.from, client = claim.client_id](Status st) {
         if (!final) return;
-        gate->Post([id, from, client, st](Impl& impl) {
-          if (!st.ok()) {
-            FERRY_WARN("cluster: session of '%s' from '%s' could not be stored here (%s); '%s' "
-                       "keeps its copy",
-                       client.c_str(), from.c_str(), st.ToString().c_str(), from.c_str());
-          }
+        gate->Post([id, from, client, st, count](Impl& impl) {
           impl.SendTo(from, FrameType::kTakeoverDone,
-                      EncodeTakeoverStep(TakeoverStepFrame{id, client, st.ok()}));
+                      EncodeTakeoverStep(TakeoverStepFrame{id, client, HandedOver(client, from, st, count)}));
           impl.EndClaim(id);
         });
       });
@@ -478,15 +543,15 @@ void ClusterNode::Impl::LateHandOff(const std::string& from, TakeoverMessagesFra
   FERRY_INFO("cluster: '%s' handed over %zu messages of the session of '%s' after this node "
              "stopped waiting; they are delivered",
              from.c_str(), all.size(), m.client_id.c_str());
+  const size_t count = all.size();
   core_.append_transferred(
       m.client_id, std::move(all), true,
-      [gate = gate_, from, req = m.req, client = m.client_id, final = (m.flags & kMessagesFinal) != 0](
-          Status st) {
+      [gate = gate_, from, req = m.req, client = m.client_id, count,
+       final = (m.flags & kMessagesFinal) != 0](Status st) {
         if (!final) return;
-        // The old node deletes its copy only if this one has the session.
-        gate->Post([from, req, client, st](Impl& impl) {
+        gate->Post([from, req, client, st, count](Impl& impl) {
           impl.SendTo(from, FrameType::kTakeoverDone,
-                      EncodeTakeoverStep(TakeoverStepFrame{req, client, st.ok()}));
+                      EncodeTakeoverStep(TakeoverStepFrame{req, client, HandedOver(client, from, st, count)}));
         });
       });
 }
@@ -500,12 +565,14 @@ void ClusterNode::Impl::ClaimConnected(uint64_t id, bool connected) {
     EndClaim(id);
     return;
   }
+  const std::string client_id = claim.client_id;
   claim.phase = Claim::Phase::kHandingOver;
   claim.deadline_ms = loop_.Now() + options_.takeover_timeout_ms + options_.handoff_linger_ms;
   if (!SendTo(claim.from, FrameType::kTakeoverEnd,
               EncodeTakeoverStep(TakeoverStepFrame{id, claim.client_id, false}))) {
     SessionPeerDown(claim.from);
   }
+  ClaimSettled(id, client_id);
 }
 
 // ---- exports (the old node)
@@ -514,13 +581,15 @@ void ClusterNode::Impl::OnTakeover(Conn& c, const FrameView& f) {
   auto t = Parsed(c.peer(), ParseTakeover(f.payload), "takeover request");
   if (!t) return;
   const std::string node = c.peer();
+  lock_table_.Observe(t->token);
   uint64_t& served = served_tokens_[t->client_id];
   if (t->token < served) {
     FERRY_WARN("cluster: '%s' asks for the session of '%s' with fencing token %llu, older than "
                "%llu already served; refused",
                node.c_str(), t->client_id.c_str(), static_cast<unsigned long long>(t->token),
                static_cast<unsigned long long>(served));
-    Send(c, FrameType::kTakeoverSession, EncodeTakeoverSession(TakeoverSessionFrame{t->req, {}}));
+    Send(c, FrameType::kTakeoverSession,
+         EncodeTakeoverSession(TakeoverSessionFrame{t->req, {}, /*refused=*/true}));
     return;
   }
   served = t->token;

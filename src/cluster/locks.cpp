@@ -1,5 +1,6 @@
 #include "cluster/locks.h"
 
+#include <algorithm>
 #include <iterator>
 
 namespace ferry::cluster {
@@ -34,7 +35,8 @@ const LockTable::Lock& LockTable::Acquire(const std::string& resource, const std
   Lock& l = it->second;
   if (l.holder != holder || l.token == 0) {
     l.holder = holder;
-    l.token = ++next_token_;
+    last_token_ = std::max(last_token_ + 1, wall_us_());
+    l.token = last_token_;
   }
   l.expires_ms = now_ms + lease_ms;
   return l;

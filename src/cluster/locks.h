@@ -11,15 +11,20 @@
 //   all     every running member must grant it.
 // A grant is a lease (15 s), renewed by the holder while it holds the lock
 // and dropped when it expires or its holder is declared down. Every grant
-// carries a fencing token, larger than every token the granting node gave
-// before, even across its restarts; the holder keeps the largest it got, and
-// a node that acts on behalf of a lock refuses a request with a token older
-// than one it already served.
+// carries a fencing token from a hybrid clock: the granting node's wall clock
+// in microseconds, but always larger than every token it gave or saw before
+// (so tokens grow across restarts, and a grant made after another one
+// anywhere in the cluster carries a larger token as long as the members'
+// clocks agree to better than the time between the two). The holder keeps
+// the largest token it got, and a node that acts on behalf of a lock
+// refuses a request with a token older than one it already served.
 //
 // Thread: owned by the cluster thread; not thread-safe. Sans-I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -40,9 +45,8 @@ inline constexpr uint64_t kLockLeaseMs = 15000;
 
 class LockTable {
  public:
-  // `first_token`: tokens start after it (the Unix time in microseconds
-  // at start-up, so that they grow across restarts).
-  explicit LockTable(uint64_t first_token) : next_token_(first_token) {}
+  // `wall_us`: the wall clock in microseconds (core::UnixNowUs).
+  explicit LockTable(std::function<uint64_t()> wall_us) : wall_us_(std::move(wall_us)) {}
 
   struct Lock {
     std::string resource;
@@ -64,10 +68,13 @@ class LockTable {
   size_t Expire(uint64_t now_ms);
   std::vector<Lock> List() const;
   size_t size() const { return locks_.size(); }
+  // A token granted or served elsewhere: the next grant here is larger.
+  void Observe(uint64_t token) { last_token_ = std::max(last_token_, token); }
 
  private:
   std::map<std::string, Lock, std::less<>> locks_;
-  uint64_t next_token_;
+  std::function<uint64_t()> wall_us_;
+  uint64_t last_token_ = 0;
 };
 
 }  // namespace ferry::cluster

@@ -10,6 +10,9 @@ namespace {
 
 constexpr uint8_t kNoLocal = 0x01;
 constexpr uint8_t kRetainAsPublished = 0x02;
+// kTakeoverSession's "found".
+constexpr uint8_t kSessionFound = 1;
+constexpr uint8_t kTakeoverRefused = 2;
 
 // A u8 that must be 0 or 1.
 bool ReadBool(FieldReader& r, bool& v, const char* what, Status& bad) {
@@ -240,7 +243,7 @@ std::string EncodeTakeoverSession(const TakeoverSessionFrame& f) {
   std::string out;
   FieldWriter w(out);
   w.U64(f.req);
-  w.U8(f.session ? 1 : 0);
+  w.U8(f.session ? kSessionFound : f.refused ? kTakeoverRefused : 0);
   if (!f.session) return out;
   const core::StoredSession& s = *f.session;
   w.Str(s.client_id);
@@ -263,10 +266,13 @@ Result<TakeoverSessionFrame> ParseTakeoverSession(std::span<const uint8_t> paylo
   TakeoverSessionFrame f;
   FieldReader r(payload);
   Status bad;
-  bool found = false;
+  uint8_t found = 0;
   r.U64(f.req, "request");
-  ReadBool(r, found, "found", bad);
-  if (!found || !bad.ok()) return Finish(r, std::move(f), bad);
+  if (r.U8(found, "found") && found > kTakeoverRefused) {
+    bad = Status::Corruption("found: " + std::to_string(found) + " is not 0, 1 or 2");
+  }
+  f.refused = found == kTakeoverRefused;
+  if (found != kSessionFound || !bad.ok()) return Finish(r, std::move(f), bad);
   core::StoredSession& s = f.session.emplace();
   uint32_t n = 0;
   r.Str(s.client_id, "client id");

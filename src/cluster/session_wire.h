@@ -8,7 +8,9 @@
 //   kSessionQuery      u64 req, str client id
 //   kSessionQueryReply u64 req, u8 found, u8 connected, u64 connected_at_ms
 //   kTakeover          u64 req, str client id, u8 clean_start, u64 token
-//   kTakeoverSession   u64 req, u8 found; if found: str client id, u32 expiry,
+//   kTakeoverSession   u64 req, u8 found (0 no session, 1 found, 2 refused: the
+//                      request's fencing token was older than one served);
+//                      if found: str client id, u32 expiry,
 //                      u64 disconnected_at_ms, u32 n x subscription
 //                      (str filter, u8 qos, u8 flags 0x01 no local 0x02 retain
 //                      as published, u8 retain handling, u32 subscription id),
@@ -72,6 +74,7 @@ struct TakeoverFrame {
 struct TakeoverSessionFrame {
   uint64_t req = 0;
   std::optional<core::StoredSession> session;
+  bool refused = false;  // without a session: the request's token was too old
 };
 inline constexpr uint8_t kMessagesLast = 0x01;
 inline constexpr uint8_t kMessagesHanded = 0x02;

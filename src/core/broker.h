@@ -360,10 +360,11 @@ class Broker {
 
   // Every CONNECT asks `hook` where its session comes from (nullptr: none).
   void SetSessionHook(std::shared_ptr<SessionHook> hook);
-  // The session of `client_id` here, if any.
+  // The session of `client_id` here, if any (one exported to another node
+  // is not, while the hand-off runs: ExportSession).
   void LookupSession(std::string client_id,
                      std::function<void(std::optional<SessionBrief>)> done);
-  // Every session here, in no particular order.
+  // Every session here (as LookupSession), in no particular order.
   void ListSessions(std::function<void(std::vector<SessionBrief>)> done);
   // Another node takes the session of `client_id`: its connection here, if
   // any, gets DISCONNECT 0x8E (its Will goes as the specification says).

@@ -6,11 +6,13 @@
 
 namespace ferry::core {
 
-uint64_t UnixNowMs() {
+uint64_t UnixNowUs() {
   timeval tv;
   gettimeofday(&tv, nullptr);
-  return static_cast<uint64_t>(tv.tv_sec) * 1000 + static_cast<uint64_t>(tv.tv_usec) / 1000;
+  return static_cast<uint64_t>(tv.tv_sec) * 1000000 + static_cast<uint64_t>(tv.tv_usec);
 }
+
+uint64_t UnixNowMs() { return UnixNowUs() / 1000; }
 
 void TakeMessageProperties(Properties&& from, Message& m) {
   m.props.payload_format_indicator = from.payload_format_indicator;

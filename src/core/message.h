@@ -60,6 +60,8 @@ using MessagePtr = std::shared_ptr<const Message>;
 // The wall clock in Unix milliseconds, the unit of received_at_ms and
 // expiry_at_ms.
 uint64_t UnixNowMs();
+// The wall clock in Unix microseconds.
+uint64_t UnixNowUs();
 
 // Takes what a message carries from the v5 properties of a PUBLISH or a will
 // (`from` is left moved from): payload format indicator, content type,

@@ -214,7 +214,7 @@ bool Worker::DiscardSession(const std::string& client_id) {
 std::vector<SessionBrief> Worker::SessionBriefs(const std::string* only) const {
   std::vector<SessionBrief> out;
   auto add = [&](const Session& s) {
-    if (s.transfer_ != nullptr && s.transfer_->handed_off) return;  // moved away
+    if (s.MovingAway()) return;  // the node it was exported to has it
     out.push_back(SessionBrief{s.client_id_, s.conn_ != nullptr, s.connected_at_ms_});
   };
   if (only != nullptr) {

@@ -315,6 +315,54 @@ TEST_F(ClusterSessions, ConcurrentConnectsOfOneClientIdLeaveOneLiveSession) {
       << Ctl(N(1), {"clients", "list", "--cluster"}).out;
 }
 
+// A client that comes back to its new node while the old node is still
+// handing over (handoff_linger) resumes the session there: the old node's
+// copy is on its way out and nobody takes it again, and it does not come
+// back once the client moves on to a third node.
+TEST_F(ClusterSessions, AClientBackDuringTheHandOffResumesWhereItIsAndLeavesOneCopy) {
+  ThreeJoined();
+  const std::vector<NodeProcess*> all = {&N(1), &N(2), &N(3)};
+  {
+    RawSession a(N(1).port(), MqttVersion::kV5);
+    ASSERT_TRUE(a.Connect(Resume("hop")));
+    EXPECT_FALSE(a.connack()->session_present);
+  }
+  {
+    RawSession b(N(2).port(), MqttVersion::kV5);
+    ASSERT_TRUE(b.Connect(Resume("hop")));
+    EXPECT_TRUE(b.connack()->session_present);
+  }
+  {
+    RawSession again(N(2).port(), MqttVersion::kV5);
+    ASSERT_TRUE(again.Connect(Resume("hop")));
+    EXPECT_TRUE(again.connack()->session_present);
+  }
+  // ferry3 may be told to wait (0x89) until the hand-off to ferry2 ended.
+  bool moved = false;
+  for (int i = 0; i < 50 && !moved; ++i) {
+    RawSession c(N(3).port(), MqttVersion::kV5);
+    if (c.Connect(Resume("hop"))) {
+      EXPECT_TRUE(c.connack()->session_present);
+      moved = true;
+    } else {
+      ASSERT_TRUE(c.connack().has_value());
+      EXPECT_EQ(c.connack()->code, 0x89);
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+  ASSERT_TRUE(moved) << "ferry3 never took the session";
+  EXPECT_TRUE(WaitFor([&] { return SessionsOf(all, "hop", false) == 1 && HasSession(N(3), "hop"); },
+                      seconds(10), "one session of 'hop', on ferry3"));
+  // ferry1 gave it away once, ferry2 took it once and gave it away once.
+  EXPECT_TRUE(WaitFor([&] { return Metric(N(2), "ferry_cluster_sessions_exported_total") == 1; },
+                      seconds(5), "ferry2's export counted"));
+  EXPECT_EQ(Metric(N(1), "ferry_cluster_sessions_exported_total"), 1u);
+  EXPECT_EQ(Metric(N(2), "ferry_cluster_sessions_imported_total"), 1u);
+  std::this_thread::sleep_for(seconds(1));  // past every linger: nothing comes back
+  EXPECT_EQ(SessionsOf(all, "hop", false), 1);
+  EXPECT_EQ(Metric(N(1), "ferry_cluster_sessions_exported_total"), 1u);
+}
+
 TEST_F(ClusterSessions, AClientOfAFrozenNodeStartsAfreshAndTheStaleCopyIsDroppedLater) {
   ThreeJoined();
   {

@@ -18,18 +18,27 @@ TEST(LockTypes, NamesParseBackAndOthersAreRefused) {
   EXPECT_EQ(bad.status().message(), "'majority': expected local, leader, quorum or all");
 }
 
+// A wall clock that stands still unless a test moves it.
+struct Wall {
+  uint64_t us = 1000;
+  std::function<uint64_t()> Clock() {
+    return [this] { return us; };
+  }
+};
+
 TEST(LockTable, OneHolderAtATimeUntilReleaseOrExpiry) {
-  LockTable t(1000);
+  Wall wall;
+  LockTable t(wall.Clock());
   const LockTable::Lock& a = t.Acquire("client:c1", "a", 0, 15000);
   EXPECT_EQ(a.holder, "a");
-  EXPECT_EQ(a.token, 1001u);
+  EXPECT_EQ(a.token, 1000u) << "the wall clock";
   const LockTable::Lock& b = t.Acquire("client:c1", "b", 100, 15000);
   EXPECT_EQ(b.holder, "a") << "held by another: refused";
   EXPECT_FALSE(t.Release("client:c1", "b")) << "only the holder lets go";
   EXPECT_TRUE(t.Release("client:c1", "a"));
   const LockTable::Lock& b2 = t.Acquire("client:c1", "b", 200, 15000);
   EXPECT_EQ(b2.holder, "b");
-  EXPECT_GT(b2.token, 1001u) << "every grant a larger token";
+  EXPECT_GT(b2.token, 1000u) << "every grant a larger token, the clock standing still or not";
   // A lease that ran out is free for another holder, with a new token.
   const uint64_t before = b2.token;
   const LockTable::Lock& c = t.Acquire("client:c1", "c", 200 + 15000, 15000);
@@ -37,8 +46,26 @@ TEST(LockTable, OneHolderAtATimeUntilReleaseOrExpiry) {
   EXPECT_GT(c.token, before);
 }
 
+TEST(LockTable, TokensFollowTheWallClockAndNeverGoBack) {
+  Wall wall;
+  LockTable t(wall.Clock());
+  wall.us = 5000;
+  EXPECT_EQ(t.Acquire("r1", "a", 0).token, 5000u);
+  wall.us = 4000;  // the clock stepped back
+  EXPECT_EQ(t.Acquire("r2", "a", 0).token, 5001u);
+  // A token another node granted, seen here: the next one is larger, so a
+  // grant made after it anywhere wins over it.
+  t.Observe(9000);
+  EXPECT_EQ(t.Acquire("r3", "a", 0).token, 9001u);
+  t.Observe(10);  // an older one changes nothing
+  EXPECT_EQ(t.Acquire("r4", "a", 0).token, 9002u);
+  wall.us = 20000;
+  EXPECT_EQ(t.Acquire("r5", "a", 0).token, 20000u);
+}
+
 TEST(LockTable, TheHolderRenewsItsLeaseAndKeepsItsToken) {
-  LockTable t(0);
+  Wall wall;
+  LockTable t(wall.Clock());
   const uint64_t token = t.Acquire("r", "a", 0, 1000).token;
   const LockTable::Lock& again = t.Acquire("r", "a", 900, 1000);
   EXPECT_EQ(again.token, token);
@@ -50,7 +77,8 @@ TEST(LockTable, TheHolderRenewsItsLeaseAndKeepsItsToken) {
 }
 
 TEST(LockTable, AHolderDeclaredDownLosesEveryLock) {
-  LockTable t(0);
+  Wall wall;
+  LockTable t(wall.Clock());
   t.Acquire("r1", "a", 0);
   t.Acquire("r2", "a", 0);
   t.Acquire("r3", "b", 0);

@@ -67,6 +67,15 @@ TEST(SessionWire, ASessionAndItsMessagesRoundTrip) {
   auto none = ParseTakeoverSession(Bytes(EncodeTakeoverSession(TakeoverSessionFrame{5, {}})));
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->session.has_value());
+  EXPECT_FALSE(none->refused);
+  auto refused =
+      ParseTakeoverSession(Bytes(EncodeTakeoverSession(TakeoverSessionFrame{5, {}, true})));
+  ASSERT_TRUE(refused.ok());
+  EXPECT_FALSE(refused->session.has_value());
+  EXPECT_TRUE(refused->refused);
+  std::string three = EncodeTakeoverSession(TakeoverSessionFrame{5, {}});
+  three.back() = 3;
+  EXPECT_FALSE(ParseTakeoverSession(Bytes(three)).ok());
 
   std::vector<core::StoredMessage> messages = {
       Stored(1, "inflight", 2, 10, core::StoredMessageState::kReleased), Stored(2, "queued")};
