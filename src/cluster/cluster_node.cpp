@@ -82,6 +82,7 @@ class ClusterNode::Impl::Hook : public core::RouteHook {
     // peer got, and sends it again wherever it reconnects.
     if (!posted && held) held->Abandon();
   }
+  bool CarriesToPeers() const override { return true; }
 
  private:
   std::shared_ptr<Gate> gate_;
@@ -320,6 +321,9 @@ Status ClusterNode::Impl::Prepare(uint16_t* port) {
   if (core_.watch_routes) local_.Reset(core_.watch_routes(observer_));
   if (local_.has_delta()) local_.TakeDelta();  // nobody to send it to yet
   published_ = std::make_shared<const ClusterStatus>(CurrentStatus());
+  // Back in a cluster it was part of: it may have granted bridge locks
+  // before it stopped, which it no longer knows of.
+  if (members_.members().size() > 1) bridge_grants_from_ms_ = loop_.Now() + kLockLeaseMs;
   FERRY_INFO("cluster '%s': node %s listening on %s:%u, %zu members known",
              options_.cluster.c_str(), self_.node.c_str(), options_.listen_host.c_str(),
              unsigned{*port}, members_.members().size());

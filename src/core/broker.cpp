@@ -423,7 +423,9 @@ Status CheckHookFilter(std::string_view filter) {
 Status Broker::AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
                              std::shared_ptr<RouteHook> hook) {
   if (Status st = CheckHookFilter(filter); !st.ok()) return st;
-  ctx_->router.AddHookFilter(owner, filter, tag, std::move(hook));
+  // A hook that acts for the whole cluster makes its filters routes here.
+  const bool announce = hook != nullptr && hook->TakesForwarded();
+  ctx_->router.AddHookFilter(owner, filter, tag, std::move(hook), announce);
   return Status::Ok();
 }
 

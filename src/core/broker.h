@@ -109,6 +109,15 @@ class RouteHook {
   // durable queue) or once it decided to drop the message.
   virtual void OnRoute(const MessagePtr& message, std::span<const uint32_t> tags,
                        RouteCompletion done) = 0;
+  // Whether the hook is also given messages that another node of the
+  // cluster forwarded here (PublishForwarded). By default it is not: the
+  // node where a message was published gave it to its own hooks, so a
+  // bridge configured on every node forwards each message once. A module
+  // that acts for the whole cluster (a cluster-wide bridge) says yes.
+  virtual bool TakesForwarded() const { return false; }
+  // Whether the hook carries messages to other nodes of the cluster: then
+  // it is not given those meant for this node alone (Message::node_local).
+  virtual bool CarriesToPeers() const { return false; }
   // The same for a hook that is also a remote member of shared groups
   // (Broker::SetSharedHook): `shared` names the groups it was chosen to
   // deliver to, each with the tag of the member (`tags` may then be empty).

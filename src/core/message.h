@@ -53,6 +53,12 @@ struct Message {
   // published: hooks of that owner are not given it, so a forwarded message
   // is never forwarded on, while origin_client stays the real publisher's.
   std::string injected_by;
+  // For this node alone: its subscribers and its hooks get it, but not a
+  // hook that carries messages to other nodes (RouteHook::CarriesToPeers),
+  // and a retained one is not replicated. A bridge that runs on every node
+  // of a cluster marks what it pulls down so: each node's bridge delivers
+  // it to that node's subscribers, once each.
+  bool node_local = false;
 };
 
 using MessagePtr = std::shared_ptr<const Message>;

@@ -76,7 +76,9 @@ void BrokerContext::NotifyRetained(const MessagePtr& message) {
   std::shared_ptr<RetainedObserver> observer;
   {
     std::lock_guard lock(retained_watch_mu);
-    if (!retained_observer || message->injected_by == retained_owner) return;
+    if (!retained_observer || message->injected_by == retained_owner || message->node_local) {
+      return;
+    }
     observer = retained_observer;
   }
   observer->OnRetained(message);
@@ -110,6 +112,12 @@ void BrokerContext::Route(const MessagePtr& message, Worker* from, RouteDone don
   std::vector<HookTarget> hooks;
   const MatchScope scope{message->origin_client, message->injected_by, forwarded == nullptr};
   if (forwarded == nullptr || forwarded->plain) router.Match(message->topic, scope, targets, hooks);
+  if (!hooks.empty()) {
+    std::erase_if(hooks, [&](const HookTarget& h) {
+      return (forwarded != nullptr && !h.hook->TakesForwarded()) ||
+             (message->node_local && h.hook->CarriesToPeers());
+    });
+  }
   if (forwarded != nullptr) {
     for (const std::string& group : forwarded->groups) {
       if (!router.PickShared(group, message->origin_client, targets)) {

@@ -116,15 +116,41 @@ std::string HookKey(std::string_view owner, uint32_t tag) {
 }  // namespace
 
 bool Router::AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
-                           std::shared_ptr<RouteHook> hook) {
-  std::unique_lock lock(mu_);
-  return hooks_.Insert(filter, HookKey(owner, tag),
-                       HookFilter{std::string(owner), tag, std::move(hook)});
+                           std::shared_ptr<RouteHook> hook, bool announce) {
+  std::optional<RouteEvent> event;
+  std::shared_ptr<RouteObserver> observer;
+  {
+    std::unique_lock lock(mu_);
+    if (!hooks_.Insert(filter, HookKey(owner, tag),
+                       HookFilter{std::string(owner), tag, std::move(hook), announce})) {
+      return false;
+    }
+    if (!announce) return true;
+    observer = observer_;
+    event = AddRoute(filter);
+    RaiseSubscriptionMaxima();
+  }
+  Notify(observer, event);
+  return true;
 }
 
 bool Router::RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag) {
-  std::unique_lock lock(mu_);
-  return hooks_.Erase(filter, HookKey(owner, tag));
+  const std::string key = HookKey(owner, tag);
+  const std::string route(filter);
+  std::optional<RouteEvent> event;
+  std::shared_ptr<RouteObserver> observer;
+  {
+    std::unique_lock lock(mu_);
+    const HookFilter* f = hooks_.Find(filter, key);
+    if (f == nullptr) return false;
+    const bool announced = f->announced;
+    hooks_.Erase(filter, key);
+    if (!announced) return true;
+    observer = observer_;
+    event = RemoveRoute(route);
+  }
+  Notify(observer, event);
+  return true;
 }
 
 size_t Router::AddHookFilters(std::string_view owner, uint32_t tag,

@@ -110,9 +110,13 @@ class Router {
                      uint32_t members, std::shared_ptr<RouteHook> hook);
 
   // Route hook filters (core/broker.h). REQUIRES: the filter was validated
-  // and is not a $share form. Returns true if the filter is new.
+  // and is not a $share form. Returns true if the filter is new. With
+  // `announce` (a hook that takes what other nodes forward:
+  // RouteHook::TakesForwarded) the filter is also a route of this node,
+  // reported to the route observer as a subscription is, so that the other
+  // nodes forward what matches it here.
   bool AddHookFilter(std::string_view owner, std::string_view filter, uint32_t tag,
-                     std::shared_ptr<RouteHook> hook);
+                     std::shared_ptr<RouteHook> hook, bool announce = false);
   bool RemoveHookFilter(std::string_view owner, std::string_view filter, uint32_t tag);
   // The same for many filters of one (owner, tag) under one lock: a peer's
   // whole route table arrives or goes in one step. Return how many filters
@@ -196,6 +200,7 @@ class Router {
     std::string owner;
     uint32_t tag = 0;
     std::shared_ptr<RouteHook> hook;
+    bool announced = false;  // also a route (AddHookFilter)
   };
 
   mutable std::shared_mutex mu_;

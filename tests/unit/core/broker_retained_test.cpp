@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "broker_fixture.h"
 #include "core/broker.h"
-#include "core/loop.h"
 
 namespace ferry::core {
 namespace {
@@ -44,35 +44,8 @@ MessagePtr Retained(const std::string& topic, const std::string& payload,
   return m;
 }
 
-class BrokerRetainedTest : public ::testing::Test {
+class BrokerRetainedTest : public BrokerFixture {
  protected:
-  void SetUp() override {
-    loop_.BindToCurrentThread();
-    BrokerOptions o;
-    o.workers = 1;
-    o.persistence = false;
-    o.sys_interval_ms = 0;
-    ListenerOptions l;
-    l.name = "a";
-    l.host = "127.0.0.1";
-    l.port = 0;  // any free port: tests run side by side
-    o.listeners.push_back(l);
-    auto created = Broker::Create(o);
-    ASSERT_TRUE(created.ok()) << created.status().ToString();
-    broker_ = std::move(created).value();
-    Status st = broker_->Start(loop_);
-    ASSERT_TRUE(st.ok()) << st.ToString();
-  }
-  void TearDown() override {
-    broker_->Shutdown([&] { loop_.Stop(); });
-    loop_.Run();
-  }
-  // Publishes and waits until it is routed.
-  void Publish(MessagePtr m) {
-    bool done = false;
-    broker_->Publish(std::move(m), [&](ReasonCode) { done = true; });
-    EXPECT_TRUE(done);  // no subscriber, no store: answered at once
-  }
   std::vector<std::string> Snapshot() {
     std::vector<std::string> out;
     for (const MessagePtr& m : broker_->WatchRetained("owner", recorder_)) {
@@ -82,8 +55,6 @@ class BrokerRetainedTest : public ::testing::Test {
     return out;
   }
 
-  Loop loop_;  // outlives the broker, whose handles close on it
-  std::unique_ptr<Broker> broker_;
   std::shared_ptr<Recorder> recorder_ = std::make_shared<Recorder>();
 };
 
