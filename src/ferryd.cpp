@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "bridge/bridge.h"
@@ -152,6 +154,48 @@ ferry::Status RegisterNodeCommands(ferry::core::AdminRegistry& registry, Broker&
   return registry.Register(std::move(reload));
 }
 
+// Bridges of scope cluster run on the node that holds their lock in the
+// cluster; a start or stop of one goes to every node.
+class ClusterPlacement : public ferry::bridge::BridgePlacement {
+ public:
+  explicit ClusterPlacement(ferry::cluster::ClusterNode& node) : node_(node) {}
+  void Claim(const std::string& name,
+             std::function<void(bool held, std::string holder)> done) override {
+    node_.LockBridge(name, std::move(done));
+  }
+  void Held(const std::string& name, std::function<void(bool)> done) override {
+    node_.BridgeHeld(name, std::move(done));
+  }
+  void Release(const std::string& name) override { node_.UnlockBridge(name); }
+  void OnPeers(std::vector<std::string> words,
+               std::function<void(std::vector<std::string> failed)> done) override {
+    std::shared_ptr<ferry::core::RemoteClientDirectory> dir = node_.ClientDirectory();
+    std::vector<std::string> nodes = dir->Nodes();
+    if (nodes.empty()) return done({});
+    struct Tally {
+      std::mutex mu;
+      size_t left = 0;
+      std::vector<std::string> failed;
+      std::function<void(std::vector<std::string>)> done;
+    };
+    auto tally = std::make_shared<Tally>();
+    tally->left = nodes.size();
+    tally->done = std::move(done);
+    for (const std::string& node : nodes) {
+      dir->Call(node, words, [tally, node](ferry::Result<std::string> r) {
+        std::unique_lock lock(tally->mu);
+        if (!r.ok()) tally->failed.push_back(node + ": " + r.status().message());
+        if (--tally->left > 0) return;
+        lock.unlock();
+        tally->done(std::move(tally->failed));
+      });
+    }
+  }
+
+ private:
+  ferry::cluster::ClusterNode& node_;
+};
+
 // The cluster node, if the config gives a cookie (else nullptr), and its
 // admin commands either way.
 ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
@@ -173,6 +217,7 @@ ferry::Result<std::unique_ptr<ferry::cluster::ClusterNode>> StartCluster(
     o.autoheal_delay_ms = cc.autoheal_delay_ms;
     o.autoclean_ms = cc.autoclean_ms;
     o.session_locking = cc.session_locking;
+    o.bridge_locking = cc.bridge_locking;
     o.discovery = ferry::cluster::MakeDiscovery(cc.discovery);
     o.link.tls_client = cc.tls_contexts.client;
     o.link.tls_server = cc.tls_contexts.server;
@@ -344,13 +389,14 @@ int main(int argc, char** argv) {
   auto bridges = BridgeSet::Create(*config, b);
   ferry::Status started = bridges.ok() ? (*bridges)->RegisterAdminCommands(registry) : bridges.status();
   if (started.ok()) started = RegisterNodeCommands(registry, b, **bridges, args.config);
-  if (started.ok()) started = (*bridges)->Start(loop);
   std::unique_ptr<ferry::cluster::ClusterNode> cluster;
   if (started.ok()) {
     auto c = StartCluster(*loaded, b, loop, registry);
     started = c.status();
     if (c.ok()) cluster = std::move(c).value();
   }
+  if (started.ok() && cluster) (*bridges)->SetPlacement(std::make_shared<ClusterPlacement>(*cluster));
+  if (started.ok()) started = (*bridges)->Start(loop);
   if (!started.ok()) {
     FERRY_ERROR("cannot start: %s", started.ToString().c_str());
     admin_server.reset();
@@ -392,11 +438,13 @@ int main(int argc, char** argv) {
     cluster_node = nullptr;
     b.SetRemoteRoutes(nullptr);
     b.SetRemoteClients(nullptr);
-    if (cluster) cluster->Stop();
     bridge_set = nullptr;
     // Bridges first: they say goodbye upstream and write their queues while
-    // the node still routes.
+    // the node still routes, and let go of the locks of those of scope
+    // cluster while the cluster still runs, so that another node takes
+    // them over at once.
     bs.Shutdown([&] {
+      if (cluster) cluster->Stop();
       b.Shutdown([&] {
         signals.clear();
         loop.Stop();

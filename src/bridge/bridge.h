@@ -48,7 +48,16 @@ namespace ferry::bridge {
 // A bridge's state and counters, as `ferryctl bridges list` shows them.
 struct BridgeStats {
   std::string name;
-  std::string state;          // stopped, idle, connecting, connected, backoff
+  // stopped, idle, connecting, connected, backoff; "standby" for a bridge
+  // of scope cluster that runs on another node (or none: runs_on "").
+  std::string state;
+  std::string scope;          // node, cluster
+  // scope cluster: the node it runs on as far as this node knows, "" if
+  // none; scope node: this node while it runs.
+  std::string runs_on;
+  // scope cluster, on a node where it does not run: sending what was left
+  // in this node's queue (under its own client id), then standby again.
+  bool draining = false;
   std::string address;        // address in use, or tried last
   std::string upstream_node;  // the upstream ferry node's name, if it said
   std::string origin;         // "file.conf:12" or "runtime"
@@ -74,6 +83,29 @@ struct BridgeStats {
   std::string last_error;
 };
 
+// Where bridges of scope = cluster run: on the one node of the cluster that
+// holds the bridge's lock. ferryd gives the cluster's locks
+// (cluster::ClusterNode::LockBridge); without a placement (a node alone)
+// such a bridge runs here, as one of scope node does. Any thread; each
+// `done` runs once, on any thread, and must not block.
+class BridgePlacement {
+ public:
+  virtual ~BridgePlacement() = default;
+  // Asks for bridge `name`'s lock for this node: done(true, this node) once
+  // held, or done(false, the node that holds it, "" if unknown).
+  virtual void Claim(const std::string& name,
+                     std::function<void(bool held, std::string holder)> done) = 0;
+  // Whether this node still holds it (and still sees enough of the cluster
+  // for that lock).
+  virtual void Held(const std::string& name, std::function<void(bool)> done) = 0;
+  virtual void Release(const std::string& name) = 0;
+  // Runs the admin command `words` on every other running node (a start or
+  // stop of a bridge of scope cluster applies to all). `done` gets one
+  // line per node that failed, empty if none did.
+  virtual void OnPeers(std::vector<std::string> words,
+                       std::function<void(std::vector<std::string> failed)> done) = 0;
+};
+
 class BridgeSet {
  public:
   // Checks every [bridge.NAME] section of `config` and of the runtime file
@@ -94,8 +126,12 @@ class BridgeSet {
   BridgeSet(const BridgeSet&) = delete;
   BridgeSet& operator=(const BridgeSet&) = delete;
 
+  // Where bridges of scope cluster run (nullptr: here). Before Start.
+  void SetPlacement(std::shared_ptr<BridgePlacement> placement);
+
   // Starts the bridge thread and every bridge whose start mode is auto or
-  // lazy. `main_loop` is where Shutdown's `done` runs.
+  // lazy (one of scope cluster once this node holds its lock). `main_loop`
+  // is where Shutdown's `done` runs.
   ferry::Status Start(core::Loop& main_loop);
 
   // Applies a changed config (SIGHUP): bridges of the file that were added,

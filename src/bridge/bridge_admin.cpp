@@ -58,6 +58,9 @@ Json StatsJson(const BridgeStats& s) {
               {"address", s.address},
               {"upstream_node", s.upstream_node},
               {"origin", s.origin},
+              {"scope", s.scope},
+              {"runs_on", s.runs_on},
+              {"draining", s.draining},
               {"held", s.held},
               {"forward", s.forward},
               {"subscribe", s.subscribe},
@@ -88,6 +91,11 @@ std::string ListText(const std::vector<BridgeStats>& all, const std::string& nod
   for (const BridgeStats& s : all) {
     std::string state = "name " + s.name + ", " + s.state;
     if (!s.held.empty()) state += " (" + s.held + " by ferryctl)";
+    if (s.scope == "cluster") {
+      state += s.runs_on.empty() ? ", scope cluster, runs on no node"
+                                 : ", scope cluster, runs on " + s.runs_on;
+      if (s.draining) state += ", sending this node's queue";
+    }
     if (!s.address.empty()) state += (s.state == "connected" ? " to " : ", address ") + s.address;
     state += ", queued " + std::to_string(s.queued) + ", inflight " + std::to_string(s.inflight) +
              ", sent " + std::to_string(s.sent) + ", received " + std::to_string(s.received) +
@@ -119,6 +127,9 @@ std::string ShowText(const BridgeStats& s) {
   };
   line("name", s.name);
   line("state", s.held.empty() ? s.state : s.state + " (" + s.held + " by ferryctl, kept across restarts)");
+  line("scope", s.scope);
+  line("runs on", s.runs_on.empty() ? "-" : s.runs_on);
+  if (s.draining) line("draining", "sending what is left in this node's queue");
   line("address", s.address);
   line("upstream node", s.upstream_node.empty() ? "-" : s.upstream_node);
   line("defined in", s.origin);
@@ -163,6 +174,8 @@ Result<TopicRule> RuleFrom(const AdminRequest& req, const std::string& filter,
   return rule;
 }
 
+const AdminOption kLocalOnly{"local", "", "this node only, not the other nodes of its cluster"};
+
 const std::vector<AdminOption> kRuleOptions = {
     {"qos", "Q", "QoS: forward: the cap on the forwarded QoS; subscribe: the subscription's (default 1)"},
     {"remote-prefix", "P", "prefix of the topic upstream (default none)"},
@@ -176,14 +189,14 @@ void BridgeSet::Impl::StartNamed(const std::string& name, Done done) {
   BridgeLink* link = Find(name);
   if (link == nullptr) return done(Status::NotFound("no bridge '" + name + "'"));
   if (stopping_) return done(Status::Unavailable("the node is shutting down"));
-  link->Start();
+  StartLink(*link);
   SetAdminState(name, /*started=*/true, std::move(done));
 }
 
 void BridgeSet::Impl::StopNamed(const std::string& name, Done done) {
   BridgeLink* link = Find(name);
   if (link == nullptr) return done(Status::NotFound("no bridge '" + name + "'"));
-  link->Stop();
+  StopLink(*link);
   SetAdminState(name, /*started=*/false, std::move(done));
 }
 
@@ -206,7 +219,7 @@ void BridgeSet::Impl::StartAdHoc(AdHoc request, std::function<void(Result<std::s
     forward.push_back(request.rule);
     link->SetRules(std::move(forward), link->config().subscribe);
     link->set_runtime();
-    link->Start();
+    StartLink(*link);
     return PersistRuntime([done, name](Status s) {
       done(s.ok() ? Result<std::string>(name) : Result<std::string>(s));
     });
@@ -336,9 +349,29 @@ Status BridgeSet::RegisterAdminCommands(core::AdminRegistry& registry) {
         };
       };
       if (!req.HasArg("FILTER")) {
-        return on_bridges([impl, target, start, answer](std::function<void()> finished) {
-          auto named = [reply = answer(finished)](Status s) {
-            reply(s.ok() ? Result<std::string>(std::string()) : Result<std::string>(s));
+        // A bridge of scope cluster is started or stopped on every node.
+        const bool everywhere = !req.HasOption("local");
+        return on_bridges([impl, target, start, everywhere, done, verb](
+                              std::function<void()> finished) {
+          auto named = [impl, target, start, everywhere, done, verb, finished](Status s) {
+            BridgeLink* link = impl->Find(target);
+            if (!s.ok() || !everywhere || link == nullptr || !impl->Placed(*link)) {
+              done(s.ok() ? AdminResult::Value(Json{{verb, true}}, "bridge is " + verb + ".\n")
+                          : AdminResult::Error(s));
+              return finished();
+            }
+            impl->placement_->OnPeers(
+                {"bridges", start ? "start" : "stop", target, "--local"},
+                [done, verb](std::vector<std::string> failed) {
+                  Json j{{verb, true}, {"failed_on", failed}};
+                  std::string text = "bridge is " + verb + " on every node of the cluster.\n";
+                  if (!failed.empty()) {
+                    text = "bridge is " + verb + " here, but not on:\n";
+                    for (const std::string& f : failed) text += "  " + f + "\n";
+                  }
+                  done(AdminResult::Value(std::move(j), text));
+                });
+            finished();
           };
           start ? impl->StartNamed(target, named) : impl->StopNamed(target, named);
         });
@@ -366,9 +399,11 @@ Status BridgeSet::RegisterAdminCommands(core::AdminRegistry& registry) {
       {.path = "bridges start",
        .args = "TARGET [FILTER]",
        .options = {kRuleOptions[0], kRuleOptions[1], kRuleOptions[2],
-                   {"name", "N", "name of the bridge to create (default: from TARGET)"}},
+                   {"name", "N", "name of the bridge to create (default: from TARGET)"},
+                   kLocalOnly},
        .summary = "start bridge TARGET, or forward FILTER to TARGET (name@host:port)",
-       .help = "With one argument, TARGET is the name of a configured bridge, which starts.\n"
+       .help = "With one argument, TARGET is the name of a configured bridge, which starts\n"
+               "(one of scope cluster: on every node, unless --local; it runs on one).\n"
                "With FILTER, TARGET is the upstream (node@host:port, host:port,\n"
                "mqtt://host[:port] or mqtts://host[:port]): local messages matching\n"
                "FILTER are forwarded there, by a bridge created for TARGET if there is\n"
@@ -379,8 +414,10 @@ Status BridgeSet::RegisterAdminCommands(core::AdminRegistry& registry) {
   commands.push_back(
       {.path = "bridges stop",
        .args = "TARGET [FILTER]",
+       .options = {kLocalOnly},
        .summary = "stop bridge TARGET, or stop forwarding FILTER to TARGET",
-       .help = "With one argument, TARGET names a bridge, which stops (its queue stays).\n"
+       .help = "With one argument, TARGET names a bridge, which stops (its queue stays;\n"
+               "one of scope cluster stops on every node, unless --local).\n"
                "With FILTER, the rule forwarding FILTER to TARGET goes; a bridge left\n"
                "without rules is removed.",
        .access = core::AdminAccess::kWrite,

@@ -20,6 +20,7 @@ using std::chrono::seconds;
 
 constexpr std::string_view kSectionPrefix = "bridge.";
 constexpr std::string_view kStartModes[] = {"auto", "manual", "lazy"};
+constexpr std::string_view kScopes[] = {"node", "cluster"};
 constexpr std::string_view kAddressPolicies[] = {"failover", "round_robin"};
 constexpr std::string_view kQueueSyncs[] = {"write", "fsync", "none"};
 
@@ -152,6 +153,16 @@ void ReadQueue(SectionReader& r, BridgeConfig* c) {
 }  // namespace
 
 const char* StartModeName(StartMode m) { return kStartModes[static_cast<size_t>(m)].data(); }
+const char* BridgeScopeName(BridgeScope s) { return kScopes[static_cast<size_t>(s)].data(); }
+
+namespace {
+// The client id a bridge has unless `clientid` says otherwise: one per node,
+// or, for a bridge that runs on one node of a cluster at a time, one for
+// all of them, so that its upstream session follows it from node to node.
+std::string DefaultClientId(const BridgeConfig& c, std::string_view node_name) {
+  return c.scope == BridgeScope::kCluster ? c.name : c.name + "." + std::string(node_name);
+}
+}  // namespace
 const char* QueueSyncName(QueueSync s) { return kQueueSyncs[static_cast<size_t>(s)].data(); }
 
 std::string UpstreamAddress::ToString() const {
@@ -274,7 +285,8 @@ void ReadBridge(SectionReader& r, const core::RawSection* section, std::string_v
   r.Bool("strip_retain", &c->strip_retain);
   r.Integer("max_hops", 1, 255, &c->max_hops);
 
-  c->clientid = c->name + "." + std::string(node_name);
+  if (r.Choice("scope", kScopes, &choice)) c->scope = static_cast<BridgeScope>(choice);
+  c->clientid = DefaultClientId(*c, node_name);
   ReadIdentity(r, node_name, c);
   ReadTls(r, c);
   ReadConnection(r, c);
@@ -333,7 +345,8 @@ std::string Millis(std::chrono::milliseconds d) { return std::to_string(d.count(
 std::string RenderBridgeSection(const BridgeConfig& c, std::string_view node_name) {
   BridgeConfig d;  // the defaults, as ReadBridge would fill them for this name
   d.name = c.name;
-  d.clientid = c.name + "." + std::string(node_name);
+  d.scope = c.scope;
+  d.clientid = DefaultClientId(d, node_name);
   d.notification_topic =
       "$SYS/brokers/" + std::string(node_name) + "/bridges/" + c.name + "/state";
   std::string out = "[bridge." + c.name + "]\n";
@@ -355,6 +368,7 @@ std::string RenderBridgeSection(const BridgeConfig& c, std::string_view node_nam
   if (!c.subscribe.empty()) put("subscribe", RulesText(c.subscribe, c));
   if (c.strip_retain != d.strip_retain) put("strip_retain", c.strip_retain ? "true" : "false");
   if (c.max_hops != d.max_hops) put("max_hops", std::to_string(c.max_hops));
+  if (c.scope != BridgeScope::kNode) put("scope", BridgeScopeName(c.scope));
   if (c.clientid != d.clientid) put("clientid", c.clientid);
   if (c.proto_ver != d.proto_ver) put("proto_ver", std::to_string(c.proto_ver));
   if (c.username) put("username", *c.username);

@@ -23,12 +23,17 @@
 namespace ferry::bridge {
 
 enum class StartMode : uint8_t { kAuto, kManual, kLazy };
+// Where a bridge of a clustered node runs: on this node, for the messages
+// published here (node), or on one node of the cluster at a time, for the
+// messages published on any (cluster).
+enum class BridgeScope : uint8_t { kNode, kCluster };
 enum class AddressPolicy : uint8_t { kFailover, kRoundRobin };
 // When a forwarded QoS 1/2 message counts as safe in the queue, i.e. when
 // its publisher gets its acknowledgement (see queue.h).
 enum class QueueSync : uint8_t { kWrite, kFsync, kNone };
 
 const char* StartModeName(StartMode m);
+const char* BridgeScopeName(BridgeScope s);
 const char* QueueSyncName(QueueSync s);
 
 struct UpstreamAddress {
@@ -65,7 +70,8 @@ struct BridgeConfig {
   bool strip_retain = false;
   uint32_t max_hops = 8;
 
-  std::string clientid;  // default "<name>.<node name>"
+  BridgeScope scope = BridgeScope::kNode;
+  std::string clientid;  // default "<name>.<node name>", or "<name>" with scope cluster
   std::optional<std::string> username;
   std::optional<std::string> password;
   std::string password_file;  // read at each connect; first line, trimmed

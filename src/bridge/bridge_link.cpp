@@ -126,8 +126,9 @@ BridgeLink::BridgeLink(PreparedConfig prepared, BridgeContext& ctx,
       released_(queue_->recovered_released()),
       dup_below_(queue_->recovered_next_seq()) {
   hook_ = std::make_shared<ForwardHook>(
-      ForwardHook::Options{ctx_.node_name, config_.max_hops, config_.strip_retain}, queue_,
-      counters_);
+      ForwardHook::Options{ctx_.node_name, config_.max_hops, config_.strip_retain,
+                           config_.scope == BridgeScope::kCluster},
+      queue_, counters_);
   hook_->SetRules(config_.forward);
   if (queue_->lost_at_recovery() > 0) dropped_other_ += queue_->lost_at_recovery();
   std::lock_guard lock(stats_mu_);
@@ -155,6 +156,19 @@ UpstreamOptions BridgeLink::SessionOptions() const {
   o.version = config_.proto_ver == 4 ? core::ProtocolVersion::kV311 : core::ProtocolVersion::kV5;
   o.bridge_bit = bridge_bit_;
   o.client_id = config_.clientid;
+  if (draining_) {
+    // Not the session of the bridge, which runs on another node now: one of
+    // this node's own, for as long as the queue takes.
+    o.client_id += "." + ctx_.node_name;
+    o.username = config_.username;
+    o.password = config_.password;
+    o.keepalive_s = static_cast<uint16_t>(config_.keepalive.count());
+    o.clean_start = true;
+    o.receive_maximum = 256;
+    o.max_inflight = config_.max_inflight;
+    o.node_name = ctx_.node_name;
+    return o;
+  }
   o.username = config_.username;
   o.password = config_.password;
   o.keepalive_s = static_cast<uint16_t>(config_.keepalive.count());
@@ -241,6 +255,7 @@ void BridgeLink::SetRules(std::vector<TopicRule> forward, std::vector<TopicRule>
 }
 
 void BridgeLink::Start() {
+  if (draining_) Stop();  // it runs here now: as itself
   if (running()) return;
   FERRY_INFO("bridge %s: starting (%s, %zu forward and %zu subscribe rules, %llu queued)",
              config_.name.c_str(), StartModeName(config_.start), config_.forward.size(),
@@ -268,8 +283,22 @@ void BridgeLink::Stop() {
     probe_ = nullptr;
   }
   // Disconnect published "0" if the link was up; otherwise it already was.
+  draining_ = false;
   SetState(State::kStopped);
   UpdateStats();
+}
+
+void BridgeLink::Drain() {
+  if (running() || outbox_.empty()) return;
+  FERRY_INFO("bridge %s: runs on another node; sending the %llu message(s) left in this node's "
+             "queue as %s.%s",
+             config_.name.c_str(), static_cast<unsigned long long>(outbox_.queued()),
+             config_.clientid.c_str(), ctx_.node_name.c_str());
+  draining_ = true;
+  backoff_.Reset();
+  address_index_ = 0;
+  attempts_in_round_ = 0;
+  Connect();
 }
 
 void BridgeLink::StopQueue() { queue_->Stop(); }
@@ -379,7 +408,7 @@ void BridgeLink::ScheduleReconnect(bool attempt_failed) {
 void BridgeLink::Disconnect(bool graceful) {
   if (transport_ == nullptr) return;
   if (graceful && state_ == State::kConnected) {
-    if (config_.notifications && !config_.notifications_local_only) {
+    if (config_.notifications && !config_.notifications_local_only && !draining_) {
       // A normal DISCONNECT discards the will: say "0" ourselves.
       core::MessagePtr m = StateMessage(false);
       session_.Publish({0, m.get(), 0, true, {}}, Now());
@@ -427,6 +456,11 @@ void BridgeLink::Housekeeping(uint64_t now) {
     if (transport_ != nullptr) transport_->Close();
     transport_ = nullptr;
     LinkDown(Status::IoError("keep alive timeout"));
+    return;
+  }
+  if (draining_ && outbox_.empty() && outbox_.inflight_count() == 0 && control_.empty()) {
+    FERRY_INFO("bridge %s: this node's queue is sent; standing by", config_.name.c_str());
+    Stop();
     return;
   }
   if (config_.start == StartMode::kLazy && outbox_.empty() && outbox_.inflight_count() == 0 &&
@@ -485,7 +519,7 @@ core::MessagePtr BridgeLink::StateMessage(bool up) const {
 }
 
 void BridgeLink::PublishLocalState(bool up) {
-  if (!config_.notifications) return;
+  if (!config_.notifications || draining_) return;
   ctx_.broker.Publish(StateMessage(up), nullptr);
 }
 

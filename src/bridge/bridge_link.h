@@ -89,11 +89,26 @@ class BridgeLink : public Transport::Handler {
     std::lock_guard lock(stats_mu_);
     held_ = std::move(held);
   }
+  // The node it runs on, as far as this node knows ("" if none), and
+  // whether it waits here for its turn (scope cluster), for Stats().
+  void set_runs_on(std::string node, bool standby = false) {
+    std::lock_guard lock(stats_mu_);
+    runs_on_ = std::move(node);
+    standby_ = standby;
+  }
 
   // Loop thread.
   void Start();
   // Stops: hooks off, state "0" published, DISCONNECT sent. The queue stays.
   void Stop();
+  // scope cluster, on a node where the bridge does not run: sends what is
+  // left in the queue under a client id of this node's own (clientid.node,
+  // clean start, no subscriptions, no notifications) and stops once it is
+  // sent. Nothing new is queued meanwhile (no hooks). No-op if running or
+  // the queue is empty.
+  void Drain();
+  bool draining() const { return draining_; }
+  bool has_queued() const { return !outbox_.empty(); }
   // Replaces the rules (forward and subscribe) of a running or stopped link.
   void SetRules(std::vector<TopicRule> forward, std::vector<TopicRule> subscribe);
   // Called every housekeeping tick with the loop's time.
@@ -160,6 +175,7 @@ class BridgeLink : public Transport::Handler {
   std::vector<std::string> registered_;  // local filters with hooks, by rule index
 
   State state_ = State::kStopped;
+  std::atomic<bool> draining_{false};  // read by Stats()
   // Before session_, which is built from SessionOptions().
   bool bridge_bit_ = true;  // cleared if the upstream refused it
   Outbox outbox_;
@@ -203,6 +219,8 @@ class BridgeLink : public Transport::Handler {
   std::string last_error_;              // guarded by stats_mu_
   std::string upstream_node_stat_;      // guarded by stats_mu_
   std::string held_;                    // guarded by stats_mu_
+  std::string runs_on_;                 // guarded by stats_mu_
+  bool standby_ = false;                // guarded by stats_mu_
   std::vector<std::string> forward_text_, subscribe_text_;  // guarded by stats_mu_
   std::atomic<uint64_t> queued_{0};
   std::atomic<uint64_t> inflight_{0};

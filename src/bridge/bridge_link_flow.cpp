@@ -261,12 +261,13 @@ void BridgeLink::OnUpstreamConnected(const upstream::Connected& c) {
     session_.Resend(e, {e.token, msg, e.qos, msg->retain, via}, now);
   }
   outbox_.OnLinkUp(resent);
-  if (!config_.subscribe.empty()) {
+  if (!config_.subscribe.empty() && !draining_) {
     std::vector<std::pair<std::string, uint8_t>> filters;
     for (const TopicRule& r : config_.subscribe) filters.emplace_back(r.RemoteFilter(), r.qos);
     session_.Subscribe(filters);
   }
-  if (config_.notifications && !config_.notifications_local_only && session_.CanSendQos()) {
+  if (config_.notifications && !config_.notifications_local_only && !draining_ &&
+      session_.CanSendQos()) {
     core::MessagePtr m = StateMessage(true);
     const uint64_t token = kControlBit | ++next_control_token_;
     if (session_.Publish({token, m.get(), 1, true, {}}, now)) control_.emplace(token, m);
@@ -299,6 +300,9 @@ void BridgeLink::OnUpstreamMessage(core::Publish&& p) {
   msg->retain = p.retain && !config_.strip_retain;
   msg->received_at_ms = core::UnixNowMs();
   msg->origin_client = identity_;
+  // A bridge that runs on every node delivers to its node's subscribers; one
+  // that runs for the cluster, to every node's.
+  msg->node_local = config_.scope == BridgeScope::kNode;
   core::TakeMessageProperties(std::move(p.props), *msg);
   // The path so far, and the upstream that handed the message to us.
   if (!upstream_node_.empty()) msg->path.push_back(upstream_node_);
@@ -346,10 +350,13 @@ void BridgeLink::UpdateStats() {
 BridgeStats BridgeLink::Stats() const {
   BridgeStats s;
   s.name = config_.name;
+  s.scope = BridgeScopeName(config_.scope);
   s.origin = runtime_ ? "runtime" : config_.origin;
   {
     std::lock_guard lock(stats_mu_);
-    s.state = state_name_;
+    s.state = standby_ && state_name_ == "stopped" ? "standby" : state_name_;
+    s.draining = draining_;
+    s.runs_on = runs_on_;
     s.address = address_in_use_;
     s.last_error = last_error_;
     s.upstream_node = upstream_node_stat_;

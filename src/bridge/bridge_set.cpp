@@ -24,6 +24,11 @@ using ferry::Result;
 using ferry::Status;
 
 constexpr uint64_t kHousekeepingMs = 100;
+// How often a node asks for the lock of a bridge of scope cluster that runs
+// elsewhere (and checks it still holds those that run here); and how long it
+// waits for an answer before it asks again.
+constexpr uint64_t kPlaceEveryMs = 1000;
+constexpr uint64_t kPlaceTimeoutMs = 10000;
 
 std::string RuntimeFile(const std::string& data_dir) { return data_dir + "/bridges.conf"; }
 std::string StateFile(const std::string& data_dir) { return data_dir + "/bridges.state"; }
@@ -140,7 +145,7 @@ Status BridgeSet::Impl::Start(core::Loop& main_loop) {
   });
   loop_.Post([this] {
     for (auto& [name, link] : links_) {
-      if (ShouldStart(link->config())) link->Start();
+      if (ShouldStart(link->config())) StartLink(*link);
     }
   });
   return Status::Ok();
@@ -149,11 +154,93 @@ Status BridgeSet::Impl::Start(core::Loop& main_loop) {
 void BridgeSet::Impl::Housekeeping() {
   const uint64_t now = loop_.Now();
   for (auto& [name, link] : links_) link->Housekeeping(now);
+  if (placement_ == nullptr || now - last_placed_ms_ < kPlaceEveryMs) return;
+  last_placed_ms_ = now;
+  std::vector<std::string> names;
+  for (auto& [name, link] : links_) {
+    if (Placed(*link)) names.push_back(name);
+  }
+  for (const std::string& name : names) Place(name);
+}
+
+void BridgeSet::Impl::StartLink(BridgeLink& link) {
+  if (!Placed(link)) {
+    link.Start();
+    link.set_runs_on(ctx_.node_name);
+    return;
+  }
+  placed_[link.config().name].wanted = true;
+  link.set_runs_on("", /*standby=*/true);
+  Place(link.config().name);
+}
+
+void BridgeSet::Impl::StopLink(BridgeLink& link) {
+  link.Stop();
+  link.set_runs_on("");
+  if (!Placed(link)) return;
+  Placement& p = placed_[link.config().name];
+  p.wanted = false;
+  if (p.held) placement_->Release(link.config().name);
+  p.held = false;
+}
+
+void BridgeSet::Impl::Place(const std::string& name) {
+  BridgeLink* link = Find(name);
+  if (link == nullptr || stopping_) return;
+  Placement& p = placed_[name];
+  const uint64_t now = loop_.Now();
+  if (!p.wanted || (p.asking && now - p.asked_at < kPlaceTimeoutMs)) return;
+  p.asking = true;
+  p.asked_at = now;
+  // The answers come back through the gate, which is closed before this
+  // set goes away.
+  if (p.held) {
+    placement_->Held(name, [this, gate = gate_, name](bool held) {
+      gate->Post([this, name, held] { OnHeld(name, held); });
+    });
+    return;
+  }
+  placement_->Claim(name, [this, gate = gate_, name](bool held, std::string holder) {
+    gate->Post([this, name, held, holder = std::move(holder)] { OnClaimed(name, held, holder); });
+  });
+}
+
+void BridgeSet::Impl::OnClaimed(const std::string& name, bool held, const std::string& holder) {
+  BridgeLink* link = Find(name);
+  Placement& p = placed_[name];
+  p.asking = false;
+  if (link == nullptr || !p.wanted || stopping_) {
+    if (held) placement_->Release(name);
+    return;
+  }
+  if (!held) {
+    link->set_runs_on(holder, /*standby=*/true);
+    if (!link->running() && link->has_queued()) link->Drain();
+    return;
+  }
+  p.held = true;
+  link->set_runs_on(ctx_.node_name);
+  FERRY_INFO("bridge %s: runs on this node now (it holds the bridge's lock)", name.c_str());
+  link->Start();
+}
+
+void BridgeSet::Impl::OnHeld(const std::string& name, bool held) {
+  BridgeLink* link = Find(name);
+  Placement& p = placed_[name];
+  p.asking = false;
+  if (held || link == nullptr || !p.held) return;
+  FERRY_WARN("bridge %s: this node no longer holds the bridge's lock (it no longer sees enough "
+             "of the cluster); stopping it here",
+             name.c_str());
+  p.held = false;
+  placement_->Release(name);
+  link->Stop();
+  link->set_runs_on("", /*standby=*/true);
 }
 
 void BridgeSet::Impl::StopAll() {
   stopping_ = true;
-  for (auto& [name, link] : links_) link->Stop();
+  for (auto& [name, link] : links_) StopLink(*link);
   housekeeping_.Reset();
   loop_.Stop();  // Run() returns once the links' sockets are closed
 }
@@ -234,7 +321,7 @@ void BridgeSet::Impl::Replace(const std::string& name, std::optional<BridgeConfi
                               bool runtime, bool start, Done done) {
   std::unique_ptr<BridgeLink> old;
   if (BridgeLink* link = Find(name)) {
-    link->Stop();
+    StopLink(*link);
     std::lock_guard lock(links_mu_);
     old = std::move(links_[name]);
     links_.erase(name);
@@ -283,7 +370,7 @@ void BridgeSet::Impl::Replace(const std::string& name, std::optional<BridgeConfi
         }
         // A bridge made while the node shuts down stays stopped: a link
         // started now would keep the ending loop alive.
-        if (w->start && !self->stopping_) link->Start();
+        if (w->start && !self->stopping_) self->StartLink(*link);
         w->done(Status::Ok());
       });
 }
@@ -363,6 +450,10 @@ Result<std::unique_ptr<BridgeSet>> BridgeSet::Create(const core::Config& config,
 
 BridgeSet::BridgeSet(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BridgeSet::~BridgeSet() = default;
+
+void BridgeSet::SetPlacement(std::shared_ptr<BridgePlacement> placement) {
+  impl_->placement_ = std::move(placement);
+}
 
 Status BridgeSet::Start(core::Loop& main_loop) { return impl_->Start(main_loop); }
 

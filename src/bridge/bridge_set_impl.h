@@ -77,6 +77,30 @@ class BridgeSet::Impl {
   void Housekeeping();
   void StopAll();
 
+  // ---- Placement of bridges of scope cluster (bridge_set.cpp); loop thread.
+  // Starts `link`: at once, or for one of scope cluster on a cluster, once
+  // this node holds its lock (Place).
+  void StartLink(BridgeLink& link);
+  // Stops `link` and lets go of its lock.
+  void StopLink(BridgeLink& link);
+  // Asks for bridge `name`'s lock, or checks that this node still holds it,
+  // and starts, stops or drains it by the answer.
+  void Place(const std::string& name);
+  void OnClaimed(const std::string& name, bool held, const std::string& holder);
+  void OnHeld(const std::string& name, bool held);
+  bool Placed(const BridgeLink& link) const {
+    return placement_ != nullptr && link.config().scope == BridgeScope::kCluster;
+  }
+  std::shared_ptr<BridgePlacement> placement_;  // set before Start
+  struct Placement {
+    bool wanted = false;     // started, by its start mode or ferryctl
+    bool asking = false;     // a Claim or Held is out
+    uint64_t asked_at = 0;   // loop ms
+    bool held = false;       // this node holds its lock: it runs here
+  };
+  std::map<std::string, Placement> placed_;  // loop thread
+  uint64_t last_placed_ms_ = 0;
+
   core::Loop loop_;
   std::shared_ptr<LoopGate> gate_;
   BridgeContext ctx_;

@@ -34,6 +34,8 @@ class ForwardHook : public core::RouteHook {
     std::string node_name;
     uint32_t max_hops = 8;
     bool strip_retain = false;
+    // scope = cluster: it also takes what other nodes forward here.
+    bool cluster_wide = false;
   };
 
   ForwardHook(Options options, std::shared_ptr<BridgeQueue> queue,
@@ -45,6 +47,7 @@ class ForwardHook : public core::RouteHook {
 
   void OnRoute(const core::MessagePtr& message, std::span<const uint32_t> tags,
                core::RouteCompletion done) override;
+  bool TakesForwarded() const override { return options_.cluster_wide; }
 
  private:
   const Options options_;

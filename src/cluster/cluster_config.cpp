@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cctype>
 #include <fstream>
+#include <span>
 #include <sstream>
 
 #include "cluster/peer_address.h"
@@ -97,6 +98,10 @@ void ReadCluster(core::SectionReader& r, ClusterConfig* c) {
   size_t locking = 0;
   if (r.Choice("session_locking", kLockTypes, &locking)) {
     c->session_locking = ParseLockType(kLockTypes[locking]).value();
+  }
+  // A bridge locked by each node alone would run on every node.
+  if (r.Choice("bridge_locking", std::span(kLockTypes).subspan(1), &locking)) {
+    c->bridge_locking = ParseLockType(kLockTypes[locking + 1]).value();
   }
   std::chrono::milliseconds clean{c->autoclean_ms};
   if (r.Duration("autoclean", std::chrono::milliseconds(0), std::chrono::hours(24 * 365), &clean)) {

@@ -16,6 +16,8 @@
 //   autoclean = 5m         # a member unreachable that long is removed (0 = never)
 //   session_locking = quorum  # the lock a CONNECT takes on its client id:
 //                          # local | leader | quorum | all (locks.h)
+//   bridge_locking = quorum   # the lock of a bridge with scope = cluster:
+//                          # leader | quorum | all
 //   ssl = off              # on: mutual TLS on peer links (peer_tls.h) with
 //   certfile = ...         #   this node's certificate and key, and the CA
 //   keyfile = ...          #   that signed every member's
@@ -60,6 +62,7 @@ struct ClusterConfig {
   uint64_t autoheal_delay_ms = 15000;
   uint64_t autoclean_ms = 300000;  // 0 = never
   LockType session_locking = LockType::kQuorum;
+  LockType bridge_locking = LockType::kQuorum;  // never kLocal
   DiscoveryConfig discovery;  // [cluster] discovery, [cluster.<strategy>]
   bool ssl = false;
   PeerTlsFiles tls;

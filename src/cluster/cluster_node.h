@@ -82,6 +82,8 @@ struct ClusterOptions {
   // on its client id; how long a node waits for the others' answers (the
   // lock, where the session is, the session itself, the hand-off).
   LockType session_locking = LockType::kQuorum;
+  // The lock of a bridge that runs on one node at a time (LockBridge).
+  LockType bridge_locking = LockType::kQuorum;
   uint64_t takeover_timeout_ms = 3000;
   // After the client is connected on the new node, the old one hands over
   // what it took at once, and keeps the session subscribed this long for
@@ -290,9 +292,19 @@ class ClusterNode {
   // and `clients list --cluster` reach them (Broker::SetRemoteClients).
   // REQUIRES: started; answers Unavailable once the node stopped.
   std::shared_ptr<core::RemoteClientDirectory> ClientDirectory() const;
+  // A bridge of scope cluster (bridge/bridge.h) runs on the node that holds
+  // its lock, "bridge:NAME" of type bridge_locking. LockBridge: done(true,
+  // this node) once held here (at once if it is already), or done(false,
+  // the holder, "" if none could be had). A node that does not see enough
+  // of the cluster for that lock (quorum: a majority of the members) gets
+  // no lock. BridgeHeld: whether this node holds it and still sees enough.
+  // UnlockBridge lets go. Any thread; `done` runs on the cluster thread.
+  void LockBridge(std::string name, std::function<void(bool held, std::string holder)> done);
+  void BridgeHeld(std::string name, std::function<void(bool)> done);
+  void UnlockBridge(std::string name);
   // What runs the admin commands peers ask this node for (only `clients
-  // ...`): called on the cluster thread, answers through `done` from any
-  // thread, once. Any thread.
+  // ...` and `bridges start|stop NAME --local`): called on the cluster
+  // thread, answers through `done` from any thread, once. Any thread.
   using AdminServer =
       std::function<void(AdminCallFrame call, std::function<void(AdminReplyFrame)> done)>;
   void SetAdminServer(AdminServer server);

@@ -72,6 +72,10 @@ class ClusterNode::Impl {
     std::vector<std::string> names;  // guarded by mu
   };
   std::vector<LockStatus> Locks() const;
+  // Bridges of scope cluster (ClusterNode::LockBridge); cluster thread.
+  void LockBridge(const std::string& name, std::function<void(bool, std::string)> done);
+  bool BridgeHeld(const std::string& name) const;
+  void UnlockBridge(const std::string& name);
   // Runs `call` on `node`; Unavailable if it is not running or does not
   // answer in time. Cluster thread; `done` runs there.
   void CallAdmin(const std::string& node, AdminCallFrame call,
@@ -283,6 +287,10 @@ class ClusterNode::Impl {
   using LockDone = std::function<void(bool granted, uint64_t token, const std::string& holder)>;
   void Lock(std::string resource, LockType type, LockDone done);
   void Unlock(const std::string& resource);
+  // Whether this node sees enough of the cluster to hold a lock of `type`
+  // for long: quorum, a majority of the members (running, with itself);
+  // all, every member; leader and local, itself.
+  bool SeesEnoughFor(LockType type) const;
   // Asks the voters of request `req` up to the `upto`th in its order.
   void AskVoters(uint64_t req, size_t upto);
   void OnLock(Conn& c, const FrameView& f);
@@ -438,10 +446,17 @@ class ClusterNode::Impl {
     std::set<std::string> grantors;
     uint64_t token = 0;
     uint32_t users = 1;  // claims here holding it: it goes with the last
+    std::set<std::string> granted;  // the voters that granted it (grantors: and those asked)
   };
   std::map<std::string, HeldLock, std::less<>> held_locks_;
   uint64_t next_request_ = 1;
   uint64_t locks_renewed_ms_ = 0;
+  // A node that (re)started grants no new lock of a bridge for one lease:
+  // the grants it gave before it stopped are gone from its table, and their
+  // holders renew them within that time (every kLockLeaseMs / 3). Loop ms.
+  uint64_t bridge_grants_from_ms_ = 0;
+  // Whether this node may grant `resource` to a new holder now.
+  bool MayGrant(std::string_view resource);
   // CONNECTs here asking where their session is (SessionHook::Claim).
   struct Claim {
     // kQueued: another CONNECT of the client id is being set up here.

@@ -184,8 +184,12 @@ void ClusterNode::Impl::AskVoters(uint64_t req, size_t upto) {
   const std::string resource = r.resource;
   for (const std::string& v : ask) {
     if (v == self_.node) {
-      const LockTable::Lock& l = lock_table_.Acquire(resource, self_.node, loop_.Now());
-      LockVote(req, v, l.holder == self_.node, l.token, l.holder);
+      if (!MayGrant(resource) && lock_table_.Holder(resource) != self_.node) {
+        LockVote(req, v, false, 0, "");
+      } else {
+        const LockTable::Lock& l = lock_table_.Acquire(resource, self_.node, loop_.Now());
+        LockVote(req, v, l.holder == self_.node, l.token, l.holder);
+      }
     } else if (!SendTo(v, FrameType::kLock, EncodeLock(LockFrame{req, resource}))) {
       LockVote(req, v, false, 0, "");
     }
@@ -221,9 +225,10 @@ void ClusterNode::Impl::LockVote(uint64_t req, const std::string& node, bool gra
   lock_requests_.erase(it);
   if (won) {
     HeldLock& held =
-        held_locks_.try_emplace(done.resource, HeldLock{done.type, {}, 0, 0}).first->second;
+        held_locks_.try_emplace(done.resource, HeldLock{done.type, {}, 0, 0, {}}).first->second;
     ++held.users;
     held.grantors.insert(done.grantors.begin(), done.grantors.end());
+    held.granted.insert(done.grantors.begin(), done.grantors.end());
     held.token = std::max(held.token, done.token);
     // Voters that answer later are told to let go when it is unlocked.
     for (const std::string& v : done.waiting) held.grantors.insert(v);
@@ -257,9 +262,69 @@ void ClusterNode::Impl::Unlock(const std::string& resource) {
   held_locks_.erase(it);
 }
 
+bool ClusterNode::Impl::SeesEnoughFor(LockType type) const {
+  const size_t members = members_.members().size();
+  const size_t seen = RunningNodes().size() + 1;
+  switch (type) {
+    case LockType::kQuorum: return seen >= members / 2 + 1;
+    case LockType::kAll: return seen >= members;
+    case LockType::kLocal:
+    case LockType::kLeader: return true;
+  }
+  return false;
+}
+
+void ClusterNode::Impl::LockBridge(const std::string& name,
+                                   std::function<void(bool, std::string)> done) {
+  const std::string resource = "bridge:" + name;
+  if (held_locks_.contains(resource)) return done(true, self_.node);
+  // Locks take a majority of the running members: one side of a split
+  // could take one too. A bridge runs only where a majority of all members is.
+  if (!SeesEnoughFor(options_.bridge_locking)) return done(false, "");
+  Lock(resource, options_.bridge_locking,
+       [done = std::move(done)](bool granted, uint64_t, const std::string& holder) {
+         done(granted, holder);
+       });
+}
+
+bool ClusterNode::Impl::BridgeHeld(const std::string& name) const {
+  auto it = held_locks_.find("bridge:" + name);
+  if (it == held_locks_.end()) return false;
+  // Granted by enough of the cluster as it is now: a lock taken while this
+  // node was alone (before it joined), or on one side of a split that has
+  // healed, counts no more once the members are more.
+  const std::vector<std::string> running = RunningNodes();
+  const std::set<std::string>& granted = it->second.granted;
+  size_t live = 0;
+  for (const std::string& g : granted) {
+    live += g == self_.node || std::find(running.begin(), running.end(), g) != running.end();
+  }
+  const size_t members = members_.members().size();
+  switch (it->second.type) {
+    case LockType::kQuorum: return live >= members / 2 + 1;
+    case LockType::kAll: return live >= members;
+    case LockType::kLeader: return granted.contains(members_.Coordinator(running));
+    case LockType::kLocal: return true;
+  }
+  return false;
+}
+
+void ClusterNode::Impl::UnlockBridge(const std::string& name) { Unlock("bridge:" + name); }
+
+bool ClusterNode::Impl::MayGrant(std::string_view resource) {
+  return !resource.starts_with("bridge:") || loop_.Now() >= bridge_grants_from_ms_;
+}
+
 void ClusterNode::Impl::OnLock(Conn& c, const FrameView& f) {
   auto lock = Parsed(c.peer(), ParseLock(f.payload), "lock request");
   if (!lock) return;
+  // A renewal (req 0) takes its grant back after a restart; a new request
+  // for a bridge waits until the holders had the time to renew theirs.
+  if (lock->req != 0 && !MayGrant(lock->resource) &&
+      lock_table_.Holder(lock->resource) != c.peer()) {
+    Send(c, FrameType::kLockReply, EncodeLockReply(LockReplyFrame{lock->req, false, 0, ""}));
+    return;
+  }
   const LockTable::Lock& l = lock_table_.Acquire(lock->resource, c.peer(), loop_.Now());
   if (lock->req == 0) return;  // a renewal
   lock_table_.Observe(l.token);
@@ -905,8 +970,12 @@ void ClusterNode::Impl::OnAdminCall(Conn& c, const FrameView& f) {
     });
   };
   const uint64_t req = call->req;
-  // A peer may only look at and kick clients here, nothing else.
-  if (!admin_server_ || call->words.empty() || call->words[0] != "clients") {
+  // A peer may only look at and kick clients here, and start or stop a
+  // bridge of scope cluster here alone, nothing else.
+  const std::vector<std::string>& w = call->words;
+  const bool bridge_here = w.size() == 4 && w[0] == "bridges" &&
+                           (w[1] == "start" || w[1] == "stop") && w[3] == "--local";
+  if (!admin_server_ || w.empty() || (w[0] != "clients" && !bridge_here)) {
     return reply(AdminReplyFrame{req, "bad_argument", "not a command a peer may run", "", 0});
   }
   admin_server_(std::move(call).value(), [reply, req](AdminReplyFrame r) {
@@ -987,6 +1056,20 @@ class ClientDirectoryImpl : public core::RemoteClientDirectory {
 
 std::shared_ptr<core::RemoteClientDirectory> ClusterNode::ClientDirectory() const {
   return std::make_shared<ClientDirectoryImpl>(impl_->gate(), impl_->running_peers());
+}
+
+void ClusterNode::LockBridge(std::string name, std::function<void(bool, std::string)> done) {
+  impl_->gate()->Post([name = std::move(name), done](Impl& impl) mutable {
+    impl.LockBridge(name, std::move(done));
+  });
+}
+
+void ClusterNode::BridgeHeld(std::string name, std::function<void(bool)> done) {
+  impl_->gate()->Post([name = std::move(name), done](Impl& impl) { done(impl.BridgeHeld(name)); });
+}
+
+void ClusterNode::UnlockBridge(std::string name) {
+  impl_->gate()->Post([name = std::move(name)](Impl& impl) { impl.UnlockBridge(name); });
 }
 
 void ClusterNode::SetAdminServer(AdminServer server) {

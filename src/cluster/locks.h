@@ -60,6 +60,11 @@ class LockTable {
   // granted if its holder is `holder`.
   const Lock& Acquire(const std::string& resource, const std::string& holder, uint64_t now_ms,
                       uint64_t lease_ms = kLockLeaseMs);
+  // The holder of `resource` ("" if none).
+  std::string Holder(std::string_view resource) const {
+    auto it = locks_.find(resource);
+    return it == locks_.end() ? "" : it->second.holder;
+  }
   // Frees `resource` if `holder` has it; true if it did.
   bool Release(const std::string& resource, std::string_view holder);
   // Frees every lock of `holder` (its node was declared down); returns how many.
