@@ -20,13 +20,17 @@
 #
 # Scenarios: hop_q0, hop_q1, chain_q1 (throughput), hop_latency,
 # chain_latency (QoS 1, 1000 msg/s), queue_store (ferry-queue-bench: the
-# queue's segmented log beside an SQLite table). ferry's bridges run with their default
+# queue's segmented log beside an SQLite table), and edge to central
+# (ferry only: mosquitto has no cluster): central_q1 and central_latency,
+# an edge node bridged through HAProxy to a three-node ferry cluster, the
+# subscriber on a cluster node, beside hop_q1 and hop_latency (edge to one
+# node). ferry's bridges run with their default
 # durable queue (queue_sync = write: every message goes through the queue
 # file); mosquitto's with persistence off, as bench/run.sh runs it.
 #
-# Needs: ferryd, ferry-bench and ferry-queue-bench built (cmake --build build
-# --target ferryd ferry-bench ferry-queue-bench), /usr/sbin/mosquitto,
-# python3. Only processes this script
+# Needs: ferryd, ferryctl, ferry-bench and ferry-queue-bench built (cmake
+# --build build --target ferryd ferryctl ferry-bench ferry-queue-bench),
+# /usr/sbin/mosquitto, haproxy, python3. Only processes this script
 # started are stopped, by their PID.
 set -euo pipefail
 
@@ -54,6 +58,7 @@ INFLIGHT=64       # unacknowledged QoS 1 publishes per publishing client
 WINDOW=256        # in-flight window of each bridge and of the subscriber
 WORKERS=${WORKERS:-1}
 
+FERRYCTL="$build/ferryctl"
 WORK="$(mktemp -d /tmp/ferry-bench-bridge.XXXXXX)"
 PIDS=()
 cleanup() {
@@ -121,7 +126,12 @@ reconnect_min = 100ms"
     [[ $i == "$hops" ]] && LAST_PORT=$NODE_PORT
   done
   FIRST_PORT=$NODE_PORT
-  # The bridges are up once a probe message gets through.
+  probe_chain
+}
+
+# Waits until a probe message published on FIRST_PORT reaches LAST_PORT:
+# the bridges are up.
+probe_chain() {
   local probe="$WORK/probe.json"
   $NICE_CMD "$BENCH" sub -h 127.0.0.1 -p "$LAST_PORT" -c 1 -t 'bench/probe' -q 1 -L 1 -d 20 --json --quiet > "$probe" 2>/dev/null &
   local sub=$!
@@ -132,6 +142,59 @@ reconnect_min = 100ms"
     sleep 0.2
   done
   wait "$sub" 2>/dev/null || true
+}
+
+# central: a three-node ferry cluster behind HAProxy (round robin, PROXY v2,
+# health checks) and an edge node bridged to HAProxy; sets FIRST_PORT (the
+# edge) and LAST_PORT (a cluster node other than the one the bridge is
+# connected to: every message crosses the cluster).
+central() {
+  export FERRY_NODE__COOKIE="bench-$$-$RANDOM"
+  local i target="" lb=() admin=() mqtt=() dir
+  for i in 1 2 3; do
+    dir="$WORK/central$i"
+    start_ferry_node "$dir" "central$i" "[cluster]
+listen = 127.0.0.1:0
+[listener.tcp.lb]
+bind = 127.0.0.1:0
+proxy_protocol = true"
+    lb+=("$(grep -o 'tcp.lb=[^ ]*' "$dir/ferry.log" | head -1 | sed 's/.*://')")
+    admin+=("$(grep -o 'admin.http=[^ ]*' "$dir/ferry.log" | head -1 | sed 's/.*://')")
+    mqtt+=("$NODE_PORT")
+    [[ $i == 2 ]] && LAST_PORT=$NODE_PORT
+    if [[ $i == 1 ]]; then
+      target="central1@127.0.0.1:$(grep -o ' cluster=[^ ]*' "$dir/ferry.log" | head -1 | sed 's/.*://')"
+    else
+      "$FERRYCTL" --socket "$dir/data/ferry.sock" cluster join "$target" > /dev/null
+    fi
+  done
+  unset FERRY_NODE__COOKIE
+  wait_until 20 bash -c "[[ \$('$FERRYCTL' --socket '$WORK/central1/data/ferry.sock' cluster status) == *central3@* ]]"
+  local port; port=$(free_port)
+  {
+    printf 'global\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 2s\n'
+    printf '  timeout client 10m\n  timeout server 10m\nfrontend central\n'
+    printf '  bind 127.0.0.1:%s\n  default_backend nodes\nbackend nodes\n  balance roundrobin\n' "$port"
+    printf '  option httpchk GET /api/v1/health\n  http-check expect status 200\n'
+    for i in 0 1 2; do
+      printf '  server c%s 127.0.0.1:%s send-proxy-v2 check port %s inter 1s\n' "$i" "${lb[$i]}" "${admin[$i]}"
+    done
+  } > "$WORK/haproxy.cfg"
+  $NICE_CMD haproxy -db -f "$WORK/haproxy.cfg" > "$WORK/haproxy.log" 2>&1 &
+  PIDS+=("$!")
+  wait_until 10 port_open "$port"
+  start_ferry_node "$WORK/edge" edge "[bridge.central]
+address = 127.0.0.1:$port
+forward = bench/# 1
+max_inflight = $WINDOW
+reconnect_min = 100ms"
+  FIRST_PORT=$NODE_PORT
+  probe_chain
+  local up
+  up=$("$FERRYCTL" --socket "$WORK/edge/data/ferry.sock" --json bridges show central | jq -r .upstream_node)
+  for i in 1 2 3; do
+    if [[ "central$i@127.0.0.1" != "$up" ]]; then LAST_PORT=${mqtt[$((i - 1))]}; break; fi
+  done
 }
 
 # One measured run: subscriber on LAST_PORT, publishers on FIRST_PORT.
@@ -168,11 +231,22 @@ run_scenario() {
       EXPECT=$(( PUBS * 100 * LAT_S ))
       measure "$s" "$broker" "$rep" 1 -c $PUBS -i 0 -I 10 -t 'bench/%i' -s 64 -L "$EXPECT"
       ;;
+    central_q1|central_latency)
+      [[ $broker == ferry ]] || return 0  # mosquitto has no cluster
+      central
+      if [[ $s == central_q1 ]]; then
+        EXPECT=$COUNT
+        measure "$s" "$broker" "$rep" 1 -c $PUBS -i 0 -I 0 -F $INFLIGHT -t 'bench/%i' -s 64 -L "$COUNT"
+      else
+        EXPECT=$(( PUBS * 100 * LAT_S ))
+        measure "$s" "$broker" "$rep" 1 -c $PUBS -i 0 -I 10 -t 'bench/%i' -s 64 -L "$EXPECT"
+      fi
+      ;;
   esac
   cleanup
 }
 
-SCENARIOS=(hop_q0 hop_q1 chain_q1 hop_latency chain_latency)
+SCENARIOS=(hop_q0 hop_q1 chain_q1 hop_latency chain_latency central_q1 central_latency)
 started=$(date +%s)
 # The queue's store first: the segmented log beside an SQLite table.
 queue_table=""
@@ -225,6 +299,21 @@ for s, title in {"hop_latency": "one hop", "chain_latency": "two hops"}.items():
         f = med(s, "ferry", lambda r: r[key] / 1e6)
         m = med(s, "mosquitto", lambda r: r[key] / 1e6)
         print(f"| {title}, QoS 1 at 1000 msg/s, latency {p} | {fmt(f, ' ms')} | {fmt(m, ' ms')} | {ratio(f, m)} | |")
+if any(k[0].startswith("central") for k in runs):
+    print()
+    print("Edge to central (ferry only): the edge's bridge to one node, beside the same bridge")
+    print("through HAProxy to a three-node cluster, the subscriber on a cluster node other than")
+    print("the one the bridge is connected to (every message crosses the cluster).")
+    print()
+    print("| edge to central, QoS 1 | to one node | through HAProxy to a 3-node cluster | cluster / one node |")
+    print("| --- | ---: | ---: | ---: |")
+    f = med("hop_q1", "ferry", lambda r: r["recv_rate"])
+    c = med("central_q1", "ferry", lambda r: r["recv_rate"])
+    print(f"| throughput, msg/s | {fmt(f)} | {fmt(c)} | {ratio(c, f)} |")
+    for p, key in (("p50", "latency_p50_ns"), ("p99", "latency_p99_ns")):
+        f = med("hop_latency", "ferry", lambda r: r[key] / 1e6)
+        c = med("central_latency", "ferry", lambda r: r[key] / 1e6)
+        print(f"| latency {p} at 1000 msg/s | {fmt(f, ' ms')} | {fmt(c, ' ms')} | {ratio(c, f)} |")
 PY
 )
 

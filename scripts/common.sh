@@ -9,7 +9,8 @@ FERRY_BUILD_PACKAGES=(
 )
 # What the tests need on top: GoogleTest, the client libraries and tools the
 # integration tests talk to ferryd with, the openssl tool (test certificates)
-# and haproxy (ferry behind a load balancer), what builds and checks the
+# haproxy and nginx with its stream module (ferry behind a load balancer),
+# what builds and checks the
 # Debian package (dpkg-dev, systemd-analyze from systemd), clang with its
 # sanitizer and libFuzzer runtimes (libclang-rt-14-dev) and symbolizer
 # (llvm-14), promtool (prometheus) that checks /metrics, and iproute2 for the
@@ -21,7 +22,7 @@ FERRYTEST_PACKAGES=(
   "${FERRY_BUILD_PACKAGES[@]}"
   googletest libgtest-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev libmosquitto-dev mosquitto mosquitto-clients
-  openssl haproxy dpkg-dev systemd
+  openssl haproxy nginx libnginx-mod-stream dpkg-dev systemd
   clang libclang-rt-14-dev llvm-14
   prometheus iproute2
   dnsmasq-base etcd-server etcd-client
@@ -50,7 +51,8 @@ package_installed() {
 
 # ensure_packages PKG...: installs those of PKG that are missing, with one
 # apt-get update first. Services in new packages (mosquitto's broker,
-# haproxy) are neither started nor enabled: the tests start their own processes.
+# haproxy, nginx) are neither started nor enabled: the tests start their own
+# processes.
 ensure_packages() {
   local missing=() pkg
   for pkg in "$@"; do
@@ -74,7 +76,7 @@ ensure_packages() {
   [ "$rc" -eq 0 ] || die "apt-get failed (exit $rc)"
   # Services that come with test packages stay off: tests start their own.
   local service
-  for service in mosquitto haproxy etcd; do
+  for service in mosquitto haproxy nginx etcd; do
     if [[ " ${missing[*]} " == *" $service "* ]] && [ -d /run/systemd/system ]; then
       as_root systemctl disable --now "$service.service" >/dev/null 2>&1 || true
     fi

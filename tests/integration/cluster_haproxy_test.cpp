@@ -27,23 +27,11 @@ class ClusterHaproxy : public ClusterFixture {
  protected:
   void SetUp() override {
     Joined(3, "[listener.tcp.lb]\nbind = 127.0.0.1:0\nproxy_protocol = true\n");
-    ASSERT_TRUE(haproxy_.Start(1, [&](const std::vector<uint16_t>& ports) {
-      std::string cfg = haproxy_.GlobalSection() +
-                        "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1m\n"
-                        "  timeout server 1m\n  option redispatch\n  retries 2\n"
-                        "frontend mqtt\n  bind 127.0.0.1:" + std::to_string(ports[0]) +
-                        "\n  default_backend ferry_cluster\n"
-                        "backend ferry_cluster\n  balance roundrobin\n"
-                        "  option httpchk GET /api/v1/health\n  http-check expect status 200\n";
-      for (int i = 1; i <= 3; ++i) {
-        cfg += "  server ferry" + std::to_string(i) + " 127.0.0.1:" +
-               std::to_string(N(i).port("tcp.lb")) + " send-proxy-v2 check port " +
-               std::to_string(N(i).admin_http_port()) + " inter 300ms fall 1 rise 1\n";
-      }
-      return cfg;
-    }));
-    ASSERT_TRUE(WaitFor([&] { return haproxy_.AllServersUp(3); }, seconds(10),
-                        "every node's health check to pass"));
+    std::vector<HaproxyBackendServer> servers;
+    for (int i = 1; i <= 3; ++i) {
+      servers.push_back({"ferry" + std::to_string(i), N(i).port("tcp.lb"), N(i).admin_http_port()});
+    }
+    ASSERT_TRUE(haproxy_.StartBalancer(servers));
   }
   void TearDown() override { haproxy_.Stop(); }
 

@@ -4,8 +4,9 @@
 // keys, the password, ACL and cookie files) do not exist here, so each is
 // stood in for by a real temporary file of its kind through a
 // FERRY_<SECTION>__<KEY> override, which --check-config then loads. HAProxy
-// accepts etc/examples/haproxy.cfg and cluster/haproxy.cfg (`haproxy -c`),
-// with the test's certificate in place of the one they name.
+// accepts every etc/examples/**/haproxy.cfg (`haproxy -c`), and NGINX
+// edge-central/nginx.conf (`nginx -t`, with Debian's stream module), with
+// the test's certificate in place of the one they name.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "support/node_process.h"
+#include "support/ports.h"
 #include "support/subprocess.h"
 #include "support/temp_dir.h"
 #include "support/test_certs.h"
@@ -73,6 +75,7 @@ class ExampleConfigs : public ::testing::Test {
     const std::pair<const char*, std::string> files[] = {{"certfile", certs_.server_cert},
                                                          {"keyfile", certs_.server_key},
                                                          {"cafile", certs_.ca},
+                                                         {"tls_ca_file", certs_.ca},
                                                          {"password_file", password_file_},
                                                          {"acl_file", acl_file_},
                                                          {"cookie_file", cookie_file_}};
@@ -105,8 +108,9 @@ TEST_F(ExampleConfigs, EveryShippedConfigPassesCheckConfig) {
   std::vector<std::string> configs = {FERRY_SOURCE_DIR "/etc/ferry.conf"};
   for (const auto& entry :
        std::filesystem::recursive_directory_iterator(FERRY_SOURCE_DIR "/etc/examples")) {
-    // keepalived's config sits beside the cluster's, and is not ferry's.
-    if (entry.path().extension() == ".conf" && entry.path().filename() != "keepalived.conf") {
+    // keepalived's and nginx's configs sit beside ferry's, and are not ferry's.
+    const auto name = entry.path().filename();
+    if (entry.path().extension() == ".conf" && name != "keepalived.conf" && name != "nginx.conf") {
       configs.push_back(entry.path().string());
     }
   }
@@ -142,20 +146,49 @@ TEST_F(ExampleConfigs, CheckConfigLoadsTheStandIns) {
       << r.ToString();
 }
 
+// `text` with every `named` path replaced by `stand_in`; a test failure if
+// it names none.
+std::string Replaced(std::string text, const std::string& named, const std::string& stand_in) {
+  EXPECT_NE(text.find(named), std::string::npos) << named;
+  for (size_t at; (at = text.find(named)) != std::string::npos;) {
+    text.replace(at, named.size(), stand_in);
+  }
+  return text;
+}
+
 TEST_F(ExampleConfigs, HaproxyAcceptsTheExampleConfigs) {
-  for (const char* file : {"haproxy.cfg", "cluster/haproxy.cfg"}) {
+  const std::pair<const char*, const char*> files[] = {
+      {"haproxy.cfg", "/etc/haproxy/certs/mqtt.example.com.pem"},
+      {"cluster/haproxy.cfg", "/etc/haproxy/certs/mqtt.example.com.pem"},
+      {"edge-central/haproxy.cfg", "/etc/haproxy/certs/mqtt.central.example.com.pem"}};
+  for (const auto& [file, named] : files) {
     SCOPED_TRACE(file);
-    std::string cfg = ReadFile(std::string(FERRY_SOURCE_DIR "/etc/examples/") + file);
-    const std::string named = "/etc/haproxy/certs/mqtt.example.com.pem";
-    ASSERT_NE(cfg.find(named), std::string::npos);
-    for (size_t at; (at = cfg.find(named)) != std::string::npos;) {
-      cfg.replace(at, named.size(), certs_.server_pem);
-    }
+    const std::string cfg = Replaced(
+        ReadFile(std::string(FERRY_SOURCE_DIR "/etc/examples/") + file), named, certs_.server_pem);
     const std::string path = dir_.File("haproxy.cfg");
     std::ofstream(path) << cfg;
     CommandResult r = RunCommand({"haproxy", "-c", "-f", path});
     EXPECT_TRUE(r.Succeeded()) << r.ToString();
   }
+}
+
+// The stream block is included from the main context of an nginx.conf, as
+// the example says; Debian's stream module is loaded by that main file.
+TEST_F(ExampleConfigs, NginxAcceptsTheEdgeCentralConfig) {
+  std::string stream = ReadFile(FERRY_SOURCE_DIR "/etc/examples/edge-central/nginx.conf");
+  stream = Replaced(stream, "/etc/nginx/certs/mqtt.central.example.com.pem", certs_.server_cert);
+  stream = Replaced(stream, "/etc/nginx/certs/mqtt.central.example.com.key", certs_.server_key);
+  // nginx -t binds what it listens on: a loopback port here.
+  stream = Replaced(stream, "listen 10.0.0.10:8883",
+                    "listen 127.0.0.1:" + std::to_string(FreePorts(1).at(0)));
+  std::ofstream(dir_.File("ferry-central.conf")) << stream;
+  const std::string main = dir_.File("nginx.conf");
+  std::ofstream(main) << "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n"
+                      << "error_log stderr;\npid " << dir_.File("nginx.pid") << ";\n"
+                      << "events {}\ninclude " << dir_.File("ferry-central.conf") << ";\n";
+  CommandResult r = RunCommand({"nginx", "-e", "stderr", "-t", "-c", main, "-p", dir_.path()});
+  EXPECT_TRUE(r.Succeeded()) << r.ToString();
+  EXPECT_NE(r.err.find("test is successful"), std::string::npos) << r.ToString();
 }
 
 }  // namespace

@@ -1,41 +1,19 @@
 #include "haproxy.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
 
 #include "ctl.h"
+#include "ports.h"
 #include "wait.h"
 
 namespace ferry::testing {
 namespace {
 
-// A port that was free a moment ago (HAProxy cannot report a port 0 bind).
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), len);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool Accepts(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(port);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
+bool AllAccept(const std::vector<uint16_t>& ports) {
+  return std::all_of(ports.begin(), ports.end(), PortAccepts);
 }
 
 }  // namespace
@@ -44,22 +22,35 @@ std::string Haproxy::GlobalSection() const {
   return "global\n  maxconn 1000\n  stats socket " + stats_socket() + " mode 600 level admin\n";
 }
 
+std::string Haproxy::TcpBalancerConfig(uint16_t port,
+                                       const std::vector<HaproxyBackendServer>& servers,
+                                       const std::string& balance) const {
+  std::string cfg = GlobalSection() +
+                    "defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1m\n"
+                    "  timeout server 1m\n  option redispatch\n  retries 2\n"
+                    "frontend mqtt\n  bind 127.0.0.1:" + std::to_string(port) +
+                    "\n  default_backend ferry_cluster\n"
+                    "backend ferry_cluster\n  balance " + balance + "\n"
+                    "  option httpchk GET /api/v1/health\n  http-check expect status 200\n";
+  for (const HaproxyBackendServer& s : servers) {
+    cfg += "  server " + s.name + " 127.0.0.1:" + std::to_string(s.port) +
+           " send-proxy-v2 check port " + std::to_string(s.check_port) +
+           " inter 300ms fall 1 rise 1\n";
+  }
+  return cfg;
+}
+
 ::testing::AssertionResult Haproxy::Start(
     int frontends, const std::function<std::string(const std::vector<uint16_t>&)>& config) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    ports_.clear();
-    for (int i = 0; i < frontends; ++i) ports_.push_back(FreePort());
+    // HAProxy cannot report a port 0 bind: ports free a moment ago.
+    ports_ = FreePorts(frontends);
     const std::string path = dir_ + "/haproxy.cfg";
     std::ofstream(path) << config(ports_);
     process_ = StartCommand({"haproxy", "-db", "-f", path});
     if (!process_) return ::testing::AssertionFailure() << "cannot start haproxy";
     if (WaitFor(
-            [&] {
-              for (uint16_t p : ports_) {
-                if (!Accepts(p)) return false;
-              }
-              return true;
-            },
+            [&] { return AllAccept(ports_); },
             std::chrono::milliseconds(5000), "haproxy to listen")) {
       return ::testing::AssertionSuccess();
     }
@@ -68,6 +59,23 @@ std::string Haproxy::GlobalSection() const {
     if (attempt == 2) return ::testing::AssertionFailure() << "haproxy: " << r.ToString();
   }
   return ::testing::AssertionFailure();
+}
+
+::testing::AssertionResult Haproxy::StartBalancer(const std::vector<HaproxyBackendServer>& servers) {
+  auto started = Start(1, [&](const std::vector<uint16_t>& ports) {
+    return TcpBalancerConfig(ports[0], servers);
+  });
+  if (!started) return started;
+  return WaitFor([&] { return AllServersUp(servers.size()); }, std::chrono::seconds(10),
+                 "every server's health check to pass");
+}
+
+::testing::AssertionResult Haproxy::Resume() {
+  process_ = StartCommand({"haproxy", "-db", "-f", dir_ + "/haproxy.cfg"});
+  if (!process_) return ::testing::AssertionFailure() << "cannot start haproxy";
+  return WaitFor(
+      [&] { return AllAccept(ports_); },
+      std::chrono::milliseconds(5000), "haproxy to listen again");
 }
 
 void Haproxy::Stop() {
